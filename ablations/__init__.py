@@ -1,0 +1,1 @@
+"""trickstack.ablations (placeholder package; see the README)."""

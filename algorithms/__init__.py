@@ -1,0 +1,14 @@
+"""Built-in tricks, one folder each (``algorithms/<name>/``, imported as ``trickstack.algorithms.<name>``).
+
+Every folder has the same shape: ``__init__.py`` registers the trick with its metadata and a
+factory that builds a Composer `Algorithm`; tricks that Composer ships are wrapped, not rewritten;
+tricks of our own keep their pure function and `Algorithm` class in ``<name>.py``; ``README.md``
+says what it does, the paper, suggested hyperparameters and known interactions.
+
+The registry imports exactly the folders listed here (no star-import side effects); a test fails
+when a folder is missing from this list or the list names a missing folder.
+"""
+
+BUILTIN = (
+    "label_smoothing",
+)

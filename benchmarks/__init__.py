@@ -1,0 +1,1 @@
+"""trickstack.benchmarks (placeholder package; see the README)."""

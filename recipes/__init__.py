@@ -1,0 +1,1 @@
+"""trickstack.recipes (placeholder package; see the README)."""

@@ -1,0 +1,168 @@
+"""The run record: a versioned, self-describing account of one trial.
+
+The JSON schema of a record is generated from these models (`record_json_schema`) and kept in
+``trickstack/schemas/run_record.v1.json``; a test checks the two agree, so a change to the record
+forces a new ``schema_version``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import platform
+import subprocess
+import sys
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Literal, Optional, Union
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+SCHEMA_PATH = Path(__file__).parent / "schemas" / f"run_record.v{SCHEMA_VERSION}.json"
+
+Value = Union[bool, int, float, str]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TrickRecord(_Model):
+    name: str
+    params: dict[str, Value] = Field(description="fully resolved parameters, defaults included")
+
+
+class BudgetRecord(_Model):
+    unit: Literal["flops", "samples", "seconds"]
+    value: float
+
+
+class Metrics(_Model):
+    eval_metric: str = Field(description="name of the workload's final eval metric, e.g. 'accuracy'")
+    eval_value: Optional[float] = Field(description="final eval metric; null when the trial diverged")
+    direction: Literal["maximize", "minimize"]
+    train_loss: Optional[float] = Field(description="training loss of the last step")
+
+
+class Provenance(_Model):
+    trickstack_version: str
+    git_commit: Optional[str] = Field(description="commit of the trickstack checkout; null from a wheel")
+    git_dirty: Optional[bool]
+    python: str
+    torch: str
+    composer: str
+    optuna: str
+    platform: str
+    cpu: str
+    torch_threads: int
+
+
+class RunRecord(_Model):
+    schema_version: Literal[1] = SCHEMA_VERSION
+    workload: str
+    tricks: list[TrickRecord]
+    nuisance: dict[str, Value] = Field(description="the workload's optimizer and schedule settings used")
+    seed: int
+    budget: BudgetRecord
+    flops: float = Field(description="training FLOPs counted by torch's FlopCounterMode (forward and backward)")
+    flops_measured_steps: int = Field(description="steps measured with the counter; the others reused a measured cost of the same signature")
+    steps: int
+    samples: int
+    train_seconds: float
+    eval_seconds: float
+    metrics: Metrics
+    diverged: bool
+    diverged_step: Optional[int]
+    created: datetime
+    provenance: Provenance
+
+    def to_json(self, indent: Optional[int] = 2) -> str:
+        return self.model_dump_json(indent=indent)
+
+    @classmethod
+    def from_json(cls, text: str) -> "RunRecord":
+        return cls.model_validate_json(text)
+
+
+def record_json_schema() -> dict:
+    return RunRecord.model_json_schema()
+
+
+def write_schema(path: Path = SCHEMA_PATH) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record_json_schema(), indent=2, sort_keys=True) + "\n")
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _version(dist: str) -> str:
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _git(*args: str) -> Optional[str]:
+    source = Path(__file__).resolve().parent.parent
+    try:
+        out = subprocess.run(["git", "-C", str(source), *args], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import cpuinfo
+
+    return cpuinfo.get_cpu_info().get("brand_raw", platform.processor() or "unknown")
+
+
+@functools.cache
+def _static_provenance() -> dict:
+    inside = _git("rev-parse", "--is-inside-work-tree") == "true"
+    top = _git("rev-parse", "--show-toplevel") if inside else None
+    # Only a checkout of trickstack itself counts (an installed wheel inside some other repo does not).
+    ours = top is not None and (Path(top) / "trickstack" / "records.py").exists()
+    return {
+        "trickstack_version": _version("trickstack"),
+        "git_commit": _git("rev-parse", "HEAD") if ours else None,
+        "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")) if ours else None,
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "composer": _version("mosaicml"),
+        "optuna": _version("optuna"),
+        "platform": platform.platform(),
+        "cpu": _cpu_model(),
+    }
+
+
+def provenance() -> Provenance:
+    """Where and with what a run was made. Git state is read once per process."""
+    return Provenance(**_static_provenance(), torch_threads=torch.get_num_threads())
+
+
+def save_record(record: RunRecord, out_dir: os.PathLike) -> Path:
+    """Write ``record`` to a new file in ``out_dir``; an existing record is never overwritten."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"{record.workload}-{'+'.join(t.name for t in record.tricks) or 'baseline'}-seed{record.seed}"
+    path = out / f"{stem}.json"
+    n = 1
+    while path.exists():
+        n += 1
+        path = out / f"{stem}-{n}.json"
+    with open(path, "x") as handle:  # "x": fail rather than overwrite
+        handle.write(record.to_json() + "\n")
+    return path

@@ -1,0 +1,186 @@
+"""One honest trial: train one stack of tricks on one workload with one seed under one budget.
+
+>>> from trickstack.runner import run_trial
+>>> record = run_trial("mnist1d", ["label_smoothing"], seed=0, budget=Budget("flops", 5e8))  # doctest: +SKIP
+>>> record.metrics.eval_value  # doctest: +SKIP
+0.43
+
+Training is Composer's `Trainer`; tricks act only through their Composer algorithms' hooks. The
+runner adds two callbacks: `BudgetController` (spends the budget, detects divergence) and,
+optionally, a progress bar.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Optional, Sequence, Union
+
+import torch
+from composer import Trainer
+from composer.core import Callback, Evaluator
+from composer.utils import reproducibility
+
+from trickstack.budget import Budget, BudgetController, count_flops
+from trickstack.data import batched_loader
+from trickstack.errors import UserError
+from trickstack.records import BudgetRecord, Metrics, RunRecord, TrickRecord, now, provenance
+from trickstack.registry import TrickInfo, check_compatible, get_trick
+from trickstack.workloads import Workload, get_workload
+
+
+@dataclass(frozen=True)
+class ResolvedTrick:
+    info: TrickInfo
+    params: dict[str, Any]
+
+
+def split_overrides(overrides: Mapping[str, Any] | None) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """``{"ema.half_life": "50ba", "lr": 3e-3}`` -> ``({"ema": {"half_life": "50ba"}}, {"lr": 3e-3})``."""
+    per_trick: dict[str, dict[str, Any]] = {}
+    nuisance: dict[str, Any] = {}
+    for key, value in (overrides or {}).items():
+        if "." in key:
+            trick, param = key.split(".", 1)
+            per_trick.setdefault(trick, {})[param] = value
+        else:
+            nuisance[key] = value
+    return per_trick, nuisance
+
+
+def resolve_stack(workload: Workload, stack: Iterable[str], overrides: Mapping[str, Any] | None = None) -> list[ResolvedTrick]:
+    """Look up, validate and order the tricks of a stack; raise `UserError` on any problem."""
+    names = list(stack)
+    infos = [get_trick(name) for name in names]
+    problem = check_compatible(names, workload.provides, workload.name)
+    if problem:
+        raise UserError(problem)
+    per_trick, _ = split_overrides(overrides)
+    for name in per_trick:
+        if name not in names:
+            raise UserError(f"--set names trick {name!r}, which is not in the stack ({', '.join(names) or 'empty'})")
+    return [ResolvedTrick(info, info.resolve(per_trick.get(info.name))) for info in infos]
+
+
+_BASELINE_STEP_FLOPS: dict[str, int] = {}
+
+
+def baseline_step_flops(workload: Workload) -> int:
+    """FLOPs of one baseline training step (forward, loss, backward) on one batch, measured once."""
+    if workload.name not in _BASELINE_STEP_FLOPS:
+        model = workload.build_model()
+        splits = workload.splits
+        batch = (splits.train_x[: workload.batch_size], splits.train_y[: workload.batch_size])
+
+        def step() -> None:
+            model.loss(model(batch), batch).backward()
+
+        _BASELINE_STEP_FLOPS[workload.name] = count_flops(step)
+    return _BASELINE_STEP_FLOPS[workload.name]
+
+
+def reference_budget(workload: Workload) -> Budget:
+    """The workload's reference budget in FLOPs: ``reference_steps`` baseline steps."""
+    return Budget("flops", float(workload.reference_steps * baseline_step_flops(workload)))
+
+
+def _first_step_estimate(workload: Workload, budget: Budget) -> float:
+    if budget.unit == "flops":
+        return float(baseline_step_flops(workload))
+    if budget.unit == "samples":
+        return float(workload.batch_size)
+    return budget.value / 1e6  # seconds: unknown until the first step; corrected after it
+
+
+def run_trial(
+    workload: Union[str, Workload],
+    stack: Sequence[str] = (),
+    seed: int = 0,
+    budget: Optional[Budget] = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    callbacks: Sequence[Callback] = (),
+    audit_flops: bool = False,
+) -> RunRecord:
+    """Train ``stack`` on ``workload`` with ``seed`` under ``budget`` and return its record.
+
+    ``overrides`` sets trick parameters (``"ema.half_life"``) and the workload's nuisance
+    hyperparameters (``"lr"``). ``budget`` defaults to the workload's reference budget.
+    A NaN or infinite loss ends the trial early with ``diverged=True``; it is not raised.
+    """
+    wl = get_workload(workload) if isinstance(workload, str) else workload
+    tricks = resolve_stack(wl, stack, overrides)
+    nuisance = wl.resolve_nuisance(split_overrides(overrides)[1])
+    budget = budget or reference_budget(wl)
+    if budget.unit == "flops" and budget.value < baseline_step_flops(wl):
+        raise UserError(f"budget {budget.value:.3g} FLOPs is smaller than one {wl.name} step ({baseline_step_flops(wl):.3g} FLOPs)")
+    if budget.unit == "samples" and budget.value < wl.batch_size:
+        raise UserError(f"budget {budget.value:g} samples is smaller than one {wl.name} step ({wl.batch_size} samples)")
+
+    splits = wl.splits
+    reproducibility.configure_deterministic_mode()
+    reproducibility.seed_all(seed)  # model initialisation is a function of the seed alone
+    model = wl.build_model()
+    controller = BudgetController(budget, _first_step_estimate(wl, budget), audit=audit_flops)
+    train_loader = batched_loader((splits.train_x, splits.train_y), wl.batch_size, seed=seed)
+    eval_loader = batched_loader((splits.eval_x, splits.eval_y), wl.eval_batch_size, seed=None, drop_last=False)
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", module="composer")
+        trainer = Trainer(
+            model=model,
+            train_dataloader=train_loader,
+            max_duration=f"{controller.initial_steps()}ba",
+            optimizers=wl.make_optimizer(model, nuisance),
+            schedulers=wl.make_schedule(nuisance),
+            step_schedulers_every_batch=True,
+            algorithms=[t.info.build(t.params) for t in tricks],
+            callbacks=[controller, *callbacks],
+            loggers=[],
+            progress_bar=False,
+            log_to_console=False,
+            log_traces=False,
+            auto_log_hparams=False,
+            device="cpu",
+            device_train_microbatch_size=wl.batch_size,  # one microbatch: the loader yields whole batches
+            seed=seed,
+            deterministic_mode=True,
+            python_log_level=None,
+        )
+        try:
+            start = time.perf_counter()
+            trainer.fit()
+            train_seconds = time.perf_counter() - start
+            eval_value, eval_seconds = None, 0.0
+            if not controller.diverged:
+                start = time.perf_counter()
+                trainer.eval(eval_dataloader=Evaluator(
+                    label="eval", dataloader=eval_loader, metric_names=[wl.metric_key],
+                    device_eval_microbatch_size=wl.eval_batch_size,
+                ))
+                eval_seconds = time.perf_counter() - start
+                eval_value = float(trainer.state.eval_metric_values[wl.metric_key])
+            train_loss = trainer.state.total_loss_dict.get("loss/train/total")
+        finally:
+            trainer.close()
+
+    return RunRecord(
+        workload=wl.name,
+        tricks=[TrickRecord(name=t.info.name, params=t.params) for t in tricks],
+        nuisance=nuisance,
+        seed=seed,
+        budget=BudgetRecord(unit=budget.unit, value=budget.value),
+        flops=controller.flops,
+        flops_measured_steps=controller.measured_steps,
+        steps=controller.steps,
+        samples=controller.samples,
+        train_seconds=train_seconds,
+        eval_seconds=eval_seconds,
+        metrics=Metrics(eval_metric=wl.metric, eval_value=eval_value, direction=wl.direction, train_loss=train_loss),
+        diverged=controller.diverged,
+        diverged_step=controller.diverged_step,
+        created=now(),
+        provenance=provenance(),
+    )

@@ -1,0 +1,108 @@
+"""Benchmark workloads: a fixed contract of data, model, metric and budget, registered by name.
+
+As in AlgoPerf, a workload is never changed by a trick or a submission. Its nuisance
+hyperparameters (learning rate, weight decay, ...) are the ones a study may re-tune per arm.
+
+>>> from trickstack.workloads import get_workload, list_workloads
+>>> "mnist1d" in list_workloads()
+True
+>>> get_workload("mnist1d").direction
+'maximize'
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Mapping
+
+import torch
+from composer.core import Time
+from composer.models import ComposerModel
+from composer.optim import ComposerScheduler
+
+from trickstack.data import Splits
+from trickstack.errors import RegistryError, UserError, close_matches
+from trickstack.params import Param, Value
+
+BUILTIN = ("mnist1d",)
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    domain: str
+    summary: str
+    provides: tuple[str, ...]  # capabilities a trick's `requires` may name
+    metric: str  # the final eval metric, as recorded
+    metric_key: str  # its name among the Composer model's eval metrics
+    direction: Literal["maximize", "minimize"]
+    batch_size: int  # samples per training step
+    eval_batch_size: int
+    reference_steps: int  # reference budget: the FLOPs of this many baseline steps
+    reference_note: str  # what a run at the reference budget reaches, and where that is measured
+    nuisance: tuple[Param, ...]  # default optimizer and schedule settings, tunable per arm
+    build_model: Callable[[], ComposerModel]
+    load_splits: Callable[[], Splits]
+    make_optimizer: Callable[[torch.nn.Module, Mapping[str, Value]], torch.optim.Optimizer]
+    make_schedule: Callable[[Mapping[str, Value]], ComposerScheduler]
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def nuisance_param(self, name: str) -> Param:
+        for p in self.nuisance:
+            if p.name == name:
+                return p
+        known = [p.name for p in self.nuisance]
+        raise UserError(
+            f"workload {self.name!r} has no nuisance hyperparameter {name!r}{close_matches(name, known)}"
+            f" (it has: {', '.join(known)}; trick parameters are written TRICK.PARAM)"
+        )
+
+    def resolve_nuisance(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Value]:
+        values = {p.name: p.default for p in self.nuisance}
+        for key, value in (overrides or {}).items():
+            values[key] = self.nuisance_param(key).validate(value, owner=self.name)
+        return values
+
+    @functools.cached_property
+    def splits(self) -> Splits:
+        return self.load_splits()
+
+
+_REGISTRY: dict[str, Workload] = {}
+_loaded = False
+
+
+def register_workload(workload: Workload) -> Workload:
+    if workload.name in _REGISTRY:
+        raise RegistryError(f"workload {workload.name!r} is registered twice")
+    _REGISTRY[workload.name] = workload
+    return workload
+
+
+def _load() -> None:
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        for name in BUILTIN:
+            importlib.import_module(f"trickstack.workloads.{name}")
+
+
+def list_workloads(pattern: str = "*") -> list[str]:
+    _load()
+    return sorted(n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern))
+
+
+def get_workload(name: str) -> Workload:
+    _load()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise RegistryError(f"unknown workload {name!r}{close_matches(name, _REGISTRY)}") from None
+
+
+def time_string(value: str) -> Time:
+    """Check a Composer time string such as ``"50ba"`` or ``"0.1dur"`` (raises ValueError)."""
+    return Time.from_timestring(value)

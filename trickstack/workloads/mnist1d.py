@@ -1,0 +1,105 @@
+"""MNIST-1D (Greydanus & Kobak, 2020): 1-D signals of the ten digits, the fastest real workload.
+
+The data is generated offline by the ``mnist1d`` package at its paper defaults (seed 42,
+4,000 train / 1,000 test examples of length 40) and goes through Hugging Face ``datasets``, which
+caches it on disk. The model is the paper's small CNN (three 1-D convolutions of 25 channels and a
+linear head, ~5k parameters) trained as in the paper's code: Adam at lr 1e-2, batch 100, constant
+learning rate, 6,000 steps.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Mapping
+
+import numpy as np
+import torch
+from composer.models import ComposerClassifier
+from composer.optim import ConstantScheduler
+from torch import nn
+
+from trickstack.data import Splits, cache_dir
+from trickstack.params import Param, Value
+from trickstack.workloads import Workload, register_workload
+
+SIGNAL_LENGTH = 40  # samples per signal, the paper's default
+
+
+class ConvBase(nn.Module):
+    """The paper's CNN (``mnist1d.models.ConvBase``): input (N, 1, 40) -> logits (N, 10)."""
+
+    def __init__(self, channels: int = 25, num_classes: int = 10):
+        super().__init__()
+        self.conv1 = nn.Conv1d(1, channels, 5, stride=2, padding=1)  # 40 -> 19
+        self.conv2 = nn.Conv1d(channels, channels, 3, stride=2, padding=1)  # 19 -> 10
+        self.conv3 = nn.Conv1d(channels, channels, 3, stride=2, padding=1)  # 10 -> 5
+        self.linear = nn.Linear(channels * 5, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(x).relu()
+        h = self.conv2(h).relu()
+        h = self.conv3(h).relu()
+        return self.linear(h.flatten(1))
+
+
+@functools.cache
+def _raw() -> dict:
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    return make_dataset(get_dataset_args())  # seed 42, 5,000 examples, 80/20 split
+
+
+def _examples(split: str):
+    raw = _raw()
+    xs, ys = (raw["x"], raw["y"]) if split == "train" else (raw["x_test"], raw["y_test"])
+    for x, y in zip(xs, ys):
+        yield {"x": x.astype(np.float32), "y": int(y)}
+
+
+def load_splits() -> Splits:
+    import datasets
+
+    features = datasets.Features(
+        {"x": datasets.Sequence(datasets.Value("float32"), length=SIGNAL_LENGTH), "y": datasets.ClassLabel(num_classes=10)}
+    )
+    tensors = {}
+    for split in ("train", "test"):
+        ds = datasets.Dataset.from_generator(
+            _examples, gen_kwargs={"split": split}, features=features, cache_dir=str(cache_dir() / "hf-datasets")
+        )
+        columns = ds.with_format("numpy")[:]
+        tensors[split] = (torch.from_numpy(columns["x"]).unsqueeze(1), torch.from_numpy(columns["y"]).long())
+    return Splits(*tensors["train"], *tensors["test"])
+
+
+def build_model() -> ComposerClassifier:
+    return ComposerClassifier(ConvBase(), num_classes=10, train_metrics=None)
+
+
+def make_optimizer(model: nn.Module, hp: Mapping[str, Value]) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(model.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
+
+
+MNIST1D = register_workload(
+    Workload(
+        name="mnist1d",
+        domain="1-D signal classification",
+        summary="MNIST-1D, 4,000/1,000 examples, the paper's 1-D CNN",
+        provides=("classification", "signal1d", "conv"),
+        metric="accuracy",
+        metric_key="MulticlassAccuracy",
+        direction="maximize",
+        batch_size=100,
+        eval_batch_size=1000,
+        reference_steps=6000,
+        reference_note="the paper's CNN run (6,000 steps of 100); benchmarks/mnist1d_reference.py measures its accuracy",
+        nuisance=(
+            Param("lr", 1e-2, low=1e-5, high=1.0, log=True, help="peak learning rate of AdamW"),
+            Param("weight_decay", 0.0, low=0.0, high=1.0, help="decoupled weight decay of AdamW"),
+        ),
+        build_model=build_model,
+        load_splits=load_splits,
+        make_optimizer=make_optimizer,
+        make_schedule=lambda hp: ConstantScheduler(),
+    )
+)
