@@ -64,6 +64,10 @@ def resolve_stack(workload: Workload, stack: Iterable[str], overrides: Mapping[s
     return [ResolvedTrick(info, info.resolve(per_trick.get(info.name))) for info in infos]
 
 
+class FlopAuditError(RuntimeError):
+    """With ``audit_flops=True``: a step's measured FLOPs differ from the cost cached for its signature."""
+
+
 _BASELINE_STEP_FLOPS: dict[str, int] = {}
 
 
@@ -109,6 +113,7 @@ def run_trial(
     ``overrides`` sets trick parameters (``"ema.half_life"``) and the workload's nuisance
     hyperparameters (``"lr"``). ``budget`` defaults to the workload's reference budget.
     A NaN or infinite loss ends the trial early with ``diverged=True``; it is not raised.
+    ``audit_flops`` measures every step and raises `FlopAuditError` if a cached cost was wrong.
     """
     wl = get_workload(workload) if isinstance(workload, str) else workload
     tricks = resolve_stack(wl, stack, overrides)
@@ -165,6 +170,11 @@ def run_trial(
             train_loss = trainer.state.total_loss_dict.get("loss/train/total")
         finally:
             trainer.close()
+    if controller.audit_mismatches:
+        raise FlopAuditError(
+            f"{'+'.join(stack) or 'baseline'}: a cached step cost differs from the measured one "
+            f"{controller.audit_mismatches[:3]}; a trick whose step cost varies must define cost_key(state)"
+        )
 
     return RunRecord(
         workload=wl.name,

@@ -1,0 +1,47 @@
+"""Shared fixtures: small budgets (seconds of training) and an in-process CLI runner."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from trickstack.budget import Budget
+
+
+@pytest.fixture(scope="session")
+def workload():
+    from trickstack.workloads import get_workload
+
+    return get_workload("mnist1d")
+
+
+@pytest.fixture(scope="session")
+def step_flops(workload) -> int:
+    from trickstack.runner import baseline_step_flops
+
+    return baseline_step_flops(workload)
+
+
+@pytest.fixture(scope="session")
+def small_budget(step_flops) -> Budget:
+    """About 120 baseline steps of MNIST-1D: half a second of training."""
+    return Budget("flops", 120 * step_flops)
+
+
+@pytest.fixture
+def cli(monkeypatch, capsys):
+    """Run ``trickstack ARGS`` in this process; return (exit code, stdout, stderr)."""
+    from trickstack.cli import main
+
+    def invoke(*args: str):
+        monkeypatch.setattr(sys, "argv", ["trickstack", *args])
+        code = 0
+        try:
+            main()
+        except SystemExit as exit:
+            code = exit.code if isinstance(exit.code, int) else (0 if exit.code is None else 1)
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return invoke

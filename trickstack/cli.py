@@ -1,0 +1,189 @@
+"""The ``trickstack`` command line. User errors print one line and exit with code 2."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from trickstack.errors import UserError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Measure how small training tricks add up.")
+tricks_app = typer.Typer(no_args_is_help=True, help="The registered tricks.")
+workloads_app = typer.Typer(no_args_is_help=True, help="The registered benchmark workloads.")
+app.add_typer(tricks_app, name="tricks")
+app.add_typer(workloads_app, name="workloads")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _trick_status(info, workload) -> str:
+    from trickstack.registry import check_compatible
+
+    if workload.name in info.noop_on:
+        return f"no-op: {info.noop_on[workload.name]}"
+    return check_compatible([info.name], workload.provides, workload.name) or "ok"
+
+
+@tricks_app.command("list")
+def tricks_list(
+    pattern: str = typer.Argument("*", help="glob over trick names, e.g. 'l*'"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
+) -> None:
+    """List tricks: name, year, domains, what they change and their status on each workload."""
+    from trickstack.registry import get_trick, list_tricks
+    from trickstack.workloads import get_workload, list_workloads
+
+    infos = [get_trick(name) for name in list_tricks(pattern)]
+    workloads = [get_workload(name) for name in list_workloads()]
+    rows = [
+        {
+            "name": i.name, "year": i.year, "domains": list(i.domains), "changes": list(i.changes),
+            "summary": i.summary, "status": {w.name: _trick_status(i, w) for w in workloads},
+        }
+        for i in infos
+    ]
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    table = Table("name", "year", "domains", "changes", *[w.name for w in workloads], title=f"{len(rows)} tricks")
+    for row in rows:
+        table.add_row(row["name"], str(row["year"]), ", ".join(row["domains"]), ", ".join(row["changes"]),
+                      *[row["status"][w.name] for w in workloads])
+    out.print(table)
+
+
+@tricks_app.command("show")
+def tricks_show(name: str = typer.Argument(..., help="a trick name")) -> None:
+    """Show one trick's metadata and search space."""
+    from trickstack.registry import get_trick
+
+    info = get_trick(name)
+    out.print(f"[bold]{info.name}[/bold] ({info.year}): {info.summary}")
+    out.print(f"  citation:  {info.citation.title} <{info.citation.url}>")
+    out.print(f"  domains:   {', '.join(info.domains)}")
+    out.print(f"  changes:   {', '.join(info.changes)}")
+    out.print(f"  requires:  {', '.join(info.requires) or '-'}")
+    out.print(f"  conflicts: {', '.join(info.conflicts) or '-'}")
+    for wl, reason in info.noop_on.items():
+        out.print(f"  no-op on {wl}: {reason}")
+    out.print("  parameters:")
+    for p in info.params:
+        out.print(f"    {p.describe()}  {p.help}", markup=False)
+
+
+@workloads_app.command("list")
+def workloads_list(as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table")) -> None:
+    """List workloads: domain, metric and direction, batch size, reference budget."""
+    from trickstack.workloads import get_workload, list_workloads
+
+    rows = []
+    for name in list_workloads():
+        w = get_workload(name)
+        rows.append({
+            "name": w.name, "domain": w.domain, "summary": w.summary, "metric": w.metric, "direction": w.direction,
+            "batch_size": w.batch_size, "reference_steps": w.reference_steps, "provides": list(w.provides),
+            "nuisance": {p.name: p.default for p in w.nuisance},
+        })
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    table = Table("name", "domain", "metric", "batch", "reference", "nuisance defaults")
+    for r in rows:
+        table.add_row(r["name"], r["domain"], f"{r['metric']} ({r['direction']})", str(r["batch_size"]),
+                      f"{r['reference_steps']} steps", ", ".join(f"{k}={v}" for k, v in r["nuisance"].items()))
+    out.print(table)
+
+
+def parse_sets(pairs: List[str], workload, stack: List[str]) -> dict:
+    """``["ema.half_life=50ba", "lr=3e-3"]`` -> typed, validated overrides."""
+    from trickstack.registry import get_trick
+
+    overrides = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key or not text:
+            raise UserError(f"--set expects KEY=VALUE (e.g. ema.half_life=50ba or lr=3e-3), got {pair!r}")
+        if "." in key:
+            trick, param = key.split(".", 1)
+            if trick not in stack:
+                raise UserError(f"--set {key}: trick {trick!r} is not in --tricks ({', '.join(stack) or 'empty'})")
+            overrides[key] = get_trick(trick).param(param).parse(text, owner=trick)
+        else:
+            overrides[key] = workload.nuisance_param(key).parse(text, owner=workload.name)
+    return overrides
+
+
+@app.command()
+def run(
+    workload: str = typer.Option("mnist1d", help="workload name (see `trickstack workloads list`)"),
+    tricks: str = typer.Option("", help="comma-separated trick names, e.g. ema,label_smoothing"),
+    seed: int = typer.Option(0, help="fixes initialisation, data order and every trick's randomness"),
+    budget: Optional[str] = typer.Option(None, help="compute budget; default: the workload's reference budget"),
+    budget_unit: str = typer.Option("flops", help="flops, samples or seconds"),
+    set_: List[str] = typer.Option([], "--set", help="TRICK.PARAM=VALUE or NUISANCE=VALUE; repeatable"),
+    as_json: bool = typer.Option(False, "--json", help="print the record as JSON"),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="also write the record to a new file in this folder"),
+) -> None:
+    """Train one stack of tricks on one workload with one seed under one budget; print its record."""
+    from trickstack.budget import Budget
+    from trickstack.progress import BudgetProgress
+    from trickstack.records import save_record
+    from trickstack.runner import resolve_stack, run_trial
+    from trickstack.workloads import get_workload
+
+    wl = get_workload(workload)
+    stack = [t.strip() for t in tricks.split(",") if t.strip()]
+    overrides = parse_sets(set_, wl, stack)
+    resolve_stack(wl, stack, overrides)  # every user error before any data is loaded
+    chosen = Budget.parse(budget, budget_unit) if budget is not None else None
+    if chosen is None and budget_unit != "flops":
+        raise UserError("--budget-unit needs --budget (the reference budget is in FLOPs)")
+    callbacks = [BudgetProgress(f"{wl.name} {'+'.join(stack) or 'baseline'} seed {seed}")] if err.is_terminal else []
+    record = run_trial(wl, stack, seed=seed, budget=chosen, overrides=overrides, callbacks=callbacks)
+    if as_json:
+        print(record.to_json())
+    else:
+        _print_record(record)
+    if out_dir is not None:
+        path = save_record(record, out_dir)
+        err.print(f"record written to {path}")
+
+
+def _print_record(record) -> None:
+    m = record.metrics
+    value = "diverged" if record.diverged else f"{m.eval_value:.4f}"
+    table = Table(show_header=False, title=f"{record.workload}: {', '.join(t.name for t in record.tricks) or 'baseline'} (seed {record.seed})")
+    table.add_row(f"eval {m.eval_metric}", value)
+    table.add_row("final train loss", "-" if m.train_loss is None else f"{m.train_loss:.4f}")
+    table.add_row("budget", f"{record.budget.value:.4g} {record.budget.unit}")
+    table.add_row("training FLOPs", f"{record.flops:.4g}")
+    table.add_row("steps / samples", f"{record.steps} / {record.samples}")
+    table.add_row("train / eval seconds", f"{record.train_seconds:.2f} / {record.eval_seconds:.2f}")
+    for t in record.tricks:
+        table.add_row(f"  {t.name}", ", ".join(f"{k}={v}" for k, v in t.params.items()) or "-")
+    table.add_row("nuisance", ", ".join(f"{k}={v}" for k, v in record.nuisance.items()))
+    if record.diverged:
+        table.add_row("diverged at step", str(record.diverged_step))
+    prov = record.provenance
+    table.add_row("provenance", f"trickstack {prov.trickstack_version} @ {(prov.git_commit or 'wheel')[:10]}"
+                  f"{' (dirty)' if prov.git_dirty else ''}, torch {prov.torch}, composer {prov.composer}")
+    out.print(table)
+
+
+def main() -> None:
+    try:
+        app()
+    except UserError as error:
+        err.print(f"[bold red]error:[/bold red] {error}", highlight=False)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
