@@ -99,3 +99,10 @@ def test_third_party_tricks_register_through_entry_points(tmp_path):
                             env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "a plugin"
+
+
+def test_readme_tricks_table_is_generated_from_the_registry():
+    from trickstack.docs import render
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert readme == render(readme), "README.md is stale: run `python -m trickstack.docs`"
