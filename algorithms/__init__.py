@@ -11,4 +11,14 @@ when a folder is missing from this list or the list names a missing folder.
 
 BUILTIN = (
     "label_smoothing",
+    "mixup",
+    "ema",
+    "sam",
+    "swa",
+    "gradient_clipping",
+    "layer_freezing",
+    "selective_backprop",
+    "lr_warmup",
+    "cosine_schedule",
+    "lookahead",
 )

@@ -43,7 +43,7 @@ def test_run_prints_json_and_writes_the_record(cli, tmp_path, small_budget):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["run", "--tricks", "label_smothing"], "unknown trick 'label_smothing' (did you mean: label_smoothing?)"),
+    (["run", "--tricks", "label_smothing"], "unknown trick 'label_smothing' (did you mean: label_smoothing"),
     (["run", "--workload", "mnist"], "unknown workload 'mnist' (did you mean: mnist1d?)"),
     (["run", "--tricks", "label_smoothing", "--set", "label_smoothing.smoothing=0.9"], "outside its allowed range"),
     (["run", "--set", "lr"], "--set expects KEY=VALUE"),

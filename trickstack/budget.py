@@ -11,6 +11,8 @@ the contract tests run every trick that way.
 The step count is not fixed in advance: after each step's backward pass the callback sets
 ``state.max_duration`` to the number of steps the remaining budget buys at the last measured cost,
 so the learning-rate schedule and every trick's own ``dur`` schedule end where the budget ends.
+The cost used is the mean of the last `COST_WINDOW` steps, so costs that alternate (SAM every
+other step, selective backprop's interrupts) are projected right.
 
 >>> Budget.parse("2e11")
 Budget(unit='flops', value=200000000000.0)
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Hashable, Literal, Optional
 
@@ -32,6 +35,7 @@ from trickstack.errors import UserError
 
 Unit = Literal["flops", "samples", "seconds"]
 UNITS: tuple[Unit, ...] = ("flops", "samples", "seconds")
+COST_WINDOW = 16  # steps averaged to project the cost of the steps still to come
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,7 @@ class BudgetController(Callback):
         self.flops = 0  # always counted, whatever the unit
         self.steps = 0
         self.samples = 0
-        self.last_cost: Optional[float] = None
+        self.recent_costs: deque[float] = deque(maxlen=COST_WINDOW)
         self.cache: dict[Hashable, int] = {}
         self.measured_steps = 0
         self.audit_mismatches: list[dict[str, Any]] = []
@@ -117,7 +121,7 @@ class BudgetController(Callback):
         if self.diverged:
             return
         step = int(state.timestamp.batch)
-        cost = self.last_cost if self.last_cost is not None else self._cost_so_far()
+        cost = sum(self.recent_costs) / len(self.recent_costs) if self.recent_costs else self._cost_so_far()
         remaining = self.budget.value - self.spent
         state.max_duration = Time(step + max(1, round(remaining / cost)), "ba")
 
@@ -132,7 +136,7 @@ class BudgetController(Callback):
         else:
             cost = time.perf_counter() - self._step_start
         self.spent += cost
-        self.last_cost = cost
+        self.recent_costs.append(cost)
         self.steps += 1
 
     def epoch_end(self, state: State, logger: Logger) -> None:

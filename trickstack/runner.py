@@ -133,7 +133,8 @@ def run_trial(
     eval_loader = batched_loader((splits.eval_x, splits.eval_y), wl.eval_batch_size, seed=None, drop_last=False)
 
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", module="composer")
+        warnings.filterwarnings("ignore", module="composer")  # e.g. SWA's BatchNorm advice, on every trial
+        logging.getLogger("composer").setLevel(logging.ERROR)
         trainer = Trainer(
             model=model,
             train_dataloader=train_loader,
