@@ -65,13 +65,15 @@ def count_flops(fn, *args, **kwargs) -> int:
     return counter.get_total_flops()
 
 
-def step_signature(state: State) -> Hashable:
-    """What decides a training step's cost: trainable parameters and algorithms' cost keys."""
-    trainable = tuple(p.requires_grad for p in state.model.parameters())
-    keys = tuple(
-        (type(a).__name__, a.cost_key(state)) for a in state.algorithms if callable(getattr(a, "cost_key", None))
-    )
-    return trainable, keys
+def step_signature(state: State, params: Optional[list] = None, keyed: Optional[list] = None) -> Hashable:
+    """What decides a training step's cost: trainable parameters and algorithms' cost keys.
+
+    ``params`` and ``keyed`` (the model's parameters, the algorithms with a ``cost_key``) may be
+    passed in when known, to save walking the module tree on every step.
+    """
+    params = list(state.model.parameters()) if params is None else params
+    keyed = [a for a in state.algorithms if callable(getattr(a, "cost_key", None))] if keyed is None else keyed
+    return tuple(p.requires_grad for p in params), tuple((type(a).__name__, a.cost_key(state)) for a in keyed)
 
 
 class BudgetController(Callback):
@@ -97,22 +99,33 @@ class BudgetController(Callback):
         self._counter: Optional[FlopCounterMode] = None
         self._signature: Hashable = None
         self._step_start = 0.0
+        self._params: list = []  # set at FIT_START
+        self._keyed: list = []
 
     def initial_steps(self) -> int:
         return max(1, round(self.budget.value / self.first_step_estimate))
 
     # -- events -------------------------------------------------------------------------------
+    def fit_start(self, state: State, logger: Logger) -> None:
+        # Surgery happens at INIT, so from here on the parameters and algorithms are fixed objects.
+        self._params = list(state.model.parameters())
+        self._keyed = [a for a in state.algorithms if callable(getattr(a, "cost_key", None))]
+
     def before_dataloader(self, state: State, logger: Logger) -> None:
         self._step_start = time.perf_counter()
-        self._signature = step_signature(state)
+        self._signature = step_signature(state, self._params, self._keyed)
         if self.audit or self._signature not in self.cache:
             self._counter = FlopCounterMode(display=False)
             self._counter.__enter__()
 
     def after_loss(self, state: State, logger: Logger) -> None:
         loss = state.loss
-        losses = loss.values() if isinstance(loss, dict) else (loss if isinstance(loss, (tuple, list)) else [loss])
-        if not self.diverged and not all(bool(torch.isfinite(l).all()) for l in losses):
+        if isinstance(loss, torch.Tensor) and loss.numel() == 1:
+            finite = math.isfinite(loss.item())  # the common case, and the cheapest check
+        else:
+            losses = loss.values() if isinstance(loss, dict) else loss
+            finite = all(bool(torch.isfinite(part).all()) for part in losses)
+        if not self.diverged and not finite:
             self.diverged = True
             self.diverged_step = int(state.timestamp.batch)
             state.stop_training()
@@ -123,7 +136,9 @@ class BudgetController(Callback):
         step = int(state.timestamp.batch)
         cost = sum(self.recent_costs) / len(self.recent_costs) if self.recent_costs else self._cost_so_far()
         remaining = self.budget.value - self.spent
-        state.max_duration = Time(step + max(1, round(remaining / cost)), "ba")
+        steps = step + max(1, round(remaining / cost))
+        if steps != state.max_duration.value:
+            state.max_duration = Time(steps, "ba")
 
     def batch_end(self, state: State, logger: Logger) -> None:
         flops = self._finish_flops()
