@@ -156,6 +156,160 @@ def run(
         err.print(f"record written to {path}")
 
 
+def _load_study(name: str, storage: Optional[str]):
+    import optuna
+
+    from trickstack.ablations.storage import open_storage
+
+    backend = open_storage(storage)
+    try:
+        return optuna.load_study(study_name=name, storage=backend)
+    except KeyError:
+        known = [s.study_name for s in optuna.get_all_study_summaries(backend) if "::" not in s.study_name]
+        from trickstack.errors import close_matches
+
+        raise UserError(f"no study {name!r} in {storage or 'the default storage (sqlite:///trickstack.db)'}"
+                        f"{close_matches(name, known) or (' (it has: ' + ', '.join(known) + ')' if known else ' (it has none)')}") from None
+
+
+@app.command()
+def ablate(
+    spec_path: Path = typer.Argument(..., metavar="SPEC.toml", help="study spec (see ablations/*.toml)"),
+    storage: Optional[str] = typer.Option(None, help="sqlite:///FILE, postgresql://..., or journal:///FILE; default sqlite:///trickstack.db (journal:///trickstack.journal with --workers > 1)"),
+    workers: int = typer.Option(1, min=1, help="local worker processes (each imports Composer once and runs many trials)"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="list the arms, trial count and estimated time; train nothing"),
+) -> None:
+    """Run or continue a combination study: tricks alone and together, paired seeds, fixed budget."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from trickstack.ablations.engine import ablate as run_study, plan_arms
+    from trickstack.ablations.spec import StudySpec
+
+    spec = StudySpec.load(spec_path)
+    if dry_run:
+        _print_plan(spec, *plan_arms(spec), workers)
+        return
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, disable=not err.is_terminal) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(label: str, done: int, total: int) -> None:
+            if label not in tasks:
+                tasks[label] = bar.add_task(f"{spec.study.name}: {label}", total=total)
+            bar.update(tasks[label], completed=done, total=total)
+
+        ctx = run_study(spec, storage, workers, progress)
+    _print_status(ctx.study)
+    _print_results(ctx.study)
+
+
+def _print_plan(spec, arms, excluded, workers: int) -> None:
+    from trickstack.ablations.designs import arm_name
+    from trickstack.ablations.engine import STATIC
+    from trickstack.ablations.estimate import seconds_per_run
+
+    s = spec.study
+    tune = spec.tune.trials_per_arm * spec.tune.seeds if spec.tune else 0
+    runs = len(arms) * (s.seeds + tune)
+    out.print(f"study {s.name}: design {s.design} over {len(s.tricks)} tricks on {s.workload}, "
+              f"budget {s.budget.as_budget().value:.4g} {s.budget.as_budget().unit}, {s.seeds} paired seeds")
+    if s.design not in STATIC:
+        out.print(f"  adaptive design: the first round is listed; later rounds depend on its results")
+    out.print(f"  {len(arms)} arms: {', '.join(arm_name(a) for a in arms)}", highlight=False)
+    for arm, why in excluded:
+        out.print(f"  excluded {arm_name(arm)}: {why}", highlight=False)
+    per_run = seconds_per_run(spec)
+    out.print(f"  {runs} training runs ({len(arms)} x ({s.seeds} evaluation seeds + {tune} tuning runs)); "
+              f"about {per_run:.1f} s each, {runs * per_run / workers / 60:.1f} min with {workers} worker(s)")
+
+
+def _print_status(study) -> None:
+    from trickstack.ablations.export import status
+
+    st = status(study)
+    eta = "-" if st["eta_seconds"] is None else f"{st['eta_seconds'] / 60:.1f} min"
+    out.print(f"study {st['study']} ({st['design']}): arms {st['arms_done']}/{st['arms_total']} done, "
+              f"jobs {st['jobs_complete']} complete, {st['jobs_running']} running, {st['jobs_waiting']} waiting, "
+              f"{len(st['jobs_failed'])} failed; ETA {eta}{'; finished' if st['finished'] else ''}", highlight=False)
+    for job in st["jobs_failed"]:
+        out.print(f"  failed: {job}", highlight=False)
+    for arm, why in st["excluded_arms"]:
+        out.print(f"  excluded {arm}: {why}", highlight=False)
+
+
+def _print_results(study) -> None:
+    from trickstack.ablations.export import tidy
+
+    table = tidy(study)
+    if table.empty:
+        return
+    table = table[table["phase"] == "eval"]
+    grouped = table.groupby("arm")["value"].agg(["count", "mean", "std"]).reset_index()
+    diverged = table.groupby("arm")["diverged"].sum()
+    view = Table("arm", "n", f"{table['metric'].iloc[0]} mean", "sd", "diverged", title=f"{study.study_name}: evaluation")
+    for row in grouped.sort_values("mean", ascending=False).itertuples():
+        view.add_row(row.arm, str(row.count), f"{row.mean:.4f}", f"{row.std:.4f}" if row.count > 1 else "-",
+                     str(int(diverged[row.arm])))
+    out.print(view)
+
+
+@app.command()
+def worker(
+    study: str = typer.Argument(..., help="study name"),
+    storage: Optional[str] = typer.Option(None, help="the study's storage URL (postgresql://... from another machine)"),
+    poll: float = typer.Option(0.0, help="seconds between looks for new jobs while the study is open (0: stop when idle)"),
+) -> None:
+    """Join a study: run its queued trials until none is left (with --poll, until the study finishes)."""
+    from trickstack.ablations.worker import work
+
+    _load_study(study, storage)
+    done = work(study, storage, poll_seconds=poll)
+    err.print(f"worker ran {done} trial(s)")
+
+
+@app.command()
+def status(
+    study: str = typer.Argument(..., help="study name"),
+    storage: Optional[str] = typer.Option(None, help="the study's storage URL"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+) -> None:
+    """Arms done/total, running and waiting jobs, failures and an ETA."""
+    from trickstack.ablations.export import status as study_status
+
+    loaded = _load_study(study, storage)
+    if as_json:
+        print(json.dumps(study_status(loaded)))
+    else:
+        _print_status(loaded)
+
+
+@app.command()
+def export(
+    study: str = typer.Argument(..., help="study name"),
+    storage: Optional[str] = typer.Option(None, help="the study's storage URL"),
+    fmt: str = typer.Option("csv", "--format", help="csv, parquet or json"),
+    out_file: Optional[Path] = typer.Option(None, "--out", help="file to write (default: standard output; parquet needs --out)"),
+) -> None:
+    """One tidy row per training run: arm, tricks on, their parameters, seed, metrics, FLOPs, wall time, diverged."""
+    from trickstack.ablations.export import tidy
+
+    if fmt not in ("csv", "parquet", "json"):
+        raise UserError(f"--format must be csv, parquet or json, got {fmt!r}")
+    if fmt == "parquet" and out_file is None:
+        raise UserError("--format parquet writes a binary file: give --out FILE")
+    table = tidy(_load_study(study, storage))
+    if fmt == "parquet":
+        table.to_parquet(out_file, index=False)
+    else:
+        text = table.to_csv(index=False) if fmt == "csv" else table.to_json(orient="records", indent=1)
+        if out_file is None:
+            sys.stdout.write(text)
+        else:
+            out_file.write_text(text)
+    if out_file is not None:
+        err.print(f"{len(table)} rows written to {out_file}")
+
+
 def _print_record(record) -> None:
     m = record.metrics
     value = "diverged" if record.diverged else f"{m.eval_value:.4f}"

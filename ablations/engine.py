@@ -1,0 +1,284 @@
+"""The coordinator of a study: plans the arms, queues jobs phase by phase, runs workers, resumes.
+
+``ablate`` on an existing study continues it: finished jobs are never recomputed, jobs left RUNNING
+by a dead process are requeued, and a spec may add seeds or tricks (appended to the study's trick
+order). Static designs are evaluated in one round; ``greedy`` and ``search`` in rounds, each round
+decided from the results of the last.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import optuna
+from optuna.trial import TrialState
+
+from trickstack.ablations import designs
+from trickstack.ablations.designs import Arm, arm_name
+from trickstack.ablations.jobs import EVAL, SEARCH, SEARCH_SEED_OFFSET, TUNE, TUNING_SEED_OFFSET, Job, completed, enqueue, job_states
+from trickstack.ablations.spec import StudySpec
+from trickstack.ablations.storage import default_url, open_storage
+from trickstack.ablations.worker import work, worker_main
+from trickstack.errors import UserError
+
+MAX_RETRIES = 2  # a job that fails (raises) this many more times is reported, not retried again
+STATIC = ("one-at-a-time", "leave-one-out", "factorial", "fractional", "shapley")
+
+
+@dataclass
+class Context:
+    spec: StudySpec
+    storage_url: str
+    workers: int
+    study: optuna.Study
+    order: list[str]
+    progress: Optional[Callable[[str, int, int], None]] = None  # (phase label, done, total)
+    excluded: list[tuple[Arm, str]] = field(default_factory=list)
+
+
+def open_study(spec: StudySpec, storage_url: Optional[str], workers: int) -> Context:
+    from trickstack.workloads import get_workload
+
+    url = storage_url or default_url(workers)
+    storage = open_storage(url, workers)
+    direction = get_workload(spec.study.workload).direction
+    study = optuna.create_study(study_name=spec.study.name, storage=storage, direction=direction, load_if_exists=True)
+    stored = study.user_attrs.get("spec")
+    order = list(study.user_attrs.get("trick_order", []))
+    if stored is not None:
+        _check_extension(StudySpec.model_validate(stored), spec)
+    order += [t for t in spec.study.tricks if t not in order]
+    study.set_user_attr("spec", spec.to_dict())
+    study.set_user_attr("trick_order", order)
+    study.set_user_attr("finished", False)
+    return Context(spec, url, workers, study, order)
+
+
+def _check_extension(old: StudySpec, new: StudySpec) -> None:
+    """A study can grow (more seeds, more tricks) but not change what its finished trials measured."""
+    fixed = ("workload", "budget", "base", "overrides", "design")
+    for name in fixed:
+        if getattr(old.study, name) != getattr(new.study, name):
+            raise UserError(f"{new.source}: study {new.study.name!r} exists with a different study.{name} "
+                            f"({getattr(old.study, name)!r}); use a new study name")
+    if old.tune != new.tune:
+        raise UserError(f"{new.source}: study {new.study.name!r} exists with a different [tune] section")
+    dropped = set(old.study.tricks) - set(new.study.tricks)
+    if dropped:
+        raise UserError(f"{new.source}: study {new.study.name!r} exists with tricks {sorted(dropped)} that the spec drops")
+
+
+def plan_arms(spec: StudySpec) -> tuple[list[Arm], list[tuple[Arm, str]]]:
+    from trickstack.workloads import get_workload
+
+    s = spec.study
+    wl = get_workload(s.workload)
+    if s.design in STATIC:
+        arms = designs.generate(s.design, s.tricks, resolution=s.resolution, permutations=s.permutations, seed=s.seed)
+    elif s.design == "greedy":
+        arms = [frozenset()] + designs.greedy_candidates(frozenset(), s.tricks)
+    else:  # search: the baseline, then configurations proposed by the sampler
+        arms = [frozenset()]
+    with_base = [(arm, frozenset(spec.study.base) | arm) for arm in arms]
+    kept, excluded = designs.exclude_conflicting([full for _, full in with_base], wl.provides, wl.name)
+    kept_set = set(kept)
+    return [arm for arm, full in with_base if full in kept_set], [(arm - set(s.base), why) for arm, why in excluded]
+
+
+def jobs_for(ctx: Context, arms: list[Arm]) -> tuple[list[Job], Callable[[], list[Job]]]:
+    """Tuning jobs now, and a function giving the evaluation jobs once tuning has finished."""
+    spec = ctx.spec
+    tune = [Job(TUNE, arm, TUNING_SEED_OFFSET, tune_index=i) for arm in arms for i in range(spec.tune.trials_per_arm)] if spec.tune else []
+
+    def evaluation() -> list[Job]:
+        best = best_nuisance(ctx) if spec.tune else {}
+        return [Job(EVAL, arm, seed, nuisance=best.get(arm_name(arm), {})) for arm in arms for seed in range(spec.study.seeds)]
+
+    return tune, evaluation
+
+
+def best_nuisance(ctx: Context) -> dict[str, dict]:
+    """Each arm's best tuned nuisance values, and its tuning compute, saved on the study."""
+    sign = 1 if ctx.study.direction == optuna.study.StudyDirection.MAXIMIZE else -1
+    summary: dict[str, dict] = {}
+    for trial in completed(ctx.study, TUNE):
+        arm = trial.user_attrs["arm"]
+        entry = summary.setdefault(arm, {"best": None, "value": -math.inf, "trials": 0, "flops": 0.0, "seconds": 0.0})
+        entry["trials"] += 1
+        for record in trial.user_attrs.get("records", []):
+            entry["flops"] += record["flops"]
+            entry["seconds"] += record["train_seconds"] + record["eval_seconds"]
+        if sign * trial.value > entry["value"]:
+            entry["value"], entry["best"] = sign * trial.value, trial.user_attrs["nuisance"]
+    ctx.study.set_user_attr("tuning", {arm: {k: v for k, v in e.items() if k != "value"} for arm, e in summary.items()})
+    return {arm: e["best"] for arm, e in summary.items() if e["best"] is not None}
+
+
+def run_phase(ctx: Context, jobs: list[Job], label: str) -> list[str]:
+    """Queue the jobs not yet done and run workers until all are COMPLETE; return the keys that failed."""
+    keys = {job.key for job in jobs}
+    retries: dict[str, int] = {}
+    while True:
+        states = job_states(ctx.study)
+        for job in jobs:
+            state = states.get(job.key)
+            if state == TrialState.FAIL:
+                retries[job.key] = retries.get(job.key, 0) + 1
+            if state not in (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING) and retries.get(job.key, 0) <= MAX_RETRIES:
+                enqueue(ctx.study, job, ctx.order)
+        _run_workers(ctx, keys, label)
+        states = job_states(ctx.study)
+        done = sum(states.get(k) == TrialState.COMPLETE for k in keys)
+        if done == len(keys):
+            return []
+        running = [k for k in keys if states.get(k) == TrialState.RUNNING]
+        gave_up = [k for k in keys if states.get(k) == TrialState.FAIL and retries.get(k, 0) >= MAX_RETRIES]
+        if not running and len(gave_up) + done == len(keys):
+            return gave_up
+        if running:
+            time.sleep(2)  # jobs still running in workers elsewhere (or a dead one about to be reaped)
+
+
+def _run_workers(ctx: Context, keys: set[str], label: str) -> None:
+    def report() -> None:
+        if ctx.progress:
+            states = job_states(ctx.study)
+            ctx.progress(label, sum(states.get(k) == TrialState.COMPLETE for k in keys), len(keys))
+
+    report()
+    if ctx.workers <= 1:
+        work(ctx.spec.study.name, ctx.storage_url, on_trial=report)
+        return
+    threads = max(1, (os.cpu_count() or 1) // ctx.workers)  # split the CPU threads between workers
+    spawn = multiprocessing.get_context("spawn")
+    procs = [spawn.Process(target=worker_main, args=(ctx.spec.study.name, ctx.storage_url, ctx.workers, threads))
+             for _ in range(ctx.workers)]
+    for p in procs:
+        p.start()
+    while any(p.is_alive() for p in procs):
+        time.sleep(1)
+        report()
+    for p in procs:
+        p.join()
+    report()
+
+
+def evaluate(ctx: Context, arms: list[Arm]) -> list[str]:
+    tune, evaluation = jobs_for(ctx, arms)
+    failed = run_phase(ctx, tune, "tuning") if tune else []
+    return failed + run_phase(ctx, evaluation(), "evaluation")
+
+
+def arm_values(ctx: Context, arm: Arm) -> dict[int, float]:
+    """Evaluation values of an arm by seed, signed so that larger is better."""
+    sign = 1 if ctx.study.direction == optuna.study.StudyDirection.MAXIMIZE else -1
+    name = arm_name(arm)
+    return {t.params["seed"]: sign * t.value for t in completed(ctx.study, EVAL)
+            if t.user_attrs["arm"] == name and not t.user_attrs.get("trick_params")}
+
+
+def greedy(ctx: Context) -> list[str]:
+    """Forward stacking: add the trick with the best significant paired gain until none is significant."""
+    from scipy.stats import ttest_rel
+    from statsmodels.stats.multitest import multipletests
+
+    from trickstack.workloads import get_workload
+
+    wl = get_workload(ctx.spec.study.workload)
+    current: Arm = frozenset()
+    remaining = list(ctx.spec.study.tricks)
+    path, failed = [], evaluate(ctx, [current])
+    while remaining:
+        candidates, _ = designs.exclude_conflicting(
+            [frozenset(ctx.spec.study.base) | c for c in designs.greedy_candidates(current, remaining)], wl.provides, wl.name)
+        candidates = [c - set(ctx.spec.study.base) for c in candidates]
+        if not candidates:
+            break
+        failed += evaluate(ctx, candidates)
+        base = arm_values(ctx, current)
+        tests = []
+        for cand in candidates:
+            values = arm_values(ctx, cand)
+            seeds = sorted(set(values) & set(base))
+            a, b = [values[s] for s in seeds], [base[s] for s in seeds]
+            finite = all(math.isfinite(x) for x in a + b) and len(seeds) >= 2 and a != b
+            p = float(ttest_rel(a, b, alternative="greater").pvalue) if finite else 1.0
+            tests.append((cand, statistics.mean(x - y for x, y in zip(a, b)) if finite else -math.inf, p))
+        reject = multipletests([p for _, _, p in tests], alpha=ctx.spec.study.alpha, method="holm")[0]
+        winners = [(gain, cand) for (cand, gain, _), r in zip(tests, reject) if r and gain > 0]
+        round_info = {"current": arm_name(current), "tests": [[arm_name(c), g, p] for c, g, p in tests]}
+        if not winners:
+            path.append({**round_info, "added": None})
+            break
+        gain, best = max(winners, key=lambda w: w[0])
+        added = next(iter(best - current))
+        path.append({**round_info, "added": added})
+        current, remaining = best, [t for t in remaining if t != added]
+    ctx.study.set_user_attr("greedy_path", path)
+    return failed
+
+
+def search(ctx: Context) -> list[str]:
+    """Optuna TPE over which tricks are on and their parameters; the best is re-evaluated on fresh seeds."""
+    from trickstack.registry import check_compatible, get_trick
+    from trickstack.workloads import get_workload
+
+    s = ctx.spec.study
+    wl = get_workload(s.workload)
+    proposals = optuna.create_study(study_name=f"{s.name}::search", storage=ctx.study._storage, load_if_exists=True,
+                                    direction=ctx.study.direction.name.lower(),
+                                    sampler=optuna.samplers.TPESampler(seed=s.seed, constant_liar=True))
+    failed = evaluate(ctx, [frozenset()])
+    while len(proposals.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))) < s.search_trials:
+        batch = []
+        for _ in range(max(1, ctx.workers)):
+            trial = proposals.ask()
+            arm = frozenset(t for t in s.tricks if trial.suggest_categorical(f"use.{t}", [False, True]))
+            problem = check_compatible([*s.base, *sorted(arm)], wl.provides, wl.name)
+            if problem:
+                trial.set_user_attr("excluded", problem)
+                proposals.tell(trial, state=TrialState.PRUNED)
+                continue
+            params = {f"{t}.{p.name}": p.suggest(trial, t) for t in sorted(arm) for p in get_trick(t).params if p.searchable}
+            jobs = [Job(SEARCH, arm, SEARCH_SEED_OFFSET + i, trick_params=params) for i in range(s.search_seeds)]
+            batch.append((trial, jobs))
+        all_jobs = [job for _, jobs in batch for job in jobs]
+        failed += run_phase(ctx, all_jobs, "search") if all_jobs else []
+        results = {t.user_attrs["job"]: t.value for t in completed(ctx.study, SEARCH)}
+        for trial, jobs in batch:
+            values = [results.get(job.key) for job in jobs]
+            if any(v is None for v in values):
+                proposals.tell(trial, state=TrialState.FAIL)
+            else:
+                proposals.tell(trial, sum(values) / len(values))
+    best = proposals.best_trial
+    arm = frozenset(t for t in s.tricks if best.params.get(f"use.{t}"))
+    params = {k: v for k, v in best.params.items() if not k.startswith("use.")}
+    ctx.study.set_user_attr("search_best", {"arm": arm_name(arm), "trick_params": params, "value": best.value})
+    final = [Job(EVAL, arm, seed, trick_params=params) for seed in range(s.seeds)]
+    return failed + run_phase(ctx, final, "re-evaluation on fresh seeds")
+
+
+def ablate(spec: StudySpec, storage_url: Optional[str] = None, workers: int = 1,
+           progress: Optional[Callable[[str, int, int], None]] = None) -> Context:
+    """Run (or continue) the study of ``spec`` to the end. Returns its context; see `Context.study`."""
+    ctx = open_study(spec, storage_url, workers)
+    ctx.progress = progress
+    arms, ctx.excluded = plan_arms(spec)
+    ctx.study.set_user_attr("excluded", [[arm_name(a), why] for a, why in ctx.excluded])
+    if spec.study.design in STATIC:
+        ctx.study.set_user_attr("arms", [arm_name(a) for a in arms])
+        failed = evaluate(ctx, arms)
+    elif spec.study.design == "greedy":
+        failed = greedy(ctx)
+    else:
+        failed = search(ctx)
+    ctx.study.set_user_attr("failed_jobs", failed)
+    ctx.study.set_user_attr("finished", True)
+    return ctx

@@ -1,0 +1,86 @@
+"""Jobs: one Optuna trial each. An evaluation job is one (arm, seed) pair, whose arm and seed are
+trial parameters (``arm_mask``, a bitmask over the study's trick order, and ``seed``); the full run
+record is stored with the trial. Tuning and search jobs train on seeds disjoint from evaluation's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Optional, Sequence
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from trickstack.ablations.designs import Arm, arm_name, parse_arm
+
+EVAL, TUNE, SEARCH = "eval", "tune", "search"
+TUNING_SEED_OFFSET = 1_000_000  # tuning seeds are 1,000,000 + i: never an evaluation seed
+SEARCH_SEED_OFFSET = 2_000_000  # search seeds likewise
+MAX_SEED = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class Job:
+    phase: str
+    arm: Arm
+    seed: int
+    nuisance: dict[str, Any] = field(default_factory=dict, compare=False)  # fixed nuisance values (eval)
+    trick_params: dict[str, Any] = field(default_factory=dict)  # "trick.param" values (search)
+    tune_index: int = 0
+
+    @property
+    def key(self) -> str:
+        key = f"{self.phase}/{arm_name(self.arm)}/{self.seed}"
+        if self.phase == TUNE:
+            key += f"/{self.tune_index}"
+        if self.trick_params:
+            key += "/" + hashlib.sha1(json.dumps(self.trick_params, sort_keys=True).encode()).hexdigest()[:10]
+        return key
+
+
+def arm_mask(arm: Arm, order: Sequence[str]) -> int:
+    return sum(1 << order.index(t) for t in arm)
+
+
+def enqueue(study: optuna.Study, job: Job, order: Sequence[str]) -> None:
+    study.enqueue_trial(
+        {"arm_mask": arm_mask(job.arm, order), "seed": job.seed},
+        user_attrs={"job": job.key, "phase": job.phase, "arm": arm_name(job.arm), "nuisance": job.nuisance,
+                    "trick_params": job.trick_params, "tune_index": job.tune_index},
+    )
+
+
+def job_of(trial: FrozenTrial | optuna.Trial) -> Optional[Job]:
+    attrs = trial.user_attrs
+    if "job" not in attrs:
+        return None
+    fixed = trial.system_attrs.get("fixed_params", {}) if isinstance(trial, FrozenTrial) else {}
+    seed = int(trial.params.get("seed", fixed.get("seed", -1)))  # a live trial has suggested it already
+    return Job(attrs["phase"], parse_arm(attrs["arm"]), seed, attrs.get("nuisance") or {},
+               attrs.get("trick_params") or {}, attrs.get("tune_index", 0))
+
+
+_RANK = {TrialState.COMPLETE: 3, TrialState.RUNNING: 2, TrialState.WAITING: 1}
+
+
+def job_states(study: optuna.Study) -> dict[str, TrialState]:
+    """Each job's most advanced state: COMPLETE over RUNNING over WAITING over anything else."""
+    states: dict[str, TrialState] = {}
+    for trial in study.get_trials(deepcopy=False):
+        key = trial.user_attrs.get("job")
+        if key is not None and _RANK.get(trial.state, 0) >= _RANK.get(states.get(key), 0):
+            states[key] = trial.state
+    return states
+
+
+def completed(study: optuna.Study, phase: Optional[str] = None) -> list[FrozenTrial]:
+    """COMPLETE job trials (of one phase), one per job: the first to complete."""
+    seen, out = set(), []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        key = trial.user_attrs.get("job")
+        if key and key not in seen and (phase is None or trial.user_attrs.get("phase") == phase):
+            seen.add(key)
+            out.append(trial)
+    return out

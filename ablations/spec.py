@@ -1,0 +1,166 @@
+"""Study specs: TOML files validated strictly, with errors that name the file and the key.
+
+>>> spec = StudySpec.from_toml_text('''
+... [study]
+... name = "demo"
+... workload = "mnist1d"
+... budget = { flops = 2e9 }
+... seeds = 2
+... design = "factorial"
+... tricks = ["label_smoothing", "ema"]
+... ''', source="demo.toml")
+>>> spec.study.budget.as_budget()
+Budget(unit='flops', value=2000000000.0)
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from trickstack.budget import Budget
+from trickstack.errors import UserError
+
+DESIGNS = ("one-at-a-time", "leave-one-out", "factorial", "fractional", "shapley", "greedy", "search")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BudgetSpec(_Strict):
+    flops: Optional[float] = Field(None, gt=0)
+    samples: Optional[float] = Field(None, gt=0)
+    seconds: Optional[float] = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_unit(self) -> "BudgetSpec":
+        given = [unit for unit in ("flops", "samples", "seconds") if getattr(self, unit) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of flops, samples, seconds (got {', '.join(given) or 'none'})")
+        return self
+
+    def as_budget(self) -> Budget:
+        unit = next(u for u in ("flops", "samples", "seconds") if getattr(self, u) is not None)
+        return Budget(unit, float(getattr(self, unit)))  # type: ignore[arg-type]
+
+
+class Range(_Strict):
+    low: float
+    high: float
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Range":
+        if not self.low < self.high or (self.log and self.low <= 0):
+            raise ValueError(f"needs low < high (and low > 0 when log), got low={self.low}, high={self.high}")
+        return self
+
+
+class StudySection(_Strict):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    workload: str
+    budget: BudgetSpec
+    seeds: int = Field(ge=1, le=1000, description="evaluation seeds, paired across arms")
+    design: Literal[DESIGNS]  # type: ignore[valid-type]
+    tricks: list[str] = Field(min_length=1)
+    base: Union[list[str], str] = Field(default_factory=list, description="tricks every arm starts from, or a recipe file")
+    overrides: dict[str, Union[float, int, str, bool]] = Field(default_factory=dict, description="fixed TRICK.PARAM or nuisance values")
+    resolution: int = Field(5, ge=3, le=8, description="fractional: minimum resolution")
+    permutations: int = Field(8, ge=1, le=1000, description="shapley: sampled orders")
+    alpha: float = Field(0.05, gt=0, lt=1, description="greedy: one-sided paired test level for adding a trick")
+    search_trials: int = Field(16, ge=1, le=10000, description="search: configurations tried")
+    search_seeds: int = Field(1, ge=1, le=20, description="search: seeds per configuration tried")
+    seed: int = Field(0, description="seeds the design's own randomness (shapley orders, search sampler)")
+
+
+class TuneSection(_Strict):
+    trials_per_arm: int = Field(ge=1, le=1000)
+    seeds: int = Field(1, ge=1, le=20, description="tuning seeds per trial; disjoint from the evaluation seeds")
+    params: dict[str, Range] = Field(min_length=1)
+
+
+class StudySpec(_Strict):
+    study: StudySection
+    tune: Optional[TuneSection] = None
+    source: str = "<spec>"
+
+    @classmethod
+    def from_toml_text(cls, text: str, source: str) -> "StudySpec":
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as error:
+            raise UserError(f"{source}: malformed TOML: {error}") from None
+        try:
+            spec = cls.model_validate({**data, "source": source})
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+            more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+            raise UserError(f"{source}: {where}: {first['msg']}{more}") from None
+        spec.check(Path(source).parent)
+        # Store the base as the list of tricks it resolved to: a study must not change when a file does.
+        base = spec.base_tricks(Path(source).parent)
+        return spec.model_copy(update={"study": spec.study.model_copy(update={"base": base})})
+
+    @classmethod
+    def load(cls, path: Union[str, Path]) -> "StudySpec":
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as error:
+            raise UserError(f"{path}: cannot read the study spec ({error.strerror})") from None
+        return cls.from_toml_text(text, source=str(path))
+
+    def check(self, folder: Path) -> None:
+        """Names that only the registries can check: workload, tricks, parameters."""
+        from trickstack.registry import get_trick
+        from trickstack.runner import resolve_stack
+        from trickstack.workloads import get_workload
+
+        s = self.study
+        try:
+            wl = get_workload(s.workload)
+            names = list(dict.fromkeys(s.tricks))
+            if len(names) != len(s.tricks):
+                raise UserError(f"study.tricks lists a trick twice: {s.tricks}")
+            for name in [*s.tricks, *self.base_tricks(folder)]:
+                get_trick(name)
+            overlap = set(s.tricks) & set(self.base_tricks(folder))
+            if overlap:
+                raise UserError(f"study.tricks and study.base both contain {sorted(overlap)}")
+            all_tricks = [*self.base_tricks(folder), *s.tricks]
+            for key, value in s.overrides.items():
+                if "." in key:
+                    trick, param = key.split(".", 1)
+                    if trick not in all_tricks:
+                        raise UserError(f"study.overrides.{key}: trick {trick!r} is not in the study")
+                    get_trick(trick).param(param).validate(value, owner=trick)
+                else:
+                    wl.nuisance_param(key).validate(value, owner=wl.name)
+            resolve_stack(wl, self.base_tricks(folder), {})  # the base itself must be stackable
+            if self.tune:
+                for name in self.tune.params:
+                    wl.nuisance_param(name)
+        except UserError as error:
+            raise UserError(f"{self.source}: {error}") from None
+
+    def base_tricks(self, folder: Path = Path(".")) -> list[str]:
+        base = self.study.base
+        if isinstance(base, list):
+            return list(base)
+        path = Path(base) if Path(base).is_absolute() else folder / base
+        try:
+            data = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as error:
+            raise UserError(f"{self.source}: study.base: cannot read recipe {path}: {error}") from None
+        tricks = data.get("tricks")
+        if not isinstance(tricks, list) or not all(isinstance(t, str) for t in tricks):
+            raise UserError(f"{path}: 'tricks' must be a list of trick names")
+        return tricks
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")

@@ -1,0 +1,139 @@
+"""Where studies live, and how a dead worker's trial is found and handed to another worker.
+
+``--storage`` takes an Optuna RDB URL (``sqlite:///study.db``, ``postgresql://...``) or
+``journal:///path/to/file.log`` for Optuna's journal file. The default is an embedded SQLite file
+in the working directory; several local worker processes need the journal file (SQLite is not safe
+for concurrent writers). PostgreSQL serves workers on several machines.
+
+A trial whose worker died is detected in two ways and put back in the queue (as a new WAITING trial
+with the same job), never lost and never run twice to completion:
+
+- on this machine, by its worker's pid and process start time (any storage);
+- on RDB storages, also by Optuna's heartbeat: a RUNNING trial whose heartbeat is older than the
+  grace period is failed by `optuna.storages.fail_stale_trials` (workers on other machines).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import warnings
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Optional
+
+import optuna
+import psutil
+from optuna.storages import JournalStorage, RDBStorage
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import FrozenTrial, TrialState
+
+from trickstack.errors import UserError
+
+DEFAULT_SQLITE = "sqlite:///trickstack.db"
+DEFAULT_JOURNAL = "journal:///trickstack.journal"
+HEARTBEAT_SECONDS = 10  # RDB workers record a heartbeat this often while a trial runs
+GRACE_SECONDS = 60  # ... and a trial silent for this long is taken as dead
+UNCLAIMED_SECONDS = 120  # a RUNNING trial with no worker recorded after this long is dead too
+RETRY_KEYS = ("job", "phase", "arm", "nuisance", "trick_params", "tune_index")
+
+
+def default_url(workers: int) -> str:
+    return DEFAULT_SQLITE if workers <= 1 else DEFAULT_JOURNAL
+
+
+def open_storage(url: Optional[str], workers: int = 1) -> optuna.storages.BaseStorage:
+    """An Optuna storage for ``url``; a bad or unreachable URL is a `UserError`."""
+    url = url or default_url(workers)
+    if url.startswith("journal://"):
+        path = url[len("journal://"):]
+        if not path:
+            raise UserError(f"--storage {url}: give a file, e.g. journal:///runs/study.log")
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(path))
+    if workers > 1 and url.startswith("sqlite"):
+        raise UserError(f"--storage {url}: SQLite is not safe for {workers} concurrent workers; use "
+                        f"journal:///path/to/file.log (local) or postgresql://... (several machines)")
+    if "://" not in url:
+        raise UserError(f"--storage {url!r} is not a URL: use sqlite:///FILE, postgresql://..., or journal:///FILE")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat_interval
+            return RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
+                              heartbeat_stale_trial_callback=requeue, engine_kwargs=_engine_kwargs(url))
+    except Exception as error:  # SQLAlchemy raises many kinds: driver missing, refused, bad URL
+        raise UserError(f"--storage {url}: cannot open the storage: {str(error).splitlines()[0]}") from None
+
+
+def _engine_kwargs(url: str) -> dict:
+    return {"pool_pre_ping": True} if url.startswith("postgresql") else {}
+
+
+def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
+    """Put a dead trial's job back in the queue as a new WAITING trial (its params and job attrs)."""
+    attrs = {k: v for k, v in trial.user_attrs.items() if k in RETRY_KEYS}
+    attrs["retry_of"] = trial.number
+    study.enqueue_trial(trial.params | _fixed_params(trial), user_attrs=attrs)
+
+
+def _fixed_params(trial: FrozenTrial) -> dict:
+    return dict(trial.system_attrs.get("fixed_params", {}))
+
+
+def worker_identity() -> dict:
+    me = psutil.Process()
+    return {"host": socket.gethostname(), "pid": me.pid, "started": me.create_time()}
+
+
+def _alive(identity: dict) -> bool:
+    try:
+        return psutil.Process(identity["pid"]).create_time() == identity["started"]
+    except (psutil.NoSuchProcess, psutil.AccessDenied, KeyError):
+        return False
+
+
+def reap_dead_trials(study: optuna.Study, storage: optuna.storages.BaseStorage) -> int:
+    """Fail and requeue RUNNING trials whose worker is gone; return how many were found."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)  # RDB heartbeats (its callback requeues)
+    here, now, found = socket.gethostname(), datetime.now(), 0
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker = trial.user_attrs.get("worker")
+        if worker is None:
+            dead = trial.datetime_start is not None and now - trial.datetime_start > timedelta(seconds=UNCLAIMED_SECONDS)
+        else:
+            dead = worker.get("host") == here and not _alive(worker)
+        if dead:
+            try:
+                if storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+                    requeue(study, trial)
+                    found += 1
+            except optuna.exceptions.UpdateFinishedTrialError:
+                pass  # another process got there first
+    return found
+
+
+class Heartbeat:
+    """Records an RDB heartbeat for a trial while it runs (Optuna only does this inside optimize())."""
+
+    def __init__(self, storage: optuna.storages.BaseStorage, trial_id: int):
+        self.storage, self.trial_id = storage, trial_id
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+
+    def __enter__(self) -> "Heartbeat":
+        if isinstance(self.storage, RDBStorage):
+            self.storage.record_heartbeat(self.trial_id)
+            self._thread = threading.Thread(target=self._beat, daemon=True)
+            self._thread.start()
+        return self
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_SECONDS):
+            self.storage.record_heartbeat(self.trial_id)
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()

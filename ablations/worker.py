@@ -1,0 +1,122 @@
+"""The worker: a long-lived process that imports Composer once and runs queued jobs until none is left.
+
+A job is popped from the study with `Study.ask` (Optuna hands each WAITING trial to exactly one
+worker), trained with `run_trial`, and told back with its record. A job already COMPLETE under
+another trial (a requeued duplicate) is skipped, so every job completes exactly once.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import warnings
+from dataclasses import replace
+from typing import Callable, Optional
+
+import optuna
+import torch
+from optuna.trial import TrialState
+
+from trickstack.ablations.designs import arm_name
+from trickstack.ablations.jobs import TUNE, TUNING_SEED_OFFSET, Job, completed, job_of, job_states
+from trickstack.ablations.spec import StudySpec
+from trickstack.ablations.storage import Heartbeat, open_storage, reap_dead_trials, worker_identity
+from trickstack.errors import UserError
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def worst(direction: str) -> float:
+    return -math.inf if direction == "maximize" else math.inf
+
+
+def run_job(spec: StudySpec, job: Job, trial: optuna.Trial) -> float:
+    """Train the job's runs; store their records on the trial; return the trial's value."""
+    from trickstack.runner import run_trial
+    from trickstack.workloads import get_workload
+
+    wl = get_workload(spec.study.workload)
+    base = spec.base_tricks()
+    stack = [*base, *sorted(job.arm, key=[*spec.study.tricks].index)]
+    overrides = {**spec.study.overrides, **job.trick_params, **job.nuisance}
+    overrides = {k: v for k, v in overrides.items() if "." not in k or k.split(".", 1)[0] in stack}
+    seeds = [job.seed]
+    if job.phase == TUNE:  # every tuning trial of every arm sees the same tuning seeds: paired, and fair
+        seeds = [TUNING_SEED_OFFSET + i for i in range(spec.tune.seeds)]
+    records = [run_trial(wl, stack, seed=s, budget=spec.study.budget.as_budget(), overrides=overrides) for s in seeds]
+    trial.set_user_attr("records", [r.model_dump(mode="json") for r in records])
+    values = [r.metrics.eval_value for r in records]
+    if any(v is None for v in values):
+        return worst(wl.direction)  # a diverged run counts against its arm
+    return sum(values) / len(values)
+
+
+def suggest_nuisance(study: optuna.Study, spec: StudySpec, job: Job) -> dict:
+    """TPE over the arm's finished tuning trials only, so each arm is tuned on its own evidence."""
+    distributions = {name: optuna.distributions.FloatDistribution(r.low, r.high, log=r.log)
+                     for name, r in spec.tune.params.items()}
+    history = [t for t in completed(study, TUNE) if t.user_attrs["arm"] == arm_name(job.arm)]
+    sampler = optuna.samplers.TPESampler(seed=spec.study.seed * 7919 + job.tune_index, n_startup_trials=4)
+    local = optuna.create_study(direction=study.direction.name.lower(), sampler=sampler)
+    for t in history:
+        if math.isfinite(t.value):
+            local.add_trial(optuna.trial.create_trial(
+                params={k: t.user_attrs["nuisance"][k] for k in distributions}, distributions=distributions, value=t.value))
+    return local.ask(distributions).params
+
+
+def work(study_name: str, storage_url: Optional[str], workers: int = 1, threads: Optional[int] = None,
+         on_trial: Optional[Callable[[], None]] = None, poll_seconds: float = 0.0) -> int:
+    """Run queued jobs until none is WAITING (with ``poll_seconds``, wait while the study is open)."""
+    if threads:
+        torch.set_num_threads(threads)
+    storage = open_storage(storage_url, workers)
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    spec = StudySpec.model_validate(study.user_attrs["spec"])
+    done = 0
+    while True:
+        reap_dead_trials(study, storage)
+        if not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+            if poll_seconds and not study.user_attrs.get("finished"):
+                time.sleep(poll_seconds)
+                study = optuna.load_study(study_name=study_name, storage=storage)  # refresh user attrs
+                continue
+            return done
+        with warnings.catch_warnings():  # we record heartbeats ourselves (see storage.Heartbeat)
+            warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
+            trial = study.ask()
+        if "job" not in trial.user_attrs:  # another worker took the last WAITING trial first: ask() made a fresh one
+            study.tell(trial, state=TrialState.PRUNED)
+            continue
+        trial.suggest_int("arm_mask", 0, 2**62)  # fixed by the queue: the job's arm and seed
+        trial.suggest_int("seed", 0, 2**62)
+        job = job_of(trial)
+        if job_states(study).get(job.key) == TrialState.COMPLETE:
+            trial.set_user_attr("duplicate_of", job.key)
+            study.tell(trial, state=TrialState.PRUNED)
+            continue
+        trial.set_user_attr("worker", worker_identity())
+        if job.phase == TUNE:
+            job = replace(job, nuisance=suggest_nuisance(study, spec, job))
+            trial.set_user_attr("nuisance", job.nuisance)
+        with Heartbeat(storage, trial._trial_id):
+            try:
+                value = run_job(spec, job, trial)
+            except Exception as error:  # a bug, not a result: recorded and left for a retry
+                trial.set_user_attr("error", f"{type(error).__name__}: {error}")
+                study.tell(trial, state=TrialState.FAIL)
+                continue
+        study.tell(trial, value)
+        done += 1
+        if on_trial:
+            on_trial()
+
+
+def worker_main(study_name: str, storage_url: str, workers: int, threads: int) -> None:
+    """Entry point of a spawned local worker process."""
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    try:
+        work(study_name, storage_url, workers=workers, threads=threads)
+    except UserError as error:
+        raise SystemExit(f"worker: {error}")
