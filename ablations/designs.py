@@ -15,7 +15,7 @@ from itertools import combinations
 from typing import Callable, Sequence
 
 import numpy as np
-from pyDOE3 import fracfact
+from pydoe import fracfact_by_res
 
 from trickstack.errors import UserError, close_matches
 
@@ -106,39 +106,44 @@ def factorial(tricks: Sequence[str]) -> list[Arm]:
     return _by_size(arms, tricks)
 
 
-def _fraction(k: int, res: int) -> tuple[int, list[int]] | None:
-    """The smallest regular 2^(k-p) design of resolution >= ``res`` that fits in MAX_ARMS, as
-    (m, columns) with m = k-p base factors; None when even the best one needs more arms.
+# Most factors a regular resolution-V design in 2^m runs can carry (the longest binary linear code
+# with m parity checks and minimum distance 5; Draper & Mitchell 1968, Montgomery Table 8.14).
+_MOST_AT_V = {1: 1, 2: 2, 3: 3, 4: 5, 5: 6, 6: 8, 7: 11, 8: 17}
 
-    Column j is a bitmask over the base factors: factor j is the product of those factors. The
-    resolution is reached when no ``res-1`` or fewer columns multiply to a constant, i.e. when no
-    column is the XOR of ``res-2`` or fewer others. Candidates are tried lowest order first; this
-    greedy choice matches the smallest run counts of the standard tables (e.g. Montgomery,
-    *Design and Analysis of Experiments*, Table 8.14) at resolutions III-V for k <= 15.
 
-    Hand-rolled because pyDOE3's `fracfact_by_res` is wrong: at resolution V it refuses k=5 and
-    returns resolution IV designs for k=7..12 (fixed upstream in the renamed package ``pydoe``).
+def _most_factors(m: int, res: int) -> int:
+    """How many factors a regular two-level design in 2^m runs can carry at resolution >= ``res``:
+    exact at resolutions III to VI while m <= 8, an upper bound otherwise. Cheap, so an oversize
+    fraction is refused before it is built.
+
+    >>> [_most_factors(8, res) for res in (3, 4, 5, 6)]
+    [255, 128, 17, 12]
     """
-    for m in range(k.bit_length(), min(k, MAX_ARMS.bit_length() - 1) + 1):
-        columns: list[int] = []
-        reach = [{0} for _ in range(res - 1)]  # reach[j]: XORs of at most j chosen columns
-        for v in sorted(range(1, 2**m), key=lambda v: (v.bit_count(), v)):  # base factors first
-            if len(columns) == k:
-                break
-            if v not in reach[-1]:
-                columns.append(v)
-                for j in range(res - 2, 0, -1):
-                    reach[j] |= {s ^ v for s in reach[j - 1]}
-        if len(columns) == k:
-            return m, columns
-    return None
+    if m < 1:
+        return 0
+    if res <= 3:
+        return 2**m - 1  # saturated: every non-zero column of GF(2)^m
+    if res == 4:
+        return 2 ** (m - 1)  # fold-over of the saturated resolution III design
+    if res == 5 and m in _MOST_AT_V:
+        return _MOST_AT_V[m]
+    if res % 2 == 0:  # an even resolution is the odd one below plus one parity column
+        return _most_factors(m - 1, res - 1) + 1
+    t = (res - 1) // 2  # sphere packing: the sums of <= t columns are distinct, so fit in 2^m
+    n = m
+    while sum(math.comb(n + 1, j) for j in range(t + 1)) <= 2**m:
+        n += 1
+    return n
 
 
 def fractional(tricks: Sequence[str], resolution: int = 5) -> list[Arm]:
     """The smallest regular two-level fraction of resolution >= ``resolution`` (default V: main
     effects and two-way interactions are aliased only with interactions of three or more tricks).
-    Generator signs are chosen so that the baseline is always one of the arms. When no fraction
+    Column signs are chosen so that the baseline is always one of the arms. When no fraction
     reaches the resolution (k <= 4 at resolution V) this is the full factorial.
+
+    The fraction comes from `pydoe.fracfact_by_res`, which checks the resolution of the whole
+    defining relation and uses the fewest runs (Montgomery, Table 8.14).
 
     >>> arms = fractional(list("abcde"))
     >>> len(arms), arm_name(arms[0]), resolution(design_matrix(arms, list("abcde")))
@@ -148,15 +153,20 @@ def fractional(tricks: Sequence[str], resolution: int = 5) -> list[Arm]:
     if resolution < 3:
         raise UserError(f"resolution must be at least 3 (main effects unaliased), got {resolution}")
     k = len(tricks)
-    found = _fraction(k, resolution)
-    _refuse_oversize("fractional", k, found and 2 ** found[0], f" at resolution {resolution}")
-    m, columns = found
-    if m == k:
+    hint = f" at resolution {resolution}"
+    if k > _most_factors(MAX_ARMS.bit_length() - 1, resolution):
+        _refuse_oversize("fractional", k, None, hint)
+    if k < 2:  # fracfact_by_res wants two factors; one or none is its own full factorial
         return factorial(tricks)
-    letters = "abcdefghijklmnopqrstuvwxyz"
-    words = ["".join(letters[i] for i in range(m) if c >> i & 1) for c in columns]
-    # -(product) for an even-length word: then the all-off row, the baseline, is in the fraction.
-    rows = fracfact(" ".join(w if len(w) % 2 else "-" + w for w in words)) > 0
+    try:
+        matrix = fracfact_by_res(k, resolution)
+    except ValueError:  # pydoe gave up searching: only far beyond the sizes that fit
+        matrix = None
+    if matrix is None or len(matrix) > MAX_ARMS:  # the bound above is not exact at resolution VII+
+        _refuse_oversize("fractional", k, None, hint)
+    # Flipping a column's sign keeps the design and its resolution (a word's product only changes
+    # sign); flipping every column that is on in the first row makes that row the baseline.
+    rows = matrix * -matrix[0] > 0
     return _by_size([frozenset(t for t, on in zip(tricks, row) if on) for row in rows], tricks)
 
 

@@ -13,6 +13,7 @@ import multiprocessing
 import os
 import statistics
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -238,7 +239,9 @@ def search(ctx: Context) -> list[str]:
     while len(proposals.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))) < s.search_trials:
         batch = []
         for _ in range(max(1, ctx.workers)):
-            trial = proposals.ask()
+            with warnings.catch_warnings():  # the proposal study shares the storage's heartbeat setting
+                warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
+                trial = proposals.ask()
             arm = frozenset(t for t in s.tricks if trial.suggest_categorical(f"use.{t}", [False, True]))
             problem = check_compatible([*s.base, *sorted(arm)], wl.provides, wl.name)
             if problem:

@@ -116,6 +116,35 @@ def test_fractional_at_resolution_three_and_four_matches_the_known_optimum(k, re
     assert resolution(design_matrix(arms, names(k))) >= res
 
 
+@pytest.mark.parametrize("res", [6, 7])
+@pytest.mark.parametrize("k", range(1, 10))
+def test_fractional_at_higher_resolutions_keeps_the_baseline(k, res):
+    arms = fractional(names(k), resolution=res)
+    check_arms(arms, names(k))
+    assert resolution(design_matrix(arms, names(k))) >= res
+    assert arms[0] == frozenset()
+
+
+@pytest.mark.parametrize("res", [3, 4, 5, 6])
+def test_fractional_size_check_matches_what_fits(res):
+    # The up-front refusal is exact through resolution VI: the last k it lets through fits in
+    # MAX_ARMS runs, the next is refused.
+    most = designs._most_factors(MAX_ARMS.bit_length() - 1, res)
+    assert len(fractional(names(most), resolution=res)) <= MAX_ARMS
+    with pytest.raises(UserError, match=f"over {most + 1} tricks at resolution {res} needs more than {MAX_ARMS}"):
+        fractional(names(most + 1), resolution=res)
+
+
+def test_oversize_fractional_is_refused_before_it_is_built(monkeypatch):
+    def no_building(*args):
+        raise AssertionError("the fraction was being built")
+
+    monkeypatch.setattr(designs, "fracfact_by_res", no_building)
+    for k, res in [(20, 5), (18, 5), (300, 3), (129, 4), (13, 6), (40, 9)]:
+        with pytest.raises(UserError, match=f"over {k} tricks at resolution {res} needs more than {MAX_ARMS} arms"):
+            fractional(names(k), resolution=res)
+
+
 def test_fractional_rejects_resolution_below_three():
     with pytest.raises(UserError, match="at least 3"):
         fractional(names(4), resolution=2)
@@ -134,21 +163,13 @@ def test_fractional_rejects_resolution_below_three():
     ],
 )
 def test_resolution_of_known_designs(columns, expected):
-    from pyDOE3 import fracfact
+    from pydoe import fracfact
 
     assert resolution(fracfact(" ".join(columns))) == expected
 
 
 def test_resolution_sees_a_constant_column():
     assert resolution(np.array([[1, -1], [1, 1]])) == 1
-
-
-def test_pydoe3_fracfact_by_res_still_misses_resolution_five():
-    """Why `designs._fraction` picks generators itself. If this fails, pyDOE3 has been fixed
-    (as the renamed package `pydoe` was) and `_fraction` can be replaced by `fracfact_by_res`."""
-    from pyDOE3 import fracfact_by_res
-
-    assert resolution(fracfact_by_res(7, 5)) == 4
 
 
 @settings(max_examples=60, deadline=None)
@@ -248,6 +269,7 @@ def test_other_oversize_designs_are_refused(design, k, options, size):
 def test_largest_designs_that_fit_are_built():
     assert len(generate("factorial", names(8))) == MAX_ARMS
     assert len(generate("fractional", names(15))) == MAX_ARMS  # 2^(15-7), resolution V
+    assert len(generate("fractional", names(17))) == MAX_ARMS  # 2^(17-9), the most that fit at V
 
 
 @pytest.mark.parametrize("design", ["one-at-a-time", "leave-one-out", "factorial", "fractional", "shapley"])
