@@ -13,11 +13,15 @@ $(STAMP): pyproject.toml setup.py
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# One trial and its record, then a small study end to end on the embedded default storage
+# (sqlite:///trickstack.db here). Running it again continues the study without recomputing it.
 demo: $(STAMP)
 	$(BIN)/trickstack run --workload mnist1d --tricks label_smoothing,ema --seed 0 --out runs/demo
+	$(BIN)/trickstack ablate ablations/mnist1d-demo.toml
+	$(BIN)/trickstack export mnist1d-demo --format csv --out runs/mnist1d-demo.csv
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 clean:
-	rm -rf $(VENV) runs build *.egg-info
+	rm -rf $(VENV) runs build *.egg-info trickstack.db trickstack.journal
