@@ -95,3 +95,17 @@ def test_bad_budget_values():
         Budget("tokens", 5)  # type: ignore[arg-type]
     with pytest.raises(UserError, match="cannot read 'lots'"):
         Budget.parse("lots")
+
+
+def test_progress_bar_follows_the_budget(small_budget):
+    import io
+
+    from rich.console import Console
+
+    from trickstack.progress import BudgetProgress
+
+    screen = io.StringIO()
+    bar = BudgetProgress("mnist1d baseline", console=Console(file=screen, force_terminal=True, width=100))
+    run_trial("mnist1d", [], seed=0, budget=small_budget, callbacks=[bar])
+    assert bar.completed == pytest.approx(1.0, abs=0.02)
+    assert "mnist1d baseline" in screen.getvalue()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from composer.core import Callback, State
 from composer.loggers import Logger
+from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from trickstack.budget import BudgetController
@@ -12,11 +13,11 @@ from trickstack.budget import BudgetController
 class BudgetProgress(Callback):
     """Shows ``controller.spent / budget`` after every step (rich throttles the redraws)."""
 
-    def __init__(self, description: str):
+    def __init__(self, description: str, console: Console | None = None):
         self.description = description
         self._progress = Progress(
             TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-            TextColumn("step {task.fields[step]}"), TimeElapsedColumn(), transient=True,
+            TextColumn("step {task.fields[step]}"), TimeElapsedColumn(), transient=True, console=console,
         )
         self._task = None
         self._controller: BudgetController | None = None
@@ -32,6 +33,11 @@ class BudgetProgress(Callback):
 
     def fit_end(self, state: State, logger: Logger) -> None:
         self._progress.stop()
+
+    @property
+    def completed(self) -> float:
+        """Fraction of the budget shown as spent."""
+        return self._progress.tasks[0].completed if self._progress.tasks else 0.0
 
     def close(self, state: State, logger: Logger) -> None:
         self._progress.stop()
