@@ -271,9 +271,10 @@ def search(ctx: Context) -> list[str]:
 def ablate(spec: StudySpec, storage_url: Optional[str] = None, workers: int = 1,
            progress: Optional[Callable[[str, int, int], None]] = None) -> Context:
     """Run (or continue) the study of ``spec`` to the end. Returns its context; see `Context.study`."""
+    arms, excluded = plan_arms(spec)  # an oversized design is refused before the study is created
     ctx = open_study(spec, storage_url, workers)
     ctx.progress = progress
-    arms, ctx.excluded = plan_arms(spec)
+    ctx.excluded = excluded
     ctx.study.set_user_attr("excluded", [[arm_name(a), why] for a, why in ctx.excluded])
     if spec.study.design in STATIC:
         ctx.study.set_user_attr("arms", [arm_name(a) for a in arms])

@@ -62,7 +62,8 @@ def open_storage(url: Optional[str], workers: int = 1) -> optuna.storages.BaseSt
             return RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
                               heartbeat_stale_trial_callback=requeue, engine_kwargs=_engine_kwargs(url))
     except Exception as error:  # SQLAlchemy raises many kinds: driver missing, refused, bad URL
-        raise UserError(f"--storage {url}: cannot open the storage: {str(error).splitlines()[0]}") from None
+        hint = " (install the driver: pip install 'trickstack[postgres]')" if "import DB access module" in str(error) else ""
+        raise UserError(f"--storage {url}: cannot open the storage: {str(error).splitlines()[0]}{hint}") from None
 
 
 def _engine_kwargs(url: str) -> dict:
@@ -131,7 +132,10 @@ class Heartbeat:
 
     def _beat(self) -> None:
         while not self._stop.wait(HEARTBEAT_SECONDS):
-            self.storage.record_heartbeat(self.trial_id)
+            try:
+                self.storage.record_heartbeat(self.trial_id)
+            except Exception:  # a passing database error must not silence the heartbeat for good
+                continue
 
     def __exit__(self, *exc) -> None:
         self._stop.set()

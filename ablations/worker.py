@@ -103,11 +103,14 @@ def work(study_name: str, storage_url: Optional[str], workers: int = 1, threads:
         with Heartbeat(storage, trial._trial_id):
             try:
                 value = run_job(spec, job, trial)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                continue  # failed and requeued meanwhile by another worker (stale heartbeat): the retry runs it
             except Exception as error:  # a bug, not a result: recorded and left for a retry
                 trial.set_user_attr("error", f"{type(error).__name__}: {error}")
                 study.tell(trial, state=TrialState.FAIL)
                 continue
-        study.tell(trial, value)
+        if study.tell(trial, value, skip_if_finished=True).state != TrialState.COMPLETE:
+            continue  # likewise, failed and requeued between the records and the result
         done += 1
         if on_trial:
             on_trial()
