@@ -69,6 +69,7 @@ def status(study: optuna.Study) -> dict[str, Any]:
         "jobs_waiting": waiting,
         "jobs_failed": failed,
         "excluded_arms": study.user_attrs.get("excluded", []),
+        "tuning": study.user_attrs.get("tuning", {}),  # per arm: trials, FLOPs, seconds, best values
         "seconds_per_job": statistics.median(seconds) if seconds else None,
         "eta_seconds": (waiting + running) * statistics.median(seconds) / workers if seconds else None,
     }

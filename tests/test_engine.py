@@ -52,6 +52,17 @@ def test_tuning_is_equal_per_arm_on_disjoint_seeds_and_evaluation_uses_it(tmp_pa
         best = tune[tune.arm == arm].sort_values("value").iloc[-1]
         assert best["nuisance.lr"] == tuning[arm]["best"]["lr"]  # the best tuning trial's lr is used
         assert tuning[arm]["trials"] == 3 and tuning[arm]["flops"] == pytest.approx(tune[tune.arm == arm].flops.sum())
+    assert status(study)["tuning"] == tuning  # reported beside the result
+
+
+def test_ablate_prints_tuning_compute(tmp_path, cli):
+    path = tmp_path / "tn.toml"
+    path.write_text(f'[study]\nname = "tn"\nworkload = "mnist1d"\nbudget = {{ flops = {BUDGET} }}\nseeds = 1\n'
+                    'design = "one-at-a-time"\ntricks = ["ema"]\n[tune]\ntrials_per_arm = 2\n'
+                    'params = { lr = { low = 1e-3, high = 1e-1, log = true } }\n')
+    code, out, err = cli("ablate", str(path), "--storage", url(tmp_path))
+    assert code == 0, err
+    assert "tuning compute per arm" in out and "lr=" in out
 
 
 def test_greedy_records_its_rounds(tmp_path):

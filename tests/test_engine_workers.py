@@ -119,6 +119,26 @@ def test_resume_recomputes_nothing_and_new_seeds_run_alone(tmp_path, count_runs)
     assert_each_job_complete_once(study, keys | new)
 
 
+def test_extending_with_a_trick_runs_only_the_new_arms(tmp_path, count_runs):
+    url = f"sqlite:///{tmp_path}/s.db"
+    first = make_spec("grow", tricks=("label_smoothing",), design="factorial")
+    study = engine.ablate(first, url).study
+    old = eval_keys(first)
+    masks = {t.user_attrs["job"]: t.params["arm_mask"] for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
+
+    count_runs.clear()
+    grown = make_spec("grow", tricks=("label_smoothing", "ema"), design="factorial")
+    study = engine.ablate(grown, url).study
+    new = eval_keys(grown) - old
+    assert {k.split("/")[1] for k in new} == {"ema", "ema+label_smoothing"}
+    assert sorted(count_runs) == sorted(new), "adding a trick re-ran arms that were finished"
+    assert_each_job_complete_once(study, old | new)
+    assert study.user_attrs["trick_order"] == ["label_smoothing", "ema"]  # appended: old arm masks keep their meaning
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        if t.user_attrs["job"] in masks:
+            assert t.params["arm_mask"] == masks[t.user_attrs["job"]]
+
+
 # --- 2. two worker processes ------------------------------------------------------------------------------
 
 def test_two_worker_processes_on_a_journal_complete_each_job_once(tmp_path):

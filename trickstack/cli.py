@@ -251,6 +251,13 @@ def _print_results(study) -> None:
         view.add_row(row.arm, str(row.count), f"{row.mean:.4f}", f"{row.std:.4f}" if row.count > 1 else "-",
                      str(int(diverged[row.arm])))
     out.print(view)
+    tuning = study.user_attrs.get("tuning")
+    if tuning:
+        view = Table("arm", "tuning trials", "tuning FLOPs", "tuning seconds", "tuned values", title="tuning compute per arm")
+        for arm, t in sorted(tuning.items()):
+            best = ", ".join(f"{k}={v:.4g}" for k, v in (t["best"] or {}).items())
+            view.add_row(arm, str(t["trials"]), f"{t['flops']:.3g}", f"{t['seconds']:.1f}", best)
+        out.print(view)
 
 
 @app.command()
