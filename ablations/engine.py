@@ -69,7 +69,9 @@ def _check_extension(old: StudySpec, new: StudySpec) -> None:
             raise UserError(f"{new.source}: study {new.study.name!r} exists with a different study.{name} "
                             f"({getattr(old.study, name)!r}); use a new study name")
     if old.tune != new.tune:
-        raise UserError(f"{new.source}: study {new.study.name!r} exists with a different [tune] section")
+        raise UserError(f"{new.source}: study {new.study.name!r} exists with a different tune section")
+    if old.synthetic != new.synthetic:
+        raise UserError(f"{new.source}: study {new.study.name!r} exists with a different synthetic truth; use a new study name")
     dropped = set(old.study.tricks) - set(new.study.tricks)
     if dropped:
         raise UserError(f"{new.source}: study {new.study.name!r} exists with tricks {sorted(dropped)} that the spec drops")
@@ -278,6 +280,9 @@ def ablate(spec: StudySpec, storage_url: Optional[str] = None, workers: int = 1,
     ctx.study.set_user_attr("excluded", [[arm_name(a), why] for a, why in ctx.excluded])
     if spec.study.design in STATIC:
         ctx.study.set_user_attr("arms", [arm_name(a) for a in arms])
+        if spec.study.design == "shapley":  # the sampled orders, which `analysis.shapley_sampled` needs
+            s = spec.study
+            ctx.study.set_user_attr("orders", [list(o) for o in designs.shapley_arms(s.tricks, s.permutations, s.seed)[1]])
         failed = evaluate(ctx, arms)
     elif spec.study.design == "greedy":
         failed = greedy(ctx)

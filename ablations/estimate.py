@@ -17,6 +17,8 @@ def seconds_per_run(spec: StudySpec) -> float:
 
     wl = get_workload(spec.study.workload)
     budget = spec.study.budget.as_budget()
+    if spec.synthetic is not None:
+        return 0.0  # simulated: nothing trains
     if budget.unit == "seconds":
         return budget.value
     step = baseline_step_flops(wl)  # also loads the data, which a worker does once, not per run

@@ -1,9 +1,10 @@
 """Where studies live, and how a dead worker's trial is found and handed to another worker.
 
-``--storage`` takes an Optuna RDB URL (``sqlite:///study.db``, ``postgresql://...``) or
-``journal:///path/to/file.log`` for Optuna's journal file. The default is an embedded SQLite file
-in the working directory; several local worker processes need the journal file (SQLite is not safe
-for concurrent writers). PostgreSQL serves workers on several machines.
+``--storage`` takes an Optuna RDB URL (``sqlite:///study.db``, ``postgresql://...``),
+``journal:///path/to/file.log`` for Optuna's journal file, or ``memory`` (``memory://NAME``) for a
+storage that lives as long as the process (one worker: simulated studies, tests). The default is an
+embedded SQLite file in the working directory; several local worker processes need the journal file
+(SQLite is not safe for concurrent writers). PostgreSQL serves workers on several machines.
 
 A trial whose worker died is detected in two ways and put back in the queue (as a new WAITING trial
 with the same job), never lost and never run twice to completion:
@@ -38,6 +39,15 @@ UNCLAIMED_SECONDS = 120  # a RUNNING trial with no worker recorded after this lo
 RETRY_KEYS = ("job", "phase", "arm", "nuisance", "trick_params", "tune_index")
 
 
+MEMORY = "memory"  # an in-process storage: gone when the process ends (tests, `trickstack plan`)
+_MEMORY: dict[str, optuna.storages.InMemoryStorage] = {}
+
+
+def drop_memory(url: str) -> None:
+    """Forget the in-memory storage of ``url`` (``memory`` or ``memory://NAME``), if any."""
+    _MEMORY.pop(url, None)
+
+
 def default_url(workers: int) -> str:
     return DEFAULT_SQLITE if workers <= 1 else DEFAULT_JOURNAL
 
@@ -45,6 +55,10 @@ def default_url(workers: int) -> str:
 def open_storage(url: Optional[str], workers: int = 1) -> optuna.storages.BaseStorage:
     """An Optuna storage for ``url``; a bad or unreachable URL is a `UserError`."""
     url = url or default_url(workers)
+    if url == MEMORY or url.startswith(MEMORY + "://"):  # one storage per URL for the life of the process
+        if workers > 1:
+            raise UserError(f"--storage {url} lives inside one process: it cannot serve {workers} worker processes")
+        return _MEMORY.setdefault(url, optuna.storages.InMemoryStorage())
     if url.startswith("journal://"):
         path = url[len("journal://"):]
         if not path:

@@ -1,7 +1,8 @@
 """The worker: a long-lived process that imports Composer once and runs queued jobs until none is left.
 
 A job is popped from the study with `Study.ask` (Optuna hands each WAITING trial to exactly one
-worker), trained with `run_trial`, and told back with its record. A job already COMPLETE under
+worker), trained with `run_trial` (on the ``synthetic`` workload: simulated by
+`trickstack.testing.synthetic.simulate_run`), and told back with its record. A job already COMPLETE under
 another trial (a requeued duplicate) is skipped, so every job completes exactly once.
 """
 
@@ -44,7 +45,13 @@ def run_job(spec: StudySpec, job: Job, trial: optuna.Trial) -> float:
     seeds = [job.seed]
     if job.phase == TUNE:  # every tuning trial of every arm sees the same tuning seeds: paired, and fair
         seeds = [TUNING_SEED_OFFSET + i for i in range(spec.tune.seeds)]
-    records = [run_trial(wl, stack, seed=s, budget=spec.study.budget.as_budget(), overrides=overrides) for s in seeds]
+    if spec.synthetic is not None:  # the synthetic workload: runs simulated from the spec's known truth
+        from trickstack.testing.synthetic import simulate_run
+
+        records = [simulate_run(spec.synthetic, wl, stack, seed=s, budget=spec.study.budget.as_budget(),
+                                overrides=overrides) for s in seeds]
+    else:
+        records = [run_trial(wl, stack, seed=s, budget=spec.study.budget.as_budget(), overrides=overrides) for s in seeds]
     trial.set_user_attr("records", [r.model_dump(mode="json") for r in records])
     values = [r.metrics.eval_value for r in records]
     if any(v is None for v in values):

@@ -40,10 +40,12 @@ def test_budget_is_spent_within_two_percent_and_the_schedule_ends_there(unit, va
     assert record.flops_measured_steps == record.steps  # audit mode measured every step
 
 
-def test_seconds_budget_trains_for_about_that_long():
-    record = run_trial("mnist1d", [], seed=0, budget=Budget("seconds", 0.5))
-    assert record.budget.unit == "seconds" and record.steps > 10
-    assert 0.25 < record.train_seconds < 3.0  # wall time is noisy; the budget still bounds it
+def test_seconds_budget_trains_until_the_time_is_spent():
+    record = run_trial("mnist1d", [], seed=0, budget=Budget("seconds", 1.0))
+    assert record.budget.unit == "seconds" and record.steps >= 2
+    # The steps' wall time adds up to the budget (within the last step); the machine's load sets how many fit.
+    assert record.train_seconds >= 0.9
+    assert record.flops > 0  # FLOPs are counted whatever the unit
 
 
 def test_flops_are_counted_from_the_real_passes(step_flops, small_budget):
@@ -109,3 +111,10 @@ def test_progress_bar_follows_the_budget(small_budget):
     run_trial("mnist1d", [], seed=0, budget=small_budget, callbacks=[bar])
     assert bar.completed == pytest.approx(1.0, abs=0.02)
     assert "mnist1d baseline" in screen.getvalue()
+
+
+def test_the_order_tricks_are_listed_in_does_not_matter(small_budget):
+    a = run_trial("mnist1d", ["mixup", "label_smoothing"], seed=0, budget=small_budget)
+    b = run_trial("mnist1d", ["label_smoothing", "mixup"], seed=0, budget=small_budget)
+    assert [t.name for t in a.tricks] == ["label_smoothing", "mixup"]
+    assert (a.metrics, a.tricks) == (b.metrics, b.tricks)

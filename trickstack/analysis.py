@@ -9,6 +9,8 @@ improvement whether the metric is maximized (accuracy) or minimized (loss). Inte
 
 from __future__ import annotations
 
+import gc
+
 import math
 from dataclasses import dataclass
 from itertools import combinations
@@ -115,7 +117,11 @@ def correct(pvalues: Sequence[float], method: str = "holm") -> np.ndarray:
     p = np.asarray(pvalues, dtype=float)
     out, ok = np.full_like(p, np.nan), np.isfinite(p)
     if ok.any():
-        out[ok] = multipletests(p[ok], method=METHODS[method])[1]
+        gc.freeze()  # statsmodels' Holm calls gc.collect(): costly where Composer's millions of objects live
+        try:
+            out[ok] = multipletests(p[ok], method=METHODS[method])[1]
+        finally:
+            gc.unfreeze()
     return out
 
 
@@ -294,12 +300,17 @@ def seeds_for_power(mean_gain: float, sd_diff: float, alpha: float = 0.05, power
 
     >>> seeds_for_power(0.01, 0.01), seeds_for_power(0.01, 0.01, alpha=0.01), seeds_for_power(-0.01, 0.01)
     (8, 13, inf)
+    >>> seeds_for_power(0.5, 0.01)  # a huge effect: the fewest seeds a paired test can use
+    2
     """
     if not sd_diff > 0:
         raise UserError(f"sd_diff must be positive, got {sd_diff}")
     if not mean_gain > 0:  # no number of seeds shows a gain that is not there
         return math.inf
-    n = TTestPower().solve_power(effect_size=mean_gain / sd_diff, alpha=alpha, power=power, alternative="larger")
+    effect = mean_gain / sd_diff
+    if TTestPower().power(effect_size=effect, nobs=2, alpha=alpha, alternative="larger") >= power:
+        return 2  # the solver fails (NaN) for effects this large; two pairs already suffice
+    n = TTestPower().solve_power(effect_size=effect, alpha=alpha, power=power, alternative="larger")
     return max(2, math.ceil(n))
 
 

@@ -9,6 +9,7 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from trickstack.errors import UserError
@@ -317,6 +318,76 @@ def export(
         err.print(f"{len(table)} rows written to {out_file}")
 
 
+@app.command()
+def report(
+    study: str = typer.Argument(..., help="study name"),
+    storage: Optional[str] = typer.Option(None, help="the study's storage URL"),
+    fmt: str = typer.Option("text", "--format", help="text, md, html, json or csv"),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="folder to write to (html: default the current folder; "
+                                           "csv: one file per table; otherwise standard output)"),
+    adjust: str = typer.Option("holm", help="multiple-comparison correction: holm (family-wise) or bh (false discovery rate)"),
+    test: str = typer.Option("t", help="paired test: t, bootstrap or permutation"),
+    only: Optional[str] = typer.Option(None, help="comma-separated sections (arms, baseline, full, effects, shapley, "
+                                       "additivity, power, tuning, greedy, search, excluded); refused if the design cannot give one"),
+) -> None:
+    """What a study found, from its stored runs: arms, paired gains, effects, Shapley values, additivity, power, tuning."""
+    from trickstack.report import FORMATS, build_report, render_text, write
+
+    if fmt not in FORMATS:
+        raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    sections = [k.strip() for k in only.split(",") if k.strip()] if only else None
+    result = build_report(_load_study(study, storage), adjust=adjust, test=test, only=sections)
+    if fmt == "text" and out_dir is None and out.is_terminal:
+        render_text(result, out)  # in colour, at the terminal's width
+        return
+    text, paths = write(result, fmt, out_dir)
+    if text is not None:
+        sys.stdout.write(text)
+    for path in paths:
+        print(path)
+
+
+@app.command()
+def plan(
+    spec_path: Path = typer.Argument(..., metavar="SPEC.toml", help='a study spec with workload = "synthetic" and a synthetic table of guessed effects and noise'),
+    studies: int = typer.Option(20, "--studies", min=1, help="how many times to simulate the study"),
+    alpha: float = typer.Option(0.05, help="significance level, after Holm's correction"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+) -> None:
+    """Before training anything: simulate a study many times from guessed effects and noise, and see how
+    often each effect comes out significant (power), how often a null one does, and what the study costs."""
+    from trickstack.ablations.spec import StudySpec
+    from trickstack.testing.synthetic import plan_study
+
+    spec = StudySpec.load(spec_path)
+    result = plan_study(spec, studies, alpha)
+    if as_json:
+        print(json.dumps(result))
+        return
+    _print_simulated_plan(result)
+
+
+def _print_simulated_plan(r: dict) -> None:
+    fmt = lambda x, spec=".4g": "-" if x is None else format(x, spec)  # noqa: E731
+    out.print(f"study {r['study']}: design {r['design']} over {len(r['tricks'])} tricks, {r['seeds']} paired seeds; "
+              f"{r['studies']} simulated studies in {r['seconds']:.1f} s", highlight=False)
+    runs = f"{r['runs_per_study']:.0f}" if r["runs_min"] == r["runs_max"] else f"{r['runs_per_study']:.1f} (from {r['runs_min']} to {r['runs_max']})"
+    out.print(f"  each study: {runs} training runs over {r['arms']} arms, {fmt(r['compute_per_study'], '.3g')} "
+              f"{r['budget']['unit']} in all; {r['diverged_per_study']:.1f} diverged runs on average", highlight=False)
+    out.print(f"  significant: {r['test']}", highlight=False)
+    view = Table("term", "kind", "truth", "mean estimate", "sd", "significant", "CI covers truth",
+                 title=f"{r['study']}: {r['studies']} simulated studies")
+    view.columns[0].no_wrap = True
+    for t in r["terms"]:
+        view.add_row(t["term"], t["kind"], fmt(t["truth"]), fmt(t["mean_estimate"]), fmt(t["sd_estimate"]),
+                     f"{t['significant']:.0%}", "-" if t["covered"] is None else f"{t['covered']:.0%}")
+    out.print(view)
+    weak = [t["term"] for t in r["terms"] if t["truth"] and t["significant"] < 0.8]
+    if weak:
+        out.print(f"  found in fewer than 80% of studies: {', '.join(weak)}; more seeds (or a factorial design, "
+                  "which uses every run for every main effect) would help", highlight=False)
+
+
 def _print_record(record) -> None:
     m = record.metrics
     value = "diverged" if record.diverged else f"{m.eval_value:.4f}"
@@ -342,7 +413,7 @@ def main() -> None:
     try:
         app()
     except UserError as error:
-        err.print(f"[bold red]error:[/bold red] {error}", highlight=False)
+        err.print("[bold red]error:[/bold red]", escape(str(error)), highlight=False)
         sys.exit(2)
 
 

@@ -61,7 +61,8 @@ def resolve_stack(workload: Workload, stack: Iterable[str], overrides: Mapping[s
     for name in per_trick:
         if name not in names:
             raise UserError(f"--set names trick {name!r}, which is not in the stack ({', '.join(names) or 'empty'})")
-    return [ResolvedTrick(info, info.resolve(per_trick.get(info.name))) for info in infos]
+    # One canonical order (by name), so a stack is the same experiment however its tricks were listed.
+    return [ResolvedTrick(info, info.resolve(per_trick.get(info.name))) for info in sorted(infos, key=lambda i: i.name)]
 
 
 class FlopAuditError(RuntimeError):

@@ -28,6 +28,10 @@ from trickstack.errors import RegistryError, UserError, close_matches
 from trickstack.params import Param, Value
 
 BUILTIN = ("mnist1d",)
+# Workloads that train nothing (``synthetic``: runs simulated from a known truth, see
+# `trickstack.testing.synthetic`). Loaded by name like the built-ins, but not benchmarks, so
+# `list_workloads` leaves them out unless asked (``testing=True``).
+TESTING = ("synthetic",)
 
 
 @dataclass(frozen=True)
@@ -90,13 +94,18 @@ def _load() -> None:
             importlib.import_module(f"trickstack.workloads.{name}")
 
 
-def list_workloads(pattern: str = "*") -> list[str]:
+def list_workloads(pattern: str = "*", testing: bool = False) -> list[str]:
+    """Registered workload names matching ``pattern``; with ``testing``, the `TESTING` ones too."""
     _load()
-    return sorted(n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern))
+    for name in TESTING if testing else ():
+        get_workload(name)
+    return sorted(n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern) and (testing or n not in TESTING))
 
 
 def get_workload(name: str) -> Workload:
     _load()
+    if name in TESTING and name not in _REGISTRY:
+        importlib.import_module(f"trickstack.workloads.{name}")
     try:
         return _REGISTRY[name]
     except KeyError:
