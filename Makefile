@@ -19,6 +19,8 @@ demo: $(STAMP)
 	$(BIN)/trickstack run --workload mnist1d --tricks label_smoothing,ema --seed 0 --out runs/demo
 	$(BIN)/trickstack ablate ablations/mnist1d-demo.toml
 	$(BIN)/trickstack export mnist1d-demo --format csv --out runs/mnist1d-demo.csv
+	$(BIN)/trickstack report mnist1d-demo
+	$(BIN)/trickstack report mnist1d-demo --format html --out runs
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
