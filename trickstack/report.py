@@ -352,19 +352,15 @@ def _power(c: _Context, s: Section) -> None:
 
 
 def _seeds_for_power(gain: float, sd: float, alpha: float) -> float:
-    """`analysis.seeds_for_power`; where statsmodels' solver fails (an effect so large that two seeds already
-    give the power, below its search bracket) the answer is its floor of 2, and NaN if even that is not so."""
+    """`analysis.seeds_for_power`, NaN where statsmodels' solver still finds no root."""
     import warnings
 
-    from statsmodels.stats.power import TTestPower
-
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # statsmodels' ConvergenceWarning, handled below
+        warnings.simplefilter("ignore")  # statsmodels' ConvergenceWarning: the NaN below says it
         try:
             return an.seeds_for_power(gain, sd, alpha, POWER)
-        except ValueError:  # math.ceil(nan): the solver found no root
-            enough = TTestPower().power(effect_size=gain / sd, nobs=2, alpha=alpha, alternative="larger") >= POWER
-            return 2 if enough else math.nan
+        except ValueError:  # math.ceil(nan)
+            return math.nan
 
 
 def _trick_pair(c: _Context, trick: str) -> Optional[tuple[str, str]]:
