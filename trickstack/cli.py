@@ -53,10 +53,18 @@ def tricks_list(
     if as_json:
         out.print_json(json.dumps(rows))
         return
-    table = Table("name", "year", "domains", "changes", *[w.name for w in workloads], title=f"{len(rows)} tricks")
+    table = Table(title=f"{len(rows)} tricks",
+                  caption="ok: runs there; —: its requirements exclude it (reason: `tricks show NAME` or --json)")
+    table.add_column("name", no_wrap=True)
+    table.add_column("year")
+    table.add_column("domains")
+    table.add_column("changes")
+    for w in workloads:
+        table.add_column(w.name, no_wrap=True, max_width=9)  # "ok", "no-op" or "—"
     for row in rows:
-        table.add_row(row["name"], str(row["year"]), ", ".join(row["domains"]), ", ".join(row["changes"]),
-                      *[row["status"][w.name] for w in workloads])
+        short = ["ok" if st == "ok" else ("no-op" if st.startswith("no-op") else "—") for st in
+                 (row["status"][w.name] for w in workloads)]
+        table.add_row(row["name"], str(row["year"]), ", ".join(row["domains"]), ", ".join(row["changes"]), *short)
     out.print(table)
 
 
@@ -72,8 +80,10 @@ def tricks_show(name: str = typer.Argument(..., help="a trick name")) -> None:
     out.print(f"  changes:   {', '.join(info.changes)}")
     out.print(f"  requires:  {', '.join(info.requires) or '-'}")
     out.print(f"  conflicts: {', '.join(info.conflicts) or '-'}")
-    for wl, reason in info.noop_on.items():
-        out.print(f"  no-op on {wl}: {reason}")
+    from trickstack.workloads import get_workload, list_workloads
+
+    for name in list_workloads():
+        out.print(f"  on {name}: {_trick_status(info, get_workload(name))}", highlight=False)
     out.print("  parameters:")
     for p in info.params:
         out.print(f"    {p.describe()}  {p.help}", markup=False)

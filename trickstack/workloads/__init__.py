@@ -27,7 +27,7 @@ from trickstack.data import Splits
 from trickstack.errors import RegistryError, UserError, close_matches
 from trickstack.params import Param, Value
 
-BUILTIN = ("mnist1d",)
+BUILTIN = ("digits", "mnist1d", "shakespeare_char")
 # Workloads that train nothing (``synthetic``: runs simulated from a known truth, see
 # `trickstack.testing.synthetic`). Loaded by name like the built-ins, but not benchmarks, so
 # `list_workloads` leaves them out unless asked (``testing=True``).

@@ -1,0 +1,110 @@
+"""Digits: scikit-learn's bundled 8x8 handwritten digits, a small 2-D image workload.
+
+The 1,797 images of ``sklearn.datasets.load_digits`` (the UCI optical digits test set, shipped
+inside scikit-learn, so nothing is downloaded) are split once, stratified by class with a fixed
+seed, into 1,437 train / 360 eval images. Pixels (integers 0..16) are scaled to [0, 1] and go
+through Hugging Face ``datasets`` like every workload's data. The model is a small CNN (two 3x3
+convolutions of 16 and 32 channels, a 2x2 max-pool and a linear head, ~10k parameters) trained
+with AdamW at lr 3e-3, batch 64, constant learning rate, 1,500 steps.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Mapping
+
+import numpy as np
+import torch
+from composer.models import ComposerClassifier
+from composer.optim import ConstantScheduler
+from torch import nn
+from torchmetrics import MetricCollection
+
+from trickstack.data import Splits
+from trickstack.params import Param, Value
+from trickstack.workloads import Workload, register_workload
+
+SIDE = 8  # pixels per image side
+MAX_PIXEL = 16.0  # load_digits pixels are integer counts 0..16 (of a 4x4 block of the 32x32 bitmap)
+EVAL_SIZE = 360  # images held out for eval, ~20% of 1,797
+SPLIT_SEED = 0  # the split is part of the workload: fixed, never the trial's seed
+
+
+class SmallCNN(nn.Module):
+    """Input (N, 1, 8, 8) -> logits (N, 10)."""
+
+    def __init__(self, num_classes: int = 10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 16, 3, padding=1)  # 8x8 -> 8x8
+        self.conv2 = nn.Conv2d(16, 32, 3, padding=1)  # 8x8 -> 8x8
+        self.pool = nn.MaxPool2d(2)  # 8x8 -> 4x4
+        self.linear = nn.Linear(32 * 4 * 4, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(x).relu()
+        h = self.pool(self.conv2(h).relu())
+        return self.linear(h.flatten(1))
+
+
+@functools.cache
+def _raw() -> dict[str, np.ndarray]:
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    x = (digits.images / MAX_PIXEL).astype(np.float32)[:, None]  # (1797, 1, 8, 8), in [0, 1]
+    y = digits.target.astype(np.int64)
+    x_train, x_eval, y_train, y_eval = train_test_split(x, y, test_size=EVAL_SIZE, random_state=SPLIT_SEED, stratify=y)
+    return {"train_x": x_train, "train_y": y_train, "eval_x": x_eval, "eval_y": y_eval}
+
+
+def load_splits() -> Splits:
+    import datasets
+
+    features = datasets.Features(
+        {"x": datasets.Array3D(shape=(1, SIDE, SIDE), dtype="float32"), "y": datasets.ClassLabel(num_classes=10)}
+    )
+    raw = _raw()
+    tensors = {}
+    for split in ("train", "eval"):
+        ds = datasets.Dataset.from_dict({"x": raw[f"{split}_x"], "y": raw[f"{split}_y"]}, features=features)
+        columns = ds.with_format("numpy")[:]
+        tensors[split] = (torch.from_numpy(columns["x"]), torch.from_numpy(columns["y"]).long())
+    return Splits(*tensors["train"], *tensors["eval"])
+
+
+def build_model() -> ComposerClassifier:
+    # No per-step train metrics: they cost time on every step and nothing reads them.
+    return ComposerClassifier(SmallCNN(), num_classes=10, train_metrics=MetricCollection([]))
+
+
+def make_optimizer(model: nn.Module, hp: Mapping[str, Value]) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(model.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
+
+
+DIGITS = register_workload(
+    Workload(
+        name="digits",
+        domain="image classification",
+        summary="scikit-learn's 8x8 digits, 1,437/360 stratified split, a small 2-D CNN",
+        provides=("classification", "images2d", "conv"),
+        metric="accuracy",
+        metric_key="MulticlassAccuracy",
+        direction="maximize",
+        batch_size=64,
+        eval_batch_size=360,  # the whole eval split in one batch
+        reference_steps=1500,  # ~67 epochs of 1,437 images
+        reference_note=(
+            "1,500 steps of 64 (~67 epochs); measured: 97.8-98.1% eval accuracy over seeds 0-2 (mean 98.0%),"
+            " 7-15 s per run on a shared 2-core CPU (300 steps already reach ~97%)"
+        ),
+        nuisance=(
+            Param("lr", 3e-3, low=1e-5, high=1.0, log=True, help="peak learning rate of AdamW"),
+            Param("weight_decay", 0.0, low=0.0, high=1.0, help="decoupled weight decay of AdamW"),
+        ),
+        build_model=build_model,
+        load_splits=load_splits,
+        make_optimizer=make_optimizer,
+        make_schedule=lambda hp: ConstantScheduler(),
+    )
+)
