@@ -52,6 +52,9 @@ def test_run_prints_json_and_writes_the_record(cli, tmp_path, small_budget):
     (["run", "--budget", "1000"], "smaller than one mnist1d step"),
     (["run", "--budget", "1e9", "--budget-unit", "tokens"], "budget unit must be one of"),
     (["tricks", "show", "mixupp"], "unknown trick 'mixupp'"),
+    (["run", "--budget-unit", "samples"], "--budget-unit needs --budget"),
+    (["status", "x", "--storage", "journal://"], "give a file, e.g. journal:///"),
+    (["status", "x", "--storage", "trickstack.db"], "is not a URL"),
 ])
 def test_bad_input_exits_2_with_one_message(cli, args, message):
     code, out, err = cli(*args)

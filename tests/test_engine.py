@@ -116,3 +116,25 @@ def test_a_changed_budget_is_refused_for_an_existing_study(tmp_path):
 
     with pytest.raises(UserError, match="different study.budget"):
         ablate(other, url(tmp_path))
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--format", "xml"], "--format must be csv, parquet or json"),
+    (["--format", "parquet"], "--format parquet writes a binary file: give --out FILE"),
+])
+def test_export_refuses_bad_formats_before_reading(tmp_path, cli, args, message):
+    code, out, err = cli("export", "anything", "--storage", url(tmp_path), *args)
+    assert code == 2 and message in err and out == ""
+
+
+def test_a_base_recipe_file_that_cannot_be_read_names_it(tmp_path):
+    from trickstack.errors import UserError
+
+    body = 'seeds = 1\ndesign = "one-at-a-time"\ntricks = ["ema"]\nbase = "missing-recipe.toml"\n'
+    with pytest.raises(UserError, match="study.base: cannot read recipe .*missing-recipe.toml"):
+        spec(tmp_path, body)
+    (tmp_path / "bad.toml").write_text("tricks = 3\n")
+    with pytest.raises(UserError, match="bad.toml: 'tricks' must be a list of trick names"):
+        spec(tmp_path, body.replace("missing-recipe.toml", "bad.toml"))
+    (tmp_path / "ok.toml").write_text('tricks = ["label_smoothing"]\n')
+    assert spec(tmp_path, body.replace("missing-recipe.toml", "ok.toml")).study.base == ["label_smoothing"]

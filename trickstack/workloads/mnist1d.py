@@ -94,7 +94,7 @@ MNIST1D = register_workload(
         batch_size=100,
         eval_batch_size=1000,
         reference_steps=6000,
-        reference_note="the paper's CNN run (6,000 steps of 100); benchmarks/mnist1d_reference.py measures its accuracy",
+        reference_note="the paper's CNN run (6,000 steps of 100); python -m trickstack.benchmarks.reference --workload mnist1d measures it",
         nuisance=(
             Param("lr", 1e-2, low=1e-5, high=1.0, log=True, help="peak learning rate of AdamW"),
             Param("weight_decay", 0.0, low=0.0, high=1.0, help="decoupled weight decay of AdamW"),

@@ -250,7 +250,7 @@ SHAKESPEARE_CHAR = register_workload(
         eval_batch_size=256,  # windows per eval batch; the metric does not depend on it
         reference_steps=2000,
         reference_note="nanoGPT's CPU run (2,000 steps of 12 x 64 characters; it reports val loss ~1.88); "
-        "benchmarks/shakespeare_baseline.py measures it",
+        "python -m trickstack.benchmarks.shakespeare_baseline measures it",
         nuisance=(
             Param("lr", 1e-3, low=1e-5, high=1e-1, log=True, help="peak learning rate of AdamW"),
             Param("weight_decay", 0.1, low=0.0, high=1.0, help="decoupled weight decay of AdamW, on matrices only"),
