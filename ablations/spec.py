@@ -15,20 +15,17 @@ Budget(unit='flops', value=2000000000.0)
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from trickstack.budget import Budget
+from trickstack.datafiles import Strict as _Strict, parse_toml, read_text, validate
 from trickstack.errors import UserError
+from trickstack.records import ResolvedRecipe
 
 DESIGNS = ("one-at-a-time", "leave-one-out", "factorial", "fractional", "shapley", "greedy", "search")
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class BudgetSpec(_Strict):
@@ -67,13 +64,17 @@ class StudySection(_Strict):
     seeds: int = Field(ge=1, le=1000, description="evaluation seeds, paired across arms")
     design: Literal[DESIGNS]  # type: ignore[valid-type]
     tricks: list[str] = Field(min_length=1)
-    base: Union[list[str], str] = Field(default_factory=list, description="tricks every arm starts from, or a recipe file")
+    base: Union[list[str], str] = Field(default_factory=list, description="tricks every arm starts from, or a recipe "
+                                        "(a file relative to the spec, or WORKLOAD/YEAR of a shipped one)")
     overrides: dict[str, Union[float, int, str, bool]] = Field(default_factory=dict, description="fixed TRICK.PARAM or nuisance values")
     resolution: int = Field(5, ge=3, le=8, description="fractional: minimum resolution")
     permutations: int = Field(8, ge=1, le=1000, description="shapley: sampled orders")
     alpha: float = Field(0.05, gt=0, lt=1, description="greedy: one-sided paired test level for adding a trick")
-    search_trials: int = Field(16, ge=1, le=10000, description="search: configurations tried")
+    search_trials: int = Field(16, ge=1, le=10000, description="search: configurations trained (proposals "
+                               "excluded for conflicting tricks cost nothing and are not counted)")
     search_seeds: int = Field(1, ge=1, le=20, description="search: seeds per configuration tried")
+    search_nuisance: dict[str, Range] = Field(default_factory=dict, description="search: nuisance values searched "
+                                                "with the tricks, on the search seeds (e.g. lr), as their own [tune] would")
     seed: int = Field(0, description="seeds the design's own randomness (shapley orders, search sampler)")
 
 
@@ -138,36 +139,43 @@ class StudySpec(_Strict):
     study: StudySection
     tune: Optional[TuneSection] = None
     synthetic: Optional[SyntheticSection] = None  # only, and always, with workload = "synthetic"
+    # Filled in by the loader from a recipe base: the resolved recipe (trick parameters and nuisance
+    # values included) that every arm starts from. Stored with the study, so it never changes with the file.
+    base_recipe: Optional[ResolvedRecipe] = None
     source: str = "<spec>"
 
     @classmethod
     def from_toml_text(cls, text: str, source: str) -> "StudySpec":
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as error:
-            raise UserError(f"{source}: malformed TOML: {error}") from None
-        try:
-            spec = cls.model_validate({**data, "source": source})
-        except ValidationError as error:
-            first = error.errors()[0]
-            where = ".".join(str(part) for part in first["loc"]) or "(top level)"
-            more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
-            raise UserError(f"{source}: {where}: {first['msg']}{more}") from None
-        spec.check(Path(source).parent)
-        # Store the base as the list of tricks it resolved to: a study must not change when a file does.
-        base = spec.base_tricks(Path(source).parent)
-        return spec.model_copy(update={"study": spec.study.model_copy(update={"base": base})})
+        data = parse_toml(text, source)
+        if "base_recipe" in data:
+            raise UserError(f"{source}: base_recipe: unknown key (it is filled in from a recipe given as study.base)")
+        spec = validate(cls, {**data, "source": source}, source).with_resolved_base(Path(source).parent)
+        spec.check()
+        return spec
 
     @classmethod
     def load(cls, path: Union[str, Path]) -> "StudySpec":
-        path = Path(path)
-        try:
-            text = path.read_text()
-        except OSError as error:
-            raise UserError(f"{path}: cannot read the study spec ({error.strerror})") from None
-        return cls.from_toml_text(text, source=str(path))
+        return cls.from_toml_text(read_text(path, "study spec"), source=str(path))
 
-    def check(self, folder: Path) -> None:
+    def with_resolved_base(self, folder: Path) -> "StudySpec":
+        """A recipe base replaced by its tricks, its resolution kept in `base_recipe`."""
+        from trickstack.recipe import open_recipe, resolve
+
+        base = self.study.base
+        if isinstance(base, list):
+            return self
+        path = Path(base) if Path(base).is_absolute() else folder / base
+        try:
+            recipe = resolve(open_recipe(path if path.exists() or base.endswith(".toml") else base))
+        except UserError as error:
+            raise UserError(f"{self.source}: study.base: {error}") from None
+        if recipe.workload != self.study.workload:
+            raise UserError(f"{self.source}: study.base: recipe {recipe.name} is for workload {recipe.workload!r}, "
+                            f"the study's is {self.study.workload!r}")
+        study = self.study.model_copy(update={"base": recipe.stack})
+        return self.model_copy(update={"study": study, "base_recipe": recipe})
+
+    def check(self) -> None:
         """Names that only the registries can check: workload, tricks, parameters."""
         from trickstack.registry import get_trick
         from trickstack.runner import resolve_stack
@@ -179,12 +187,12 @@ class StudySpec(_Strict):
             names = list(dict.fromkeys(s.tricks))
             if len(names) != len(s.tricks):
                 raise UserError(f"study.tricks lists a trick twice: {s.tricks}")
-            for name in [*s.tricks, *self.base_tricks(folder)]:
+            for name in [*s.tricks, *self.base_tricks()]:
                 get_trick(name)
-            overlap = set(s.tricks) & set(self.base_tricks(folder))
+            overlap = set(s.tricks) & set(self.base_tricks())
             if overlap:
                 raise UserError(f"study.tricks and study.base both contain {sorted(overlap)}")
-            all_tricks = [*self.base_tricks(folder), *s.tricks]
+            all_tricks = [*self.base_tricks(), *s.tricks]
             for key, value in s.overrides.items():
                 if "." in key:
                     trick, param = key.split(".", 1)
@@ -193,10 +201,17 @@ class StudySpec(_Strict):
                     get_trick(trick).param(param).validate(value, owner=trick)
                 else:
                     wl.nuisance_param(key).validate(value, owner=wl.name)
-            resolve_stack(wl, self.base_tricks(folder), {})  # the base itself must be stackable
+            resolve_stack(wl, self.base_tricks(), {})  # the base itself must be stackable
             if self.tune:
                 for name in self.tune.params:
                     wl.nuisance_param(name)
+            for name in s.search_nuisance:
+                wl.nuisance_param(name)
+                if s.design != "search":
+                    raise UserError(f"study.search_nuisance.{name}: only a search study searches nuisance values "
+                                    "with the tricks (other designs tune them per arm with a [tune] section)")
+                if name in s.overrides:
+                    raise UserError(f"study.search_nuisance.{name}: also fixed in study.overrides; search it or fix it")
             simulated = bool(wl.extra.get("simulated"))
             if simulated and self.synthetic is None:
                 raise UserError(f"workload {wl.name!r} is simulated: add a synthetic table with the truth to "
@@ -209,19 +224,12 @@ class StudySpec(_Strict):
         except UserError as error:
             raise UserError(f"{self.source}: {error}") from None
 
-    def base_tricks(self, folder: Path = Path(".")) -> list[str]:
-        base = self.study.base
-        if isinstance(base, list):
-            return list(base)
-        path = Path(base) if Path(base).is_absolute() else folder / base
-        try:
-            data = tomllib.loads(path.read_text())
-        except (OSError, tomllib.TOMLDecodeError) as error:
-            raise UserError(f"{self.source}: study.base: cannot read recipe {path}: {error}") from None
-        tricks = data.get("tricks")
-        if not isinstance(tricks, list) or not all(isinstance(t, str) for t in tricks):
-            raise UserError(f"{path}: 'tricks' must be a list of trick names")
-        return tricks
+    def base_tricks(self) -> list[str]:
+        """The tricks every arm starts from (a recipe base's, once `with_resolved_base` has read it)."""
+        if isinstance(self.study.base, str):
+            raise UserError(f"{self.source}: study.base: the recipe {self.study.base!r} has not been read "
+                            "(load specs with StudySpec.load or from_toml_text)")
+        return list(self.study.base)
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

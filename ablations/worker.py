@@ -45,13 +45,17 @@ def run_job(spec: StudySpec, job: Job, trial: optuna.Trial) -> float:
     seeds = [job.seed]
     if job.phase == TUNE:  # every tuning trial of every arm sees the same tuning seeds: paired, and fair
         seeds = [TUNING_SEED_OFFSET + i for i in range(spec.tune.seeds)]
+    recipe = spec.base_recipe  # a recipe base: its parameters and nuisance under the overrides, kept in every record
     if spec.synthetic is not None:  # the synthetic workload: runs simulated from the spec's known truth
         from trickstack.testing.synthetic import simulate_run
 
+        merged = {**(recipe.overrides() if recipe else {}), **overrides}
         records = [simulate_run(spec.synthetic, wl, stack, seed=s, budget=spec.study.budget.as_budget(),
-                                overrides=overrides) for s in seeds]
+                                overrides=merged).model_copy(update={"recipe": recipe}) for s in seeds]
     else:
-        records = [run_trial(wl, stack, seed=s, budget=spec.study.budget.as_budget(), overrides=overrides) for s in seeds]
+        on_top = [t for t in stack if recipe is None or t not in recipe.stack]
+        records = [run_trial(wl, on_top, seed=s, budget=spec.study.budget.as_budget(), overrides=overrides, recipe=recipe)
+                   for s in seeds]
     trial.set_user_attr("records", [r.model_dump(mode="json") for r in records])
     values = [r.metrics.eval_value for r in records]
     if any(v is None for v in values):

@@ -1,1 +1,1 @@
-"""trickstack.recipes (placeholder package; see the README)."""
+"""trickstack.recipes: the shipped integrated recipes, as data (recipes/<workload>/<year>.toml; see README.md)."""

@@ -131,10 +131,11 @@ def test_a_base_recipe_file_that_cannot_be_read_names_it(tmp_path):
     from trickstack.errors import UserError
 
     body = 'seeds = 1\ndesign = "one-at-a-time"\ntricks = ["ema"]\nbase = "missing-recipe.toml"\n'
-    with pytest.raises(UserError, match="study.base: cannot read recipe .*missing-recipe.toml"):
+    with pytest.raises(UserError, match="study.base: .*missing-recipe.toml: cannot read the recipe"):
         spec(tmp_path, body)
-    (tmp_path / "bad.toml").write_text("tricks = 3\n")
-    with pytest.raises(UserError, match="bad.toml: 'tricks' must be a list of trick names"):
+    (tmp_path / "bad.toml").write_text('tricks = ["label_smoothing"]\n')  # a list of names is not a recipe
+    with pytest.raises(UserError, match="study.base: .*bad.toml: recipe: Field required"):
         spec(tmp_path, body.replace("missing-recipe.toml", "bad.toml"))
-    (tmp_path / "ok.toml").write_text('tricks = ["label_smoothing"]\n')
+    (tmp_path / "ok.toml").write_text('[recipe]\nworkload = "mnist1d"\nyear = 2016\nsummary = "s"\n'
+                                      '[tricks.label_smoothing]\nreason = "r"\n')  # the format of recipes/README.md
     assert spec(tmp_path, body.replace("missing-recipe.toml", "ok.toml")).study.base == ["label_smoothing"]

@@ -2,7 +2,8 @@
 
 The JSON schema of a record is generated from these models (`record_json_schema`) and kept in
 ``trickstack/schemas/run_record.v1.json``; a test checks the two agree, so a change to the record
-forces a new ``schema_version``.
+cannot go unnoticed. A change that makes an existing record invalid forces a new ``schema_version``;
+a new optional field (``recipe``) does not: every record written before it is still valid.
 """
 
 from __future__ import annotations
@@ -61,6 +62,27 @@ class Provenance(_Model):
     torch_threads: int
 
 
+class ResolvedRecipe(_Model):
+    """A recipe with its bases applied, removed tricks dropped and defaults filled in (`trickstack.recipe`).
+
+    Everything a run needs to repeat the recipe, and nothing it does not (no reasons, no provenance).
+    """
+
+    name: str = Field(description="WORKLOAD/YEAR, e.g. 'mnist1d/2019'")
+    workload: str
+    year: int
+    tricks: list[TrickRecord] = Field(description="the recipe's tricks in canonical order (by name), parameters resolved")
+    nuisance: dict[str, Value] = Field(description="every nuisance hyperparameter of the workload, resolved")
+
+    @property
+    def stack(self) -> list[str]:
+        return [t.name for t in self.tricks]
+
+    def overrides(self) -> dict[str, Value]:
+        """The recipe as `run_trial` overrides: ``{"TRICK.PARAM": value, ..., "NUISANCE": value}``."""
+        return {**{f"{t.name}.{k}": v for t in self.tricks for k, v in t.params.items()}, **self.nuisance}
+
+
 class RunRecord(_Model):
     schema_version: Literal[1] = SCHEMA_VERSION
     workload: str
@@ -79,6 +101,8 @@ class RunRecord(_Model):
     diverged_step: Optional[int]
     created: datetime
     provenance: Provenance
+    # Optional, so every record written before recipes existed is still a valid schema-1 record.
+    recipe: Optional[ResolvedRecipe] = Field(None, description="the resolved recipe the run started from; null without one")
 
     def to_json(self, indent: Optional[int] = 2) -> str:
         return self.model_dump_json(indent=indent)

@@ -1,0 +1,320 @@
+"""Integrated recipes as data: the best stack of tricks known by a year, in ``recipes/<workload>/<year>.toml``.
+
+A recipe names its workload and year, optionally a base recipe (an earlier year of the same workload)
+it builds on, the tricks it adds or re-parametrises (each with a one-line reason), the tricks of the
+base it drops, the workload's nuisance hyperparameters and, when trickstack derived it, the evidence.
+The format is documented in ``recipes/README.md``. Loading is strict; `resolve` applies the bases and
+checks everything against the registries, giving the `ResolvedRecipe` that runs and records carry.
+
+>>> import pathlib, tempfile
+>>> folder = pathlib.Path(tempfile.mkdtemp())
+>>> _ = (folder / "2016.toml").write_text('''
+... [recipe]
+... workload = "mnist1d"
+... year = 2016
+... summary = "label smoothing on the baseline"
+...
+... [tricks.label_smoothing]
+... reason = "an example, not a measured result"
+... params = { smoothing = 0.05 }
+... ''')
+>>> resolved = resolve(load_recipe(folder / "2016.toml"))
+>>> resolved.name, resolved.stack, resolved.tricks[0].params, resolved.nuisance
+('mnist1d/2016', ['label_smoothing'], {'smoothing': 0.05}, {'lr': 0.01, 'weight_decay': 0.0})
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from importlib.resources import files
+from pathlib import Path
+from typing import Literal, Optional, Union
+
+import tomlkit
+from pydantic import Field, model_validator
+
+from trickstack.datafiles import OneLine, Strict, parse_toml, read_text, validate
+from trickstack.errors import UserError
+from trickstack.params import Value
+from trickstack.records import ResolvedRecipe, TrickRecord
+
+__all__ = ["Recipe", "ResolvedRecipe", "find_recipe", "lineage", "list_recipes", "load_recipe", "open_recipe",
+           "recipes_root", "resolve", "shipped_paths", "write_recipe"]
+
+YEAR = re.compile(r"\d{4}")
+REFERENCE = re.compile(r"(?P<workload>[A-Za-z0-9_.\-]+)/(?P<year>\d{4})")  # "mnist1d/2019"
+
+
+class RecipeSection(Strict):
+    workload: str = Field(min_length=1)
+    year: int = Field(ge=1900, description="tricks published after this year are not allowed")
+    base: Optional[str] = Field(None, min_length=1, description='an earlier year ("2017") or a path relative to this file')
+    summary: OneLine
+
+
+class TrickEntry(Strict):
+    reason: OneLine
+    params: dict[str, Value] = Field(default_factory=dict, description="omitted: the base's value, else the default")
+
+
+class RemovedEntry(Strict):
+    reason: OneLine
+
+
+class BudgetEntry(Strict):
+    unit: Literal["flops", "samples", "seconds"]
+    value: float = Field(gt=0, allow_inf_nan=False)
+
+
+class ProvenanceSection(Strict):
+    """How `trickstack recipe derive` found the recipe; absent from a hand-written one."""
+
+    study: str = Field(min_length=1)
+    date: dt.date
+    commit: str = Field(min_length=1)
+    budget: BudgetEntry
+    seeds: list[int] = Field(min_length=1, description="evaluation seeds, disjoint from tuning and search seeds")
+    previous: str = Field(min_length=1, description='the recipe it was tested against ("baseline" for the first year)')
+    gain: float = Field(allow_inf_nan=False, description="mean paired difference vs previous, metric units, + = better")
+    ci: tuple[float, float] = Field(description="95% confidence interval of the gain")
+    p_value: float = Field(ge=0, le=1, description="one-sided paired t-test, H1: better than previous")
+    accepted: bool = Field(description="false: not significant, the previous recipe's tricks are carried forward")
+    evidence: str = Field(min_length=1, description="the run records behind the numbers, relative to the recipe file")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ProvenanceSection":
+        if len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0:
+            raise ValueError(f"seeds must be distinct and non-negative, got {self.seeds}")
+        if not self.ci[0] <= self.ci[1]:
+            raise ValueError(f"ci must be [low, high] with low <= high, got {list(self.ci)}")
+        return self
+
+
+class Recipe(Strict):
+    recipe: RecipeSection
+    tricks: dict[str, TrickEntry] = Field(default_factory=dict, description="added or re-parametrised on the base")
+    removed: dict[str, RemovedEntry] = Field(default_factory=dict, description="tricks of the base dropped")
+    nuisance: dict[str, Value] = Field(default_factory=dict, description="omitted: the base's value, else the default")
+    provenance: Optional[ProvenanceSection] = None
+    source: str = Field("<recipe>", description="the file it was read from (not written back)")
+
+    @property
+    def name(self) -> str:
+        return f"{self.recipe.workload}/{self.recipe.year}"
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading, finding and writing files.
+
+
+def load_recipe(path: Union[str, Path]) -> Recipe:
+    """Read and validate the recipe file ``path`` (its structure; `resolve` checks the names)."""
+    source = str(path)
+    data = parse_toml(read_text(path, "recipe"), source)
+    if "source" in data:
+        raise UserError(f"{source}: source: unknown key (a recipe's source is the file it is read from)")
+    recipe = validate(Recipe, {**data, "source": source}, source)
+    stem = Path(path).stem
+    if YEAR.fullmatch(stem) and int(stem) != recipe.recipe.year:
+        raise UserError(f"{source}: recipe.year = {recipe.recipe.year}, but the file is named for {stem}")
+    return recipe
+
+
+def recipes_root() -> Path:
+    """The shipped recipes: ``recipes/`` of a checkout, ``trickstack/recipes/`` of an installed wheel."""
+    return Path(str(files("trickstack.recipes")))
+
+
+def _shipped(path: Path) -> Recipe:
+    recipe = load_recipe(path)
+    if recipe.recipe.workload != path.parent.name:
+        raise UserError(f"{path}: recipe.workload = {recipe.recipe.workload!r}, but the file is in the "
+                        f"folder of workload {path.parent.name!r}")
+    return recipe
+
+
+def shipped_paths(workload: Optional[str] = None) -> list[Path]:
+    """The files of the shipped recipes (of ``workload``), sorted by workload and year."""
+    paths = [p for p in recipes_root().glob(f"{workload or '*'}/*.toml") if YEAR.fullmatch(p.stem)]
+    return sorted(paths, key=lambda p: (p.parent.name, int(p.stem)))
+
+
+def list_recipes(workload: Optional[str] = None) -> list[Recipe]:
+    """The shipped recipes (of ``workload``), sorted by workload and year. Not resolved."""
+    return [_shipped(p) for p in shipped_paths(workload)]
+
+
+def find_recipe(workload: str, year: int) -> Recipe:
+    """The shipped recipe ``recipes/<workload>/<year>.toml``; a `UserError` listing the years there are."""
+    from trickstack.workloads import get_workload
+
+    get_workload(workload)
+    path = recipes_root() / workload / f"{year}.toml"
+    if not path.exists():
+        years = [str(r.recipe.year) for r in list_recipes(workload)]
+        there = f"shipped for {workload}: {', '.join(years)}" if years else f"none is shipped for {workload} yet"
+        raise UserError(f"no recipe {workload}/{year}: {path} does not exist ({there})")
+    return _shipped(path)
+
+
+def open_recipe(ref: Union[str, Path]) -> Recipe:
+    """A recipe file (``recipes/mnist1d/2019.toml``) or a shipped recipe by name (``mnist1d/2019``)."""
+    text = str(ref)
+    match = REFERENCE.fullmatch(text)
+    if match and not Path(text).exists():
+        return find_recipe(match["workload"], int(match["year"]))
+    if text.endswith(".toml") or Path(text).exists():
+        return load_recipe(text)
+    raise UserError(f"{text!r} is neither a recipe file (.toml) nor WORKLOAD/YEAR of a shipped recipe (e.g. mnist1d/2019)")
+
+
+def write_recipe(recipe: Recipe, path: Union[str, Path]) -> Path:
+    """Write ``recipe`` to ``path`` in the format of ``recipes/README.md`` (``load_recipe`` reads it back equal)."""
+    doc = tomlkit.document()
+    doc["recipe"] = _table(recipe.recipe.model_dump(exclude_none=True))
+    if recipe.tricks:
+        tricks = tomlkit.table(is_super_table=True)
+        for name, entry in recipe.tricks.items():
+            tricks[name] = _table(entry.model_dump() if entry.params else {"reason": entry.reason})
+        doc["tricks"] = tricks
+    if recipe.removed:
+        removed = tomlkit.table(is_super_table=True)
+        for name, entry in recipe.removed.items():
+            removed[name] = _table(entry.model_dump())
+        doc["removed"] = removed
+    if recipe.nuisance:
+        doc["nuisance"] = _table(recipe.nuisance)
+    if recipe.provenance is not None:
+        prov = recipe.provenance.model_dump()
+        doc["provenance"] = _table({**prov, "date": prov["date"].isoformat(), "ci": list(prov["ci"])})
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(tomlkit.dumps(doc))
+    return path
+
+
+def _table(values: dict) -> tomlkit.items.Table:
+    """A ``[section]`` whose dict values are inline tables (``params = { smoothing = 0.1 }``)."""
+    table = tomlkit.table()
+    for key, value in values.items():
+        if isinstance(value, dict):
+            inline = tomlkit.inline_table()
+            inline.update(value)
+            value = inline
+        table[key] = value
+    return table
+
+
+# --------------------------------------------------------------------------------------------------
+# Resolution: bases applied, names and values checked against the registries.
+
+
+def resolve(recipe: Recipe) -> ResolvedRecipe:
+    """Apply the bases (recursively), drop removed tricks, fill in defaults and check everything.
+
+    Raises a `UserError` naming the file and the key: an unknown workload, trick or parameter, a value
+    out of range, a trick published after the recipe's year, a year after the current one, a base of
+    another workload or of a year not earlier, a cycle of bases, tricks that cannot be stacked.
+    """
+    return _resolve(recipe, ())[0]
+
+
+def lineage(recipe: Recipe) -> list[Recipe]:
+    """The recipe and its bases, oldest first (after checking them all, as `resolve` does)."""
+    return _resolve(recipe, ())[1]
+
+
+def _resolve(recipe: Recipe, chain: tuple[Path, ...]) -> tuple[ResolvedRecipe, list[Recipe]]:
+    from trickstack.registry import get_trick
+    from trickstack.runner import resolve_stack
+    from trickstack.workloads import get_workload
+
+    r = recipe.recipe
+
+    def fail(where: str, problem: object) -> UserError:
+        return UserError(f"{recipe.source}: {where}: {problem}")
+
+    try:
+        wl = get_workload(r.workload)
+    except UserError as error:
+        raise fail("recipe.workload", error) from None
+    this_year = dt.datetime.now(dt.timezone.utc).year
+    if r.year > this_year:
+        raise fail("recipe.year", f"{r.year} is after the current year ({this_year})")
+
+    base, older = None, []
+    if r.base is not None:
+        path = _base_path(recipe)
+        nodes = [*chain, Path(recipe.source).resolve()]
+        if path.resolve() in nodes:
+            loop = [*nodes[nodes.index(path.resolve()):], path.resolve()]
+            raise fail("recipe.base", "cycle of bases: " + " -> ".join(str(p) for p in loop))
+        try:
+            parent = load_recipe(path)
+        except UserError as error:
+            raise fail("recipe.base", error) from None
+        if parent.recipe.workload != r.workload:
+            raise fail("recipe.base", f"{path} is a recipe of workload {parent.recipe.workload!r}, not {r.workload!r}")
+        if parent.recipe.year >= r.year:
+            raise fail("recipe.base", f"{path} is the {parent.recipe.year} recipe; a base must be of a year before {r.year}")
+        try:
+            base, older = _resolve(parent, tuple(nodes))
+        except UserError as error:
+            raise fail("recipe.base", error) from None
+
+    params = {t.name: dict(t.params) for t in (base.tricks if base else [])}
+    if recipe.removed and base is None:
+        raise fail(f"removed.{next(iter(recipe.removed))}", "the recipe has no base to remove tricks from")
+    for name in recipe.removed:
+        try:
+            get_trick(name)
+        except UserError as error:
+            raise fail(f"removed.{name}", error) from None
+        if name in recipe.tricks:
+            raise fail(f"removed.{name}", f"{name!r} is also under [tricks.{name}]; a recipe keeps a trick or removes it")
+        if name not in params:
+            raise fail(f"removed.{name}", f"trick {name!r} is not in the base recipe {base.name} "
+                                          f"(its tricks: {', '.join(base.stack) or 'none'})")
+        del params[name]
+    for name, entry in recipe.tricks.items():
+        try:
+            info = get_trick(name)
+        except UserError as error:
+            raise fail(f"tricks.{name}", error) from None
+        if info.year > r.year:
+            raise fail(f"tricks.{name}", f"trick {name!r} is from {info.year}, after the recipe's year {r.year}")
+        try:  # parameters the recipe leaves out keep the base's value
+            params[name] = info.resolve({**params.get(name, {}), **entry.params})
+        except UserError as error:
+            raise fail(f"tricks.{name}.params", error) from None
+    try:
+        nuisance = wl.resolve_nuisance({**(base.nuisance if base else {}), **recipe.nuisance})
+    except UserError as error:
+        raise fail("nuisance", error) from None
+    overrides = {f"{name}.{k}": v for name, values in params.items() for k, v in values.items()}
+    try:
+        stack = resolve_stack(wl, sorted(params), overrides)
+    except UserError as error:
+        raise fail("tricks", error) from None
+
+    resolved = ResolvedRecipe(name=f"{wl.name}/{r.year}", workload=wl.name, year=r.year,
+                              tricks=[TrickRecord(name=t.info.name, params=t.params) for t in stack], nuisance=nuisance)
+    prov = recipe.provenance
+    if prov is not None and not prov.accepted and resolved.tricks != (base.tricks if base else []):
+        raise fail("provenance.accepted", "false means the previous recipe is carried forward, but the tricks differ "
+                                          f"from those of {base.name if base else 'the baseline (none)'}")
+    return resolved, [*older, recipe]
+
+
+def _base_path(recipe: Recipe) -> Path:
+    """``base = "2017"``: ``2017.toml`` beside this file, else the shipped one; otherwise a path from this file."""
+    ref, folder = recipe.recipe.base, Path(recipe.source).parent
+    if YEAR.fullmatch(ref):
+        beside = folder / f"{ref}.toml"
+        shipped = recipes_root() / recipe.recipe.workload / f"{ref}.toml"
+        if beside.exists() or not shipped.exists():
+            return beside
+        return shipped
+    path = Path(ref)
+    return path if path.is_absolute() else folder / path
