@@ -1,0 +1,134 @@
+"""The leaderboard site in a real browser: headless Chromium renders the index and a recipe page, takes a
+screenshot and dumps the DOM; the tables and the plots must be there and drawn. Skipped, with the reason,
+only when no Chromium is installed (`.ci/run` installs Debian's ``chromium`` package)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from leaderboard_fixtures import make_recipes
+from trickstack.report_html import GOOD, TOTAL
+
+WINDOW = (1280, 2400)  # pixels: wide enough for the table, tall enough for the plots below it
+NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+def browser() -> str | None:
+    chosen = os.environ.get("TRICKSTACK_CHROMIUM")
+    return chosen if chosen else next((path for path in map(shutil.which, NAMES) if path), None)
+
+
+pytestmark = pytest.mark.skipif(
+    browser() is None, reason="no Chromium installed (looked for $TRICKSTACK_CHROMIUM and "
+                              f"{', '.join(NAMES)} on PATH); `.ci/run` installs Debian's chromium package")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    from trickstack.leaderboard import build
+    from trickstack.leaderboard_site import write_site
+
+    root = tmp_path_factory.mktemp("lb")
+    write_site(build(make_recipes(root / "recipes")), root / "site")
+    return root / "site"
+
+
+def render(page: Path, tmp_path: Path) -> tuple[Path, str]:
+    """Open ``page`` in headless Chromium: (screenshot PNG, DOM after loading). No network, a fresh profile."""
+    shot = tmp_path / f"{page.stem}.png"
+    profile = tmp_path / f"profile-{page.stem}"
+    command = [browser(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync",
+               f"--user-data-dir={profile}", f"--window-size={WINDOW[0]},{WINDOW[1]}", "--hide-scrollbars",
+               f"--screenshot={shot}", "--dump-dom", page.as_uri()]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and shot.exists(), done.stderr[-2000:]
+    return shot, done.stdout
+
+
+class Dom(HTMLParser):
+    """Counts what the tests look for: tables by class with their body rows, <svg> per section, and text."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.tables: dict[str, int] = {}  # class -> rows in <tbody>
+        self.svgs: dict[str, int] = {}  # id of the enclosing <section> ("" outside one) -> <svg> count
+        self.text: list[str] = []
+        self._table, self._section, self._body = None, "", False
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "section":
+            self._section = a.get("id", "")
+        elif tag == "table":
+            self._table = a.get("class", "")
+            self.tables.setdefault(self._table, 0)
+        elif tag == "tbody":
+            self._body = True
+        elif tag == "tr" and self._body:
+            self.tables[self._table] += 1
+        elif tag == "svg":
+            self.svgs[self._section] = self.svgs.get(self._section, 0) + 1
+
+    def handle_endtag(self, tag):
+        if tag == "tbody":
+            self._body = False
+        elif tag == "section":
+            self._section = ""
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def pixels_like(image, color: str, tolerance: int = 6) -> int:
+    """Pixels within ``tolerance`` (per channel) of the hex ``color``."""
+    import numpy as np
+
+    target = np.array([int(color[i:i + 2], 16) for i in (1, 3, 5)])
+    rgb = np.asarray(image.convert("RGB"), dtype=int)
+    return int((np.abs(rgb - target) <= tolerance).all(axis=-1).sum())
+
+
+def check_screenshot(shot: Path) -> "object":
+    from PIL import Image
+
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    image = Image.open(shot)
+    image.load()
+    assert image.size == WINDOW
+    gray = image.convert("L")
+    histogram = gray.histogram()
+    assert len([count for count in histogram if count]) > 20  # text, lines and fills, not one flat colour
+    assert sum(histogram[:200]) > 0.01 * WINDOW[0] * WINDOW[1]  # more than 1% of the page is drawn dark
+    return image
+
+
+def test_index_renders_the_table_and_the_trend_plot(site, tmp_path):
+    shot, dom_text = render(site / "index.html", tmp_path)
+    image = check_screenshot(shot)
+    dom = Dom(dom_text)
+    assert dom.tables["leaderboard"] == 4  # the baseline and the recipes of 2016, 2018 and 2019
+    assert dom.tables["negative"] == 3  # one candidate not kept each year
+    assert dom.svgs.get("synthetic", 0) == 1  # the year-over-year trend plot
+    text = " ".join(dom.text)
+    assert all(s in text for s in ("synthetic/2016", "synthetic/2018", "new best", "carried forward (= synthetic/2018)"))
+    assert pixels_like(image, TOTAL) > 100  # the trend plot was drawn: its "new best" points are this blue
+
+
+def test_recipe_page_renders_shapley_heatmap_and_trend(site, tmp_path):
+    shot, dom_text = render(site / "synthetic-2018.html", tmp_path)
+    image = check_screenshot(shot)
+    dom = Dom(dom_text)
+    assert {k: dom.svgs.get(k, 0) for k in ("shapley", "interactions", "arms", "trend")} == \
+        {"shapley": 1, "interactions": 1, "arms": 1, "trend": 1}
+    assert dom.tables["shapley"] == 3 and dom.tables["effects"] == 6  # 3 tricks; 3 main effects + 3 pairs
+    assert dom.tables["leaderboard"] == 1 and dom.tables["tricks"] == 3
+    assert pixels_like(image, GOOD) > 4000  # the waterfall's bars were drawn (green: positive contributions)
+    assert pixels_like(image, TOTAL) > 4000  # and its full-stack bar (blue)
