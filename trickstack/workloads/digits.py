@@ -4,8 +4,10 @@ The 1,797 images of ``sklearn.datasets.load_digits`` (the UCI optical digits tes
 inside scikit-learn, so nothing is downloaded) are split once, stratified by class with a fixed
 seed, into 1,437 train / 360 eval images. Pixels (integers 0..16) are scaled to [0, 1] and go
 through Hugging Face ``datasets`` like every workload's data. The model is a small CNN (two 3x3
-convolutions of 16 and 32 channels, a 2x2 max-pool and a linear head, ~10k parameters) trained
-with AdamW at lr 3e-3, batch 64, constant learning rate, 1,500 steps.
+convolutions of 16 and 32 channels, a 2x2 max-pool and a linear head on a 4x4 grid, ~10k
+parameters; images smaller than 8x8 are accepted, for progressive resizing and ColOut) trained
+with Adam at lr 3e-3, batch 64, constant learning rate, 1,500 steps. Its weight decay is Adam's L2
+penalty (added to the gradient; 0 by default); decoupled decay is the ``adamw`` trick.
 """
 
 from __future__ import annotations
@@ -31,18 +33,24 @@ SPLIT_SEED = 0  # the split is part of the workload: fixed, never the trial's se
 
 
 class SmallCNN(nn.Module):
-    """Input (N, 1, 8, 8) -> logits (N, 10)."""
+    """Input (N, 1, H, W) -> logits (N, 10); H = W = 8 natively, smaller sizes are accepted."""
+
+    output_layer = "linear"  # the child module producing the logits (the ``logits`` capability)
 
     def __init__(self, num_classes: int = 10):
         super().__init__()
         self.conv1 = nn.Conv2d(1, 16, 3, padding=1)  # 8x8 -> 8x8
         self.conv2 = nn.Conv2d(16, 32, 3, padding=1)  # 8x8 -> 8x8
         self.pool = nn.MaxPool2d(2)  # 8x8 -> 4x4
+        # The head always sees a 4x4 grid, so smaller images (progressive resizing, ColOut) fit it: a
+        # 4x4 map passes through unchanged (max over 1x1 windows, bit-identical forward and backward,
+        # no FLOPs), a smaller one is spread over the grid by overlapping windows (2x2 -> nearest).
+        self.grid = nn.AdaptiveMaxPool2d(4)
         self.linear = nn.Linear(32 * 4 * 4, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.conv1(x).relu()
-        h = self.pool(self.conv2(h).relu())
+        h = self.grid(self.pool(self.conv2(h).relu()))
         return self.linear(h.flatten(1))
 
 
@@ -79,7 +87,8 @@ def build_model() -> ComposerClassifier:
 
 
 def make_optimizer(model: nn.Module, hp: Mapping[str, Value]) -> torch.optim.Optimizer:
-    return torch.optim.AdamW(model.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
+    # Adam with coupled L2 (weight_decay * w added to the gradient), not AdamW: the adamw trick adds decoupling.
+    return torch.optim.Adam(model.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
 
 
 DIGITS = register_workload(
@@ -87,7 +96,8 @@ DIGITS = register_workload(
         name="digits",
         domain="image classification",
         summary="scikit-learn's 8x8 digits, 1,437/360 stratified split, a small 2-D CNN",
-        provides=("classification", "images2d", "conv"),
+        # resizable_images: the model accepts images smaller than 8x8 (see SmallCNN.grid).
+        provides=("classification", "images2d", "resizable_images", "conv", "logits"),
         metric="accuracy",
         metric_key="MulticlassAccuracy",
         direction="maximize",
@@ -96,8 +106,8 @@ DIGITS = register_workload(
         reference_steps=1500,  # ~67 epochs of 1,437 images
         reference_note="1,500 steps of 64 (~67 epochs); python -m trickstack.benchmarks.reference --workload digits measures it",
         nuisance=(
-            Param("lr", 3e-3, low=1e-5, high=1.0, log=True, help="peak learning rate of AdamW"),
-            Param("weight_decay", 0.0, low=0.0, high=1.0, help="decoupled weight decay of AdamW"),
+            Param("lr", 3e-3, low=1e-5, high=1.0, log=True, help="peak learning rate of Adam"),
+            Param("weight_decay", 0.0, low=0.0, high=1.0, help="Adam's L2 penalty: weight_decay * w is added to the gradient (coupled)"),
         ),
         build_model=build_model,
         load_splits=load_splits,
