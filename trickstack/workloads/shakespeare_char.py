@@ -21,6 +21,27 @@ a validation loss of about 1.88: pre-LayerNorm blocks without biases, GELU, lear
 tied input/output embeddings; AdamW lr 1e-3, betas (0.9, 0.99), weight decay 0.1 on matrices
 only, 100 warm-up steps then cosine decay to 1e-4 (warm-up written as 5% of the duration, so it
 scales with the budget).
+
+Extension points (the ``gpt_blocks`` capability). Tricks change the network only by module surgery
+at Event.INIT (``algorithms/rmsnorm``, ``rope``, ``qk_norm``, ``relu2``, ``swiglu``,
+``zero_init_residual``, ``untied_embeddings``), never through flags in ``forward``; with every slot at
+its default the network above is computed bit for bit. The contract, by attribute name:
+
+- `GPT`: ``wte`` (token embedding, nn.Embedding), ``wpe`` (position slot, ``(N, T, C) -> (N, T, C)``:
+  `LearnedPositions` adds a learned vector per position; nn.Identity adds none), ``blocks``
+  (nn.ModuleList of `Block`), ``ln_f`` (final norm, nn.LayerNorm), ``lm_head`` (nn.Linear whose weight
+  *is* ``wte.weight``: tied), ``context`` (longest sequence), ``init_std`` (0.02) and
+  ``residual_init_std`` (0.02 / sqrt(2 * layers)): the GPT-2 initialisation a new matrix should use.
+- `Block`: ``ln1``, ``ln2`` (the residual-stream norms, nn.LayerNorm without bias), ``attn``, ``mlp``.
+- `CausalSelfAttention`: ``qkv`` (width -> 3 width), ``heads``, ``q_norm`` and ``k_norm`` (on queries and
+  keys of shape (N, heads, T, head_dim); nn.Identity), ``rotary`` (on both, after the norms, same
+  shape; nn.Identity), ``proj`` (width -> width, writes to the residual stream).
+- `MLP`: ``fc`` (width -> 4 width), ``act`` (nn.GELU), ``fc_proj`` (4 width -> width, writes to the
+  residual stream). A replacement MLP keeps the name ``fc_proj`` for its output projection.
+
+The optimizer groups parameters by kind (matrices get weight decay, norm gains do not), so surgery
+puts a new parameter in the group of the parameter it replaces or of one of the same kind
+(`trickstack.surgery`).
 """
 
 from __future__ import annotations
@@ -153,46 +174,99 @@ def load_splits() -> Splits:
 
 # ---------------------------------------------------------------------------------------- model
 
+INIT_STD = 0.02  # GPT-2 initialisation: N(0, 0.02) for every matrix ...
 
-class Block(nn.Module):
+
+def residual_init_std(layers: int) -> float:
+    """... except the projections writing to the residual stream: 0.02 / sqrt(2 * layers) (GPT-2)."""
+    return INIT_STD / math.sqrt(2 * layers)
+
+
+class LearnedPositions(nn.Embedding):
+    """The ``wpe`` slot: adds a learned vector per position, (N, T, C) -> (N, T, C)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + super().forward(torch.arange(x.shape[1], device=x.device))
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head causal self-attention with slots for per-head query/key norms and a rotary map.
+
+    ``q_norm``, ``k_norm`` and ``rotary`` act on tensors of shape (N, heads, T, head_dim), in that
+    order (norms first); by default they are ``nn.Identity`` and attention is nanoGPT's.
+    """
+
     def __init__(self, width: int, heads: int):
         super().__init__()
+        if width % heads:
+            raise UserError(f"shakespeare-char: width {width} is not a multiple of heads {heads}")
         self.heads = heads
-        self.ln1, self.ln2 = nn.LayerNorm(width, bias=False), nn.LayerNorm(width, bias=False)
         self.qkv = nn.Linear(width, 3 * width, bias=False)
-        self.proj = nn.Linear(width, width, bias=False)
-        self.fc = nn.Linear(width, 4 * width, bias=False)
-        self.fc_proj = nn.Linear(4 * width, width, bias=False)
+        self.proj = nn.Linear(width, width, bias=False)  # writes to the residual stream
+        self.q_norm, self.k_norm = nn.Identity(), nn.Identity()
+        self.rotary = nn.Identity()
 
-    def attend(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, t, c = x.shape
         q, k, v = (z.view(n, t, self.heads, c // self.heads).transpose(1, 2) for z in self.qkv(x).split(c, dim=2))
+        q, k = self.rotary(self.q_norm(q)), self.rotary(self.k_norm(k))
         y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         return self.proj(y.transpose(1, 2).reshape(n, t, c))
 
+
+class MLP(nn.Module):
+    """``fc_proj(act(fc(x)))``: width -> hidden -> width, with the activation in the ``act`` slot."""
+
+    def __init__(self, width: int, hidden: int):
+        super().__init__()
+        self.fc = nn.Linear(width, hidden, bias=False)
+        self.act = nn.GELU()  # exact (erf) GELU, as F.gelu
+        self.fc_proj = nn.Linear(hidden, width, bias=False)  # writes to the residual stream
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attend(self.ln1(x))
-        return x + self.fc_proj(F.gelu(self.fc(self.ln2(x))))
+        return self.fc_proj(self.act(self.fc(x)))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: ``x + attn(ln1(x))``, then ``x + mlp(ln2(x))``."""
+
+    def __init__(self, width: int, heads: int):
+        super().__init__()
+        # Construction order fixes the order in which the random initialisation is drawn: keep it.
+        self.ln1, self.ln2 = nn.LayerNorm(width, bias=False), nn.LayerNorm(width, bias=False)
+        self.attn = CausalSelfAttention(width, heads)
+        self.mlp = MLP(width, 4 * width)
+
+    @property
+    def heads(self) -> int:
+        return self.attn.heads
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x))
+        return x + self.mlp(self.ln2(x))
 
 
 class GPT(nn.Module):
-    """nanoGPT's ``GPT`` without dropout: ids (N, T) -> logits (N, T, vocab)."""
+    """nanoGPT's ``GPT`` without dropout: ids (N, T) -> logits (N, T, vocab). Slots: see the module doc."""
+
+    output_layer = "lm_head"  # the child module producing the logits (the ``logits`` capability)
 
     def __init__(self, vocab: int = VOCAB_SIZE, context: int = CONTEXT, layers: int = 4, heads: int = 4, width: int = 128):
         super().__init__()
-        self.wte, self.wpe = nn.Embedding(vocab, width), nn.Embedding(context, width)
+        self.context = context  # longest sequence, in characters
+        self.init_std, self.residual_init_std = INIT_STD, residual_init_std(layers)
+        self.wte, self.wpe = nn.Embedding(vocab, width), LearnedPositions(context, width)
         self.blocks = nn.ModuleList(Block(width, heads) for _ in range(layers))
         self.ln_f = nn.LayerNorm(width, bias=False)
         self.lm_head = nn.Linear(width, vocab, bias=False)
         self.lm_head.weight = self.wte.weight  # tied embeddings
-        # GPT-2 initialisation: N(0, 0.02), residual projections scaled by 1/sqrt(2 * layers).
-        for name, p in self.named_parameters():
+        residual = {id(p) for b in self.blocks for p in (b.attn.proj.weight, b.mlp.fc_proj.weight)}
+        for p in self.parameters():  # registration order: the random stream is drawn in this order
             if p.dim() == 2:
-                std = 0.02 / math.sqrt(2 * layers) if name.endswith(("proj.weight", "fc_proj.weight")) else 0.02
-                nn.init.normal_(p, mean=0.0, std=std)
+                nn.init.normal_(p, mean=0.0, std=self.residual_init_std if id(p) in residual else self.init_std)
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1], device=idx.device))
+        x = self.wpe(self.wte(idx))
         for block in self.blocks:
             x = block(x)
         return self.lm_head(self.ln_f(x))
@@ -242,7 +316,7 @@ SHAKESPEARE_CHAR = register_workload(
         name="shakespeare-char",
         domain="character-level language modelling",
         summary="Tiny Shakespeare, 90/10 split, nanoGPT's 4-layer GPT (0.8M parameters), context 64",
-        provides=("language", "transformer", "causal_lm"),
+        provides=("language", "transformer", "causal_lm", "logits", "gpt_blocks"),  # gpt_blocks: see the module doc
         metric="val_loss",
         metric_key="LanguageCrossEntropy",
         direction="minimize",
@@ -261,5 +335,10 @@ SHAKESPEARE_CHAR = register_workload(
         make_optimizer=make_optimizer,
         # 100 of 2,000 steps of warm-up, then cosine to 1e-4 (alpha_f = 0.1 of the peak).
         make_schedule=lambda hp: CosineAnnealingWithWarmupScheduler(t_warmup="0.05dur", alpha_f=0.1),
+        includes={
+            "lr_warmup": "linear warm-up over the first 5% of the budget (nanoGPT's 100 of 2,000 steps)",
+            "cosine_schedule": "cosine decay from the peak to 0.1x over the budget",
+            "adamw": "AdamW, decoupled weight decay 0.1 on matrices",
+        },
     )
 )
