@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from itertools import combinations
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 from pydoe import fracfact_by_res
@@ -238,7 +238,9 @@ def greedy_candidates(current: Arm, remaining: Sequence[str]) -> list[Arm]:
     return [frozenset(current) | {t} for t in remaining]
 
 
-def exclude_conflicting(arms: Sequence[Arm], provides: Sequence[str], workload: str) -> tuple[list[Arm], list[tuple[Arm, str]]]:
+def exclude_conflicting(
+    arms: Sequence[Arm], provides: Sequence[str], workload: str, includes: Mapping[str, str] | None = None
+) -> tuple[list[Arm], list[tuple[Arm, str]]]:
     """Split arms into those that can be stacked on the workload and those that cannot (with why).
 
     >>> kept, excluded = exclude_conflicting(factorial(["ema", "swa"]), ["classification"], "mnist1d")
@@ -250,7 +252,7 @@ def exclude_conflicting(arms: Sequence[Arm], provides: Sequence[str], workload: 
     kept: list[Arm] = []
     excluded: list[tuple[Arm, str]] = []
     for arm in arms:
-        reason = check_compatible(sorted(arm), provides, workload)
+        reason = check_compatible(sorted(arm), provides, workload, includes)
         if reason is None:
             kept.append(arm)
         else:

@@ -29,6 +29,7 @@ from trickstack.ablations.worker import work, worker_main
 from trickstack.errors import UserError
 
 MAX_RETRIES = 2  # a job that fails (raises) this many more times is reported, not retried again
+MAX_EXCLUDED_PER_TRIAL = 50  # search: conflicting proposals tolerated per configuration trained, then it stops
 STATIC = ("one-at-a-time", "leave-one-out", "factorial", "fractional", "shapley")
 
 
@@ -63,11 +64,15 @@ def open_study(spec: StudySpec, storage_url: Optional[str], workers: int) -> Con
 
 def _check_extension(old: StudySpec, new: StudySpec) -> None:
     """A study can grow (more seeds, more tricks) but not change what its finished trials measured."""
-    fixed = ("workload", "budget", "base", "overrides", "design")
+    fixed = ("workload", "budget", "base", "overrides", "design", "search_nuisance")
     for name in fixed:
         if getattr(old.study, name) != getattr(new.study, name):
             raise UserError(f"{new.source}: study {new.study.name!r} exists with a different study.{name} "
                             f"({getattr(old.study, name)!r}); use a new study name")
+    if old.base_recipe != new.base_recipe:
+        raise UserError(f"{new.source}: study {new.study.name!r} exists with a different base recipe "
+                        f"({old.base_recipe.name if old.base_recipe else 'none'}: its tricks, parameters or nuisance "
+                        "values differ); use a new study name")
     if old.tune != new.tune:
         raise UserError(f"{new.source}: study {new.study.name!r} exists with a different tune section")
     if old.synthetic != new.synthetic:
@@ -89,7 +94,7 @@ def plan_arms(spec: StudySpec) -> tuple[list[Arm], list[tuple[Arm, str]]]:
     else:  # search: the baseline, then configurations proposed by the sampler
         arms = [frozenset()]
     with_base = [(arm, frozenset(spec.study.base) | arm) for arm in arms]
-    kept, excluded = designs.exclude_conflicting([full for _, full in with_base], wl.provides, wl.name)
+    kept, excluded = designs.exclude_conflicting([full for _, full in with_base], wl.provides, wl.name, wl.includes)
     kept_set = set(kept)
     return [arm for arm, full in with_base if full in kept_set], [(arm - set(s.base), why) for arm, why in excluded]
 
@@ -199,7 +204,7 @@ def greedy(ctx: Context) -> list[str]:
     path, failed = [], evaluate(ctx, [current])
     while remaining:
         candidates, _ = designs.exclude_conflicting(
-            [frozenset(ctx.spec.study.base) | c for c in designs.greedy_candidates(current, remaining)], wl.provides, wl.name)
+            [frozenset(ctx.spec.study.base) | c for c in designs.greedy_candidates(current, remaining)], wl.provides, wl.name, wl.includes)
         candidates = [c - set(ctx.spec.study.base) for c in candidates]
         if not candidates:
             break
@@ -228,7 +233,9 @@ def greedy(ctx: Context) -> list[str]:
 
 
 def search(ctx: Context) -> list[str]:
-    """Optuna TPE over which tricks are on and their parameters; the best is re-evaluated on fresh seeds."""
+    """Optuna TPE over which tricks are on, their parameters and ``search_nuisance``; the best is
+    re-evaluated on fresh seeds. Proposals whose tricks conflict are excluded (pruned) and not counted
+    in ``search_trials``; a proposal left unanswered by an interrupted coordinator is finished first."""
     from trickstack.registry import check_compatible, get_trick
     from trickstack.workloads import get_workload
 
@@ -238,36 +245,71 @@ def search(ctx: Context) -> list[str]:
                                     direction=ctx.study.direction.name.lower(),
                                     sampler=optuna.samplers.TPESampler(seed=s.seed, constant_liar=True))
     failed = evaluate(ctx, [frozenset()])
-    while len(proposals.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))) < s.search_trials:
+
+    def jobs_of(params: dict) -> list[Job]:
+        arm, trick_params = _configuration(s.tricks, params)
+        return [Job(SEARCH, arm, SEARCH_SEED_OFFSET + i, trick_params=trick_params) for i in range(s.search_seeds)]
+
+    def finish(batch: list) -> None:
+        nonlocal failed
+        all_jobs = [job for _, jobs in batch for job in jobs]
+        failed += run_phase(ctx, all_jobs, "search") if all_jobs else []
+        results = {t.user_attrs["job"]: t.value for t in completed(ctx.study, SEARCH)}
+        for number, jobs in batch:
+            values = [results.get(job.key) for job in jobs]
+            if any(v is None for v in values):
+                proposals.tell(number, state=TrialState.FAIL)
+            else:
+                proposals.tell(number, sum(values) / len(values))
+
+    resumed = []  # RUNNING proposals: their coordinator died between asking and telling
+    for trial in proposals.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        arm = _configuration(s.tricks, trial.params)[0]
+        expected = {f"use.{t}" for t in s.tricks} | set(s.search_nuisance)
+        expected |= {f"{t}.{p.name}" for t in arm for p in get_trick(t).params if p.searchable}
+        if set(trial.params) == expected:
+            resumed.append((trial.number, jobs_of(trial.params)))
+        else:  # interrupted while its values were drawn: nothing of it ran
+            proposals.tell(trial.number, state=TrialState.FAIL)
+    finish(resumed)
+    while True:
+        trained = len(proposals.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)))
+        excluded = len(proposals.get_trials(deepcopy=False, states=(TrialState.PRUNED,)))
+        if trained >= s.search_trials or excluded >= MAX_EXCLUDED_PER_TRIAL * s.search_trials:
+            break
         batch = []
-        for _ in range(max(1, ctx.workers)):
+        for _ in range(max(1, min(ctx.workers, s.search_trials - trained))):
             with warnings.catch_warnings():  # the proposal study shares the storage's heartbeat setting
                 warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
                 trial = proposals.ask()
             arm = frozenset(t for t in s.tricks if trial.suggest_categorical(f"use.{t}", [False, True]))
-            problem = check_compatible([*s.base, *sorted(arm)], wl.provides, wl.name)
+            problem = check_compatible([*s.base, *sorted(arm)], wl.provides, wl.name, wl.includes)
             if problem:
                 trial.set_user_attr("excluded", problem)
                 proposals.tell(trial, state=TrialState.PRUNED)
                 continue
-            params = {f"{t}.{p.name}": p.suggest(trial, t) for t in sorted(arm) for p in get_trick(t).params if p.searchable}
-            jobs = [Job(SEARCH, arm, SEARCH_SEED_OFFSET + i, trick_params=params) for i in range(s.search_seeds)]
-            batch.append((trial, jobs))
-        all_jobs = [job for _, jobs in batch for job in jobs]
-        failed += run_phase(ctx, all_jobs, "search") if all_jobs else []
-        results = {t.user_attrs["job"]: t.value for t in completed(ctx.study, SEARCH)}
-        for trial, jobs in batch:
-            values = [results.get(job.key) for job in jobs]
-            if any(v is None for v in values):
-                proposals.tell(trial, state=TrialState.FAIL)
-            else:
-                proposals.tell(trial, sum(values) / len(values))
+            for t in sorted(arm):
+                for p in get_trick(t).params:
+                    if p.searchable:
+                        p.suggest(trial, t)
+            for name, r in s.search_nuisance.items():
+                trial.suggest_float(name, r.low, r.high, log=r.log)
+            batch.append((trial.number, jobs_of(trial.params)))
+        finish(batch)
+    if not proposals.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        raise UserError(f"study {s.name!r}: the search trained no configuration (every one proposed conflicted or "
+                        "failed; see `trickstack status`)")
     best = proposals.best_trial
-    arm = frozenset(t for t in s.tricks if best.params.get(f"use.{t}"))
-    params = {k: v for k, v in best.params.items() if not k.startswith("use.")}
+    arm, params = _configuration(s.tricks, best.params)
     ctx.study.set_user_attr("search_best", {"arm": arm_name(arm), "trick_params": params, "value": best.value})
     final = [Job(EVAL, arm, seed, trick_params=params) for seed in range(s.seeds)]
     return failed + run_phase(ctx, final, "re-evaluation on fresh seeds")
+
+
+def _configuration(tricks: list[str], params: dict) -> tuple[Arm, dict]:
+    """A search proposal's parameters -> (its arm, its "trick.param" and nuisance values)."""
+    arm = frozenset(t for t in tricks if params.get(f"use.{t}"))
+    return arm, {k: v for k, v in params.items() if not k.startswith("use.")}
 
 
 def ablate(spec: StudySpec, storage_url: Optional[str] = None, workers: int = 1,

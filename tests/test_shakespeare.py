@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import random
 
 import pytest
 import torch
@@ -14,8 +13,7 @@ from trickstack.runner import baseline_step_flops, run_trial
 from trickstack.workloads import get_workload
 from trickstack.workloads import shakespeare_char as sc
 
-ALPHABET = "\n !',.:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"  # 62 characters, all <= 65
-N_CHARS = 6000
+from shakespeare_fixture import ALPHABET, N_CHARS, use_text
 
 
 @pytest.fixture
@@ -32,14 +30,7 @@ def wl():
 @pytest.fixture
 def text(tmp_path, monkeypatch) -> str:
     """A random text in ``tmp_path/data/tinyshakespeare.txt``, with ``TRICKSTACK_DATA_DIR`` pointing there."""
-    rng = random.Random(0)
-    body = "".join(rng.choice(ALPHABET) for _ in range(N_CHARS - len(ALPHABET)))
-    text = ALPHABET + body  # every character of the alphabet occurs
-    (tmp_path / "data").mkdir()
-    (tmp_path / "data" / sc.FILENAME).write_text(text)
-    monkeypatch.setenv(sc.DATA_DIR_ENV, str(tmp_path / "data"))
-    monkeypatch.setenv("TRICKSTACK_CACHE", str(tmp_path / "cache"))  # datasets' cache, out of the home dir
-    return text
+    return use_text(monkeypatch, tmp_path)
 
 
 def test_split_vocabulary_and_windows(wl, text):

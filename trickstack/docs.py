@@ -1,4 +1,5 @@
-"""Generated documentation: the README's table of tricks comes from the registry, never typed.
+"""Generated documentation: the README's table of tricks comes from the registry, never typed;
+the list of Composer algorithms that no trick wraps comes from `trickstack.algorithms.unusable`.
 
     python -m trickstack.docs            # rewrite the table in README.md
     python -m trickstack.docs --check    # exit 1 if README.md is out of date (the tests do this)
@@ -15,23 +16,28 @@ END = "<!-- tricks-table:end -->"
 
 
 def tricks_table() -> str:
-    from trickstack.registry import all_tricks, check_compatible
+    from trickstack.registry import STATUS_SHORT, all_tricks, trick_status
     from trickstack.workloads import get_workload, list_workloads
 
     workloads = [get_workload(n) for n in list_workloads()]
     head = ["trick", "year", "changes", "parameters (default, range)", "conflicts", *[f"on {w.name}" for w in workloads]]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for info in all_tricks():
-        status = []
-        for w in workloads:
-            if w.name in info.noop_on:
-                status.append("no-op")
-            else:
-                status.append("ok" if check_compatible([info.name], w.provides, w.name) is None else "—")
+        status = [STATUS_SHORT[trick_status(info, w)[0]] for w in workloads]
         params = "; ".join(f"`{p.describe()}`" for p in info.params) or "—"
         name = f"[{info.name}](algorithms/{info.name}/README.md)"
         cited = f"[{info.year}]({info.citation.url})"
         lines.append("| " + " | ".join([name, cited, ", ".join(info.changes), params, ", ".join(info.conflicts) or "—", *status]) + " |")
+    return "\n".join(lines)
+
+
+def unusable_list() -> str:
+    """The Composer algorithms no trick wraps, with the reason (`trickstack.algorithms.unusable`)."""
+    from trickstack.algorithms.unusable import UNUSABLE
+
+    lines = ["Composer algorithms that cannot act on any shipped workload, so no trick wraps them "
+             "(`algorithms/unusable.py`; `trickstack tricks list --all`):", ""]
+    lines += [f"- `{u.composer_class}`: {u.reason}." for _, u in sorted(UNUSABLE.items())]
     return "\n".join(lines)
 
 
@@ -40,7 +46,7 @@ def render(readme: str) -> str:
         raise SystemExit(f"README.md lacks the markers {BEGIN!r} ... {END!r}")
     before, rest = readme.split(BEGIN, 1)
     _, after = rest.split(END, 1)
-    return f"{before}{BEGIN}\n{tricks_table()}\n{END}{after}"
+    return f"{before}{BEGIN}\n{tricks_table()}\n\n{unusable_list()}\n{END}{after}"
 
 
 def main() -> None:

@@ -151,8 +151,14 @@ def all_tricks() -> list[TrickInfo]:
     return [get_trick(name) for name in list_tricks()]
 
 
-def check_compatible(names: Iterable[str], provides: Iterable[str], workload: str) -> Optional[str]:
-    """Return why the tricks ``names`` cannot be stacked on a workload, or None when they can."""
+def check_compatible(
+    names: Iterable[str], provides: Iterable[str], workload: str, includes: Mapping[str, str] | None = None
+) -> Optional[str]:
+    """Return why the tricks ``names`` cannot be stacked on a workload, or None when they can.
+
+    ``includes`` maps the tricks the workload's baseline recipe already contains to how it does them
+    (`Workload.includes`): stacking such a trick again would apply it twice (two warm-ups), so it is refused.
+    """
     names = list(names)
     provided = set(provides)
     duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -160,6 +166,8 @@ def check_compatible(names: Iterable[str], provides: Iterable[str], workload: st
         return f"trick {duplicates[0]!r} is listed twice"
     for i, a in enumerate(names):
         info = get_trick(a)
+        if a in (includes or {}):
+            return f"workload {workload!r} already includes {a!r} in its baseline ({includes[a]})"
         missing = [r for r in info.requires if r not in provided]
         if missing:
             return f"trick {a!r} requires {', '.join(missing)}, which workload {workload!r} does not provide"
@@ -167,3 +175,19 @@ def check_compatible(names: Iterable[str], provides: Iterable[str], workload: st
             if b in info.conflicts or a in get_trick(b).conflicts:
                 return f"tricks {a!r} and {b!r} conflict and cannot be stacked"
     return None
+
+
+# How `trick_status` is shown in one table cell (`tricks list`, the README's tricks table).
+STATUS_SHORT = {"ok": "ok", "no-op": "no-op", "in baseline": "base", "excluded": "—"}
+
+
+def trick_status(info: TrickInfo, workload: Any) -> tuple[str, str]:
+    """A trick's status on a workload: ("ok" | "no-op" | "in baseline" | "excluded", the reason)."""
+    if info.name in workload.includes:
+        return "in baseline", workload.includes[info.name]
+    problem = check_compatible([info.name], workload.provides, workload.name)
+    if problem:
+        return "excluded", problem
+    if workload.name in info.noop_on:
+        return "no-op", info.noop_on[workload.name]
+    return "ok", ""

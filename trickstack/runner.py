@@ -26,7 +26,7 @@ from composer.utils import reproducibility
 from trickstack.budget import Budget, BudgetController, count_flops
 from trickstack.data import batched_loader
 from trickstack.errors import UserError
-from trickstack.records import BudgetRecord, Metrics, RunRecord, TrickRecord, now, provenance
+from trickstack.records import BudgetRecord, Metrics, ResolvedRecipe, RunRecord, TrickRecord, now, provenance
 from trickstack.registry import TrickInfo, check_compatible, get_trick
 from trickstack.workloads import Workload, get_workload
 
@@ -54,7 +54,7 @@ def resolve_stack(workload: Workload, stack: Iterable[str], overrides: Mapping[s
     """Look up, validate and order the tricks of a stack; raise `UserError` on any problem."""
     names = list(stack)
     infos = [get_trick(name) for name in names]
-    problem = check_compatible(names, workload.provides, workload.name)
+    problem = check_compatible(names, workload.provides, workload.name, workload.includes)
     if problem:
         raise UserError(problem)
     per_trick, _ = split_overrides(overrides)
@@ -106,6 +106,7 @@ def run_trial(
     budget: Optional[Budget] = None,
     overrides: Mapping[str, Any] | None = None,
     *,
+    recipe: Optional[ResolvedRecipe] = None,
     callbacks: Sequence[Callback] = (),
     audit_flops: bool = False,
 ) -> RunRecord:
@@ -113,10 +114,14 @@ def run_trial(
 
     ``overrides`` sets trick parameters (``"ema.half_life"``) and the workload's nuisance
     hyperparameters (``"lr"``). ``budget`` defaults to the workload's reference budget.
+    ``recipe`` (a `ResolvedRecipe` of this workload) starts the run from the recipe's tricks, their
+    parameters and its nuisance values; ``stack`` then adds tricks on top, ``overrides`` apply on top,
+    and the record keeps the recipe beside the values actually used.
     A NaN or infinite loss ends the trial early with ``diverged=True``; it is not raised.
     ``audit_flops`` measures every step and raises `FlopAuditError` if a cached cost was wrong.
     """
     wl = get_workload(workload) if isinstance(workload, str) else workload
+    stack, overrides = with_recipe(recipe, wl, stack, overrides)
     tricks = resolve_stack(wl, stack, overrides)
     nuisance = wl.resolve_nuisance(split_overrides(overrides)[1])
     budget = budget or reference_budget(wl)
@@ -195,4 +200,20 @@ def run_trial(
         diverged_step=controller.diverged_step,
         created=now(),
         provenance=provenance(),
+        recipe=recipe,
     )
+
+
+def with_recipe(recipe: Optional[ResolvedRecipe], workload: Workload, stack: Sequence[str],
+                overrides: Mapping[str, Any] | None) -> tuple[list[str], dict[str, Any]]:
+    """The stack and overrides of a run that starts from ``recipe``: its tricks, then ``stack`` on top;
+    its parameters and nuisance values, then ``overrides`` on top. Without a recipe, unchanged."""
+    if recipe is None:
+        return list(stack), dict(overrides or {})
+    if recipe.workload != workload.name:
+        raise UserError(f"recipe {recipe.name} is for workload {recipe.workload!r}, not {workload.name!r}")
+    again = [name for name in stack if name in recipe.stack]
+    if again:
+        raise UserError(f"trick {again[0]!r} is already in recipe {recipe.name}; to change its parameters "
+                        f"set them (e.g. --set {again[0]}.PARAM=VALUE) instead of adding it again")
+    return [*recipe.stack, *stack], {**recipe.overrides(), **(overrides or {})}

@@ -7,7 +7,8 @@ baseline's (same seed, same budget) for one of the aspects in `trickstack.regist
 - data: the inputs at BEFORE_FORWARD differ at some step;
 - targets: the targets at BEFORE_LOSS differ at some step;
 - loss: at some step the loss differs although inputs and targets are the same;
-- model: the module structure or the requires_grad pattern differs at some step;
+- model: the module structure or the requires_grad pattern differs at some step, or the weights
+  differ before the first step (an initialisation changed, e.g. zero-initialised projections);
 - optimizer: at some step inputs, targets and loss are the same but the weights after the
   optimizer step differ;
 - schedule: the learning rate differs at some step;
@@ -52,6 +53,7 @@ class Trace:
     loss: list[float] = field(default_factory=list)
     lr: list[float] = field(default_factory=list)
     structure: list[str] = field(default_factory=list)
+    initial: Optional[str] = None  # weights before the first step, after the tricks' surgery at INIT
     stepped: list[str] = field(default_factory=list)  # weights after each optimizer step
     eval_weights: Optional[str] = None
     max_duration_at_end: Optional[int] = None
@@ -78,6 +80,8 @@ class Probe(Callback):
             self.trace.stepped.append(_weights(state))
 
     def batch_start(self, state: State, logger: Logger) -> None:
+        if self.trace.initial is None:
+            self.trace.initial = _weights(state)
         structure = [(n, tuple(p.shape), p.requires_grad) for n, p in state.model.named_parameters()]
         modules = [type(m).__name__ for m in state.model.modules()]
         self.trace.structure.append(fingerprint([structure, modules]))
@@ -129,7 +133,7 @@ def changed(aspect: str, trick: Trace, base: Trace) -> bool:
     if aspect == "loss":
         return any(same_inputs[i] and trick.loss[i] != base.loss[i] for i in range(n))
     if aspect == "model":
-        return _first_difference(trick.structure, base.structure) is not None
+        return _first_difference(trick.structure, base.structure) is not None or trick.initial != base.initial
     if aspect == "optimizer":
         m = min(n, len(trick.stepped), len(base.stepped))
         same_start = [i == 0 or trick.stepped[i - 1] == base.stepped[i - 1] for i in range(m)]

@@ -39,7 +39,10 @@ class Workload:
     name: str
     domain: str
     summary: str
-    provides: tuple[str, ...]  # capabilities a trick's `requires` may name
+    # Capabilities a trick's `requires` may name. ``logits``: the model's outputs are unnormalised
+    # class scores in the last dimension (integer targets, -100 = not scored), and the network
+    # names the child module producing them in an ``output_layer`` attribute (z_loss, logit_softcap).
+    provides: tuple[str, ...]
     metric: str  # the final eval metric, as recorded
     metric_key: str  # its name among the Composer model's eval metrics
     direction: Literal["maximize", "minimize"]
@@ -52,6 +55,9 @@ class Workload:
     load_splits: Callable[[], Splits]
     make_optimizer: Callable[[torch.nn.Module, Mapping[str, Value]], torch.optim.Optimizer]
     make_schedule: Callable[[Mapping[str, Value]], ComposerScheduler]
+    # Tricks the baseline recipe already contains -> how it does them (e.g. its own warm-up). Such a
+    # trick is not stacked again on this workload: `check_compatible` refuses it, studies exclude it.
+    includes: Mapping[str, str] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def nuisance_param(self, name: str) -> Param:

@@ -107,7 +107,8 @@ DIGITS = register_workload(
         reference_note="1,500 steps of 64 (~67 epochs); python -m trickstack.benchmarks.reference --workload digits measures it",
         nuisance=(
             Param("lr", 3e-3, low=1e-5, high=1.0, log=True, help="peak learning rate of Adam"),
-            Param("weight_decay", 0.0, low=0.0, high=1.0, help="Adam's L2 penalty: weight_decay * w is added to the gradient (coupled)"),
+            # Coupled L2 under Adam: gradients are divided by their RMS, so a penalty beyond ~1e-2 swamps them.
+            Param("weight_decay", 0.0, low=0.0, high=0.01, help="Adam's L2 penalty: weight_decay * w is added to the gradient (coupled)"),
         ),
         build_model=build_model,
         load_splits=load_splits,

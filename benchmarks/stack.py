@@ -1,0 +1,84 @@
+"""A stack of tricks against a workload's baseline at the same FLOP budget, over paired seeds.
+
+Seed i is the same initialisation and data order in both arms, so the comparison is the seed-by-seed
+difference: its mean, 95% CI and one-sided paired t-test p ("the stack is better"), from
+`trickstack.analysis.paired_differences`. Every number printed is measured in this run.
+
+    python -m trickstack.benchmarks.stack --workload shakespeare-char \\
+        --stack rmsnorm,rope --set lr=3e-3 [--seeds 5] [--budget-fraction 1.0] [--records runs.jsonl]
+
+``--set`` applies to the stack's arm only (its re-tuned nuisance values and trick parameters, as
+TRICK.PARAM); the baseline runs its workload's recipe unchanged. ``--records`` appends every run
+record to a JSON-lines file, so the figures can be re-derived from the records.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import pandas as pd
+
+from trickstack.analysis import paired_differences
+from trickstack.budget import Budget
+from trickstack.cli import parse_sets
+from trickstack.records import RunRecord
+from trickstack.runner import reference_budget, run_trial
+from trickstack.workloads import get_workload, list_workloads
+
+
+def row(arm: str, record: RunRecord) -> dict[str, Any]:
+    return {"arm": arm, "seed": record.seed, "value": record.metrics.eval_value, "diverged": record.diverged,
+            "seconds": record.train_seconds + record.eval_seconds}
+
+
+def compare(workload: str, stack: list[str], overrides: dict[str, Any], seeds: int, fraction: float,
+            records: Optional[Path] = None) -> pd.DataFrame:
+    wl = get_workload(workload)
+    budget = Budget("flops", reference_budget(wl).value * fraction)
+    label = "+".join(sorted(stack)) or "baseline"
+    print(f"{wl.name}: baseline vs {label} {overrides or ''} at {budget.value:.4g} FLOPs "
+          f"({fraction:g} x reference), seeds 0..{seeds - 1}", flush=True)
+    rows = []
+    for seed in range(seeds):
+        for arm, tricks, sets in (("baseline", [], {}), (label, stack, overrides)):
+            r = run_trial(wl, tricks, seed=seed, budget=budget, overrides=sets)
+            if records is not None:
+                with open(records, "a") as handle:
+                    handle.write(r.to_json(indent=None) + "\n")
+            rows.append(row(arm, r))
+            value = "diverged" if r.diverged else f"{r.metrics.eval_value:.4f}"
+            print(f"  seed {seed} {arm}: {wl.metric} {value} ({r.steps} steps, {rows[-1]['seconds']:.0f} s)", flush=True)
+    table = pd.DataFrame(rows)
+    for arm, group in table.groupby("arm", sort=False):
+        values = group.value.dropna()
+        sd = statistics.stdev(values) if len(values) > 1 else float("nan")
+        print(f"{arm}: {wl.metric} mean {values.mean():.4f}, sd {sd:.4f} over {len(values)} seeds; "
+              f"{group.seconds.mean():.0f} s per run")
+    diff = paired_differences(table, "baseline", wl.direction).iloc[0]
+    better = "lower" if wl.direction == "minimize" else "higher"
+    print(f"paired gain of {label} over baseline ({better} is better): {diff.mean_gain:.4f} "
+          f"[95% CI {diff.ci_low:.4f}, {diff.ci_high:.4f}], n={int(diff.n_pairs)}, one-sided p = {diff.p_value:.2g}")
+    return table
+
+
+def main(argv: Optional[Sequence[str]] = None, workload: Optional[str] = None, stack: Sequence[str] = (),
+         overrides: Sequence[str] = ()) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workload", default=workload or "mnist1d", choices=list_workloads())
+    parser.add_argument("--stack", default=",".join(stack), help="comma-separated tricks")
+    parser.add_argument("--set", action="append", default=list(overrides), metavar="KEY=VALUE",
+                        help="nuisance (lr=3e-3) or TRICK.PARAM value for the stack's arm; repeatable")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--budget-fraction", type=float, default=1.0, help="of the workload's reference budget")
+    parser.add_argument("--records", type=Path, help="append every run record to this JSON-lines file")
+    args = parser.parse_args(argv)
+    tricks = [t for t in args.stack.split(",") if t]
+    sets = parse_sets(args.set, get_workload(args.workload), tricks, "--stack")
+    compare(args.workload, tricks, sets, args.seeds, args.budget_fraction, args.records)
+
+
+if __name__ == "__main__":
+    main()

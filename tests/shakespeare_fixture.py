@@ -1,0 +1,30 @@
+"""A generated few-KB stand-in for Tiny Shakespeare: tests never read the real corpus."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+ALPHABET = "\n !',.:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"  # 62 characters, all <= 65
+N_CHARS = 6000
+
+
+def write_text(directory: Path) -> str:
+    """Write a random text where every character of `ALPHABET` occurs to ``directory/tinyshakespeare.txt``."""
+    from trickstack.workloads.shakespeare_char import FILENAME
+
+    rng = random.Random(0)
+    text = ALPHABET + "".join(rng.choice(ALPHABET) for _ in range(N_CHARS - len(ALPHABET)))
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / FILENAME).write_text(text)
+    return text
+
+
+def use_text(monkeypatch, root: Path) -> str:
+    """Write the text under ``root/data`` and point the workload (and datasets' cache) there."""
+    from trickstack.workloads.shakespeare_char import DATA_DIR_ENV
+
+    text = write_text(root / "data")
+    monkeypatch.setenv(DATA_DIR_ENV, str(root / "data"))
+    monkeypatch.setenv("TRICKSTACK_CACHE", str(root / "cache"))  # datasets' cache, out of the home dir
+    return text
