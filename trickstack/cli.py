@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import sys
 from pathlib import Path
@@ -19,26 +20,30 @@ tricks_app = typer.Typer(no_args_is_help=True, help="The registered tricks.")
 workloads_app = typer.Typer(no_args_is_help=True, help="The registered benchmark workloads.")
 app.add_typer(tricks_app, name="tricks")
 app.add_typer(workloads_app, name="workloads")
+recipe_app = typer.Typer(no_args_is_help=True, help="Integrated recipes: the best stack of tricks known by a year.")
+app.add_typer(recipe_app, name="recipe")
 
 out = Console()
 err = Console(stderr=True)
 
 
 def _trick_status(info, workload) -> str:
-    from trickstack.registry import check_compatible
+    from trickstack.registry import trick_status
 
-    if workload.name in info.noop_on:
-        return f"no-op: {info.noop_on[workload.name]}"
-    return check_compatible([info.name], workload.provides, workload.name) or "ok"
+    short, reason = trick_status(info, workload)
+    return f"{short}: {reason}" if reason else short
 
 
 @tricks_app.command("list")
 def tricks_list(
     pattern: str = typer.Argument("*", help="glob over trick names, e.g. 'l*'"),
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
+    show_all: bool = typer.Option(False, "--all", help="also list the Composer algorithms that cannot act on any "
+                                                       "workload, with the reason (JSON: {\"tricks\", \"unusable\"})"),
 ) -> None:
     """List tricks: name, year, domains, what they change and their status on each workload."""
-    from trickstack.registry import get_trick, list_tricks
+    from trickstack.algorithms.unusable import UNUSABLE
+    from trickstack.registry import STATUS_SHORT, get_trick, list_tricks
     from trickstack.workloads import get_workload, list_workloads
 
     infos = [get_trick(name) for name in list_tricks(pattern)]
@@ -50,11 +55,14 @@ def tricks_list(
         }
         for i in infos
     ]
+    unusable = [{"name": k, "composer_class": u.composer_class, "reason": u.reason}
+                for k, u in sorted(UNUSABLE.items()) if fnmatch.fnmatchcase(k, pattern)] if show_all else None
     if as_json:
-        out.print_json(json.dumps(rows))
+        out.print_json(json.dumps({"tricks": rows, "unusable": unusable} if show_all else rows))
         return
     table = Table(title=f"{len(rows)} tricks",
-                  caption="ok: runs there; —: its requirements exclude it (reason: `tricks show NAME` or --json)")
+                  caption="ok: runs there; no-op: runs but changes nothing there; base: the workload's baseline already "
+                          "has it; —: its requirements exclude it (reasons: `tricks show NAME` or --json)")
     table.add_column("name", no_wrap=True)
     table.add_column("year")
     table.add_column("domains")
@@ -62,10 +70,15 @@ def tricks_list(
     for w in workloads:
         table.add_column(w.name, no_wrap=True, max_width=9)  # "ok", "no-op" or "—"
     for row in rows:
-        short = ["ok" if st == "ok" else ("no-op" if st.startswith("no-op") else "—") for st in
-                 (row["status"][w.name] for w in workloads)]
+        short = [STATUS_SHORT[st.split(":")[0]] for st in (row["status"][w.name] for w in workloads)]
         table.add_row(row["name"], str(row["year"]), ", ".join(row["domains"]), ", ".join(row["changes"]), *short)
     out.print(table)
+    if unusable is not None:
+        skipped = Table("name", "Composer class", "why it cannot act on any workload",
+                        title=f"{len(unusable)} Composer algorithms not registered")
+        for u in unusable:
+            skipped.add_row(u["name"], u["composer_class"], escape(u["reason"]))
+        out.print(skipped)
 
 
 @tricks_app.command("show")
@@ -112,7 +125,7 @@ def workloads_list(as_json: bool = typer.Option(False, "--json", help="print JSO
     out.print(table)
 
 
-def parse_sets(pairs: List[str], workload, stack: List[str]) -> dict:
+def parse_sets(pairs: List[str], workload, stack: List[str], where: str = "--tricks") -> dict:
     """``["ema.half_life=50ba", "lr=3e-3"]`` -> typed, validated overrides."""
     from trickstack.registry import get_trick
 
@@ -124,7 +137,7 @@ def parse_sets(pairs: List[str], workload, stack: List[str]) -> dict:
         if "." in key:
             trick, param = key.split(".", 1)
             if trick not in stack:
-                raise UserError(f"--set {key}: trick {trick!r} is not in --tricks ({', '.join(stack) or 'empty'})")
+                raise UserError(f"--set {key}: trick {trick!r} is not in {where} ({', '.join(stack) or 'empty'})")
             overrides[key] = get_trick(trick).param(param).parse(text, owner=trick)
         else:
             overrides[key] = workload.nuisance_param(key).parse(text, owner=workload.name)
@@ -133,8 +146,15 @@ def parse_sets(pairs: List[str], workload, stack: List[str]) -> dict:
 
 @app.command()
 def run(
-    workload: str = typer.Option("mnist1d", help="workload name (see `trickstack workloads list`)"),
-    tricks: str = typer.Option("", help="comma-separated trick names, e.g. ema,label_smoothing"),
+    workload: Optional[str] = typer.Option(None, help="workload name (see `trickstack workloads list`); default "
+                                           "the recipe's, else mnist1d"),
+    recipe_ref: Optional[str] = typer.Option(None, "--recipe", metavar="FILE|WORKLOAD/YEAR",
+                                             help="start from a recipe (recipes/mnist1d/2019.toml, or mnist1d/2019 for "
+                                                  "a shipped one): its tricks, parameters and nuisance values; --tricks "
+                                                  "adds tricks on top and --set changes values on top; the record keeps "
+                                                  "the resolved recipe"),
+    tricks: str = typer.Option("", help="comma-separated trick names, e.g. ema,label_smoothing (with --recipe: "
+                                        "tricks added on top of it, none of them already in it)"),
     seed: int = typer.Option(0, help="fixes initialisation, data order and every trick's randomness"),
     budget: Optional[str] = typer.Option(None, help="compute budget; default: the workload's reference budget"),
     budget_unit: str = typer.Option("flops", help="flops, samples or seconds"),
@@ -146,18 +166,24 @@ def run(
     from trickstack.budget import Budget
     from trickstack.progress import BudgetProgress
     from trickstack.records import save_record
-    from trickstack.runner import resolve_stack, run_trial
+    from trickstack.recipe import open_recipe, resolve
+    from trickstack.runner import resolve_stack, run_trial, with_recipe
     from trickstack.workloads import get_workload
 
-    wl = get_workload(workload)
-    stack = [t.strip() for t in tricks.split(",") if t.strip()]
-    overrides = parse_sets(set_, wl, stack)
-    resolve_stack(wl, stack, overrides)  # every user error before any data is loaded
+    recipe = resolve(open_recipe(recipe_ref)) if recipe_ref is not None else None
+    if recipe is not None and workload is not None and workload != recipe.workload:
+        raise UserError(f"--workload {workload} differs from the workload of recipe {recipe.name} ({recipe.workload}); "
+                        "leave --workload out")
+    wl = get_workload(recipe.workload if recipe else workload or "mnist1d")
+    extra = [t.strip() for t in tricks.split(",") if t.strip()]
+    stack, from_recipe = with_recipe(recipe, wl, extra, {})  # the recipe's tricks, then --tricks
+    overrides = parse_sets(set_, wl, stack, f"recipe {recipe.name} or --tricks" if recipe else "--tricks")
+    resolve_stack(wl, stack, {**from_recipe, **overrides})  # every user error before any data is loaded
     chosen = Budget.parse(budget, budget_unit) if budget is not None else None
     if chosen is None and budget_unit != "flops":
         raise UserError("--budget-unit needs --budget (the reference budget is in FLOPs)")
     callbacks = [BudgetProgress(f"{wl.name} {'+'.join(stack) or 'baseline'} seed {seed}")] if err.is_terminal else []
-    record = run_trial(wl, stack, seed=seed, budget=chosen, overrides=overrides, callbacks=callbacks)
+    record = run_trial(wl, extra, seed=seed, budget=chosen, overrides=overrides, recipe=recipe, callbacks=callbacks)
     if as_json:
         print(record.to_json())
     else:
@@ -165,6 +191,128 @@ def run(
     if out_dir is not None:
         path = save_record(record, out_dir)
         err.print(f"record written to {path}")
+
+
+@recipe_app.command("show")
+def recipe_show(
+    ref: str = typer.Argument(..., metavar="FILE|WORKLOAD/YEAR", help="a recipe file, or WORKLOAD/YEAR of a shipped one"),
+    as_json: bool = typer.Option(False, "--json", help="print the resolved recipe as JSON, as run records store it"),
+) -> None:
+    """Print a recipe resolved: bases applied, removed tricks dropped, every parameter and nuisance value filled in."""
+    from trickstack.recipe import lineage, open_recipe, resolve
+
+    recipe = open_recipe(ref)
+    resolved = resolve(recipe)
+    if as_json:
+        print(resolved.model_dump_json(indent=2))
+        return
+    chain = lineage(recipe)
+    bases = f", on top of {' <- '.join(r.name for r in reversed(chain[:-1]))}" if len(chain) > 1 else ""
+    out.print(f"[bold]{resolved.name}[/bold]: {escape(recipe.recipe.summary)}", highlight=False)
+    out.print(f"  file: {escape(recipe.source)}{bases}", highlight=False)
+    out.print(f"  tricks ({len(resolved.tricks)}; each with the recipe that last set it and why):", highlight=False)
+    for t in resolved.tricks:
+        since = next(r for r in reversed(chain) if t.name in r.tricks)
+        params = ", ".join(f"{k}={v}" for k, v in t.params.items())
+        out.print(f"    {t.name}{f' ({escape(params)})' if params else ''}: {since.name}: "
+                  f"{escape(since.tricks[t.name].reason)}", highlight=False)
+    for r in chain:
+        for name, entry in r.removed.items():
+            out.print(f"  removed in {r.name}: {name}: {escape(entry.reason)}", highlight=False)
+    out.print(f"  nuisance: {', '.join(f'{k}={v}' for k, v in resolved.nuisance.items())}", highlight=False)
+    prov = recipe.provenance
+    if prov is None:
+        out.print("  provenance: none (hand-written, not derived by trickstack)", highlight=False)
+        return
+    verdict = "accepted" if prov.accepted else "not significant: the previous recipe is carried forward"
+    out.print(f"  provenance: study {escape(prov.study)} on {prov.date}, commit {escape(prov.commit)}; budget "
+              f"{prov.budget.value:.4g} {prov.budget.unit}, {len(prov.seeds)} evaluation seeds; gain over "
+              f"{escape(prov.previous)} {prov.gain:+.4g} (95% CI {prov.ci[0]:+.4g} to {prov.ci[1]:+.4g}), "
+              f"p = {prov.p_value:.3g}: {verdict}; runs in {escape(prov.evidence)}", highlight=False)
+
+
+@recipe_app.command("check")
+def recipe_check(
+    refs: Optional[List[str]] = typer.Argument(None, metavar="[FILE|WORKLOAD/YEAR]...",
+                                               help="recipes to check; default: every shipped recipe"),
+) -> None:
+    """Validate recipes strictly, bases resolved; exit code 2 if any is wrong, each error naming its file."""
+    from trickstack.recipe import open_recipe, resolve, shipped_paths
+
+    refs = refs or [str(p) for p in shipped_paths()]
+    if not refs:
+        err.print("no shipped recipe to check")
+    failed = 0
+    for ref in refs:
+        try:
+            resolved = resolve(open_recipe(ref))
+        except UserError as error:
+            failed += 1
+            err.print("[bold red]error:[/bold red]", escape(str(error)), highlight=False)
+            continue
+        out.print(f"ok {escape(ref)}: {resolved.name}, {len(resolved.tricks)} trick(s): "
+                  f"{', '.join(resolved.stack) or 'none'}", highlight=False)
+    if failed:
+        raise typer.Exit(2)
+
+
+@recipe_app.command("derive")
+def recipe_derive(
+    workload: str = typer.Option(..., help="workload name (see `trickstack workloads list`)"),
+    year: int = typer.Option(..., help="the recipe's year: only tricks of YEAR or before are searched"),
+    budget: Optional[str] = typer.Option(None, help="FLOPs per run, or a fraction of the reference budget (0.25x); "
+                                         "default: the previous recipe's, else the workload's reference budget. Every "
+                                         "recipe of a workload has the same budget"),
+    seeds: int = typer.Option(5, help="paired evaluation seeds 0..N-1 (at least 5, the leaderboard's rule)"),
+    trials: int = typer.Option(16, help="configurations the search trains (on search seeds, disjoint from evaluation's)"),
+    search_seeds: int = typer.Option(1, min=1, help="search seeds per configuration"),
+    tricks: str = typer.Option("", help="limit the candidates to these comma-separated tricks; default: every trick of "
+                                        "YEAR or before that acts on the workload (the previous recipe's always are)"),
+    storage: Optional[str] = typer.Option(None, help="the study's storage: sqlite:///FILE, postgresql://... or "
+                                          "journal:///FILE; default sqlite:///trickstack.db. Run again to resume"),
+    workers: int = typer.Option(1, min=1, help="local worker processes"),
+    recipes: Optional[Path] = typer.Option(None, "--recipes", help="folder of <workload>/<year>.toml: the previous "
+                                           "recipe is read from it, the new one and its evidence written to it; "
+                                           "default: the shipped recipes/"),
+    study: Optional[str] = typer.Option(None, help="the Optuna study's name; default derive-WORKLOAD-YEAR"),
+    force: bool = typer.Option(False, "--force", help="replace YEAR.toml and YEAR.runs.jsonl if they exist"),
+    synthetic: Optional[Path] = typer.Option(None, "--synthetic", metavar="TRUTH.toml",
+                                             help="testing only: with --workload synthetic, a TOML file whose synthetic "
+                                                  "table is the known truth its runs are simulated from"),
+) -> None:
+    """Derive a year's recipe: search the tricks known by YEAR starting from the previous recipe (tricks may be
+    dropped), confirm the best on fresh paired seeds, and write recipes/WORKLOAD/YEAR.toml with its evidence.
+    It beats the previous recipe only at p < 0.01 (one-sided paired t-test, at least 5 seeds); otherwise the
+    previous recipe is carried forward."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from trickstack.derive import derive, load_truth
+    from trickstack.leaderboard import ALPHA
+
+    truth = load_truth(synthetic) if synthetic is not None else None
+    names = [t.strip() for t in tricks.split(",") if t.strip()]
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, disable=not err.is_terminal) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(label: str, done: int, total: int) -> None:
+            if label not in tasks:
+                tasks[label] = bar.add_task(f"{workload}/{year}: {label}", total=total)
+            bar.update(tasks[label], completed=done, total=total)
+
+        d = derive(workload, year, budget=budget, seeds=seeds, trials=trials, search_seeds=search_seeds, tricks=names,
+                   storage=storage, workers=workers, recipes=recipes, study=study, force=force, synthetic=truth,
+                   progress=progress)
+    previous = "the baseline" if d.previous == "baseline" else f"{d.recipe.workload}/{d.previous}"
+    test = (f"{d.gain:+.4g} {d.metric} over {previous} (95% CI {d.ci[0]:+.4g} to {d.ci[1]:+.4g}), "
+            f"p = {d.p_value:.3g} over {d.n_pairs} paired seeds")
+    if d.accepted:
+        out.print(f"{d.recipe.name}: new best, {escape(d.candidate)}: {test}", highlight=False)
+        out.print(f"  added: {', '.join(d.added) or '-'}; removed: {', '.join(d.removed) or '-'}", highlight=False)
+    else:
+        out.print(f"{d.recipe.name}: carried forward ({previous}'s tricks unchanged): the best candidate "
+                  f"{escape(d.candidate)} did not pass p < {ALPHA}: {test}", highlight=False)
+    out.print(f"written: {d.path} and {d.evidence.name} ({d.runs} run records)", highlight=False)
 
 
 def _load_study(name: str, storage: Optional[str]):
@@ -398,6 +546,26 @@ def _print_simulated_plan(r: dict) -> None:
                   "which uses every run for every main effect) would help", highlight=False)
 
 
+@app.command()
+def leaderboard(
+    out_dir: Path = typer.Option(..., "--out", help="folder of the static site (index.html, a page per recipe, "
+                                 "rules.html, leaderboard.md/.csv/.json, the evidence files)"),
+    year: Optional[int] = typer.Option(None, help="the leaderboard as it stood at the end of YEAR (recipes of YEAR and before)"),
+    workload: Optional[str] = typer.Option(None, help="one workload only; default: every workload with recipes"),
+    recipes: Optional[Path] = typer.Option(None, "--recipes", help="folder of <workload>/<year>.toml recipes and "
+                                           "their evidence; default: the shipped recipes/"),
+) -> None:
+    """Build the yearly leaderboards as a static site, from the recipes and their evidence records only."""
+    from trickstack.leaderboard import build
+    from trickstack.leaderboard_site import write_site
+
+    board = build(recipes, year=year, workload=workload)
+    paths = write_site(board, out_dir)
+    for name, b in board.boards.items():
+        out.print(f"{name}: baseline and {len(b.entries)} recipe(s), {len(b.negative)} negative result(s)", highlight=False)
+    out.print(f"{len(paths)} files written; open {out_dir / 'index.html'}", highlight=False)
+
+
 def _print_record(record) -> None:
     m = record.metrics
     value = "diverged" if record.diverged else f"{m.eval_value:.4f}"
@@ -411,6 +579,8 @@ def _print_record(record) -> None:
     for t in record.tricks:
         table.add_row(f"  {t.name}", ", ".join(f"{k}={v}" for k, v in t.params.items()) or "-")
     table.add_row("nuisance", ", ".join(f"{k}={v}" for k, v in record.nuisance.items()))
+    if record.recipe is not None:
+        table.add_row("recipe", f"{record.recipe.name} ({', '.join(record.recipe.stack) or 'no trick'})")
     if record.diverged:
         table.add_row("diverged at step", str(record.diverged_step))
     prov = record.provenance
