@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 from pathlib import Path
 
@@ -28,3 +29,19 @@ def use_text(monkeypatch, root: Path) -> str:
     monkeypatch.setenv(DATA_DIR_ENV, str(root / "data"))
     monkeypatch.setenv("TRICKSTACK_CACHE", str(root / "cache"))  # datasets' cache, out of the home dir
     return text
+
+
+@contextlib.contextmanager
+def generated_corpus(root: Path):
+    """shakespeare-char reads the generated text inside the block; its cached splits are dropped after."""
+    import pytest
+    from trickstack.workloads import get_workload
+
+    workload = get_workload("shakespeare-char")
+    saved = workload.__dict__.pop("splits", None)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        use_text(monkeypatch, root)
+        yield
+    workload.__dict__.pop("splits", None)
+    if saved is not None:
+        workload.__dict__["splits"] = saved

@@ -10,7 +10,7 @@ trick with no entry fails here. shakespeare-char trains on a generated text (nev
 
 import pytest
 
-from shakespeare_fixture import use_text
+from shakespeare_fixture import generated_corpus
 from trick_settings import SETTINGS, settings_for
 from trickstack.budget import Budget
 from trickstack.errors import UserError
@@ -46,14 +46,8 @@ def test_baseline_inclusions_name_registered_tricks():
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     """shakespeare-char reads the generated text for this module; its cached splits are dropped after."""
-    workload = get_workload("shakespeare-char")
-    saved = workload.__dict__.pop("splits", None)
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        use_text(monkeypatch, tmp_path_factory.mktemp("shakespeare"))
+    with generated_corpus(tmp_path_factory.mktemp("shakespeare")):
         yield
-    workload.__dict__.pop("splits", None)
-    if saved is not None:
-        workload.__dict__["splits"] = saved
 
 
 _baselines: dict[str, object] = {}

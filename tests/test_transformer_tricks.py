@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from composer.core import Callback
 from torch import nn
 
-from shakespeare_fixture import use_text
+from shakespeare_fixture import generated_corpus
 from trickstack.algorithms.qk_norm import apply_qk_norm, head_norm
 from trickstack.algorithms.relu2 import ReLUSquared, apply_relu2, relu_squared
 from trickstack.algorithms.rmsnorm import apply_rmsnorm, rms_norm
@@ -328,14 +328,8 @@ class OptimizerAudit(Callback):
 @pytest.fixture(scope="module")
 def text(tmp_path_factory):
     """shakespeare-char reads the generated text for this module; its cached splits are dropped after."""
-    workload = get_workload("shakespeare-char")
-    saved = workload.__dict__.pop("splits", None)
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        use_text(monkeypatch, tmp_path_factory.mktemp("shakespeare"))
+    with generated_corpus(tmp_path_factory.mktemp("shakespeare")):
         yield
-    workload.__dict__.pop("splits", None)
-    if saved is not None:
-        workload.__dict__["splits"] = saved
 
 
 @pytest.mark.parametrize("name", SURGERY)
