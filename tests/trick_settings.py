@@ -42,7 +42,7 @@ SETTINGS: dict[str, dict] = {
     "cutout": {},
     "factorize": {},  # digits and shakespeare-char; declared a no-op on mnist1d
     "progressive_resizing": {"delay_fraction": 0.2},  # the side grows within ~120 steps: several cost keys
-    "seq_length_warmup": {},  # 8 characters at step 0 (the contract run is 12 steps)
+    "seq_length_warmup": {},  # 8 characters at step 0 (the contract run is 30 steps)
     "squeeze_excite": {},
     "weight_standardization": {},
 }
