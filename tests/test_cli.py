@@ -42,7 +42,17 @@ def test_run_prints_json_and_writes_the_record(cli, tmp_path, small_budget):
     assert len(saved) == 1 and RunRecord.from_json(saved[0].read_text()) == record
 
 
+def test_run_budget_as_a_fraction_of_the_reference(cli):
+    from trickstack.runner import reference_budget
+    from trickstack.workloads import get_workload
+
+    code, out, err = cli("run", "--budget", "0.002x", "--json")
+    assert code == 0, err
+    assert RunRecord.from_json(out).budget.value == pytest.approx(0.002 * reference_budget(get_workload("mnist1d")).value)
+
+
 @pytest.mark.parametrize("args,message", [
+    (["run", "--budget", "-1x"], "must be positive"),
     (["run", "--tricks", "label_smothing"], "unknown trick 'label_smothing' (did you mean: label_smoothing"),
     (["run", "--workload", "mnist"], "unknown workload 'mnist' (did you mean: mnist1d?)"),
     (["run", "--tricks", "label_smoothing", "--set", "label_smoothing.smoothing=0.9"], "outside its allowed range"),

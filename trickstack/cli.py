@@ -156,7 +156,8 @@ def run(
     tricks: str = typer.Option("", help="comma-separated trick names, e.g. ema,label_smoothing (with --recipe: "
                                         "tricks added on top of it, none of them already in it)"),
     seed: int = typer.Option(0, help="fixes initialisation, data order and every trick's randomness"),
-    budget: Optional[str] = typer.Option(None, help="compute budget; default: the workload's reference budget"),
+    budget: Optional[str] = typer.Option(None, help="compute budget in --budget-unit, or a fraction of the workload's "
+                                         "reference budget (0.25x); default: the reference budget"),
     budget_unit: str = typer.Option("flops", help="flops, samples or seconds"),
     set_: List[str] = typer.Option([], "--set", help="TRICK.PARAM=VALUE or NUISANCE=VALUE; repeatable"),
     as_json: bool = typer.Option(False, "--json", help="print the record as JSON"),
@@ -179,7 +180,13 @@ def run(
     stack, from_recipe = with_recipe(recipe, wl, extra, {})  # the recipe's tricks, then --tricks
     overrides = parse_sets(set_, wl, stack, f"recipe {recipe.name} or --tricks" if recipe else "--tricks")
     resolve_stack(wl, stack, {**from_recipe, **overrides})  # every user error before any data is loaded
-    chosen = Budget.parse(budget, budget_unit) if budget is not None else None
+    if budget is not None and budget.strip().endswith("x") and budget_unit == "flops":
+        from trickstack.derive import parse_budget
+        from trickstack.runner import reference_budget
+
+        chosen = parse_budget(budget, lambda: reference_budget(wl))
+    else:
+        chosen = Budget.parse(budget, budget_unit) if budget is not None else None
     if chosen is None and budget_unit != "flops":
         raise UserError("--budget-unit needs --budget (the reference budget is in FLOPs)")
     callbacks = [BudgetProgress(f"{wl.name} {'+'.join(stack) or 'baseline'} seed {seed}")] if err.is_terminal else []
@@ -266,6 +273,8 @@ def recipe_derive(
     seeds: int = typer.Option(5, help="paired evaluation seeds 0..N-1 (at least 5, the leaderboard's rule)"),
     trials: int = typer.Option(16, help="configurations the search trains (on search seeds, disjoint from evaluation's)"),
     search_seeds: int = typer.Option(1, min=1, help="search seeds per configuration"),
+    orders: int = typer.Option(4, min=1, help="attribution of a recipe of more than 4 tricks: the prefixes of this many "
+                                              "random trick orders (sampled Shapley values); up to 4 tricks, all subsets"),
     tricks: str = typer.Option("", help="limit the candidates to these comma-separated tricks; default: every trick of "
                                         "YEAR or before that acts on the workload (the previous recipe's always are)"),
     storage: Optional[str] = typer.Option(None, help="the study's storage: sqlite:///FILE, postgresql://... or "
@@ -302,7 +311,7 @@ def recipe_derive(
 
         d = derive(workload, year, budget=budget, seeds=seeds, trials=trials, search_seeds=search_seeds, tricks=names,
                    storage=storage, workers=workers, recipes=recipes, study=study, force=force, synthetic=truth,
-                   progress=progress)
+                   progress=progress, orders=orders)
     previous = "the baseline" if d.previous == "baseline" else f"{d.recipe.workload}/{d.previous}"
     test = (f"{d.gain:+.4g} {d.metric} over {previous} (95% CI {d.ci[0]:+.4g} to {d.ci[1]:+.4g}), "
             f"p = {d.p_value:.3g} over {d.n_pairs} paired seeds")
