@@ -6,10 +6,14 @@ difference: its mean, 95% CI and one-sided paired t-test p ("the stack is better
 
     python -m trickstack.benchmarks.stack --workload shakespeare-char \\
         --stack rmsnorm,rope --set lr=3e-3 [--seeds 5] [--budget-fraction 1.0] [--records runs.jsonl]
+    python -m trickstack.benchmarks.stack --recipe shakespeare-char/2026 [--budget-fraction 1.0]
 
-``--set`` applies to the stack's arm only (its re-tuned nuisance values and trick parameters, as
-TRICK.PARAM); the baseline runs its workload's recipe unchanged. ``--records`` appends every run
-record to a JSON-lines file, so the figures can be re-derived from the records.
+``--recipe`` (a file or WORKLOAD/YEAR) makes the stack's arm that recipe: its tricks, parameters and
+nuisance values (``--stack`` adds tricks on top of it). ``--set`` applies to the stack's arm only (its
+re-tuned nuisance values and trick parameters, as TRICK.PARAM); the baseline runs its workload's
+recipe unchanged. ``--records`` appends every run record to a JSON-lines file, so the figures can be
+re-derived from the records, and reads back the runs already there (`trickstack.benchmarks.reuse`):
+an interrupted comparison resumes, and the baseline's runs can come from the baseline benchmark.
 """
 
 from __future__ import annotations
@@ -22,10 +26,12 @@ from typing import Any, Optional, Sequence
 import pandas as pd
 
 from trickstack.analysis import paired_differences
+from trickstack.benchmarks.reuse import RecordFile, run_or_reuse
 from trickstack.budget import Budget
 from trickstack.cli import parse_sets
-from trickstack.records import RunRecord
-from trickstack.runner import reference_budget, run_trial
+from trickstack.errors import UserError
+from trickstack.records import ResolvedRecipe, RunRecord
+from trickstack.runner import reference_budget
 from trickstack.workloads import get_workload, list_workloads
 
 
@@ -35,22 +41,22 @@ def row(arm: str, record: RunRecord) -> dict[str, Any]:
 
 
 def compare(workload: str, stack: list[str], overrides: dict[str, Any], seeds: int, fraction: float,
-            records: Optional[Path] = None) -> pd.DataFrame:
+            records: Optional[Path] = None, recipe: Optional[ResolvedRecipe] = None) -> pd.DataFrame:
     wl = get_workload(workload)
     budget = Budget("flops", reference_budget(wl).value * fraction)
     label = "+".join(sorted(stack)) or "baseline"
+    if recipe is not None:
+        label = f"{recipe.name} ({'+'.join(recipe.stack) or 'no tricks'}{''.join('+' + t for t in stack)})"
     print(f"{wl.name}: baseline vs {label} {overrides or ''} at {budget.value:.4g} FLOPs "
           f"({fraction:g} x reference), seeds 0..{seeds - 1}", flush=True)
-    rows = []
+    kept, rows = RecordFile(records), []
     for seed in range(seeds):
-        for arm, tricks, sets in (("baseline", [], {}), (label, stack, overrides)):
-            r = run_trial(wl, tricks, seed=seed, budget=budget, overrides=sets)
-            if records is not None:
-                with open(records, "a") as handle:
-                    handle.write(r.to_json(indent=None) + "\n")
+        for arm, tricks, sets, base in (("baseline", [], {}, None), (label, stack, overrides, recipe)):
+            r, reused = run_or_reuse(kept, wl, tricks, seed, budget, sets, base)
             rows.append(row(arm, r))
             value = "diverged" if r.diverged else f"{r.metrics.eval_value:.4f}"
-            print(f"  seed {seed} {arm}: {wl.metric} {value} ({r.steps} steps, {rows[-1]['seconds']:.0f} s)", flush=True)
+            print(f"  seed {seed} {arm}: {wl.metric} {value} ({r.steps} steps, {rows[-1]['seconds']:.0f} s"
+                  f"{', read back from ' + str(records) if reused else ''})", flush=True)
     table = pd.DataFrame(rows)
     for arm, group in table.groupby("arm", sort=False):
         values = group.value.dropna()
@@ -65,19 +71,30 @@ def compare(workload: str, stack: list[str], overrides: dict[str, Any], seeds: i
 
 
 def main(argv: Optional[Sequence[str]] = None, workload: Optional[str] = None, stack: Sequence[str] = (),
-         overrides: Sequence[str] = ()) -> None:
+         overrides: Sequence[str] = (), recipe: Optional[str] = None) -> None:
+    from trickstack.recipe import open_recipe, resolve
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workload", default=workload or "mnist1d", choices=list_workloads())
+    parser.add_argument("--workload", default=workload, choices=list_workloads(), help="default: the recipe's, else mnist1d")
+    parser.add_argument("--recipe", default=recipe, metavar="FILE|WORKLOAD/YEAR", help="the stack's arm starts from this recipe")
     parser.add_argument("--stack", default=",".join(stack), help="comma-separated tricks")
     parser.add_argument("--set", action="append", default=list(overrides), metavar="KEY=VALUE",
                         help="nuisance (lr=3e-3) or TRICK.PARAM value for the stack's arm; repeatable")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--budget-fraction", type=float, default=1.0, help="of the workload's reference budget")
-    parser.add_argument("--records", type=Path, help="append every run record to this JSON-lines file")
+    parser.add_argument("--records", type=Path, help="append every run record to this JSON-lines file; runs already in it are read back, not trained again")
     args = parser.parse_args(argv)
+    try:
+        resolved = resolve(open_recipe(args.recipe)) if args.recipe else None
+    except UserError as error:
+        parser.error(str(error))
+    name = resolved.workload if resolved else args.workload or "mnist1d"
+    if resolved and args.workload not in (None, name):
+        parser.error(f"--workload {args.workload} differs from recipe {resolved.name}'s workload")
     tricks = [t for t in args.stack.split(",") if t]
-    sets = parse_sets(args.set, get_workload(args.workload), tricks, "--stack")
-    compare(args.workload, tricks, sets, args.seeds, args.budget_fraction, args.records)
+    stack = [*resolved.stack, *tricks] if resolved else tricks
+    sets = parse_sets(args.set, get_workload(name), stack, "--stack or --recipe")
+    compare(name, tricks, sets, args.seeds, args.budget_fraction, args.records, resolved)
 
 
 if __name__ == "__main__":
