@@ -44,3 +44,10 @@ def test_search_space_draws_from_optuna_inside_the_range():
         assert 1e-5 <= values["lr"] <= 1e-1 and 2 <= values["k"] <= 10
         assert values["mode"] in ("a", "b") and values["flag"] in (True, False) and values["hl"] == "50ba"
         assert set(trial.params) == {"trick.lr", "trick.k", "trick.mode", "trick.flag"}
+
+
+def test_describe_shows_the_space_the_search_draws_from():
+    assert Param("smoothing", 0.1, low=0.0, high=0.5).describe() == "smoothing=0.1 [0.0, 0.5]"
+    assert Param("nesterov", False).describe() == "nesterov=False {True, False}"  # searched, not fixed
+    assert Param("mode", "a", choices=("a", "b")).describe() == "mode='a' {a, b}"
+    assert Param("interval", "1ep").describe() == "interval='1ep' fixed"

@@ -110,6 +110,8 @@ class Param:
             space = f"[{self.low}, {self.high}]" + (" log" if self.log else "")
         elif self.choices is not None:
             space = "{" + ", ".join(map(str, self.choices)) + "}"
+        elif self.kind == "bool":
+            space = "{True, False}"  # searched like a choice (see `searchable`)
         else:
             space = "fixed"
         return f"{self.name}={self.default!r} {space}"
