@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gc
 from itertools import combinations, permutations
-from math import factorial
 
 import numpy as np
 import pandas as pd

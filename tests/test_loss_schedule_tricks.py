@@ -12,7 +12,7 @@ from trickstack.algorithms.logit_softcap.logit_softcap import SoftCap, apply_sof
 from trickstack.algorithms.wsd.wsd import wsd_multiplier
 from trickstack.algorithms.z_loss.z_loss import IGNORE_INDEX, target_mask, z_loss
 from trickstack.errors import UserError
-from trickstack.registry import check_compatible, get_trick
+from trickstack.registry import check_compatible
 
 # ------------------------------------------------------------------------------------ z_loss
 

@@ -7,7 +7,6 @@ import pytest
 
 import trickstack.algorithms
 from trickstack.errors import RegistryError, UserError
-from trickstack.params import Param
 from trickstack.registry import CHANGES, Citation, TrickInfo, check_compatible, get_trick, list_tricks, register
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Hashable, Literal, Optional
 
 import torch
-from composer.core import Callback, Event, State, Time
+from composer.core import Callback, State, Time
 from composer.loggers import Logger
 from torch.utils.flop_counter import FlopCounterMode
 

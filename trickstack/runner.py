@@ -18,7 +18,6 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
-import torch
 from composer import Trainer
 from composer.core import Callback, Evaluator
 from composer.utils import reproducibility

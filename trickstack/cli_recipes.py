@@ -1,0 +1,158 @@
+"""The ``trickstack recipe`` commands (show, check, derive) and ``trickstack leaderboard``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.markup import escape
+
+from trickstack.consoles import err, out
+from trickstack.errors import UserError
+
+recipe_app = typer.Typer(no_args_is_help=True, help="Integrated recipes: the best stack of tricks known by a year.")
+
+
+@recipe_app.command("show")
+def recipe_show(
+    ref: str = typer.Argument(..., metavar="FILE|WORKLOAD/YEAR", help="a recipe file, or WORKLOAD/YEAR of a shipped one"),
+    as_json: bool = typer.Option(False, "--json", help="print the resolved recipe as JSON, as run records store it"),
+) -> None:
+    """Print a recipe resolved: bases applied, removed tricks dropped, every parameter and nuisance value filled in."""
+    from trickstack.recipe import lineage, open_recipe, resolve
+
+    recipe = open_recipe(ref)
+    resolved = resolve(recipe)
+    if as_json:
+        print(resolved.model_dump_json(indent=2))
+        return
+    chain = lineage(recipe)
+    bases = f", on top of {' <- '.join(r.name for r in reversed(chain[:-1]))}" if len(chain) > 1 else ""
+    out.print(f"[bold]{resolved.name}[/bold]: {escape(recipe.recipe.summary)}", highlight=False)
+    out.print(f"  file: {escape(recipe.source)}{bases}", highlight=False)
+    out.print(f"  tricks ({len(resolved.tricks)}; each with the recipe that last set it and why):", highlight=False)
+    for t in resolved.tricks:
+        since = next(r for r in reversed(chain) if t.name in r.tricks)
+        params = ", ".join(f"{k}={v}" for k, v in t.params.items())
+        out.print(f"    {t.name}{f' ({escape(params)})' if params else ''}: {since.name}: "
+                  f"{escape(since.tricks[t.name].reason)}", highlight=False)
+    for r in chain:
+        for name, entry in r.removed.items():
+            out.print(f"  removed in {r.name}: {name}: {escape(entry.reason)}", highlight=False)
+    out.print(f"  nuisance: {', '.join(f'{k}={v}' for k, v in resolved.nuisance.items())}", highlight=False)
+    prov = recipe.provenance
+    if prov is None:
+        out.print("  provenance: none (hand-written, not derived by trickstack)", highlight=False)
+        return
+    verdict = "accepted" if prov.accepted else "not significant: the previous recipe is carried forward"
+    out.print(f"  provenance: study {escape(prov.study)} on {prov.date}, commit {escape(prov.commit)}; budget "
+              f"{prov.budget.value:.4g} {prov.budget.unit}, {len(prov.seeds)} evaluation seeds; gain over "
+              f"{escape(prov.previous)} {prov.gain:+.4g} (95% CI {prov.ci[0]:+.4g} to {prov.ci[1]:+.4g}), "
+              f"p = {prov.p_value:.3g}: {verdict}; runs in {escape(prov.evidence)}", highlight=False)
+
+
+@recipe_app.command("check")
+def recipe_check(
+    refs: Optional[List[str]] = typer.Argument(None, metavar="[FILE|WORKLOAD/YEAR]...",
+                                               help="recipes to check; default: every shipped recipe"),
+) -> None:
+    """Validate recipes strictly, bases resolved; exit code 2 if any is wrong, each error naming its file."""
+    from trickstack.recipe import open_recipe, resolve, shipped_paths
+
+    refs = refs or [str(p) for p in shipped_paths()]
+    if not refs:
+        err.print("no shipped recipe to check")
+    failed = 0
+    for ref in refs:
+        try:
+            resolved = resolve(open_recipe(ref))
+        except UserError as error:
+            failed += 1
+            err.print("[bold red]error:[/bold red]", escape(str(error)), highlight=False)
+            continue
+        out.print(f"ok {escape(ref)}: {resolved.name}, {len(resolved.tricks)} trick(s): "
+                  f"{', '.join(resolved.stack) or 'none'}", highlight=False)
+    if failed:
+        raise typer.Exit(2)
+
+
+@recipe_app.command("derive")
+def recipe_derive(
+    workload: str = typer.Option(..., help="workload name (see `trickstack workloads list`)"),
+    year: int = typer.Option(..., help="the recipe's year: only tricks of YEAR or before are searched"),
+    budget: Optional[str] = typer.Option(None, help="FLOPs per run, or a fraction of the reference budget (0.25x); "
+                                         "default: the previous recipe's, else the workload's reference budget. Every "
+                                         "recipe of a workload has the same budget"),
+    seeds: int = typer.Option(5, help="paired evaluation seeds 0..N-1 (at least 5, the leaderboard's rule)"),
+    trials: int = typer.Option(16, help="configurations the search trains (on search seeds, disjoint from evaluation's)"),
+    search_seeds: int = typer.Option(1, min=1, help="search seeds per configuration"),
+    orders: int = typer.Option(4, min=1, help="attribution of a recipe of more than 4 tricks: the prefixes of this many "
+                                              "random trick orders (sampled Shapley values); up to 4 tricks, all subsets"),
+    tricks: str = typer.Option("", help="limit the candidates to these comma-separated tricks; default: every trick of "
+                                        "YEAR or before that acts on the workload (the previous recipe's always are)"),
+    storage: Optional[str] = typer.Option(None, help="the study's storage: sqlite:///FILE, postgresql://... or "
+                                          "journal:///FILE; default sqlite:///trickstack.db. Run again to resume"),
+    workers: int = typer.Option(1, min=1, help="local worker processes"),
+    recipes: Optional[Path] = typer.Option(None, "--recipes", help="folder of <workload>/<year>.toml: the previous "
+                                           "recipe is read from it, the new one and its evidence written to it; "
+                                           "default: the shipped recipes/"),
+    study: Optional[str] = typer.Option(None, help="the Optuna study's name; default derive-WORKLOAD-YEAR"),
+    force: bool = typer.Option(False, "--force", help="replace YEAR.toml and YEAR.runs.jsonl if they exist"),
+    synthetic: Optional[Path] = typer.Option(None, "--synthetic", metavar="TRUTH.toml",
+                                             help="testing only: with --workload synthetic, a TOML file whose synthetic "
+                                                  "table is the known truth its runs are simulated from"),
+) -> None:
+    """Derive a year's recipe: search the tricks known by YEAR starting from the previous recipe (tricks may be
+    dropped), confirm the best on fresh paired seeds, and write recipes/WORKLOAD/YEAR.toml with its evidence.
+    It beats the previous recipe only at p < 0.01 (one-sided paired t-test, at least 5 seeds); otherwise the
+    previous recipe is carried forward."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from trickstack.derive import derive, load_truth
+    from trickstack.leaderboard import ALPHA
+
+    truth = load_truth(synthetic) if synthetic is not None else None
+    names = [t.strip() for t in tricks.split(",") if t.strip()]
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, disable=not err.is_terminal) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(label: str, done: int, total: int) -> None:
+            if label not in tasks:
+                tasks[label] = bar.add_task(f"{workload}/{year}: {label}", total=total)
+            bar.update(tasks[label], completed=done, total=total)
+
+        d = derive(workload, year, budget=budget, seeds=seeds, trials=trials, search_seeds=search_seeds, tricks=names,
+                   storage=storage, workers=workers, recipes=recipes, study=study, force=force, synthetic=truth,
+                   progress=progress, orders=orders)
+    previous = "the baseline" if d.previous == "baseline" else f"{d.recipe.workload}/{d.previous}"
+    test = (f"{d.gain:+.4g} {d.metric} over {previous} (95% CI {d.ci[0]:+.4g} to {d.ci[1]:+.4g}), "
+            f"p = {d.p_value:.3g} over {d.n_pairs} paired seeds")
+    if d.accepted:
+        out.print(f"{d.recipe.name}: new best, {escape(d.candidate)}: {test}", highlight=False)
+        out.print(f"  added: {', '.join(d.added) or '-'}; removed: {', '.join(d.removed) or '-'}", highlight=False)
+    else:
+        out.print(f"{d.recipe.name}: carried forward ({previous}'s tricks unchanged): the best candidate "
+                  f"{escape(d.candidate)} did not pass p < {ALPHA}: {test}", highlight=False)
+    out.print(f"written: {d.path} and {d.evidence.name} ({d.runs} run records)", highlight=False)
+
+
+
+def leaderboard(
+    out_dir: Path = typer.Option(..., "--out", help="folder of the static site (index.html, a page per recipe, "
+                                 "rules.html, leaderboard.md/.csv/.json, the evidence files)"),
+    year: Optional[int] = typer.Option(None, help="the leaderboard as it stood at the end of YEAR (recipes of YEAR and before)"),
+    workload: Optional[str] = typer.Option(None, help="one workload only; default: every workload with recipes"),
+    recipes: Optional[Path] = typer.Option(None, "--recipes", help="folder of <workload>/<year>.toml recipes and "
+                                           "their evidence; default: the shipped recipes/"),
+) -> None:
+    """Build the yearly leaderboards as a static site, from the recipes and their evidence records only."""
+    from trickstack.leaderboard import build
+    from trickstack.leaderboard_site import write_site
+
+    board = build(recipes, year=year, workload=workload)
+    paths = write_site(board, out_dir)
+    for name, b in board.boards.items():
+        out.print(f"{name}: baseline and {len(b.entries)} recipe(s), {len(b.negative)} negative result(s)", highlight=False)
+    out.print(f"{len(paths)} files written; open {out_dir / 'index.html'}", highlight=False)
