@@ -13,18 +13,15 @@ penalty (added to the gradient; 0 by default); decoupled decay is the ``adamw`` 
 from __future__ import annotations
 
 import functools
-from typing import Mapping
 
 import numpy as np
 import torch
 from composer.models import ComposerClassifier
-from composer.optim import ConstantScheduler
 from torch import nn
-from torchmetrics import MetricCollection
 
 from trickstack.data import Splits
-from trickstack.params import Param, Value
-from trickstack.workloads import Workload, register_workload
+from trickstack.workloads import Workload, register_workload, small_classifier
+from trickstack.workloads.small_classifier import classifier
 
 SIDE = 8  # pixels per image side
 MAX_PIXEL = 16.0  # load_digits pixels are integer counts 0..16 (of a 4x4 block of the 32x32 bitmap)
@@ -82,13 +79,8 @@ def load_splits() -> Splits:
 
 
 def build_model() -> ComposerClassifier:
-    # No per-step train metrics: they cost time on every step and nothing reads them.
-    return ComposerClassifier(SmallCNN(), num_classes=10, train_metrics=MetricCollection([]))
+    return classifier(SmallCNN())
 
-
-def make_optimizer(model: nn.Module, hp: Mapping[str, Value]) -> torch.optim.Optimizer:
-    # Adam with coupled L2 (weight_decay * w added to the gradient), not AdamW: the adamw trick adds decoupling.
-    return torch.optim.Adam(model.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
 
 
 DIGITS = register_workload(
@@ -105,14 +97,10 @@ DIGITS = register_workload(
         eval_batch_size=360,  # the whole eval split in one batch
         reference_steps=1500,  # ~67 epochs of 1,437 images
         reference_note="1,500 steps of 64 (~67 epochs); python -m trickstack.benchmarks.reference --workload digits measures it",
-        nuisance=(
-            Param("lr", 3e-3, low=1e-5, high=1.0, log=True, help="peak learning rate of Adam"),
-            # Coupled L2 under Adam: gradients are divided by their RMS, so a penalty beyond ~1e-2 swamps them.
-            Param("weight_decay", 0.0, low=0.0, high=0.01, help="Adam's L2 penalty: weight_decay * w is added to the gradient (coupled)"),
-        ),
+        nuisance=small_classifier.nuisance(lr=3e-3),
         build_model=build_model,
         load_splits=load_splits,
-        make_optimizer=make_optimizer,
-        make_schedule=lambda hp: ConstantScheduler(),
+        make_optimizer=small_classifier.make_optimizer,
+        make_schedule=small_classifier.make_schedule,
     )
 )

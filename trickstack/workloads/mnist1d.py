@@ -11,18 +11,15 @@ default); decoupled decay is the ``adamw`` trick.
 from __future__ import annotations
 
 import functools
-from typing import Mapping
 
 import numpy as np
 import torch
 from composer.models import ComposerClassifier
-from composer.optim import ConstantScheduler
 from torch import nn
-from torchmetrics import MetricCollection
 
 from trickstack.data import Splits, cache_dir
-from trickstack.params import Param, Value
-from trickstack.workloads import Workload, register_workload
+from trickstack.workloads import Workload, register_workload, small_classifier
+from trickstack.workloads.small_classifier import classifier
 
 SIGNAL_LENGTH = 40  # samples per signal, the paper's default
 
@@ -77,13 +74,8 @@ def load_splits() -> Splits:
 
 
 def build_model() -> ComposerClassifier:
-    # No per-step train metrics: they cost time on every step and nothing reads them.
-    return ComposerClassifier(ConvBase(), num_classes=10, train_metrics=MetricCollection([]))
+    return classifier(ConvBase())
 
-
-def make_optimizer(model: nn.Module, hp: Mapping[str, Value]) -> torch.optim.Optimizer:
-    # Adam with coupled L2 (weight_decay * w added to the gradient), not AdamW: the adamw trick adds decoupling.
-    return torch.optim.Adam(model.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
 
 
 MNIST1D = register_workload(
@@ -99,14 +91,10 @@ MNIST1D = register_workload(
         eval_batch_size=1000,
         reference_steps=6000,
         reference_note="the paper's CNN run (6,000 steps of 100); python -m trickstack.benchmarks.reference --workload mnist1d measures it",
-        nuisance=(
-            Param("lr", 1e-2, low=1e-5, high=1.0, log=True, help="peak learning rate of Adam"),
-            # Coupled L2 under Adam: gradients are divided by their RMS, so a penalty beyond ~1e-2 swamps them.
-            Param("weight_decay", 0.0, low=0.0, high=0.01, help="Adam's L2 penalty: weight_decay * w is added to the gradient (coupled)"),
-        ),
+        nuisance=small_classifier.nuisance(lr=1e-2),
         build_model=build_model,
         load_splits=load_splits,
-        make_optimizer=make_optimizer,
-        make_schedule=lambda hp: ConstantScheduler(),
+        make_optimizer=small_classifier.make_optimizer,
+        make_schedule=small_classifier.make_schedule,
     )
 )
