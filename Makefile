@@ -14,13 +14,16 @@ $(STAMP): pyproject.toml setup.py
 	touch $(STAMP)
 
 # One trial and its record, then a small study end to end on the embedded default storage
-# (sqlite:///trickstack.db here). Running it again continues the study without recomputing it.
+# (sqlite:///trickstack.db here), then the yearly leaderboards of the shipped recipes as a static
+# site in runs/site. Running it again continues the study without recomputing it.
 demo: $(STAMP)
 	$(BIN)/trickstack run --workload mnist1d --tricks label_smoothing,ema --seed 0 --out runs/demo
 	$(BIN)/trickstack ablate ablations/mnist1d-demo.toml
 	$(BIN)/trickstack export mnist1d-demo --format csv --out runs/mnist1d-demo.csv
 	$(BIN)/trickstack report mnist1d-demo
 	$(BIN)/trickstack report mnist1d-demo --format html --out runs
+	$(BIN)/trickstack recipe check
+	$(BIN)/trickstack leaderboard --out runs/site
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -82,3 +82,19 @@ def test_conflicting_tricks_are_refused(cli):
     a, b = pairs[0]
     code, _, err = cli("run", "--tricks", f"{a},{b}")
     assert code == 2 and "conflict" in err and a in err and b in err
+
+
+def test_phase_progress_off_a_terminal_logs_a_line_per_tenth():
+    import io
+
+    from rich.console import Console
+
+    from trickstack.consoles import phase_progress
+
+    buffer = io.StringIO()
+    with phase_progress("study", Console(file=buffer, force_terminal=False, width=200)) as report:
+        for done in range(0, 21):
+            report("evaluate", done, 20)
+        report("tune", 0, 0)
+    lines = buffer.getvalue().splitlines()
+    assert [line.split(" (")[0] for line in lines] == [f"study: evaluate {d}/20" for d in range(0, 21, 2)] + ["study: tune 0/0"]

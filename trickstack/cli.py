@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from trickstack.cli_recipes import leaderboard, recipe_app
-from trickstack.consoles import err, out
+from trickstack.consoles import err, out, phase_progress
 from trickstack.errors import UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Measure how small training tricks add up.")
@@ -222,8 +222,6 @@ def ablate(
     dry_run: bool = typer.Option(False, "--dry-run", help="list the arms, trial count and estimated time; train nothing"),
 ) -> None:
     """Run or continue a combination study: tricks alone and together, paired seeds, fixed budget."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from trickstack.ablations.engine import ablate as run_study, plan_arms
     from trickstack.ablations.spec import StudySpec
 
@@ -231,15 +229,7 @@ def ablate(
     if dry_run:
         _print_plan(spec, *plan_arms(spec), workers)
         return
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, disable=not err.is_terminal) as bar:
-        tasks: dict[str, int] = {}
-
-        def progress(label: str, done: int, total: int) -> None:
-            if label not in tasks:
-                tasks[label] = bar.add_task(f"{spec.study.name}: {label}", total=total)
-            bar.update(tasks[label], completed=done, total=total)
-
+    with phase_progress(spec.study.name) as progress:
         ctx = run_study(spec, storage, workers, progress)
     _print_status(ctx.study)
     _print_results(ctx.study)

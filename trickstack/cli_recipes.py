@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 from rich.markup import escape
 
-from trickstack.consoles import err, out
+from trickstack.consoles import err, out, phase_progress
 from trickstack.errors import UserError
 
 recipe_app = typer.Typer(no_args_is_help=True, help="Integrated recipes: the best stack of tricks known by a year.")
@@ -107,22 +107,12 @@ def recipe_derive(
     dropped), confirm the best on fresh paired seeds, and write recipes/WORKLOAD/YEAR.toml with its evidence.
     It beats the previous recipe only at p < 0.01 (one-sided paired t-test, at least 5 seeds); otherwise the
     previous recipe is carried forward."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from trickstack.derive import derive, load_truth
     from trickstack.leaderboard import ALPHA
 
     truth = load_truth(synthetic) if synthetic is not None else None
     names = [t.strip() for t in tricks.split(",") if t.strip()]
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, disable=not err.is_terminal) as bar:
-        tasks: dict[str, int] = {}
-
-        def progress(label: str, done: int, total: int) -> None:
-            if label not in tasks:
-                tasks[label] = bar.add_task(f"{workload}/{year}: {label}", total=total)
-            bar.update(tasks[label], completed=done, total=total)
-
+    with phase_progress(f"{workload}/{year}") as progress:
         d = derive(workload, year, budget=budget, seeds=seeds, trials=trials, search_seeds=search_seeds, tricks=names,
                    storage=storage, workers=workers, recipes=recipes, study=study, force=force, synthetic=truth,
                    progress=progress, orders=orders)

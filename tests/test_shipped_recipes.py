@@ -1,0 +1,57 @@
+"""The shipped recipes (recipes/<workload>/<year>.toml and their evidence): valid, covering several years
+of mnist1d and shakespeare-char, the leaderboard builds from them, and their evidence is real: one run of
+each workload's newest recipe, trained again now, gives its recorded metric bit for bit."""
+
+import json
+
+import pytest
+import torch
+
+from trickstack.budget import Budget
+from trickstack.leaderboard import build
+from trickstack.recipe import find_recipe, list_recipes, resolve, shipped_paths
+from trickstack.records import RunRecord, provenance
+from trickstack.runner import run_trial
+
+WORKLOADS = ("mnist1d", "shakespeare-char")
+
+
+def test_several_years_of_each_workload_are_shipped_with_their_evidence():
+    for workload in WORKLOADS:
+        recipes = list_recipes(workload)
+        years = [r.recipe.year for r in recipes]
+        assert len(years) >= 3 and min(years) >= 2016 and max(years) <= 2026, (workload, years)
+        for path, recipe in zip(shipped_paths(workload), recipes):
+            assert recipe.provenance is not None, f"{path}: shipped recipes are derived, with provenance"
+            assert (path.parent / recipe.provenance.evidence).is_file()
+            assert not recipe.provenance.commit.endswith("-dirty"), f"{path}: derived from uncommitted code"
+            resolve(recipe)  # strict validation, bases resolved
+
+
+def test_the_leaderboard_builds_from_the_shipped_recipes_and_checks_their_claims():
+    board = build(None)  # raises if any provenance claim disagrees with its evidence records
+    assert set(WORKLOADS) <= set(board.boards)
+    for workload in WORKLOADS:
+        assert len(board.boards[workload].entries) == len(list_recipes(workload))
+
+
+@pytest.mark.parametrize("workload", WORKLOADS)
+def test_a_recorded_run_of_the_newest_recipe_replays_bit_for_bit(workload):
+    recipe = list_recipes(workload)[-1]
+    resolved = resolve(find_recipe(workload, recipe.recipe.year))
+    evidence = shipped_paths(workload)[-1].parent / recipe.provenance.evidence
+    records = [RunRecord.from_json(line) for line in evidence.read_text().splitlines() if line.strip()]
+    record = next(r for r in records if r.recipe == resolved and r.seed == 0 and
+                  [t.name for t in r.tricks] == resolved.stack)
+    here = provenance()
+    if record.provenance.cpu != here.cpu:  # other CPUs may take other kernels: equal only to rounding
+        pytest.skip(f"the evidence was recorded on {record.provenance.cpu}; this machine is {here.cpu}")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(record.provenance.torch_threads)
+    try:
+        again = run_trial(workload, seed=record.seed, budget=Budget(record.budget.unit, record.budget.value),
+                          recipe=resolved)
+    finally:
+        torch.set_num_threads(threads)
+    assert json.dumps(again.metrics.eval_value) == json.dumps(record.metrics.eval_value)
+    assert again.steps == record.steps and again.flops == record.flops
