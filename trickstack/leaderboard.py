@@ -156,7 +156,12 @@ def _describe(stack: Stack) -> str:
 
 
 def _params(params: Mapping[str, Any]) -> str:
-    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(params.items()))
+    return ", ".join(f"{k}={_value(v)}" for k, v in sorted(params.items()))
+
+
+def _value(v: Any) -> str:
+    """A parameter as tables show it: floats to 6 significant digits (the evidence keeps them whole)."""
+    return f"{v:g}" if isinstance(v, float) else str(v)
 
 
 def runs_of(records, stack: Stack, nuisance: Optional[Mapping] = None, strict: bool = False, where: str = "") -> list:
@@ -519,7 +524,7 @@ def _negative(e: Entry, wl) -> list[dict[str, Any]]:
             prev_runs = runs_of(e.records, prev_stack, e.previous.recipe.nuisance, strict=True, where=str(e.evidence))
         ref_name, ref_runs, diff = (e.previous.name, prev_runs, prev_diff) if use_prev else (r.name, e.runs, this_diff)
         ref_nuisance = e.previous.recipe.nuisance if use_prev else r.nuisance
-        diff += [f"{k}={v}" for k, v in dict(nuisance).items() if ref_nuisance.get(k) != v]
+        diff += [f"{k}={_value(v)}" for k, v in dict(nuisance).items() if ref_nuisance.get(k) != v]
         c = compare(runs, ref_runs, wl.direction) if ref_runs else {"n_pairs": 0, "gain": math.nan, "low": math.nan,
                                                                       "high": math.nan, "p": math.nan}
         s = _summary(runs, wl.direction)
@@ -538,7 +543,7 @@ def _diff(stack: Stack, reference: Stack) -> list[str]:
     for n in sorted(set(stack) & set(reference)):
         changed = {k: v for k, v in stack[n].items() if reference[n].get(k) != v}
         if changed:
-            out.append(f"{n} " + ", ".join(f"{k}={reference[n].get(k)}->{v}" for k, v in changed.items()))
+            out.append(f"{n} " + ", ".join(f"{k}={_value(reference[n].get(k))}->{_value(v)}" for k, v in changed.items()))
     return out
 
 

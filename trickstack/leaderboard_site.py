@@ -31,7 +31,7 @@ STATUS_COLOR = {"new best": TOTAL, "carried forward": NEUTRAL, "not significant"
 EXTRA_CSS = """
 main { max-width: 1400px; } div.scroll { overflow-x: auto; }
 td.status-new-best { color: #1864ab; font-weight: 600; } td.status-carried-forward { color: #555; }
-td.status-not-significant { color: #c92a2a; } td.wrap { white-space: normal; min-width: 150px; max-width: 260px; }
+td.status-not-significant { color: #c92a2a; } td.wrap { white-space: normal; overflow-wrap: anywhere; min-width: 150px; max-width: 260px; }
 """
 # The status colour is not the plots' blue (TOTAL): the browser test finds the rendered plots by their colours.
 WRAP = ("Δ", "added", "removed", "tried", "reason")  # headings of columns whose cells may wrap
