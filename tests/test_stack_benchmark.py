@@ -63,3 +63,14 @@ def test_the_stack_arm_can_be_a_recipe(tmp_path, capsys):
     arm = json.loads(records.read_text().splitlines()[1])
     assert arm["recipe"]["name"] == "mnist1d/2016" and arm["tricks"][0]["params"]["smoothing"] == 0.2
     assert arm["nuisance"]["lr"] == 0.02 and "paired gain of mnist1d/2016 (label_smoothing) over baseline" in out
+
+
+def test_a_bad_recipe_or_a_workload_that_differs_from_it_exits_2_naming_it(tmp_path, capsys):
+    import pytest
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--recipe", "mnist1d/1999", "--seeds", "1"])
+    assert stop.value.code == 2 and "1999" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        main(["--recipe", "mnist1d/2016", "--workload", "digits", "--seeds", "1"])
+    assert stop.value.code == 2 and "differs from recipe mnist1d/2016" in capsys.readouterr().err
