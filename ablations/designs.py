@@ -17,7 +17,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 from pydoe import fracfact_by_res
 
-from trickstack.errors import UserError, close_matches
+from trickstack.core.errors import UserError, close_matches
 
 Arm = frozenset[str]
 MAX_ARMS = 256  # each arm costs (seeds x tuning trials) training runs; beyond this, sample instead
@@ -247,7 +247,7 @@ def exclude_conflicting(
     >>> [arm_name(a) for a in kept], excluded[0][1]
     (['baseline', 'ema', 'swa'], "tricks 'ema' and 'swa' conflict and cannot be stacked")
     """
-    from trickstack.registry import check_compatible  # imports Composer: seconds, so only when needed
+    from trickstack.tricks.registry import check_compatible  # imports Composer: seconds, so only when needed
 
     kept: list[Arm] = []
     excluded: list[tuple[Arm, str]] = []
@@ -277,7 +277,7 @@ def generate(design: str, tricks: Sequence[str], *, resolution: int = 5, permuta
     >>> generate("factorial", [f"t{i}" for i in range(20)])
     Traceback (most recent call last):
     ...
-    trickstack.errors.UserError: design 'factorial' over 20 tricks needs 1,048,576 arms, more than MAX_ARMS=256; use 'fractional' (a fraction of the factorial) or 'shapley' (sampled orders) instead
+    trickstack.core.errors.UserError: design 'factorial' over 20 tricks needs 1,048,576 arms, more than MAX_ARMS=256; use 'fractional' (a fraction of the factorial) or 'shapley' (sampled orders) instead
     """
     if design not in DESIGNS:
         raise UserError(f"unknown design {design!r}{close_matches(design, DESIGNS)}; known designs: {', '.join(DESIGNS)}")

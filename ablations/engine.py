@@ -26,7 +26,7 @@ from trickstack.ablations.jobs import EVAL, SEARCH, SEARCH_SEED_OFFSET, TUNE, TU
 from trickstack.ablations.spec import StudySpec
 from trickstack.ablations.storage import default_url, open_storage
 from trickstack.ablations.worker import work, worker_main
-from trickstack.errors import UserError
+from trickstack.core.errors import UserError
 
 MAX_RETRIES = 2  # a job that fails (raises) this many more times is reported, not retried again
 MAX_EXCLUDED_PER_TRIAL = 50  # search: conflicting proposals tolerated per configuration trained, then it stops
@@ -236,7 +236,7 @@ def search(ctx: Context) -> list[str]:
     """Optuna TPE over which tricks are on, their parameters and ``search_nuisance``; the best is
     re-evaluated on fresh seeds. Proposals whose tricks conflict are excluded (pruned) and not counted
     in ``search_trials``; a proposal left unanswered by an interrupted coordinator is finished first."""
-    from trickstack.registry import check_compatible, get_trick
+    from trickstack.tricks.registry import check_compatible, get_trick
     from trickstack.workloads import get_workload
 
     s = ctx.spec.study

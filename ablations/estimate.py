@@ -5,14 +5,14 @@ from __future__ import annotations
 import time
 
 from trickstack.ablations.spec import StudySpec
-from trickstack.budget import Budget
+from trickstack.core.budget import Budget
 
 CALIBRATION_STEPS = 30  # baseline steps timed to estimate a run
 
 
 def seconds_per_run(spec: StudySpec) -> float:
     """Time a short baseline run and scale it to the study's budget (tricks may change the cost)."""
-    from trickstack.runner import baseline_step_flops, run_trial
+    from trickstack.trial.runner import baseline_step_flops, run_trial
     from trickstack.workloads import get_workload
 
     wl = get_workload(spec.study.workload)

@@ -20,10 +20,10 @@ from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import Field, field_validator, model_validator
 
-from trickstack.budget import Budget
-from trickstack.datafiles import Strict as _Strict, parse_toml, read_text, validate
-from trickstack.errors import UserError
-from trickstack.records import ResolvedRecipe
+from trickstack.core.budget import Budget
+from trickstack.core.datafiles import Strict as _Strict, parse_toml, read_text, validate
+from trickstack.core.errors import UserError
+from trickstack.core.records import ResolvedRecipe
 
 DESIGNS = ("one-at-a-time", "leave-one-out", "factorial", "fractional", "shapley", "greedy", "search")
 
@@ -89,7 +89,7 @@ Probability = Annotated[float, Field(ge=0, le=1)]
 
 
 class SyntheticSection(_Strict):
-    """The known truth of a study on the ``synthetic`` workload (`trickstack.testing.synthetic`): a run's
+    """The known truth of a study on the ``synthetic`` workload (`trickstack.workloads.synthetic`): a run's
     score is ``baseline`` + the effects of the tricks on + the interactions of the pairs on + seed noise
     (shared by every arm of a seed: paired) + run noise. Keys are trick names of the study."""
 
@@ -120,7 +120,7 @@ class SyntheticSection(_Strict):
 
     def check_names(self, tricks: list[str]) -> None:
         """Every key names a registered trick of the study (``tricks``: the study's and the base's)."""
-        from trickstack.registry import get_trick
+        from trickstack.tricks.registry import get_trick
 
         keys = [(f"synthetic.effects.{k}", [k]) for k in self.effects]
         keys += [(f"synthetic.interactions.{k}", k.split(":")) for k in self.interactions]
@@ -159,7 +159,7 @@ class StudySpec(_Strict):
 
     def with_resolved_base(self, folder: Path) -> "StudySpec":
         """A recipe base replaced by its tricks, its resolution kept in `base_recipe`."""
-        from trickstack.recipe import open_recipe, resolve
+        from trickstack.recipes.recipe import open_recipe, resolve
 
         base = self.study.base
         if isinstance(base, list):
@@ -177,8 +177,8 @@ class StudySpec(_Strict):
 
     def check(self) -> None:
         """Names that only the registries can check: workload, tricks, parameters."""
-        from trickstack.registry import get_trick
-        from trickstack.runner import resolve_stack
+        from trickstack.tricks.registry import get_trick
+        from trickstack.trial.runner import resolve_stack
         from trickstack.workloads import get_workload
 
         s = self.study

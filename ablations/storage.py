@@ -29,7 +29,7 @@ from optuna.storages import JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
-from trickstack.errors import UserError
+from trickstack.core.errors import UserError
 
 DEFAULT_SQLITE = "sqlite:///trickstack.db"
 DEFAULT_JOURNAL = "journal:///trickstack.journal"

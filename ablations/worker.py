@@ -2,7 +2,7 @@
 
 A job is popped from the study with `Study.ask` (Optuna hands each WAITING trial to exactly one
 worker), trained with `run_trial` (on the ``synthetic`` workload: simulated by
-`trickstack.testing.synthetic.simulate_run`), and told back with its record. A job already COMPLETE under
+`trickstack.workloads.synthetic.simulate_run`), and told back with its record. A job already COMPLETE under
 another trial (a requeued duplicate) is skipped, so every job completes exactly once.
 """
 
@@ -23,7 +23,7 @@ from trickstack.ablations.designs import arm_name
 from trickstack.ablations.jobs import TUNE, TUNING_SEED_OFFSET, Job, completed, job_of, job_states
 from trickstack.ablations.spec import StudySpec
 from trickstack.ablations.storage import Heartbeat, open_storage, reap_dead_trials, worker_identity
-from trickstack.errors import UserError
+from trickstack.core.errors import UserError
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -34,7 +34,7 @@ def worst(direction: str) -> float:
 
 def run_job(spec: StudySpec, job: Job, trial: optuna.Trial) -> float:
     """Train the job's runs; store their records on the trial; return the trial's value."""
-    from trickstack.runner import run_trial
+    from trickstack.trial.runner import run_trial
     from trickstack.workloads import get_workload
 
     wl = get_workload(spec.study.workload)
@@ -47,7 +47,7 @@ def run_job(spec: StudySpec, job: Job, trial: optuna.Trial) -> float:
         seeds = [TUNING_SEED_OFFSET + i for i in range(spec.tune.seeds)]
     recipe = spec.base_recipe  # a recipe base: its parameters and nuisance under the overrides, kept in every record
     if spec.synthetic is not None:  # the synthetic workload: runs simulated from the spec's known truth
-        from trickstack.testing.synthetic import simulate_run
+        from trickstack.workloads.synthetic import simulate_run
 
         merged = {**(recipe.overrides() if recipe else {}), **overrides}
         records = [simulate_run(spec.synthetic, wl, stack, seed=s, budget=spec.study.budget.as_budget(),

@@ -21,9 +21,9 @@ import torch.nn.functional as F
 from composer import Trainer
 from composer.utils import reproducibility
 
-from trickstack.budget import Budget
-from trickstack.data import batched_loader
-from trickstack.runner import baseline_step_flops, run_trial
+from trickstack.core.budget import Budget
+from trickstack.workloads.data import batched_loader
+from trickstack.trial.runner import baseline_step_flops, run_trial
 from trickstack.workloads import get_workload
 
 

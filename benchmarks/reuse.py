@@ -14,9 +14,9 @@ from typing import Any, Mapping, Optional, Sequence
 
 import torch
 
-from trickstack.budget import Budget
-from trickstack.records import ResolvedRecipe, RunRecord, TrickRecord
-from trickstack.runner import resolve_stack, run_trial, split_overrides, with_recipe
+from trickstack.core.budget import Budget
+from trickstack.core.records import ResolvedRecipe, RunRecord, TrickRecord
+from trickstack.trial.runner import resolve_stack, run_trial, split_overrides, with_recipe
 from trickstack.workloads import Workload
 
 

@@ -2,7 +2,7 @@
 
 Seed i is the same initialisation and data order in both arms, so the comparison is the seed-by-seed
 difference: its mean, 95% CI and one-sided paired t-test p ("the stack is better"), from
-`trickstack.analysis.paired_differences`. Every number printed is measured in this run.
+`trickstack.stats.analysis.paired_differences`. Every number printed is measured in this run.
 
     python -m trickstack.benchmarks.stack --workload shakespeare-char \\
         --stack rmsnorm,rope --set lr=3e-3 [--seeds 5] [--budget-fraction 1.0] [--records runs.jsonl]
@@ -25,13 +25,12 @@ from typing import Any, Optional, Sequence
 
 import pandas as pd
 
-from trickstack.analysis import paired_differences
+from trickstack.stats.analysis import paired_differences
 from trickstack.benchmarks.reuse import RecordFile, run_or_reuse
-from trickstack.budget import Budget
-from trickstack.cli import parse_sets
-from trickstack.errors import UserError
-from trickstack.records import ResolvedRecipe, RunRecord
-from trickstack.runner import reference_budget
+from trickstack.core.budget import Budget
+from trickstack.core.errors import UserError
+from trickstack.core.records import ResolvedRecipe, RunRecord
+from trickstack.trial.runner import parse_overrides, reference_budget
 from trickstack.workloads import get_workload, list_workloads
 
 
@@ -72,7 +71,7 @@ def compare(workload: str, stack: list[str], overrides: dict[str, Any], seeds: i
 
 def main(argv: Optional[Sequence[str]] = None, workload: Optional[str] = None, stack: Sequence[str] = (),
          overrides: Sequence[str] = (), recipe: Optional[str] = None) -> None:
-    from trickstack.recipe import open_recipe, resolve
+    from trickstack.recipes.recipe import open_recipe, resolve
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workload", default=workload, choices=list_workloads(), help="default: the recipe's, else mnist1d")
@@ -93,7 +92,7 @@ def main(argv: Optional[Sequence[str]] = None, workload: Optional[str] = None, s
         parser.error(f"--workload {args.workload} differs from recipe {resolved.name}'s workload")
     tricks = [t for t in args.stack.split(",") if t]
     stack = [*resolved.stack, *tricks] if resolved else tricks
-    sets = parse_sets(args.set, get_workload(name), stack, "--stack or --recipe")
+    sets = parse_overrides(args.set, get_workload(name), stack, "--stack or --recipe")
     compare(name, tricks, sets, args.seeds, args.budget_fraction, args.records, resolved)
 
 

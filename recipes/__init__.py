@@ -1,1 +1,2 @@
-"""trickstack.recipes: the shipped integrated recipes, as data (recipes/<workload>/<year>.toml; see README.md)."""
+"""trickstack.recipes: integrated recipes as data (recipes/<workload>/<year>.toml and their evidence;
+see README.md) and the recipe format's code: `recipe` loads, resolves and writes those files."""

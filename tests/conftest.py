@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from trickstack.budget import Budget
+from trickstack.core.budget import Budget
 
 
 @pytest.fixture(scope="session")
@@ -18,7 +18,7 @@ def workload():
 
 @pytest.fixture(scope="session")
 def step_flops(workload) -> int:
-    from trickstack.runner import baseline_step_flops
+    from trickstack.trial.runner import baseline_step_flops
 
     return baseline_step_flops(workload)
 
@@ -32,7 +32,7 @@ def small_budget(step_flops) -> Budget:
 @pytest.fixture
 def cli(monkeypatch, capsys):
     """Run ``trickstack ARGS`` in this process; return (exit code, stdout, stderr)."""
-    from trickstack.cli import main
+    from trickstack.cli.app import main
 
     def invoke(*args: str):
         monkeypatch.setattr(sys, "argv", ["trickstack", *args])

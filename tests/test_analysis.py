@@ -1,4 +1,4 @@
-"""The statistics of trickstack.analysis, checked on tables simulated from a known truth.
+"""The statistics of trickstack.stats.analysis, checked on tables simulated from a known truth.
 
 Each simulated run: value = baseline + effects of its tricks + interactions of its pairs
 + seed noise (shared by every arm of a seed, as paired seeds share init and data order) + run noise.
@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from trickstack.analysis import (additivity_ratio, arm_summary, correct, factorial_effects, paired_differences,
+from trickstack.stats.analysis import (additivity_ratio, arm_summary, correct, factorial_effects, paired_differences,
                                  probability_of_improvement, seeds_for_power, shapley_exact, shapley_sampled)
-from trickstack.errors import UserError
+from trickstack.core.errors import UserError
 
 TRICKS = ("a", "b", "c")
 EFFECTS = {"a": 0.02, "b": 0.01, "c": 0.0}  # c does nothing

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from trickstack.records import RunRecord
+from trickstack.core.records import RunRecord
 
 
 def test_help_lists_the_commands(cli):
@@ -43,7 +43,7 @@ def test_run_prints_json_and_writes_the_record(cli, tmp_path, small_budget):
 
 
 def test_run_budget_as_a_fraction_of_the_reference(cli):
-    from trickstack.runner import reference_budget
+    from trickstack.trial.runner import reference_budget
     from trickstack.workloads import get_workload
 
     code, out, err = cli("run", "--budget", "0.002x", "--json")
@@ -56,7 +56,7 @@ def test_run_budget_as_a_fraction_of_the_reference(cli):
     (["run", "--tricks", "label_smothing"], "unknown trick 'label_smothing' (did you mean: label_smoothing"),
     (["run", "--workload", "mnist"], "unknown workload 'mnist' (did you mean: mnist1d?)"),
     (["run", "--tricks", "label_smoothing", "--set", "label_smoothing.smoothing=0.9"], "outside its allowed range"),
-    (["run", "--set", "lr"], "--set expects KEY=VALUE"),
+    (["run", "--set", "lr"], "--set expected KEY=VALUE"),
     (["run", "--set", "lr=fast"], "cannot read 'fast' as a float"),
     (["run", "--set", "ema.half_life=5ba"], "trick 'ema' is not in --tricks"),
     (["run", "--budget", "1000"], "smaller than one mnist1d step"),
@@ -74,7 +74,7 @@ def test_bad_input_exits_2_with_one_message(cli, args, message):
 
 
 def test_conflicting_tricks_are_refused(cli):
-    from trickstack.registry import get_trick, list_tricks
+    from trickstack.tricks.registry import get_trick, list_tricks
 
     pairs = [(a, b) for a in list_tricks() for b in get_trick(a).conflicts]
     if not pairs:
@@ -89,7 +89,7 @@ def test_phase_progress_off_a_terminal_logs_a_line_per_tenth():
 
     from rich.console import Console
 
-    from trickstack.consoles import phase_progress
+    from trickstack.cli.consoles import phase_progress
 
     buffer = io.StringIO()
     with phase_progress("study", Console(file=buffer, force_terminal=False, width=200)) as report:

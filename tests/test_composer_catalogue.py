@@ -14,7 +14,7 @@ import torch
 from composer.core import Algorithm
 
 from trickstack.algorithms.unusable import UNUSABLE
-from trickstack.registry import all_tricks
+from trickstack.tricks.registry import all_tricks
 
 COMPOSER = {
     name: cls for name in composer.algorithms.__all__

@@ -8,7 +8,7 @@ import pytest
 import torch
 from composer.core import Time
 
-from trickstack.errors import UserError
+from trickstack.core.errors import UserError
 
 WRAPPERS = ("progressive_resizing", "seq_length_warmup", "factorize")
 

@@ -12,10 +12,10 @@ import pytest
 
 from shakespeare_fixture import generated_corpus
 from trick_settings import SETTINGS, settings_for
-from trickstack.budget import Budget
-from trickstack.errors import UserError
-from trickstack.registry import get_trick, list_tricks, trick_status
-from trickstack.runner import baseline_step_flops, run_trial
+from trickstack.core.budget import Budget
+from trickstack.core.errors import UserError
+from trickstack.tricks.registry import get_trick, list_tricks, trick_status
+from trickstack.trial.runner import baseline_step_flops, run_trial
 from trickstack.testing.contract import changed, trace_trial
 from trickstack.workloads import get_workload, list_workloads
 

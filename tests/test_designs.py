@@ -24,7 +24,7 @@ from trickstack.ablations.designs import (
     resolution,
     shapley_arms,
 )
-from trickstack.errors import UserError
+from trickstack.core.errors import UserError
 
 NAME = st.text("abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=8).filter(lambda s: s != "baseline")
 

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from trickstack.budget import Budget
-from trickstack.runner import baseline_step_flops, run_trial
+from trickstack.core.budget import Budget
+from trickstack.trial.runner import baseline_step_flops, run_trial
 from trickstack.workloads import get_workload
 
 

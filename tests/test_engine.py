@@ -112,7 +112,7 @@ def test_a_changed_budget_is_refused_for_an_existing_study(tmp_path):
     s = spec(tmp_path, 'seeds = 1\ndesign = "one-at-a-time"\ntricks = ["ema"]\n')
     ablate(s, url(tmp_path))
     other = StudySpec.from_toml_text((tmp_path / "t.toml").read_text().replace(str(BUDGET), "6e8"), source="t2.toml")
-    from trickstack.errors import UserError
+    from trickstack.core.errors import UserError
 
     with pytest.raises(UserError, match="different study.budget"):
         ablate(other, url(tmp_path))
@@ -128,7 +128,7 @@ def test_export_refuses_bad_formats_before_reading(tmp_path, cli, args, message)
 
 
 def test_a_base_recipe_file_that_cannot_be_read_names_it(tmp_path):
-    from trickstack.errors import UserError
+    from trickstack.core.errors import UserError
 
     body = 'seeds = 1\ndesign = "one-at-a-time"\ntricks = ["ema"]\nbase = "missing-recipe.toml"\n'
     with pytest.raises(UserError, match="study.base: .*missing-recipe.toml: cannot read the recipe"):

@@ -328,7 +328,7 @@ def twenty_tricks(monkeypatch) -> list[str]:
 
 @pytest.mark.parametrize("padded", [False, True], ids=["all-registered", "twenty"])
 def test_an_oversized_factorial_is_refused_before_the_study_is_created(tmp_path, cli, request, padded):
-    from trickstack.registry import list_tricks
+    from trickstack.tricks.registry import list_tricks
 
     tricks = request.getfixturevalue("twenty_tricks") if padded else list_tricks()
     arms = f"{2 ** len(tricks):,}"

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 
 from leaderboard_fixtures import SEEDS, make_recipes, simulate
-from trickstack import leaderboard as lb
-from trickstack.budget import Budget
-from trickstack.errors import UserError
+from trickstack.leaderboard import board as lb
+from trickstack.core.budget import Budget
+from trickstack.core.errors import UserError
 
 
 @pytest.fixture(scope="module")
@@ -136,8 +136,8 @@ def test_site_tables_agree_in_every_format(recipes, cli, tmp_path):
 
 
 def test_rules_come_from_the_constants(recipes, tmp_path, monkeypatch):
-    from trickstack.leaderboard_site import render_rules
-    from trickstack.report import LEADERBOARD_ALPHA, LEADERBOARD_SEEDS
+    from trickstack.leaderboard.site import render_rules
+    from trickstack.reports.report import LEADERBOARD_ALPHA, LEADERBOARD_SEEDS
 
     assert (lb.MIN_SEEDS, lb.ALPHA) == (LEADERBOARD_SEEDS, LEADERBOARD_ALPHA)  # one place for the rules
     page = render_rules(lb.build(recipes))

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from leaderboard_fixtures import make_recipes
-from trickstack.report_html import GOOD, TOTAL
+from trickstack.reports.html import GOOD, TOTAL
 
 WINDOW = (1280, 2400)  # pixels: wide enough for the table, tall enough for the plots below it
 NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -31,8 +31,8 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
-    from trickstack.leaderboard import build
-    from trickstack.leaderboard_site import write_site
+    from trickstack.leaderboard.board import build
+    from trickstack.leaderboard.site import write_site
 
     root = tmp_path_factory.mktemp("lb")
     write_site(build(make_recipes(root / "recipes")), root / "site")

@@ -11,8 +11,8 @@ from torch import nn
 from trickstack.algorithms.logit_softcap.logit_softcap import SoftCap, apply_soft_cap, soft_cap
 from trickstack.algorithms.wsd.wsd import wsd_multiplier
 from trickstack.algorithms.z_loss.z_loss import IGNORE_INDEX, target_mask, z_loss
-from trickstack.errors import UserError
-from trickstack.registry import check_compatible
+from trickstack.core.errors import UserError
+from trickstack.tricks.registry import check_compatible
 
 # ------------------------------------------------------------------------------------ z_loss
 

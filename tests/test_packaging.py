@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def source(tmp_path_factory) -> Path:
     """A copy of the checkout with a generated recipe in recipes/ (trickstack ships only recipes it derived)."""
-    from trickstack.recipe import Recipe, write_recipe
+    from trickstack.recipes.recipe import Recipe, write_recipe
 
     copy = tmp_path_factory.mktemp("source") / "trickstack"
     shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(".git", ".venv", "*.egg-info", "build", "dist", "runs",
@@ -40,7 +40,7 @@ def test_wheel_holds_the_mapped_folders_and_data_files(wheel):
     assert "trickstack/algorithms/__init__.py" in names
     assert "trickstack/algorithms/label_smoothing/__init__.py" in names
     assert "trickstack/algorithms/label_smoothing/README.md" in names
-    assert "trickstack/schemas/run_record.v1.json" in names
+    assert "trickstack/core/schemas/run_record.v1.json" in names
     assert "trickstack/benchmarks/overhead.py" in names
     assert {"trickstack/recipes/README.md", "trickstack/recipes/mnist1d/2016.toml",
             "trickstack/recipes/mnist1d/2016.runs.jsonl"} <= names
@@ -51,8 +51,8 @@ def test_installed_wheel_imports_and_lists_tricks(wheel, tmp_path):
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(wheel)],
                    check=True, capture_output=True)
-    code = ("import trickstack.algorithms, trickstack.records as r; from trickstack.registry import list_tricks;"
-            "from trickstack.recipe import open_recipe, resolve;"
+    code = ("import trickstack.algorithms, trickstack.core.records as r; from trickstack.tricks.registry import list_tricks;"
+            "from trickstack.recipes.recipe import open_recipe, resolve;"
             "print(trickstack.algorithms.__file__); print(r.SCHEMA_PATH.exists()); print(len(list_tricks()));"
             "print(resolve(open_recipe('mnist1d/2016')).overrides()['label_smoothing.smoothing'])")
     # run from an empty folder so the checkout cannot be imported by accident

@@ -1,8 +1,8 @@
 import optuna
 import pytest
 
-from trickstack.errors import UserError
-from trickstack.params import Param
+from trickstack.core.errors import UserError
+from trickstack.core.params import Param
 from trickstack.workloads import time_string
 
 

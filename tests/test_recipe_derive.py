@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from trickstack import leaderboard as lb
-from trickstack.derive import derive
-from trickstack.errors import UserError
+from trickstack.leaderboard import board as lb
+from trickstack.derive.derive import derive
+from trickstack.core.errors import UserError
 
 TRICKS = ["cosine_schedule", "ema", "label_smoothing", "mixup", "swa"]  # 2016 and 2018; ema and swa conflict
 NOISE = {"baseline": 0.5, "seed_noise": 0.02, "run_noise": 0.002}
@@ -122,7 +122,7 @@ class Interrupt(Exception):
 
 
 def test_an_interrupted_derivation_resumes_without_training_a_run_twice(tmp_path, monkeypatch):
-    import trickstack.testing.synthetic as synthetic
+    import trickstack.workloads.synthetic as synthetic
 
     real, calls = synthetic.simulate_run, []
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from trickstack.errors import UserError
-from trickstack.recipe import (Recipe, find_recipe, lineage, list_recipes, load_recipe, open_recipe, resolve,
+from trickstack.core.errors import UserError
+from trickstack.recipes.recipe import (Recipe, find_recipe, lineage, list_recipes, load_recipe, open_recipe, resolve,
                                write_recipe)
-from trickstack.records import SCHEMA_PATH, ResolvedRecipe, RunRecord
+from trickstack.core.records import SCHEMA_PATH, ResolvedRecipe, RunRecord
 
 R2016 = '''
 [recipe]
@@ -117,7 +117,7 @@ def test_write_then_load_gives_the_same_recipe_in_the_documented_format(recipes,
     assert again.model_dump(exclude={"source"}) == original.model_dump(exclude={"source"})
     assert write_recipe(again, tmp_path / "twice.toml").read_text() == text  # stable
     # Its base "2016" is looked up beside it; absent there, the shipped mnist1d/2016 is its base.
-    from trickstack.recipe import recipes_root
+    from trickstack.recipes.recipe import recipes_root
 
     assert Path(lineage(again)[0].source) == recipes_root() / "mnist1d" / "2016.toml"
 
@@ -131,7 +131,7 @@ def test_write_recipe_from_a_model_built_in_code(tmp_path):
 
 
 def test_shipped_recipes_are_found_by_workload_and_year(recipes, monkeypatch, tmp_path):
-    monkeypatch.setattr("trickstack.recipe.recipes_root", lambda: recipes.parent)
+    monkeypatch.setattr("trickstack.recipes.recipe.recipes_root", lambda: recipes.parent)
     assert [r.recipe.year for r in list_recipes("mnist1d")] == [2016, 2018] and list_recipes("digits") == []
     assert find_recipe("mnist1d", 2018).source == str(recipes / "2018.toml")
     assert resolve(open_recipe("mnist1d/2016")).stack == ["ema", "label_smoothing"]
@@ -283,7 +283,7 @@ def test_run_names_a_bad_recipe_file_before_training(recipes, cli):
 
 
 def test_run_trial_checks_the_recipe_workload(recipes):
-    from trickstack.runner import run_trial
+    from trickstack.trial.runner import run_trial
 
     with pytest.raises(UserError, match="recipe mnist1d/2018 is for workload 'mnist1d', not 'digits'"):
         run_trial("digits", recipe=resolve(load_recipe(recipes / "2018.toml")))

@@ -3,8 +3,8 @@ import json
 import jsonschema
 import pytest
 
-from trickstack.records import SCHEMA_PATH, RunRecord, record_json_schema, save_record
-from trickstack.runner import run_trial
+from trickstack.core.records import SCHEMA_PATH, RunRecord, record_json_schema, save_record
+from trickstack.trial.runner import run_trial
 
 
 @pytest.fixture(scope="module")

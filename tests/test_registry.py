@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 import trickstack.algorithms
-from trickstack.errors import RegistryError, UserError
-from trickstack.registry import CHANGES, Citation, TrickInfo, check_compatible, get_trick, list_tricks, register
+from trickstack.core.errors import RegistryError, UserError
+from trickstack.tricks.registry import CHANGES, Citation, TrickInfo, check_compatible, get_trick, list_tricks, register
 
 
 def test_every_algorithm_folder_is_registered_and_every_builtin_has_a_folder():
@@ -87,7 +87,7 @@ def test_third_party_tricks_register_through_entry_points(tmp_path):
     """A package declaring the entry-point group `trickstack.tricks` adds its trick on first lookup."""
     pkg = tmp_path / "my_trick.py"
     pkg.write_text(textwrap.dedent('''
-        from trickstack.registry import Citation, TrickInfo
+        from trickstack.tricks.registry import Citation, TrickInfo
         from composer.algorithms import LabelSmoothing
         TRICK = TrickInfo(name="my_smoothing", year=2024, summary="a plugin", citation=Citation("t", "https://example.org"),
                           domains=("vision",), changes=("targets",), factory=lambda: LabelSmoothing(0.1))
@@ -96,7 +96,7 @@ def test_third_party_tricks_register_through_entry_points(tmp_path):
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: my-trick\nVersion: 1.0\n")
     (dist / "entry_points.txt").write_text("[trickstack.tricks]\nmy_smoothing = my_trick:TRICK\n")
-    code = "from trickstack.registry import get_trick; print(get_trick('my_smoothing').summary)"
+    code = "from trickstack.tricks.registry import get_trick; print(get_trick('my_smoothing').summary)"
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
                             env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr
@@ -104,10 +104,10 @@ def test_third_party_tricks_register_through_entry_points(tmp_path):
 
 
 def test_readme_tricks_table_is_generated_from_the_registry():
-    from trickstack.docs import render
+    from trickstack.cli.docs import render
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    assert readme == render(readme), "README.md is stale: run `python -m trickstack.docs`"
+    assert readme == render(readme), "README.md is stale: run `python -m trickstack.cli.docs`"
 
 
 def test_docstring_examples_of_the_tricks_run():

@@ -11,12 +11,12 @@ import optuna
 import pandas as pd
 import pytest
 
-from trickstack import analysis as an
+from trickstack.stats import analysis as an
 from trickstack.ablations.designs import shapley_arms
 from trickstack.ablations.engine import ablate
 from trickstack.ablations.export import tidy
 from trickstack.ablations.spec import StudySpec
-from trickstack.report import FORMATS, TITLES, build_report, write
+from trickstack.reports.report import FORMATS, TITLES, build_report, write
 
 THREE = '["label_smoothing", "ema", "mixup"]'
 TWO = '["label_smoothing", "ema"]'
@@ -69,7 +69,7 @@ def url(tmp_path_factory) -> str:
 @pytest.fixture(scope="module")
 def studies(url, tmp_path_factory) -> dict[str, optuna.Study]:
     """One finished study per design (and the diverged one), in one storage."""
-    import trickstack.runner
+    import trickstack.trial.runner
 
     out = {}
     for name, body in DESIGNS.items():
@@ -77,7 +77,7 @@ def studies(url, tmp_path_factory) -> dict[str, optuna.Study]:
         spec = StudySpec.from_toml_text(text, source=f"{name}.toml")
         with pytest.MonkeyPatch.context() as patch:
             if name == "diverged":
-                patch.setattr(trickstack.runner, "run_trial", diverge_label_smoothing_seed_1(trickstack.runner.run_trial))
+                patch.setattr(trickstack.trial.runner, "run_trial", diverge_label_smoothing_seed_1(trickstack.trial.runner.run_trial))
             out[name] = ablate(spec, url).study
     return out
 

@@ -6,9 +6,9 @@ import pytest
 import torch
 from composer.core import Callback
 
-from trickstack.budget import Budget
-from trickstack.errors import UserError
-from trickstack.runner import reference_budget, run_trial
+from trickstack.core.budget import Budget
+from trickstack.core.errors import UserError
+from trickstack.trial.runner import reference_budget, run_trial
 from trickstack.testing.contract import trace_trial
 
 
@@ -104,7 +104,7 @@ def test_progress_bar_follows_the_budget(small_budget):
 
     from rich.console import Console
 
-    from trickstack.progress import BudgetProgress
+    from trickstack.trial.progress import BudgetProgress
 
     screen = io.StringIO()
     bar = BudgetProgress("mnist1d baseline", console=Console(file=screen, force_terminal=True, width=100))

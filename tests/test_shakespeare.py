@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
-from trickstack.budget import Budget
-from trickstack.errors import UserError
-from trickstack.runner import baseline_step_flops, run_trial
+from trickstack.core.budget import Budget
+from trickstack.core.errors import UserError
+from trickstack.trial.runner import baseline_step_flops, run_trial
 from trickstack.workloads import get_workload
 from trickstack.workloads import shakespeare_char as sc
 

@@ -7,11 +7,11 @@ import json
 import pytest
 import torch
 
-from trickstack.budget import Budget
-from trickstack.leaderboard import build
-from trickstack.recipe import find_recipe, list_recipes, resolve, shipped_paths
-from trickstack.records import RunRecord, provenance
-from trickstack.runner import run_trial
+from trickstack.core.budget import Budget
+from trickstack.leaderboard.board import build
+from trickstack.recipes.recipe import find_recipe, list_recipes, resolve, shipped_paths
+from trickstack.core.records import RunRecord, provenance
+from trickstack.trial.runner import run_trial
 
 WORKLOADS = ("mnist1d", "shakespeare-char")
 

@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from trickstack import analysis
+from trickstack.stats import analysis
 from trickstack.ablations.engine import ablate
 from trickstack.ablations.export import tidy
 from trickstack.ablations.spec import StudySpec, SyntheticSection
 from trickstack.ablations.storage import open_storage
-from trickstack.budget import Budget
-from trickstack.errors import UserError
-from trickstack.records import SCHEMA_PATH, RunRecord
-from trickstack.testing.synthetic import expected_score, frozen_gc, simulate_run, simulate_study, true_effects, true_shapley
+from trickstack.core.budget import Budget
+from trickstack.core.errors import UserError
+from trickstack.core.records import SCHEMA_PATH, RunRecord
+from trickstack.workloads.synthetic import expected_score, frozen_gc, simulate_run, simulate_study, true_effects, true_shapley
 
 TRICKS = ["label_smoothing", "ema", "mixup"]
 # ema and label_smoothing help and overlap (a negative interaction); mixup does nothing, alone or with others.
@@ -42,7 +42,7 @@ def write_spec(tmp_path, truth: str = TRUTH, design: str = "factorial", seeds: i
 
 
 def test_the_workload_is_registered_by_name_but_not_listed_as_a_benchmark():
-    from trickstack.registry import all_tricks
+    from trickstack.tricks.registry import all_tricks
     from trickstack.workloads import get_workload, list_workloads
 
     wl = get_workload("synthetic")
@@ -53,7 +53,7 @@ def test_the_workload_is_registered_by_name_but_not_listed_as_a_benchmark():
         wl.build_model()
     with pytest.raises(UserError, match="trains nothing"):
         wl.splits
-    from trickstack.runner import run_trial
+    from trickstack.trial.runner import run_trial
 
     with pytest.raises(UserError, match="trains nothing"):
         run_trial("synthetic", ["ema"], seed=0, budget=Budget("flops", 1e9))

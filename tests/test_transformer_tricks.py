@@ -24,11 +24,11 @@ from trickstack.algorithms.rope import Rotary, apply_rope, rotate
 from trickstack.algorithms.swiglu import SwiGLUMLP, apply_swiglu, swiglu_ffn, swiglu_hidden
 from trickstack.algorithms.untied_embeddings import untie_embeddings
 from trickstack.algorithms.zero_init_residual import zero_residual_projections
-from trickstack.budget import Budget
-from trickstack.errors import UserError
-from trickstack.registry import check_compatible, get_trick, list_tricks
-from trickstack.runner import baseline_step_flops, run_trial
-from trickstack.surgery import GPT_BLOCKS, trick_generator
+from trickstack.core.budget import Budget
+from trickstack.core.errors import UserError
+from trickstack.tricks.registry import check_compatible, get_trick, list_tricks
+from trickstack.trial.runner import baseline_step_flops, run_trial
+from trickstack.tricks.surgery import GPT_BLOCKS, trick_generator
 from trickstack.workloads import get_workload
 from trickstack.workloads.shakespeare_char import GPT, CONTEXT, VOCAB_SIZE
 

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from trickstack.data import TensorBatches, batched_loader
-from trickstack.errors import RegistryError
+from trickstack.workloads.data import TensorBatches, batched_loader
+from trickstack.core.errors import RegistryError
 from trickstack.workloads import get_workload, list_workloads
 
 

@@ -13,20 +13,20 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree th
     __version__ = "0.0.0"
 
 _EXPORTS = {
-    "Budget": "trickstack.budget",
-    "Param": "trickstack.params",
-    "Citation": "trickstack.registry",
-    "TrickInfo": "trickstack.registry",
-    "register_trick": "trickstack.registry",
-    "list_tricks": "trickstack.registry",
-    "get_trick": "trickstack.registry",
+    "Budget": "trickstack.core.budget",
+    "Param": "trickstack.core.params",
+    "Citation": "trickstack.tricks.registry",
+    "TrickInfo": "trickstack.tricks.registry",
+    "register_trick": "trickstack.tricks.registry",
+    "list_tricks": "trickstack.tricks.registry",
+    "get_trick": "trickstack.tricks.registry",
     "Workload": "trickstack.workloads",
     "register_workload": "trickstack.workloads",
     "list_workloads": "trickstack.workloads",
     "get_workload": "trickstack.workloads",
-    "run_trial": "trickstack.runner",
-    "RunRecord": "trickstack.records",
-    "UserError": "trickstack.errors",
+    "run_trial": "trickstack.trial.runner",
+    "RunRecord": "trickstack.core.records",
+    "UserError": "trickstack.core.errors",
 }
 
 __all__ = ["__version__", *_EXPORTS]

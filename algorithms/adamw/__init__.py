@@ -1,8 +1,8 @@
 """AdamW: decoupled weight decay instead of Adam's L2 penalty (ours, on torch.optim.AdamW)."""
 
 from trickstack.algorithms.adamw.adamw import AdamW, adamw_from, decoupled_decay
-from trickstack.params import Param
-from trickstack.registry import Citation, register_trick
+from trickstack.core.params import Param
+from trickstack.tricks.registry import Citation, register_trick
 
 __all__ = ["AdamW", "adamw_from", "decoupled_decay"]
 

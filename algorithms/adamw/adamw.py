@@ -11,7 +11,7 @@ import torch
 from composer.core import Algorithm, Event, State
 from composer.loggers import Logger
 
-from trickstack.optimizers import replace_optimizers, split_for_decay
+from trickstack.tricks.optimizers import replace_optimizers, split_for_decay
 
 
 def decoupled_decay(param: torch.Tensor, lr: float, weight_decay: float) -> torch.Tensor:

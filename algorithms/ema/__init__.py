@@ -3,8 +3,8 @@
 from composer.algorithms import EMA
 from composer.core import TimeUnit
 
-from trickstack.params import Param
-from trickstack.registry import Citation, register_trick
+from trickstack.core.params import Param
+from trickstack.tricks.registry import Citation, register_trick
 from trickstack.workloads import time_string
 
 

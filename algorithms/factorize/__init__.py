@@ -9,9 +9,9 @@ from composer.algorithms.factorize.factorize_modules import factorizing_could_sp
 from composer.core import Event, State
 from composer.loggers import Logger
 
-from trickstack.errors import UserError
-from trickstack.params import Param
-from trickstack.registry import Citation, register_trick
+from trickstack.core.errors import UserError
+from trickstack.core.params import Param
+from trickstack.tricks.registry import Citation, register_trick
 
 
 def tied_linears(model: torch.nn.Module) -> list[str]:

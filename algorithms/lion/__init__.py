@@ -1,8 +1,8 @@
 """Lion: sign of an interpolated momentum, every coordinate moves by the learning rate (ours, on lion-pytorch)."""
 
 from trickstack.algorithms.lion.lion import Lion, lion_from, lion_step
-from trickstack.params import Param
-from trickstack.registry import Citation, register_trick
+from trickstack.core.params import Param
+from trickstack.tricks.registry import Citation, register_trick
 
 __all__ = ["Lion", "lion_from", "lion_step"]
 

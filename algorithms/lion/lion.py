@@ -13,7 +13,7 @@ from composer.core import Algorithm, Event, State
 from composer.loggers import Logger
 from lion_pytorch import Lion as LionOptimizer
 
-from trickstack.optimizers import replace_optimizers, split_for_decay
+from trickstack.tricks.optimizers import replace_optimizers, split_for_decay
 
 
 def lion_step(

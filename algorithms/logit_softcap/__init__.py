@@ -1,8 +1,8 @@
 """Logit soft-capping: squash the model's final logits into (-cap, cap) with cap · tanh(x / cap) (ours)."""
 
 from trickstack.algorithms.logit_softcap.logit_softcap import LogitSoftCap, SoftCap, apply_soft_cap, soft_cap
-from trickstack.params import Param
-from trickstack.registry import Citation, register_trick
+from trickstack.core.params import Param
+from trickstack.tricks.registry import Citation, register_trick
 
 __all__ = ["LogitSoftCap", "SoftCap", "apply_soft_cap", "soft_cap"]
 

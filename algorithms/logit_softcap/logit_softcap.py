@@ -21,7 +21,7 @@ from composer.core import Algorithm, Event, State
 from composer.loggers import Logger
 from torch import nn
 
-from trickstack.errors import UserError
+from trickstack.core.errors import UserError
 
 OUTPUT_LAYER_ATTR = "output_layer"  # the contract: the name of the child module producing the logits
 CHILD = "logit_softcap"  # name of the SoftCap module attached to the output layer

@@ -1,8 +1,8 @@
 """Lookahead optimizer: k fast steps forward, then part of the way back to slow weights (ours, wraps torch_optimizer)."""
 
 from trickstack.algorithms.lookahead.lookahead import Lookahead, LookaheadOptimizer, wrap_lookahead
-from trickstack.params import Param
-from trickstack.registry import Citation, register_trick
+from trickstack.core.params import Param
+from trickstack.tricks.registry import Citation, register_trick
 
 __all__ = ["Lookahead", "LookaheadOptimizer", "wrap_lookahead"]
 

@@ -1,8 +1,8 @@
 """Learning-rate warm-up: ramp the learning rate up linearly over the first part of the budget (ours)."""
 
 from trickstack.algorithms.lr_warmup.lr_warmup import LRWarmup, warmup_multiplier
-from trickstack.params import Param
-from trickstack.registry import Citation, register_trick
+from trickstack.core.params import Param
+from trickstack.tricks.registry import Citation, register_trick
 
 __all__ = ["LRWarmup", "warmup_multiplier"]
 

@@ -2,8 +2,8 @@
 
 from composer.algorithms import MixUp
 
-from trickstack.params import Param
-from trickstack.registry import Citation, register_trick
+from trickstack.core.params import Param
+from trickstack.tricks.registry import Citation, register_trick
 
 
 @register_trick(

@@ -1,8 +1,8 @@
 """Muon: orthogonalised momentum for hidden weight matrices, AdamW for the rest (ours)."""
 
 from trickstack.algorithms.muon.muon import Muon, MuonWithAdamW, input_output_params, muon_from, newton_schulz, shape_scale
-from trickstack.params import Param
-from trickstack.registry import Citation, register_trick
+from trickstack.core.params import Param
+from trickstack.tricks.registry import Citation, register_trick
 
 __all__ = ["Muon", "MuonWithAdamW", "input_output_params", "muon_from", "newton_schulz", "shape_scale"]
 

@@ -15,7 +15,7 @@ from composer.core import Algorithm, Event, State
 from composer.loggers import Logger
 from torch.optim.adamw import adamw as adamw_update
 
-from trickstack.optimizers import replace_optimizers, split_for_decay
+from trickstack.tricks.optimizers import replace_optimizers, split_for_decay
 
 NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)  # the reference's quintic: steep at 0, lands in ~[0.7, 1.2]
 NS_STEPS = 5

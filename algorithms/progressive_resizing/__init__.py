@@ -6,9 +6,9 @@ from composer.algorithms import ProgressiveResizing as ComposerProgressiveResizi
 from composer.core import Event, State
 from composer.loggers import Logger
 
-from trickstack.errors import UserError
-from trickstack.params import Param
-from trickstack.registry import Citation, register_trick
+from trickstack.core.errors import UserError
+from trickstack.core.params import Param
+from trickstack.tricks.registry import Citation, register_trick
 
 
 def scaled_width(width: int, elapsed: float, initial_scale: float, delay: float, finetune: float, increment: int) -> int:

@@ -13,8 +13,8 @@ from composer.core import Algorithm, Event, State
 from composer.loggers import Logger
 from torch import nn
 
-from trickstack.errors import UserError
-from trickstack.surgery import find_gpt, swap_module
+from trickstack.core.errors import UserError
+from trickstack.tricks.surgery import find_gpt, swap_module
 
 
 def relu_squared(x: torch.Tensor) -> torch.Tensor:

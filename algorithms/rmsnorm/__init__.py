@@ -1,8 +1,8 @@
 """RMSNorm: normalise by the root mean square, without subtracting the mean (ours, module surgery)."""
 
 from trickstack.algorithms.rmsnorm.rmsnorm import RMSNormalization, apply_rmsnorm, rms_norm, to_rmsnorm
-from trickstack.registry import Citation, register_trick
-from trickstack.surgery import GPT_BLOCKS
+from trickstack.tricks.registry import Citation, register_trick
+from trickstack.tricks.surgery import GPT_BLOCKS
 
 __all__ = ["RMSNormalization", "apply_rmsnorm", "rms_norm", "to_rmsnorm"]
 

@@ -16,8 +16,8 @@ from composer.loggers import Logger
 from composer.utils.module_surgery import replace_module_classes
 from torch import nn
 
-from trickstack.errors import UserError
-from trickstack.surgery import find_gpt, update_optimizers
+from trickstack.core.errors import UserError
+from trickstack.tricks.surgery import find_gpt, update_optimizers
 
 
 def rms_norm(x: torch.Tensor, weight: Optional[torch.Tensor] = None, eps: float = 1e-5) -> torch.Tensor:

@@ -16,8 +16,8 @@ from composer.core import Algorithm, Event, State
 from composer.loggers import Logger
 from torch import nn
 
-from trickstack.errors import UserError
-from trickstack.surgery import find_gpt, swap_module
+from trickstack.core.errors import UserError
+from trickstack.tricks.surgery import find_gpt, swap_module
 
 
 def rotate(x: torch.Tensor, base: float = 10000.0) -> torch.Tensor:

@@ -4,8 +4,8 @@ from composer.algorithms import SAM as ComposerSAM
 from composer.algorithms.sam import SAMOptimizer
 from composer.core import State
 
-from trickstack.params import Param
-from trickstack.registry import Citation, register_trick
+from trickstack.core.params import Param
+from trickstack.tricks.registry import Citation, register_trick
 
 
 class SAM(ComposerSAM):

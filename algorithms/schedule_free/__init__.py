@@ -1,8 +1,8 @@
 """Schedule-free AdamW: constant lr, gradients at an interpolation, evaluation at an average (ours, on schedulefree)."""
 
 from trickstack.algorithms.schedule_free.schedule_free import ScheduleFree, averaged_point, gradient_point, schedule_free_from
-from trickstack.params import Param
-from trickstack.registry import Citation, register_trick
+from trickstack.core.params import Param
+from trickstack.tricks.registry import Citation, register_trick
 
 __all__ = ["ScheduleFree", "averaged_point", "gradient_point", "schedule_free_from"]
 

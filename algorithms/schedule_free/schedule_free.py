@@ -15,8 +15,8 @@ from composer.optim import ConstantScheduler, compile_composer_scheduler
 from schedulefree import AdamWScheduleFree
 
 from trickstack.algorithms.lr_warmup.lr_warmup import warmup_multiplier
-from trickstack.errors import UserError
-from trickstack.optimizers import replace_optimizers, split_for_decay
+from trickstack.core.errors import UserError
+from trickstack.tricks.optimizers import replace_optimizers, split_for_decay
 
 
 def gradient_point(x: torch.Tensor, z: torch.Tensor, beta: float) -> torch.Tensor:

@@ -4,8 +4,8 @@ from composer.algorithms import SelectiveBackprop as ComposerSelectiveBackprop
 from composer.algorithms.selective_backprop import should_selective_backprop
 from composer.core import State
 
-from trickstack.params import Param
-from trickstack.registry import Citation, register_trick
+from trickstack.core.params import Param
+from trickstack.tricks.registry import Citation, register_trick
 
 
 class SelectiveBackprop(ComposerSelectiveBackprop):

@@ -8,8 +8,8 @@ from composer.algorithms.seq_length_warmup import set_batch_sequence_length
 from composer.core import Event, State
 from composer.loggers import Logger
 
-from trickstack.params import Param
-from trickstack.registry import Citation, register_trick
+from trickstack.core.params import Param
+from trickstack.tricks.registry import Citation, register_trick
 
 
 def warmup_length(elapsed: float, duration: float, min_length: int, step: int, full: int) -> int:

@@ -17,7 +17,7 @@ from composer.loggers import Logger
 from torch import nn
 from torch.nn.utils import skip_init
 
-from trickstack.surgery import find_gpt, swap_module, trick_generator
+from trickstack.tricks.surgery import find_gpt, swap_module, trick_generator
 
 
 def swiglu_ffn(x: torch.Tensor, w: torch.Tensor, v: torch.Tensor, w2: torch.Tensor) -> torch.Tensor:

@@ -1,8 +1,8 @@
 """Untied embeddings: the output layer gets its own weight instead of sharing the input embedding's (ours)."""
 
 from trickstack.algorithms.untied_embeddings.untied_embeddings import UntiedEmbeddings, untie_embeddings
-from trickstack.registry import Citation, register_trick
-from trickstack.surgery import GPT_BLOCKS
+from trickstack.tricks.registry import Citation, register_trick
+from trickstack.tricks.surgery import GPT_BLOCKS
 
 __all__ = ["UntiedEmbeddings", "untie_embeddings"]
 

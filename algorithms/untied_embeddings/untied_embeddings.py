@@ -16,8 +16,8 @@ from composer.core import Algorithm, Event, State
 from composer.loggers import Logger
 from torch import nn
 
-from trickstack.errors import UserError
-from trickstack.surgery import find_gpt, trick_generator, update_optimizers
+from trickstack.core.errors import UserError
+from trickstack.tricks.surgery import find_gpt, trick_generator, update_optimizers
 
 
 def untie_embeddings(gpt: nn.Module, generator: Optional[torch.Generator] = None,

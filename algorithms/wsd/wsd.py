@@ -13,7 +13,7 @@ from composer.core import Algorithm, Event, State, TimeUnit
 from composer.loggers import Logger
 from torch.optim.lr_scheduler import LambdaLR
 
-from trickstack.errors import UserError
+from trickstack.core.errors import UserError
 
 SHAPES = ("linear", "1-sqrt")
 

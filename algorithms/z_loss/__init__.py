@@ -1,8 +1,8 @@
 """z-loss: penalise the squared log of the softmax normaliser to keep logits from drifting (ours)."""
 
 from trickstack.algorithms.z_loss.z_loss import ZLoss, z_loss
-from trickstack.params import Param
-from trickstack.registry import Citation, register_trick
+from trickstack.core.params import Param
+from trickstack.tricks.registry import Citation, register_trick
 
 __all__ = ["ZLoss", "z_loss"]
 

@@ -13,7 +13,7 @@ import torch
 from composer.core import Algorithm, Event, State
 from composer.loggers import Logger
 
-from trickstack.errors import UserError
+from trickstack.core.errors import UserError
 
 IGNORE_INDEX = -100  # torch's cross_entropy default: positions with this target are not scored
 

@@ -1,8 +1,8 @@
 """Zero-initialised residual projections: every transformer block starts as the identity (ours)."""
 
 from trickstack.algorithms.zero_init_residual.zero_init_residual import ZeroInitResidual, zero_residual_projections
-from trickstack.registry import Citation, register_trick
-from trickstack.surgery import GPT_BLOCKS
+from trickstack.tricks.registry import Citation, register_trick
+from trickstack.tricks.surgery import GPT_BLOCKS
 
 __all__ = ["ZeroInitResidual", "zero_residual_projections"]
 

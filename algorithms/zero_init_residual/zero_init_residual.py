@@ -15,7 +15,7 @@ from composer.core import Algorithm, Event, State
 from composer.loggers import Logger
 from torch import nn
 
-from trickstack.surgery import find_gpt
+from trickstack.tricks.surgery import find_gpt
 
 
 def zero_residual_projections(gpt: nn.Module) -> list[nn.Parameter]:

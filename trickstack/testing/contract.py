@@ -2,7 +2,7 @@
 
 `trace_trial` runs a trial with a `Probe` that fingerprints, at every step, the inputs, targets,
 loss, learning rate, module structure and weights. `changed` compares a trick's trace with the
-baseline's (same seed, same budget) for one of the aspects in `trickstack.registry.CHANGES`:
+baseline's (same seed, same budget) for one of the aspects in `trickstack.tricks.registry.CHANGES`:
 
 - data: the inputs at BEFORE_FORWARD differ at some step;
 - targets: the targets at BEFORE_LOSS differ at some step;
@@ -27,9 +27,9 @@ import torch
 from composer.core import Callback, State
 from composer.loggers import Logger
 
-from trickstack.budget import Budget
-from trickstack.records import RunRecord
-from trickstack.runner import run_trial
+from trickstack.core.budget import Budget
+from trickstack.core.records import RunRecord
+from trickstack.trial.runner import run_trial
 
 
 def fingerprint(tensors) -> str:

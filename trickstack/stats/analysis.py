@@ -24,7 +24,7 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestPower
 from statsmodels.stats.proportion import proportion_confint
 
-from trickstack.errors import UserError
+from trickstack.core.errors import UserError
 
 BASELINE = "baseline"  # the arm with no trick on, as in `trickstack.ablations.designs`
 LEVEL = 0.95  # confidence level of every interval

@@ -8,8 +8,8 @@ from typing import List, Optional
 import typer
 from rich.markup import escape
 
-from trickstack.consoles import err, out, phase_progress
-from trickstack.errors import UserError
+from trickstack.cli.consoles import err, out, phase_progress
+from trickstack.core.errors import UserError
 
 recipe_app = typer.Typer(no_args_is_help=True, help="Integrated recipes: the best stack of tricks known by a year.")
 
@@ -20,7 +20,7 @@ def recipe_show(
     as_json: bool = typer.Option(False, "--json", help="print the resolved recipe as JSON, as run records store it"),
 ) -> None:
     """Print a recipe resolved: bases applied, removed tricks dropped, every parameter and nuisance value filled in."""
-    from trickstack.recipe import lineage, open_recipe, resolve
+    from trickstack.recipes.recipe import lineage, open_recipe, resolve
 
     recipe = open_recipe(ref)
     resolved = resolve(recipe)
@@ -58,7 +58,7 @@ def recipe_check(
                                                help="recipes to check; default: every shipped recipe"),
 ) -> None:
     """Validate recipes strictly, bases resolved; exit code 2 if any is wrong, each error naming its file."""
-    from trickstack.recipe import open_recipe, resolve, shipped_paths
+    from trickstack.recipes.recipe import open_recipe, resolve, shipped_paths
 
     refs = refs or [str(p) for p in shipped_paths()]
     if not refs:
@@ -107,8 +107,8 @@ def recipe_derive(
     dropped), confirm the best on fresh paired seeds, and write recipes/WORKLOAD/YEAR.toml with its evidence.
     It beats the previous recipe only at p < 0.01 (one-sided paired t-test, at least 5 seeds); otherwise the
     previous recipe is carried forward."""
-    from trickstack.derive import derive, load_truth
-    from trickstack.leaderboard import ALPHA
+    from trickstack.derive.derive import derive, load_truth
+    from trickstack.leaderboard.board import ALPHA
 
     truth = load_truth(synthetic) if synthetic is not None else None
     names = [t.strip() for t in tricks.split(",") if t.strip()]
@@ -138,8 +138,8 @@ def leaderboard(
                                            "their evidence; default: the shipped recipes/"),
 ) -> None:
     """Build the yearly leaderboards as a static site, from the recipes and their evidence records only."""
-    from trickstack.leaderboard import build
-    from trickstack.leaderboard_site import write_site
+    from trickstack.leaderboard.board import build
+    from trickstack.leaderboard.site import write_site
 
     board = build(recipes, year=year, workload=workload)
     paths = write_site(board, out_dir)

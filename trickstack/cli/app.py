@@ -12,9 +12,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from trickstack.cli_recipes import leaderboard, recipe_app
-from trickstack.consoles import err, out, phase_progress
-from trickstack.errors import UserError
+from trickstack.cli.recipes import leaderboard, recipe_app
+from trickstack.cli.consoles import err, out, phase_progress
+from trickstack.core.errors import UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Measure how small training tricks add up.")
 tricks_app = typer.Typer(no_args_is_help=True, help="The registered tricks.")
@@ -26,7 +26,7 @@ app.command()(leaderboard)
 
 
 def _trick_status(info, workload) -> str:
-    from trickstack.registry import trick_status
+    from trickstack.tricks.registry import trick_status
 
     short, reason = trick_status(info, workload)
     return f"{short}: {reason}" if reason else short
@@ -41,7 +41,7 @@ def tricks_list(
 ) -> None:
     """List tricks: name, year, domains, what they change and their status on each workload."""
     from trickstack.algorithms.unusable import UNUSABLE
-    from trickstack.registry import STATUS_SHORT, get_trick, list_tricks
+    from trickstack.tricks.registry import STATUS_SHORT, get_trick, list_tricks
     from trickstack.workloads import get_workload, list_workloads
 
     infos = [get_trick(name) for name in list_tricks(pattern)]
@@ -82,7 +82,7 @@ def tricks_list(
 @tricks_app.command("show")
 def tricks_show(name: str = typer.Argument(..., help="a trick name")) -> None:
     """Show one trick's metadata and search space."""
-    from trickstack.registry import get_trick
+    from trickstack.tricks.registry import get_trick
 
     info = get_trick(name)
     out.print(f"[bold]{info.name}[/bold] ({info.year}): {info.summary}")
@@ -123,23 +123,14 @@ def workloads_list(as_json: bool = typer.Option(False, "--json", help="print JSO
     out.print(table)
 
 
-def parse_sets(pairs: List[str], workload, stack: List[str], where: str = "--tricks") -> dict:
-    """``["ema.half_life=50ba", "lr=3e-3"]`` -> typed, validated overrides."""
-    from trickstack.registry import get_trick
+def _sets(pairs: List[str], workload, stack: List[str], where: str) -> dict:
+    """The --set pairs as validated overrides; a library error gets the flag's name."""
+    from trickstack.trial.runner import parse_overrides
 
-    overrides = {}
-    for pair in pairs:
-        key, sep, text = pair.partition("=")
-        if not sep or not key or not text:
-            raise UserError(f"--set expects KEY=VALUE (e.g. ema.half_life=50ba or lr=3e-3), got {pair!r}")
-        if "." in key:
-            trick, param = key.split(".", 1)
-            if trick not in stack:
-                raise UserError(f"--set {key}: trick {trick!r} is not in {where} ({', '.join(stack) or 'empty'})")
-            overrides[key] = get_trick(trick).param(param).parse(text, owner=trick)
-        else:
-            overrides[key] = workload.nuisance_param(key).parse(text, owner=workload.name)
-    return overrides
+    try:
+        return parse_overrides(pairs, workload, stack, where)
+    except UserError as error:
+        raise UserError(f"--set {error}") from None
 
 
 @app.command()
@@ -162,11 +153,11 @@ def run(
     out_dir: Optional[Path] = typer.Option(None, "--out", help="also write the record to a new file in this folder"),
 ) -> None:
     """Train one stack of tricks on one workload with one seed under one budget; print its record."""
-    from trickstack.budget import Budget
-    from trickstack.progress import BudgetProgress
-    from trickstack.records import save_record
-    from trickstack.recipe import open_recipe, resolve
-    from trickstack.runner import resolve_stack, run_trial, with_recipe
+    from trickstack.core.budget import Budget
+    from trickstack.trial.progress import BudgetProgress
+    from trickstack.core.records import save_record
+    from trickstack.recipes.recipe import open_recipe, resolve
+    from trickstack.trial.runner import resolve_stack, run_trial, with_recipe
     from trickstack.workloads import get_workload
 
     recipe = resolve(open_recipe(recipe_ref)) if recipe_ref is not None else None
@@ -176,11 +167,11 @@ def run(
     wl = get_workload(recipe.workload if recipe else workload or "mnist1d")
     extra = [t.strip() for t in tricks.split(",") if t.strip()]
     stack, from_recipe = with_recipe(recipe, wl, extra, {})  # the recipe's tricks, then --tricks
-    overrides = parse_sets(set_, wl, stack, f"recipe {recipe.name} or --tricks" if recipe else "--tricks")
+    overrides = _sets(set_, wl, stack, f"recipe {recipe.name} or --tricks" if recipe else "--tricks")
     resolve_stack(wl, stack, {**from_recipe, **overrides})  # every user error before any data is loaded
     if budget is not None and budget.strip().endswith("x") and budget_unit == "flops":
-        from trickstack.derive import parse_budget
-        from trickstack.runner import reference_budget
+        from trickstack.derive.derive import parse_budget
+        from trickstack.trial.runner import reference_budget
 
         chosen = parse_budget(budget, lambda: reference_budget(wl))
     else:
@@ -208,7 +199,7 @@ def _load_study(name: str, storage: Optional[str]):
         return optuna.load_study(study_name=name, storage=backend)
     except KeyError:
         known = [s.study_name for s in optuna.get_all_study_summaries(backend) if "::" not in s.study_name]
-        from trickstack.errors import close_matches
+        from trickstack.core.errors import close_matches
 
         raise UserError(f"no study {name!r} in {storage or 'the default storage (sqlite:///trickstack.db)'}"
                         f"{close_matches(name, known) or (' (it has: ' + ', '.join(known) + ')' if known else ' (it has none)')}") from None
@@ -362,7 +353,7 @@ def report(
                                        "additivity, power, tuning, greedy, search, excluded); refused if the design cannot give one"),
 ) -> None:
     """What a study found, from its stored runs: arms, paired gains, effects, Shapley values, additivity, power, tuning."""
-    from trickstack.report import FORMATS, build_report, render_text, write
+    from trickstack.reports.report import FORMATS, build_report, render_text, write
 
     if fmt not in FORMATS:
         raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
@@ -388,7 +379,7 @@ def plan(
     """Before training anything: simulate a study many times from guessed effects and noise, and see how
     often each effect comes out significant (power), how often a null one does, and what the study costs."""
     from trickstack.ablations.spec import StudySpec
-    from trickstack.testing.synthetic import plan_study
+    from trickstack.workloads.synthetic import plan_study
 
     spec = StudySpec.load(spec_path)
     result = plan_study(spec, studies, alpha)

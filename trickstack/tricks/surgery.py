@@ -29,7 +29,7 @@ import torch
 from composer.utils import ensure_tuple
 from torch import nn
 
-from trickstack.errors import UserError
+from trickstack.core.errors import UserError
 
 GPT_BLOCKS = "gpt_blocks"  # the capability a workload provides when its network follows the contract
 _GPT_SLOTS = ("wte", "wpe", "blocks", "ln_f", "lm_head")

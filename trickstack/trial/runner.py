@@ -1,6 +1,6 @@
 """One honest trial: train one stack of tricks on one workload with one seed under one budget.
 
->>> from trickstack.runner import run_trial
+>>> from trickstack.trial.runner import run_trial
 >>> record = run_trial("mnist1d", ["label_smoothing"], seed=0, budget=Budget("flops", 5e8))  # doctest: +SKIP
 >>> record.metrics.eval_value  # doctest: +SKIP
 0.43
@@ -22,11 +22,12 @@ from composer import Trainer
 from composer.core import Callback, Evaluator
 from composer.utils import reproducibility
 
-from trickstack.budget import Budget, BudgetController, count_flops
-from trickstack.data import batched_loader
-from trickstack.errors import UserError
-from trickstack.records import BudgetRecord, Metrics, ResolvedRecipe, RunRecord, TrickRecord, now, provenance
-from trickstack.registry import TrickInfo, check_compatible, get_trick
+from trickstack.core.budget import Budget
+from trickstack.trial.flops import BudgetController, count_flops
+from trickstack.workloads.data import batched_loader
+from trickstack.core.errors import UserError
+from trickstack.core.records import BudgetRecord, Metrics, ResolvedRecipe, RunRecord, TrickRecord, now, provenance
+from trickstack.tricks.registry import TrickInfo, check_compatible, get_trick
 from trickstack.workloads import Workload, get_workload
 
 
@@ -47,6 +48,26 @@ def split_overrides(overrides: Mapping[str, Any] | None) -> tuple[dict[str, dict
         else:
             nuisance[key] = value
     return per_trick, nuisance
+
+
+def parse_overrides(pairs: Iterable[str], workload: Workload, stack: Sequence[str], where: str = "the stack") -> dict[str, Any]:
+    """``["ema.half_life=50ba", "lr=3e-3"]`` -> typed, validated overrides of ``stack``'s tricks and the
+    workload's nuisance values; ``where`` names the stack in messages. A key given twice is refused."""
+    overrides: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key or not text:
+            raise UserError(f"expected KEY=VALUE (e.g. ema.half_life=50ba or lr=3e-3), got {pair!r}")
+        if key in overrides:
+            raise UserError(f"{key} is set twice")
+        if "." in key:
+            trick, param = key.split(".", 1)
+            if trick not in stack:
+                raise UserError(f"{key}: trick {trick!r} is not in {where} ({', '.join(stack) or 'empty'})")
+            overrides[key] = get_trick(trick).param(param).parse(text, owner=trick)
+        else:
+            overrides[key] = workload.nuisance_param(key).parse(text, owner=workload.name)
+    return overrides
 
 
 def resolve_stack(workload: Workload, stack: Iterable[str], overrides: Mapping[str, Any] | None = None) -> list[ResolvedTrick]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Union
 
-from trickstack.errors import UserError
+from trickstack.core.errors import UserError
 
 Value = Union[float, int, str, bool]
 

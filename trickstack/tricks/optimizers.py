@@ -27,7 +27,7 @@ import torch_optimizer
 from composer.core import State
 from composer.utils import ensure_tuple
 
-from trickstack.errors import UserError
+from trickstack.core.errors import UserError
 
 
 def decays(param: torch.Tensor) -> bool:

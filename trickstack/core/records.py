@@ -63,7 +63,7 @@ class Provenance(_Model):
 
 
 class ResolvedRecipe(_Model):
-    """A recipe with its bases applied, removed tricks dropped and defaults filled in (`trickstack.recipe`).
+    """A recipe with its bases applied, removed tricks dropped and defaults filled in (`trickstack.recipes.recipe`).
 
     Everything a run needs to repeat the recipe, and nothing it does not (no reasons, no provenance).
     """

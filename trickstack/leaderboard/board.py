@@ -1,11 +1,11 @@
 """Yearly leaderboards, computed from recipe TOMLs and their evidence files only (nothing typed).
 
 A workload's leaderboard has one row for the baseline and one per year's integrated recipe
-(``recipes/<workload>/<year>.toml``, the format of `trickstack.recipe`). Every number of a row comes
+(``recipes/<workload>/<year>.toml``, the format of `trickstack.recipes.recipe`). Every number of a row comes
 from the run records in the recipe's evidence file (``<year>.runs.jsonl``, one `RunRecord` a line) by
-`trickstack.analysis`: the recipe's metric (`arm_summary`), its paired gain over the previous year's
+`trickstack.stats.analysis`: the recipe's metric (`arm_summary`), its paired gain over the previous year's
 recipe and over the baseline with a one-sided p (`paired_differences`), and, on the recipe's page,
-the Shapley values and interactions of its tricks from the attribution runs (via `trickstack.report`).
+the Shapley values and interactions of its tricks from the attribution runs (via `trickstack.reports.report`).
 Runs of the evidence that are none of these are the tricks tried that year and not kept: the
 negative results, listed with their numbers.
 
@@ -14,7 +14,7 @@ paired by seed. The recipe's own runs and the previous recipe's must carry the r
 values; the baseline and the attribution subsets may have been run with other (e.g. default or
 re-tuned) nuisance values, and are taken as they are when only one variant was run.
 
-The rules (`MIN_SEEDS`, `ALPHA`) are those of `trickstack.report`, the single place where they are
+The rules (`MIN_SEEDS`, `ALPHA`) are those of `trickstack.reports.report`, the single place where they are
 set; the recipe derivation (`trickstack recipe derive`) is to import them from here, not repeat them.
 
 >>> ALPHA, MIN_SEEDS
@@ -31,9 +31,9 @@ from typing import Any, Mapping, Optional
 
 import pandas as pd
 
-from trickstack import analysis as an
-from trickstack.errors import UserError
-from trickstack.report import LEADERBOARD_ALPHA, LEADERBOARD_SEEDS
+from trickstack.stats import analysis as an
+from trickstack.core.errors import UserError
+from trickstack.reports.report import LEADERBOARD_ALPHA, LEADERBOARD_SEEDS
 
 MIN_SEEDS = LEADERBOARD_SEEDS  # paired evaluation seeds a new entry needs, at least
 ALPHA = LEADERBOARD_ALPHA  # one-sided paired t-test level a new entry must beat the previous year's at
@@ -61,12 +61,12 @@ INTEGERS = ("year", "n", "n_diverged", "n_pairs_prev", "n_pairs_base", "n_pairs"
 Stack = dict[str, dict[str, Any]]  # trick -> resolved parameters
 
 
-# ---- recipes: read and resolved by `trickstack.recipe` ------------------------------------------------
+# ---- recipes: read and resolved by `trickstack.recipes.recipe` ------------------------------------------------
 
 
 @dataclass
 class Recipe:
-    """One recipe file, resolved by `trickstack.recipe`: its full stack (bases applied, defaults filled in),
+    """One recipe file, resolved by `trickstack.recipes.recipe`: its full stack (bases applied, defaults filled in),
     nuisance values, the reasons it gives and its provenance (a plain dict; empty for a hand-written one)."""
 
     path: Path
@@ -85,7 +85,7 @@ class Recipe:
 
 def _read_recipes(folder: Path) -> list[Recipe]:
     """Every ``<year>.toml`` of one workload's folder, loaded and resolved strictly (errors name the file)."""
-    from trickstack.recipe import YEAR, load_recipe, resolve
+    from trickstack.recipes.recipe import YEAR, load_recipe, resolve
 
     out = []
     for path in sorted((p for p in folder.glob("*.toml") if YEAR.fullmatch(p.stem)), key=lambda p: int(p.stem)):
@@ -108,7 +108,7 @@ def read_evidence(path: Path, recipe: Recipe):
     """The run records of an evidence file, each checked; errors name the file and the line."""
     from pydantic import ValidationError
 
-    from trickstack.records import RunRecord
+    from trickstack.core.records import RunRecord
 
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -145,7 +145,7 @@ def _frozen(mapping: Mapping) -> tuple:
 
 def _describe(stack: Stack) -> str:
     """``label_smoothing(smoothing=0.15) + mixup``: parameters shown where they differ from the defaults."""
-    from trickstack.registry import get_trick
+    from trickstack.tricks.registry import get_trick
 
     def changed(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
         defaults = get_trick(name).defaults
@@ -183,7 +183,7 @@ def runs_of(records, stack: Stack, nuisance: Optional[Mapping] = None, strict: b
 
 
 def tidy(arms: Mapping[str, list], tricks: tuple[str, ...] = ()) -> pd.DataFrame:
-    """Runs as the tidy table `trickstack.analysis` reads (as `ablations.export.tidy` makes it)."""
+    """Runs as the tidy table `trickstack.stats.analysis` reads (as `ablations.export.tidy` makes it)."""
     rows = []
     for arm, records in arms.items():
         for r in records:
@@ -219,7 +219,7 @@ class Entry:
     runs: list
     previous: Optional["Entry"]
     row: dict[str, Any] = field(default_factory=dict)
-    attribution: Any = None  # a `trickstack.report.Report` with arms, shapley, effects, additivity
+    attribution: Any = None  # a `trickstack.reports.report.Report` with arms, shapley, effects, additivity
     attribution_note: Optional[str] = None  # why there is none
     negative: list[dict[str, Any]] = field(default_factory=list)
 
@@ -263,7 +263,7 @@ class Leaderboard:
 def build(recipes_dir: Optional[Path] = None, year: Optional[int] = None, workload: Optional[str] = None) -> Leaderboard:
     """The leaderboards of every workload in ``recipes_dir`` (or ``workload``'s), as of ``year`` (recipes
     of years <= ``year``). Bad input raises `UserError` naming the file."""
-    from trickstack.recipe import recipes_root
+    from trickstack.recipes.recipe import recipes_root
 
     root = Path(recipes_dir) if recipes_dir is not None else recipes_root()
     if not root.is_dir():
@@ -446,7 +446,7 @@ def _check_claims(e: Entry, status: str, versus: Mapping[str, float]) -> None:
 
 def _attribution(e: Entry, direction: str):
     """Shapley values and interactions of the recipe's tricks, from the runs of subsets of its stack."""
-    from trickstack.report import Report, StudyInfo, report_from_table
+    from trickstack.reports.report import Report, StudyInfo, report_from_table
 
     tricks = tuple(sorted(e.recipe.stack))
     if not tricks:

@@ -1,6 +1,6 @@
 """Files as data: read TOML and validate it strictly, with errors that name the file and the key.
 
-Study specs (`trickstack.ablations.spec`) and recipes (`trickstack.recipe`) both go through here, so
+Study specs (`trickstack.ablations.spec`) and recipes (`trickstack.recipes.recipe`) both go through here, so
 a mistake reads the same in either: ``FILE: KEY.PATH: what is wrong``.
 
 >>> class Demo(Strict):
@@ -8,7 +8,7 @@ a mistake reads the same in either: ``FILE: KEY.PATH: what is wrong``.
 >>> validate(Demo, parse_toml('name = 3', source="demo.toml"), source="demo.toml")
 Traceback (most recent call last):
     ...
-trickstack.errors.UserError: demo.toml: name: Input should be a valid string
+trickstack.core.errors.UserError: demo.toml: name: Input should be a valid string
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Annotated, Any, TypeVar, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
-from trickstack.errors import UserError
+from trickstack.core.errors import UserError
 
 M = TypeVar("M", bound=BaseModel)
 

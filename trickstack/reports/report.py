@@ -1,11 +1,11 @@
-"""A study's report, computed from its stored trials only (`tidy(study)`) by `trickstack.analysis`.
+"""A study's report, computed from its stored trials only (`tidy(study)`) by `trickstack.stats.analysis`.
 
 `build_report` works out which quantities the study's design supports, computes them, and says for
 each of the others why it is missing; `render` writes the report as rich text, Markdown, JSON, CSV
-or one self-contained HTML page (`trickstack.report_html`). No number is typed: every one comes
+or one self-contained HTML page (`trickstack.reports.html`). No number is typed: every one comes
 from the table of runs or the study's stored attributes (tuning, greedy path, search best).
 
->>> from trickstack.analysis import synthetic_table
+>>> from trickstack.stats.analysis import synthetic_table
 >>> r = report_from_table(synthetic_table({"ema": 0.01, "mixup": 0.02}), StudyInfo("demo", "factorial", ["ema", "mixup"]))
 >>> [key for key, s in r.sections.items() if s.available][:6]
 ['arms', 'baseline', 'full', 'effects', 'shapley', 'additivity']
@@ -27,8 +27,8 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from trickstack import analysis as an
-from trickstack.errors import UserError, close_matches
+from trickstack.stats import analysis as an
+from trickstack.core.errors import UserError, close_matches
 
 FORMATS = ("text", "md", "html", "json", "csv")
 TESTS = ("t", "bootstrap", "permutation")
@@ -632,7 +632,7 @@ def write(report: Report, fmt_: str, out_dir: Optional[Path]) -> tuple[Optional[
         render_text(report, Console(file=buffer, width=140, color_system=None))
         text = buffer.getvalue()
     elif fmt_ == "html":
-        from trickstack.report_html import render_html
+        from trickstack.reports.html import render_html
 
         text, out_dir = render_html(report), out_dir or Path(".")
     else:

@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
 
-from trickstack.errors import UserError
-from trickstack.records import ResolvedRecipe, RunRecord
+from trickstack.core.errors import UserError
+from trickstack.core.records import ResolvedRecipe, RunRecord
 
 __all__ = ["Config", "Derived", "derive", "load_truth", "parse_budget", "DEFAULT_TRIALS", "FACTORIAL_UP_TO", "ORDERS"]
 
@@ -107,11 +107,11 @@ class Derived:
 def parse_budget(text: Optional[str], reference: Callable[[], Any]):
     """``None`` -> the reference budget; ``"0.25x"`` -> a fraction of it; ``"1.2e10"`` -> FLOPs.
 
-    >>> from trickstack.budget import Budget
+    >>> from trickstack.core.budget import Budget
     >>> parse_budget("0.25x", lambda: Budget("flops", 4e10)), parse_budget("3e9", lambda: None)
     (Budget(unit='flops', value=10000000000.0), Budget(unit='flops', value=3000000000.0))
     """
-    from trickstack.budget import Budget
+    from trickstack.core.budget import Budget
 
     if text is None:
         return reference()
@@ -140,8 +140,8 @@ def derive(workload: str, year: int, *, budget: Optional[str] = None, seeds: Opt
     the ``synthetic`` workload. Bad input raises `UserError` naming the problem.
     """
     from trickstack.ablations.engine import ablate
-    from trickstack.leaderboard import MIN_SEEDS, passes
-    from trickstack.recipe import resolve, write_recipe
+    from trickstack.leaderboard.board import MIN_SEEDS, passes
+    from trickstack.recipes.recipe import resolve, write_recipe
     from trickstack.workloads import get_workload
 
     wl = get_workload(workload)
@@ -205,7 +205,7 @@ def derive(workload: str, year: int, *, budget: Optional[str] = None, seeds: Opt
 def load_truth(path: Union[str, Path]):
     """Testing only: the ``[synthetic]`` table of a TOML file, the truth runs of ``synthetic`` are simulated from."""
     from trickstack.ablations.spec import SyntheticSection
-    from trickstack.datafiles import Strict, parse_toml, read_text, validate
+    from trickstack.core.datafiles import Strict, parse_toml, read_text, validate
 
     class TruthFile(Strict):
         synthetic: SyntheticSection
@@ -214,7 +214,7 @@ def load_truth(path: Union[str, Path]):
 
 
 def _default_root() -> Path:
-    from trickstack.recipe import recipes_root
+    from trickstack.recipes.recipe import recipes_root
 
     return recipes_root()
 
@@ -235,7 +235,7 @@ def _truth(wl, synthetic: Any):
 
 def _previous(folder: Path, year: int) -> tuple[Optional[Path], Optional[ResolvedRecipe]]:
     """The latest ``<year>.toml`` of ``folder`` from before ``year``, resolved; none the first year."""
-    from trickstack.recipe import YEAR, load_recipe, resolve
+    from trickstack.recipes.recipe import YEAR, load_recipe, resolve
 
     years = sorted(int(p.stem) for p in folder.glob("*.toml") if YEAR.fullmatch(p.stem) and int(p.stem) < year)
     if not years:
@@ -246,8 +246,8 @@ def _previous(folder: Path, year: int) -> tuple[Optional[Path], Optional[Resolve
 
 def _budget(text: Optional[str], wl, prev_path: Optional[Path]):
     """The budget: as given, else the previous recipe's, else the reference; it must equal the previous one's."""
-    from trickstack.budget import Budget
-    from trickstack.recipe import load_recipe
+    from trickstack.core.budget import Budget
+    from trickstack.recipes.recipe import load_recipe
 
     claimed = None
     if prev_path is not None:
@@ -265,17 +265,17 @@ def _budget(text: Optional[str], wl, prev_path: Optional[Path]):
 
 def _reference(wl):
     if wl.extra.get("simulated"):
-        from trickstack.testing.synthetic import DEFAULT_BUDGET
+        from trickstack.workloads.synthetic import DEFAULT_BUDGET
 
         return DEFAULT_BUDGET
-    from trickstack.runner import reference_budget
+    from trickstack.trial.runner import reference_budget
 
     return reference_budget(wl)
 
 
 def _candidates(wl, year: int, only: Optional[Sequence[str]], prev: Optional[ResolvedRecipe]) -> list[str]:
     """Tricks of ``year`` or before that act on the workload (`trick_status` "ok"), and the previous recipe's."""
-    from trickstack.registry import all_tricks, get_trick, trick_status
+    from trickstack.tricks.registry import all_tricks, get_trick, trick_status
 
     if only:
         for name in only:
@@ -309,7 +309,7 @@ def _spec(name: str, wl, year: int, budget, seeds: int, trials: int, search_seed
             "source": f"recipe derive --workload {wl.name} --year {year}"}
     if truth is not None:
         data["synthetic"] = truth.model_dump()
-    from trickstack.datafiles import validate
+    from trickstack.core.datafiles import validate
 
     spec = validate(StudySpec, data, data["source"])
     spec.check()
@@ -318,7 +318,7 @@ def _spec(name: str, wl, year: int, budget, seeds: int, trials: int, search_seed
 
 def _config_of(recipe: ResolvedRecipe, wl) -> Config:
     """A recipe as a configuration: its searchable (and non-default) parameters and nuisance values."""
-    from trickstack.registry import get_trick
+    from trickstack.tricks.registry import get_trick
 
     params: dict[str, Any] = {}
     for t in recipe.tricks:
@@ -430,7 +430,7 @@ class _Runs:
 
 
 def _compare(runs: list, reference: list, wl, candidate: Config, start: Config) -> dict[str, float]:
-    from trickstack.leaderboard import compare
+    from trickstack.leaderboard.board import compare
 
     c = compare(runs, reference, wl.direction)
     if c["n_pairs"] < 2 or not math.isfinite(c["gain"]):
@@ -457,7 +457,7 @@ def _followups(wl, recipe: Config, prev: Optional[ResolvedRecipe], candidates: l
     """Attribution subsets of ``recipe``; each trick not kept added back on top of it (the negative
     results: the tricks new since the previous recipe, and those it removed), by trick; and the tricks
     left out because they cannot be stacked on the recipe, with why."""
-    from trickstack.registry import check_compatible, get_trick
+    from trickstack.tricks.registry import check_compatible, get_trick
 
     tricks = sorted(recipe.arm)
     subsets = [recipe.subset(sorted(s)) for s in _subsets(tricks, orders)[0]]
@@ -507,8 +507,8 @@ class _Found:
 
 def _recipe(f: _Found, path: Path, budget, study: str):
     """The `Recipe` to write: the changes from the previous recipe, with reasons and provenance."""
-    from trickstack.recipe import Recipe
-    from trickstack.registry import get_trick
+    from trickstack.recipes.recipe import Recipe
+    from trickstack.tricks.registry import get_trick
 
     wl, prev, test = f.wl, f.prev, f.test
     prev_name = prev.name if prev else "the baseline"
@@ -548,9 +548,9 @@ def _recipe(f: _Found, path: Path, budget, study: str):
 
 def _shapley(f: _Found) -> dict[str, str]:
     """``"; Shapley +0.012 accuracy (95% CI ...) in the recipe"`` per trick, from the attribution runs."""
-    from trickstack import analysis
+    from trickstack.stats import analysis
     from trickstack.ablations.designs import arm_name
-    from trickstack.leaderboard import tidy
+    from trickstack.leaderboard.board import tidy
 
     tricks = sorted(f.config.arm)
     subsets, orders = _subsets(tricks, f.orders)
@@ -566,7 +566,7 @@ def _shapley(f: _Found) -> dict[str, str]:
 
 
 def _removed_reason(f: _Found, name: str) -> str:
-    from trickstack.leaderboard import compare
+    from trickstack.leaderboard.board import compare
 
     if name in f.skipped:
         return f"left out by the search: {f.skipped[name]}"
@@ -598,7 +598,7 @@ def _write_lines(path: Path, records: list[RunRecord]) -> None:
 
 
 def _commit() -> str:
-    from trickstack.records import provenance
+    from trickstack.core.records import provenance
 
     p = provenance()
     if not p.git_commit:

@@ -7,7 +7,7 @@ from composer.loggers import Logger
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-from trickstack.budget import BudgetController
+from trickstack.trial.flops import BudgetController
 
 
 class BudgetProgress(Callback):

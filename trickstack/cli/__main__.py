@@ -1,0 +1,3 @@
+from trickstack.cli.app import main
+
+main()

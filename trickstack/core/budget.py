@@ -1,0 +1,39 @@
+"""Fixed compute: a budget in FLOPs (default), samples or seconds.
+
+A budget is the unit and amount of training compute every arm of a comparison gets; the callback
+that spends it during a trial is `trickstack.trial.flops.BudgetController`.
+
+>>> Budget.parse("2e11")
+Budget(unit='flops', value=200000000000.0)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+from trickstack.core.errors import UserError
+
+Unit = Literal["flops", "samples", "seconds"]
+UNITS: tuple[Unit, ...] = ("flops", "samples", "seconds")
+
+
+@dataclass(frozen=True)
+class Budget:
+    unit: Unit
+    value: float
+
+    def __post_init__(self) -> None:
+        if self.unit not in UNITS:
+            raise UserError(f"budget unit must be one of {', '.join(UNITS)}, got {self.unit!r}")
+        if not (isinstance(self.value, (int, float)) and math.isfinite(self.value) and self.value > 0):
+            raise UserError(f"budget must be a positive number of {self.unit}, got {self.value!r}")
+
+    @classmethod
+    def parse(cls, text: str, unit: str = "flops") -> "Budget":
+        try:
+            value = float(text)
+        except ValueError:
+            raise UserError(f"budget: cannot read {text!r} as a number of {unit}") from None
+        return cls(unit, value)  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""JSON schemas of trickstack records, generated from the pydantic models (see trickstack.core.records)."""

@@ -1,0 +1,1 @@
+"""Yearly leaderboards of the shipped recipes: tables built from their evidence, and the static site."""

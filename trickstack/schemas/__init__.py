@@ -1,1 +1,0 @@
-"""JSON schemas of trickstack records, generated from the pydantic models (see trickstack.records)."""

@@ -1,0 +1,1 @@
+"""One trial: a stack of tricks trained on a workload under a fixed budget, and its run record."""
