@@ -18,33 +18,9 @@ import numpy as np
 from pydoe import fracfact_by_res
 
 from trickstack.core.errors import UserError, close_matches
+from trickstack.core.stacks import Arm, arm_name
 
-Arm = frozenset[str]
 MAX_ARMS = 256  # each arm costs (seeds x tuning trials) training runs; beyond this, sample instead
-BASELINE = "baseline"
-
-
-def arm_name(arm: Arm) -> str:
-    """A stable, human-readable name: ``"baseline"`` or the sorted tricks joined by ``+``.
-
-    >>> arm_name(frozenset()), arm_name(frozenset({"swa", "mixup"}))
-    ('baseline', 'mixup+swa')
-    """
-    return "+".join(sorted(arm)) or BASELINE
-
-
-def parse_arm(name: str) -> Arm:
-    """The inverse of `arm_name`.
-
-    >>> sorted(parse_arm("mixup+swa")), parse_arm("baseline")
-    (['mixup', 'swa'], frozenset())
-    """
-    if name == BASELINE:
-        return frozenset()
-    parts = name.split("+")
-    if "" in parts or len(set(parts)) != len(parts) or BASELINE in parts:
-        raise UserError(f"malformed arm name {name!r}: expected 'baseline' or distinct trick names joined by '+'")
-    return frozenset(parts)
 
 
 def _unique(tricks: Sequence[str]) -> list[str]:

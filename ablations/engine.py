@@ -21,9 +21,10 @@ import optuna
 from optuna.trial import TrialState
 
 from trickstack.ablations import designs
-from trickstack.ablations.designs import Arm, arm_name
+from trickstack.core.stacks import Arm, arm_name
 from trickstack.ablations.jobs import EVAL, SEARCH, SEARCH_SEED_OFFSET, TUNE, TUNING_SEED_OFFSET, Job, completed, enqueue, job_states
 from trickstack.ablations.spec import StudySpec
+from trickstack.ablations.state import JobTrial, StudyState, configuration, set_excluded_proposal, use_param
 from trickstack.ablations.storage import default_url, open_storage
 from trickstack.ablations.worker import work, worker_main
 from trickstack.core.errors import UserError
@@ -51,14 +52,12 @@ def open_study(spec: StudySpec, storage_url: Optional[str], workers: int) -> Con
     storage = open_storage(url, workers)
     direction = get_workload(spec.study.workload).direction
     study = optuna.create_study(study_name=spec.study.name, storage=storage, direction=direction, load_if_exists=True)
-    stored = study.user_attrs.get("spec")
-    order = list(study.user_attrs.get("trick_order", []))
-    if stored is not None:
-        _check_extension(StudySpec.model_validate(stored), spec)
+    state = StudyState(study)
+    order = state.trick_order
+    if state.spec is not None:
+        _check_extension(StudySpec.model_validate(state.spec), spec)
     order += [t for t in spec.study.tricks if t not in order]
-    study.set_user_attr("spec", spec.to_dict())
-    study.set_user_attr("trick_order", order)
-    study.set_user_attr("finished", False)
+    state.start(spec.to_dict(), order)
     return Context(spec, url, workers, study, order)
 
 
@@ -116,15 +115,16 @@ def best_nuisance(ctx: Context) -> dict[str, dict]:
     sign = 1 if ctx.study.direction == optuna.study.StudyDirection.MAXIMIZE else -1
     summary: dict[str, dict] = {}
     for trial in completed(ctx.study, TUNE):
-        arm = trial.user_attrs["arm"]
+        job = JobTrial(trial)
+        arm = job.arm
         entry = summary.setdefault(arm, {"best": None, "value": -math.inf, "trials": 0, "flops": 0.0, "seconds": 0.0})
         entry["trials"] += 1
-        for record in trial.user_attrs.get("records", []):
+        for record in job.records:
             entry["flops"] += record["flops"]
             entry["seconds"] += record["train_seconds"] + record["eval_seconds"]
         if sign * trial.value > entry["value"]:
-            entry["value"], entry["best"] = sign * trial.value, trial.user_attrs["nuisance"]
-    ctx.study.set_user_attr("tuning", {arm: {k: v for k, v in e.items() if k != "value"} for arm, e in summary.items()})
+            entry["value"], entry["best"] = sign * trial.value, job.nuisance
+    StudyState(ctx.study).set_tuning({arm: {k: v for k, v in e.items() if k != "value"} for arm, e in summary.items()})
     return {arm: e["best"] for arm, e in summary.items() if e["best"] is not None}
 
 
@@ -188,7 +188,7 @@ def arm_values(ctx: Context, arm: Arm) -> dict[int, float]:
     sign = 1 if ctx.study.direction == optuna.study.StudyDirection.MAXIMIZE else -1
     name = arm_name(arm)
     return {t.params["seed"]: sign * t.value for t in completed(ctx.study, EVAL)
-            if t.user_attrs["arm"] == name and not t.user_attrs.get("trick_params")}
+            if JobTrial(t).arm == name and not JobTrial(t).trick_params}
 
 
 def greedy(ctx: Context) -> list[str]:
@@ -228,7 +228,7 @@ def greedy(ctx: Context) -> list[str]:
         added = next(iter(best - current))
         path.append({**round_info, "added": added})
         current, remaining = best, [t for t in remaining if t != added]
-    ctx.study.set_user_attr("greedy_path", path)
+    StudyState(ctx.study).set_greedy_path(path)
     return failed
 
 
@@ -241,20 +241,18 @@ def search(ctx: Context) -> list[str]:
 
     s = ctx.spec.study
     wl = get_workload(s.workload)
-    proposals = optuna.create_study(study_name=f"{s.name}::search", storage=ctx.study._storage, load_if_exists=True,
-                                    direction=ctx.study.direction.name.lower(),
-                                    sampler=optuna.samplers.TPESampler(seed=s.seed, constant_liar=True))
+    proposals = StudyState(ctx.study).search_study(sampler=optuna.samplers.TPESampler(seed=s.seed, constant_liar=True))
     failed = evaluate(ctx, [frozenset()])
 
     def jobs_of(params: dict) -> list[Job]:
-        arm, trick_params = _configuration(s.tricks, params)
+        arm, trick_params = configuration(s.tricks, params)
         return [Job(SEARCH, arm, SEARCH_SEED_OFFSET + i, trick_params=trick_params) for i in range(s.search_seeds)]
 
     def finish(batch: list) -> None:
         nonlocal failed
         all_jobs = [job for _, jobs in batch for job in jobs]
         failed += run_phase(ctx, all_jobs, "search") if all_jobs else []
-        results = {t.user_attrs["job"]: t.value for t in completed(ctx.study, SEARCH)}
+        results = {JobTrial(t).key: t.value for t in completed(ctx.study, SEARCH)}
         for number, jobs in batch:
             values = [results.get(job.key) for job in jobs]
             if any(v is None for v in values):
@@ -264,8 +262,8 @@ def search(ctx: Context) -> list[str]:
 
     resumed = []  # RUNNING proposals: their coordinator died between asking and telling
     for trial in proposals.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        arm = _configuration(s.tricks, trial.params)[0]
-        expected = {f"use.{t}" for t in s.tricks} | set(s.search_nuisance)
+        arm = configuration(s.tricks, trial.params)[0]
+        expected = {use_param(t) for t in s.tricks} | set(s.search_nuisance)
         expected |= {f"{t}.{p.name}" for t in arm for p in get_trick(t).params if p.searchable}
         if set(trial.params) == expected:
             resumed.append((trial.number, jobs_of(trial.params)))
@@ -282,10 +280,10 @@ def search(ctx: Context) -> list[str]:
             with warnings.catch_warnings():  # the proposal study shares the storage's heartbeat setting
                 warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
                 trial = proposals.ask()
-            arm = frozenset(t for t in s.tricks if trial.suggest_categorical(f"use.{t}", [False, True]))
+            arm = frozenset(t for t in s.tricks if trial.suggest_categorical(use_param(t), [False, True]))
             problem = check_compatible([*s.base, *sorted(arm)], wl.provides, wl.name, wl.includes)
             if problem:
-                trial.set_user_attr("excluded", problem)
+                set_excluded_proposal(trial, problem)
                 proposals.tell(trial, state=TrialState.PRUNED)
                 continue
             for t in sorted(arm):
@@ -300,16 +298,10 @@ def search(ctx: Context) -> list[str]:
         raise UserError(f"study {s.name!r}: the search trained no configuration (every one proposed conflicted or "
                         "failed; see `trickstack status`)")
     best = proposals.best_trial
-    arm, params = _configuration(s.tricks, best.params)
-    ctx.study.set_user_attr("search_best", {"arm": arm_name(arm), "trick_params": params, "value": best.value})
+    arm, params = configuration(s.tricks, best.params)
+    StudyState(ctx.study).set_search_best(arm, params, best.value)
     final = [Job(EVAL, arm, seed, trick_params=params) for seed in range(s.seeds)]
     return failed + run_phase(ctx, final, "re-evaluation on fresh seeds")
-
-
-def _configuration(tricks: list[str], params: dict) -> tuple[Arm, dict]:
-    """A search proposal's parameters -> (its arm, its "trick.param" and nuisance values)."""
-    arm = frozenset(t for t in tricks if params.get(f"use.{t}"))
-    return arm, {k: v for k, v in params.items() if not k.startswith("use.")}
 
 
 def ablate(spec: StudySpec, storage_url: Optional[str] = None, workers: int = 1,
@@ -319,17 +311,16 @@ def ablate(spec: StudySpec, storage_url: Optional[str] = None, workers: int = 1,
     ctx = open_study(spec, storage_url, workers)
     ctx.progress = progress
     ctx.excluded = excluded
-    ctx.study.set_user_attr("excluded", [[arm_name(a), why] for a, why in ctx.excluded])
+    state = StudyState(ctx.study)
+    state.set_excluded(ctx.excluded)
     if spec.study.design in STATIC:
-        ctx.study.set_user_attr("arms", [arm_name(a) for a in arms])
-        if spec.study.design == "shapley":  # the sampled orders, which `analysis.shapley_sampled` needs
-            s = spec.study
-            ctx.study.set_user_attr("orders", [list(o) for o in designs.shapley_arms(s.tricks, s.permutations, s.seed)[1]])
+        s = spec.study  # a Shapley design's sampled orders are what `analysis.shapley_sampled` needs
+        orders = designs.shapley_arms(s.tricks, s.permutations, s.seed)[1] if s.design == "shapley" else None
+        state.set_arms(arms, orders)
         failed = evaluate(ctx, arms)
     elif spec.study.design == "greedy":
         failed = greedy(ctx)
     else:
         failed = search(ctx)
-    ctx.study.set_user_attr("failed_jobs", failed)
-    ctx.study.set_user_attr("finished", True)
+    state.finish(failed)
     return ctx

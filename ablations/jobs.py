@@ -1,6 +1,6 @@
 """Jobs: one Optuna trial each. An evaluation job is one (arm, seed) pair, whose arm and seed are
-trial parameters (``arm_mask``, a bitmask over the study's trick order, and ``seed``); the full run
-record is stored with the trial. Tuning and search jobs train on seeds disjoint from evaluation's.
+trial parameters (`trickstack.ablations.state.job_params`); the full run record is stored with the
+trial. Tuning and search jobs train on seeds disjoint from evaluation's.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from typing import Any, Optional, Sequence
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from trickstack.ablations.designs import Arm, arm_name, parse_arm
+from trickstack.ablations.state import JobTrial, job_attrs, job_params
+from trickstack.core.stacks import Arm, arm_name
 
 EVAL, TUNE, SEARCH = "eval", "tune", "search"
 TUNING_SEED_OFFSET = 1_000_000  # tuning seeds are 1,000,000 + i: never an evaluation seed
@@ -40,26 +41,16 @@ class Job:
         return key
 
 
-def arm_mask(arm: Arm, order: Sequence[str]) -> int:
-    return sum(1 << order.index(t) for t in arm)
-
-
 def enqueue(study: optuna.Study, job: Job, order: Sequence[str]) -> None:
-    study.enqueue_trial(
-        {"arm_mask": arm_mask(job.arm, order), "seed": job.seed},
-        user_attrs={"job": job.key, "phase": job.phase, "arm": arm_name(job.arm), "nuisance": job.nuisance,
-                    "trick_params": job.trick_params, "tune_index": job.tune_index},
-    )
+    study.enqueue_trial(job_params(job.arm, job.seed, order),
+                        user_attrs=job_attrs(job.key, job.phase, job.arm, job.nuisance, job.trick_params, job.tune_index))
 
 
 def job_of(trial: FrozenTrial | optuna.Trial) -> Optional[Job]:
-    attrs = trial.user_attrs
-    if "job" not in attrs:
+    t = JobTrial(trial)
+    if t.key is None:
         return None
-    fixed = trial.system_attrs.get("fixed_params", {}) if isinstance(trial, FrozenTrial) else {}
-    seed = int(trial.params.get("seed", fixed.get("seed", -1)))  # a live trial has suggested it already
-    return Job(attrs["phase"], parse_arm(attrs["arm"]), seed, attrs.get("nuisance") or {},
-               attrs.get("trick_params") or {}, attrs.get("tune_index", 0))
+    return Job(t.phase, t.arm_set, t.seed, t.nuisance, t.trick_params, t.tune_index)
 
 
 _RANK = {TrialState.COMPLETE: 3, TrialState.RUNNING: 2, TrialState.WAITING: 1}
@@ -69,7 +60,7 @@ def job_states(study: optuna.Study) -> dict[str, TrialState]:
     """Each job's most advanced state: COMPLETE over RUNNING over WAITING over anything else."""
     states: dict[str, TrialState] = {}
     for trial in study.get_trials(deepcopy=False):
-        key = trial.user_attrs.get("job")
+        key = JobTrial(trial).key
         if key is not None and _RANK.get(trial.state, 0) >= _RANK.get(states.get(key), 0):
             states[key] = trial.state
     return states
@@ -79,8 +70,8 @@ def completed(study: optuna.Study, phase: Optional[str] = None) -> list[FrozenTr
     """COMPLETE job trials (of one phase), one per job: the first to complete."""
     seen, out = set(), []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        key = trial.user_attrs.get("job")
-        if key and key not in seen and (phase is None or trial.user_attrs.get("phase") == phase):
-            seen.add(key)
+        t = JobTrial(trial)
+        if t.key and t.key not in seen and (phase is None or t.phase == phase):
+            seen.add(t.key)
             out.append(trial)
     return out

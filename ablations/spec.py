@@ -16,14 +16,15 @@ Budget(unit='flops', value=2000000000.0)
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional, Union
+from typing import Any, Literal, Optional, Union
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from trickstack.core.budget import Budget
 from trickstack.core.datafiles import Strict as _Strict, parse_toml, read_text, validate
 from trickstack.core.errors import UserError
 from trickstack.core.records import ResolvedRecipe
+from trickstack.simulator.truth import SyntheticSection
 
 DESIGNS = ("one-at-a-time", "leave-one-out", "factorial", "fractional", "shapley", "greedy", "search")
 
@@ -82,57 +83,6 @@ class TuneSection(_Strict):
     trials_per_arm: int = Field(ge=1, le=1000)
     seeds: int = Field(1, ge=1, le=20, description="tuning seeds per trial; disjoint from the evaluation seeds")
     params: dict[str, Range] = Field(min_length=1)
-
-
-Finite = Annotated[float, Field(allow_inf_nan=False)]
-Probability = Annotated[float, Field(ge=0, le=1)]
-
-
-class SyntheticSection(_Strict):
-    """The known truth of a study on the ``synthetic`` workload (`trickstack.workloads.synthetic`): a run's
-    score is ``baseline`` + the effects of the tricks on + the interactions of the pairs on + seed noise
-    (shared by every arm of a seed: paired) + run noise. Keys are trick names of the study."""
-
-    baseline: Finite = Field(0.0, description="score of the arm with no trick on (before noise)")
-    effects: dict[str, Finite] = Field(default_factory=dict, description="TRICK = gain when it is on")
-    interactions: dict[str, Finite] = Field(default_factory=dict, description='"A:B" = extra gain when both are on')
-    seed_noise: Finite = Field(0.0, ge=0, description="sd of the noise shared by all arms of a seed (paired)")
-    run_noise: Finite = Field(0.0, ge=0, description="sd of each run's own noise")
-    diverge: dict[str, Probability] = Field(default_factory=dict, description="TRICK = probability that a run with it diverges")
-    noise_seed: int = Field(0, ge=0, description="seeds the simulated noise; another value is an independent replicate")
-
-    @field_validator("interactions")
-    @classmethod
-    def _pairs(cls, value: dict[str, float]) -> dict[str, float]:
-        seen: dict[frozenset, str] = {}
-        for key in value:
-            parts = key.split(":")
-            if len(parts) != 2 or not all(parts) or parts[0] == parts[1]:
-                raise ValueError(f"key {key!r}: expected two different tricks joined by ':', e.g. \"ema:mixup\"")
-            if frozenset(parts) in seen:
-                raise ValueError(f"key {key!r}: the pair is given twice (also as {seen[frozenset(parts)]!r})")
-            seen[frozenset(parts)] = key
-        return value
-
-    def pairs(self) -> dict[tuple[str, str], float]:
-        """The interactions as ``{(a, b): gain}``."""
-        return {tuple(key.split(":")): gain for key, gain in self.interactions.items()}  # type: ignore[misc]
-
-    def check_names(self, tricks: list[str]) -> None:
-        """Every key names a registered trick of the study (``tricks``: the study's and the base's)."""
-        from trickstack.tricks.registry import get_trick
-
-        keys = [(f"synthetic.effects.{k}", [k]) for k in self.effects]
-        keys += [(f"synthetic.interactions.{k}", k.split(":")) for k in self.interactions]
-        keys += [(f"synthetic.diverge.{k}", [k]) for k in self.diverge]
-        for where, names in keys:
-            for name in names:
-                try:
-                    get_trick(name)
-                except UserError as error:
-                    raise UserError(f"{where}: {error}") from None
-                if name not in tricks:
-                    raise UserError(f"{where}: trick {name!r} is not in the study (its tricks: {', '.join(tricks)})")
 
 
 class StudySpec(_Strict):
@@ -212,7 +162,7 @@ class StudySpec(_Strict):
                                     "with the tricks (other designs tune them per arm with a [tune] section)")
                 if name in s.overrides:
                     raise UserError(f"study.search_nuisance.{name}: also fixed in study.overrides; search it or fix it")
-            simulated = bool(wl.extra.get("simulated"))
+            simulated = wl.simulate is not None
             if simulated and self.synthetic is None:
                 raise UserError(f"workload {wl.name!r} is simulated: add a synthetic table with the truth to "
                                 "simulate (baseline, effects, interactions, seed_noise, run_noise, diverge)")

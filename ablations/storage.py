@@ -29,6 +29,7 @@ from optuna.storages import JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
+from trickstack.ablations.state import JobTrial
 from trickstack.core.errors import UserError
 
 DEFAULT_SQLITE = "sqlite:///trickstack.db"
@@ -36,7 +37,6 @@ DEFAULT_JOURNAL = "journal:///trickstack.journal"
 HEARTBEAT_SECONDS = 10  # RDB workers record a heartbeat this often while a trial runs
 GRACE_SECONDS = 60  # ... and a trial silent for this long is taken as dead
 UNCLAIMED_SECONDS = 120  # a RUNNING trial with no worker recorded after this long is dead too
-RETRY_KEYS = ("job", "phase", "arm", "nuisance", "trick_params", "tune_index")
 
 
 MEMORY = "memory"  # an in-process storage: gone when the process ends (tests, `trickstack plan`)
@@ -86,9 +86,7 @@ def _engine_kwargs(url: str) -> dict:
 
 def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
     """Put a dead trial's job back in the queue as a new WAITING trial (its params and job attrs)."""
-    attrs = {k: v for k, v in trial.user_attrs.items() if k in RETRY_KEYS}
-    attrs["retry_of"] = trial.number
-    study.enqueue_trial(trial.params | _fixed_params(trial), user_attrs=attrs)
+    study.enqueue_trial(trial.params | _fixed_params(trial), user_attrs=JobTrial(trial).retry_attrs())
 
 
 def _fixed_params(trial: FrozenTrial) -> dict:
@@ -114,7 +112,7 @@ def reap_dead_trials(study: optuna.Study, storage: optuna.storages.BaseStorage) 
         optuna.storages.fail_stale_trials(study)  # RDB heartbeats (its callback requeues)
     here, now, found = socket.gethostname(), datetime.now(), 0
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        worker = trial.user_attrs.get("worker")
+        worker = JobTrial(trial).worker
         if worker is None:
             dead = trial.datetime_start is not None and now - trial.datetime_start > timedelta(seconds=UNCLAIMED_SECONDS)
         else:

@@ -1,8 +1,8 @@
 """The worker: a long-lived process that imports Composer once and runs queued jobs until none is left.
 
 A job is popped from the study with `Study.ask` (Optuna hands each WAITING trial to exactly one
-worker), trained with `run_trial` (on the ``synthetic`` workload: simulated by
-`trickstack.workloads.synthetic.simulate_run`), and told back with its record. A job already COMPLETE under
+worker), trained with `run_trial` (on a simulated workload: by the
+workload's ``simulate``), and told back with its record. A job already COMPLETE under
 another trial (a requeued duplicate) is skipped, so every job completes exactly once.
 """
 
@@ -19,9 +19,11 @@ import optuna
 import torch
 from optuna.trial import TrialState
 
-from trickstack.ablations.designs import arm_name
+from trickstack.core.stacks import arm_name
+from trickstack.ablations import state
 from trickstack.ablations.jobs import TUNE, TUNING_SEED_OFFSET, Job, completed, job_of, job_states
 from trickstack.ablations.spec import StudySpec
+from trickstack.ablations.state import JobTrial, StudyState
 from trickstack.ablations.storage import Heartbeat, open_storage, reap_dead_trials, worker_identity
 from trickstack.core.errors import UserError
 
@@ -46,17 +48,15 @@ def run_job(spec: StudySpec, job: Job, trial: optuna.Trial) -> float:
     if job.phase == TUNE:  # every tuning trial of every arm sees the same tuning seeds: paired, and fair
         seeds = [TUNING_SEED_OFFSET + i for i in range(spec.tune.seeds)]
     recipe = spec.base_recipe  # a recipe base: its parameters and nuisance under the overrides, kept in every record
-    if spec.synthetic is not None:  # the synthetic workload: runs simulated from the spec's known truth
-        from trickstack.workloads.synthetic import simulate_run
-
+    if wl.simulate is not None:  # a simulated workload: runs drawn from the spec's known truth
         merged = {**(recipe.overrides() if recipe else {}), **overrides}
-        records = [simulate_run(spec.synthetic, wl, stack, seed=s, budget=spec.study.budget.as_budget(),
-                                overrides=merged).model_copy(update={"recipe": recipe}) for s in seeds]
+        records = [wl.simulate(spec.synthetic, wl, stack, seed=s, budget=spec.study.budget.as_budget(),
+                               overrides=merged).model_copy(update={"recipe": recipe}) for s in seeds]
     else:
         on_top = [t for t in stack if recipe is None or t not in recipe.stack]
         records = [run_trial(wl, on_top, seed=s, budget=spec.study.budget.as_budget(), overrides=overrides, recipe=recipe)
                    for s in seeds]
-    trial.set_user_attr("records", [r.model_dump(mode="json") for r in records])
+    state.set_records(trial, [r.model_dump(mode="json") for r in records])
     values = [r.metrics.eval_value for r in records]
     if any(v is None for v in values):
         return worst(wl.direction)  # a diverged run counts against its arm
@@ -67,13 +67,13 @@ def suggest_nuisance(study: optuna.Study, spec: StudySpec, job: Job) -> dict:
     """TPE over the arm's finished tuning trials only, so each arm is tuned on its own evidence."""
     distributions = {name: optuna.distributions.FloatDistribution(r.low, r.high, log=r.log)
                      for name, r in spec.tune.params.items()}
-    history = [t for t in completed(study, TUNE) if t.user_attrs["arm"] == arm_name(job.arm)]
+    history = [t for t in completed(study, TUNE) if JobTrial(t).arm == arm_name(job.arm)]
     sampler = optuna.samplers.TPESampler(seed=spec.study.seed * 7919 + job.tune_index, n_startup_trials=4)
     local = optuna.create_study(direction=study.direction.name.lower(), sampler=sampler)
     for t in history:
         if math.isfinite(t.value):
             local.add_trial(optuna.trial.create_trial(
-                params={k: t.user_attrs["nuisance"][k] for k in distributions}, distributions=distributions, value=t.value))
+                params={k: JobTrial(t).nuisance[k] for k in distributions}, distributions=distributions, value=t.value))
     return local.ask(distributions).params
 
 
@@ -84,12 +84,12 @@ def work(study_name: str, storage_url: Optional[str], workers: int = 1, threads:
         torch.set_num_threads(threads)
     storage = open_storage(storage_url, workers)
     study = optuna.load_study(study_name=study_name, storage=storage)
-    spec = StudySpec.model_validate(study.user_attrs["spec"])
+    spec = StudySpec.model_validate(StudyState(study).spec)
     done = 0
     while True:
         reap_dead_trials(study, storage)
         if not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-            if poll_seconds and not study.user_attrs.get("finished"):
+            if poll_seconds and not StudyState(study).finished:
                 time.sleep(poll_seconds)
                 study = optuna.load_study(study_name=study_name, storage=storage)  # refresh user attrs
                 continue
@@ -97,27 +97,26 @@ def work(study_name: str, storage_url: Optional[str], workers: int = 1, threads:
         with warnings.catch_warnings():  # we record heartbeats ourselves (see storage.Heartbeat)
             warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
             trial = study.ask()
-        if "job" not in trial.user_attrs:  # another worker took the last WAITING trial first: ask() made a fresh one
+        if JobTrial(trial).key is None:  # another worker took the last WAITING trial first: ask() made a fresh one
             study.tell(trial, state=TrialState.PRUNED)
             continue
-        trial.suggest_int("arm_mask", 0, 2**62)  # fixed by the queue: the job's arm and seed
-        trial.suggest_int("seed", 0, 2**62)
+        state.suggest_job_params(trial, StudyState(study).trick_order)  # fixed by the queue: arm, seed, tricks
         job = job_of(trial)
         if job_states(study).get(job.key) == TrialState.COMPLETE:
-            trial.set_user_attr("duplicate_of", job.key)
+            state.set_duplicate(trial, job.key)
             study.tell(trial, state=TrialState.PRUNED)
             continue
-        trial.set_user_attr("worker", worker_identity())
+        state.set_worker(trial, worker_identity())
         if job.phase == TUNE:
             job = replace(job, nuisance=suggest_nuisance(study, spec, job))
-            trial.set_user_attr("nuisance", job.nuisance)
+            state.set_nuisance(trial, job.nuisance)
         with Heartbeat(storage, trial._trial_id):
             try:
                 value = run_job(spec, job, trial)
             except optuna.exceptions.UpdateFinishedTrialError:
                 continue  # failed and requeued meanwhile by another worker (stale heartbeat): the retry runs it
             except Exception as error:  # a bug, not a result: recorded and left for a retry
-                trial.set_user_attr("error", f"{type(error).__name__}: {error}")
+                state.set_error(trial, f"{type(error).__name__}: {error}")
                 study.tell(trial, state=TrialState.FAIL)
                 continue
         if study.tell(trial, value, skip_if_finished=True).state != TrialState.COMPLETE:

@@ -15,6 +15,7 @@ from typing import Any, Mapping, Optional, Sequence
 import torch
 
 from trickstack.core.budget import Budget
+from trickstack.core.evidence import append_run, read_runs
 from trickstack.core.records import ResolvedRecipe, RunRecord, TrickRecord
 from trickstack.trial.runner import resolve_stack, run_trial, split_overrides, with_recipe
 from trickstack.workloads import Workload
@@ -27,8 +28,7 @@ class RecordFile:
         self.path = path
         self.records: list[RunRecord] = []
         if path is not None and path.exists():
-            lines = path.read_text().splitlines()
-            self.records = [RunRecord.from_json(line) for line in lines if line.strip()]
+            self.records = read_runs(path, "records file")
 
     def find(self, wl: Workload, stack: Sequence[str], seed: int, budget: Budget,
              overrides: Mapping[str, Any], recipe: Optional[ResolvedRecipe]) -> Optional[RunRecord]:
@@ -45,8 +45,7 @@ class RecordFile:
     def add(self, record: RunRecord) -> None:
         self.records.append(record)
         if self.path is not None:
-            with open(self.path, "a") as handle:
-                handle.write(record.to_json(indent=None) + "\n")
+            append_run(self.path, record)
 
 
 def run_or_reuse(records: RecordFile, wl: Workload, stack: Sequence[str], seed: int, budget: Budget,

@@ -20,6 +20,7 @@ from optuna.trial import TrialState
 
 from trickstack.ablations.engine import ablate
 from trickstack.ablations.spec import StudySpec
+from trickstack.ablations.state import JobTrial
 
 SPEC = """
 [study]
@@ -39,7 +40,7 @@ def run(workers: int, seeds: int, flops: float, folder: Path) -> tuple[float, fl
     wall = time.perf_counter() - start
     trials = [t for t in study.get_trials() if t.state == TrialState.COMPLETE]
     overheads = [(t.datetime_complete - t.datetime_start).total_seconds()
-                 - sum(r["train_seconds"] + r["eval_seconds"] for r in t.user_attrs["records"]) for t in trials]
+                 - sum(r["train_seconds"] + r["eval_seconds"] for r in JobTrial(t).records) for t in trials]
     # steady state: from the first trial's start to the last one's end (process start-up excluded)
     busy = (max(t.datetime_complete for t in trials) - min(t.datetime_start for t in trials)).total_seconds()
     return wall, busy, len(trials), overheads

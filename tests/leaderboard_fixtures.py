@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from trickstack.workloads.synthetic import simulate_run
+from trickstack.simulator.workload import simulate_run
 
 TRUTH = {"baseline": 0.5, "effects": {"label_smoothing": 0.03, "cosine_schedule": 0.01, "mixup": 0.02},
          "interactions": {"label_smoothing:mixup": -0.01}, "seed_noise": 0.02, "run_noise": 0.002}

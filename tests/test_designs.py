@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 import trickstack.ablations.designs as designs
 from trickstack.ablations.designs import (
     MAX_ARMS,
-    arm_name,
     design_matrix,
     exclude_conflicting,
     factorial,
@@ -20,10 +19,10 @@ from trickstack.ablations.designs import (
     greedy_candidates,
     leave_one_out,
     one_at_a_time,
-    parse_arm,
     resolution,
     shapley_arms,
 )
+from trickstack.core.stacks import arm_name, parse_arm
 from trickstack.core.errors import UserError
 
 NAME = st.text("abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=8).filter(lambda s: s != "baseline")

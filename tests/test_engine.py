@@ -32,7 +32,10 @@ def test_factorial_runs_every_arm_on_paired_seeds(tmp_path):
     assert table.groupby("arm")["seed"].apply(sorted).tolist() == [[0, 1]] * 4
     assert set(job_states(study).values()) == {TrialState.COMPLETE}
     trial = next(t for t in study.trials if t.state == TrialState.COMPLETE)
-    assert set(trial.params) == {"arm_mask", "seed"}  # the arm and the seed are trial parameters
+    # the arm and the seed are trial parameters, and each trick's use (as optuna-dashboard shows them)
+    assert set(trial.params) == {"arm_mask", "seed", "use.label_smoothing", "use.ema"}
+    on = {t for t in ("label_smoothing", "ema") if trial.params[f"use.{t}"]}
+    assert on == {t["name"] for t in trial.user_attrs["records"][0]["tricks"]}
     assert trial.user_attrs["records"][0]["seed"] == trial.params["seed"]
     st = status(study)
     assert st["arms_done"] == st["arms_total"] == 4 and st["finished"] and not st["jobs_failed"]

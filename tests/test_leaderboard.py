@@ -16,6 +16,7 @@ from leaderboard_fixtures import SEEDS, make_recipes, simulate
 from trickstack.leaderboard import board as lb
 from trickstack.core.budget import Budget
 from trickstack.core.errors import UserError
+from trickstack.stats import rules
 
 
 @pytest.fixture(scope="module")
@@ -47,10 +48,10 @@ def test_rows_follow_the_planted_gains(board, recipes):
     assert list(board.table.status) == ["baseline", "new best", "new best", "carried forward"]
     y16, y18, y19 = (row(board, f"synthetic/{y}") for y in (2016, 2018, 2019))
     # planted: 2016 = baseline + 0.04; 2018 = 2016 + 0.02 (mixup) - 0.01 (its overlap with label_smoothing)
-    assert y16["gain_base"] > 0 and y16["gain_base_low"] <= 0.04 <= y16["gain_base_high"] and y16["p_base"] < lb.ALPHA
+    assert y16["gain_base"] > 0 and y16["gain_base_low"] <= 0.04 <= y16["gain_base_high"] and y16["p_base"] < rules.LEADERBOARD_ALPHA
     assert y16["previous"] == "baseline" and y16["gain_prev"] == y16["gain_base"]
     assert y18["previous"] == "synthetic/2016" and y18["gain_prev_low"] <= 0.01 <= y18["gain_prev_high"]
-    assert y18["p_prev"] < lb.ALPHA and y18["n_pairs_prev"] == len(SEEDS) >= lb.MIN_SEEDS
+    assert y18["p_prev"] < rules.LEADERBOARD_ALPHA and y18["n_pairs_prev"] == len(SEEDS) >= rules.LEADERBOARD_MIN_SEEDS
     assert y18["added"] == "mixup(alpha=0.4)" and y18["removed"] == ""
     assert "label_smoothing(smoothing=0.15)" in y16["added"] and "cosine_schedule" in y16["added"]
     # the same numbers, computed here from the evidence file by hand
@@ -82,7 +83,7 @@ def test_shapley_values_add_up_to_the_full_gain_and_match_the_truth(board):
 def test_negative_results_are_the_candidates_not_kept(board):
     neg = board.negative.set_index("year")
     assert neg.tried.to_dict() == {2016: "+gradient_clipping", 2018: "+swa", 2019: "+lookahead"}
-    assert (neg.gain_low < 0).all() and (neg.gain_high > 0).all() and (neg.p_value > lb.ALPHA).all()  # no effect planted
+    assert (neg.gain_low < 0).all() and (neg.gain_high > 0).all() and (neg.p_value > rules.LEADERBOARD_ALPHA).all()  # no effect planted
     assert (neg.reference == neg.recipe).all() and (neg.n_pairs == len(SEEDS)).all()
 
 
@@ -137,13 +138,11 @@ def test_site_tables_agree_in_every_format(recipes, cli, tmp_path):
 
 def test_rules_come_from_the_constants(recipes, tmp_path, monkeypatch):
     from trickstack.leaderboard.site import render_rules
-    from trickstack.reports.report import LEADERBOARD_ALPHA, LEADERBOARD_SEEDS
-
-    assert (lb.MIN_SEEDS, lb.ALPHA) == (LEADERBOARD_SEEDS, LEADERBOARD_ALPHA)  # one place for the rules
     page = render_rules(lb.build(recipes))
-    assert f"at least {lb.MIN_SEEDS} paired evaluation seeds, disjoint from" in page and f"p &lt; {lb.ALPHA}" in page
+    assert f"at least {rules.LEADERBOARD_MIN_SEEDS} paired evaluation seeds, disjoint from" in page
+    assert f"p &lt; {rules.LEADERBOARD_ALPHA}" in page
     assert "the budget: its unit and its value" in page and "1e+09" in page and "score (maximize)" in page
-    monkeypatch.setattr(lb, "MIN_SEEDS", 7)  # the recipes have 6 seeds: an accepted recipe no longer passes
+    monkeypatch.setattr(rules, "LEADERBOARD_MIN_SEEDS", 7)  # the recipes have 6 seeds: an accepted recipe no longer passes
     with pytest.raises(UserError, match=r"2016.toml: provenance.accepted = true, .* over 6 paired seeds .* at least 7"):
         lb.build(recipes)
 

@@ -14,8 +14,9 @@ import pytest
 from scipy import stats
 
 from trickstack.leaderboard import board as lb
-from trickstack.derive.derive import derive
+from trickstack.derive.derive import DeriveOptions, derive
 from trickstack.core.errors import UserError
+from trickstack.stats import rules
 
 TRICKS = ["cosine_schedule", "ema", "label_smoothing", "mixup", "swa"]  # 2016 and 2018; ema and swa conflict
 NOISE = {"baseline": 0.5, "seed_noise": 0.02, "run_noise": 0.002}
@@ -33,9 +34,10 @@ def storage():
     drop_memory(url)
 
 
-def run(root: Path, year: int, truth: dict, storage: str, **options):
-    options = {"trials": 10, "tricks": [t for t in TRICKS if year >= 2018 or t not in ("mixup", "swa")], **options}
-    return derive("synthetic", year, synthetic=truth, recipes=root, storage=storage, **options)
+def run(root: Path, year: int, truth: dict, storage: str, progress=None, **options):
+    options = {"trials": 10, "tricks": tuple(t for t in TRICKS if year >= 2018 or t not in ("mixup", "swa")), **options}
+    return derive("synthetic", year, DeriveOptions(**options), truth=truth, recipes=root, storage=storage,
+                  progress=progress)
 
 
 def flat(text: str) -> str:
@@ -58,7 +60,7 @@ def values(records: list[dict], stack, nuisance: dict) -> np.ndarray:
 
 def test_a_planted_gain_is_accepted_with_its_provenance(tmp_path, storage):
     d = run(tmp_path, 2016, STRONG, storage)
-    assert d.accepted and d.p_value < lb.ALPHA and d.n_pairs == lb.MIN_SEEDS
+    assert d.accepted and d.p_value < rules.LEADERBOARD_ALPHA and d.n_pairs == rules.LEADERBOARD_MIN_SEEDS
     assert "label_smoothing" in d.recipe.stack and d.previous == "baseline"
     assert abs(d.gain - 0.05) < 0.01  # the other tricks are null: the stack gains what label_smoothing does
     data = tomllib.loads(d.path.read_text())
@@ -86,7 +88,7 @@ def test_a_planted_gain_is_accepted_with_its_provenance(tmp_path, storage):
 def test_a_null_effect_is_carried_forward(tmp_path, storage):
     first = run(tmp_path, 2016, STRONG, storage)
     d = run(tmp_path, 2018, STRONG, storage)  # mixup and swa (2018) do nothing
-    assert not d.accepted and d.p_value >= lb.ALPHA and d.recipe.tricks == first.recipe.tricks
+    assert not d.accepted and d.p_value >= rules.LEADERBOARD_ALPHA and d.recipe.tricks == first.recipe.tricks
     assert d.recipe.nuisance == first.recipe.nuisance and d.previous == "2016"
     data = tomllib.loads(d.path.read_text())
     assert data["recipe"]["base"] == "2016" and "tricks" not in data and "removed" not in data and "nuisance" not in data
@@ -122,15 +124,18 @@ class Interrupt(Exception):
 
 
 def test_an_interrupted_derivation_resumes_without_training_a_run_twice(tmp_path, monkeypatch):
-    import trickstack.workloads.synthetic as synthetic
+    import dataclasses
 
-    real, calls = synthetic.simulate_run, []
+    import trickstack.workloads as workloads
+
+    simulated = workloads.get_workload("synthetic")
+    real, calls = simulated.simulate, []
 
     def counted(truth, workload, stack, seed=0, budget=None, overrides=None):
         calls.append((tuple(sorted(stack)), json.dumps(overrides, sort_keys=True), seed))
         return real(truth, workload, stack, seed=seed, budget=budget, overrides=overrides)
 
-    monkeypatch.setattr(synthetic, "simulate_run", counted)
+    monkeypatch.setitem(workloads._REGISTRY, "synthetic", dataclasses.replace(simulated, simulate=counted))
     url, root = f"sqlite:///{tmp_path}/derive.db", tmp_path / "recipes"
 
     def stop_at(label: str, after: int):
@@ -187,10 +192,10 @@ def test_the_command_line(tmp_path, cli):
     assert code == 0, err
     assert flat("synthetic/2016: new best") in flat(out) and "2016.runs.jsonl" in flat(out)
     bad = {
-        ("--year", "2999"): "--year 2999 is after the current year",
+        ("--year", "2999"): "year 2999 is after the current year",
         ("--year", "2018", "--budget", "2e9"): "differs from the budget of the previous recipe",
         ("--year", "2018", "--seeds", "3"): "at least 5 paired evaluation seeds",
-        ("--year", "2016"): "2016.toml exists: --force replaces it",
+        ("--year", "2016"): "2016.toml exists: deriving it again (force) replaces it",
         ("--year", "2018", "--trials", "1"): "at least 2 configurations",
         ("--year", "2015", "--tricks", "mixup"): "trick 'mixup' is from 2018, after 2015",
     }
@@ -200,9 +205,9 @@ def test_the_command_line(tmp_path, cli):
     code, out, err = cli("recipe", "derive", "--workload", "mnist2d", "--year", "2018")
     assert code == 2 and flat("unknown workload 'mnist2d'") in flat(err) and "mnist1d" in err
     code, out, err = cli("recipe", "derive", "--workload", "synthetic", "--year", "2018", "--recipes", str(root))
-    assert code == 2 and "--synthetic" in err
+    assert code == 2 and flat("needs the truth its runs are simulated from") in flat(err)
     code, out, err = cli("recipe", "derive", "--workload", "mnist1d", "--year", "2018", "--synthetic", str(truth))
-    assert code == 2 and "trains for real" in err
+    assert code == 2 and flat("trains for real") in flat(err)
     truth.write_text("[synthetic]\nbaseline = 'high'\n")
     code, out, err = cli(*common, "--year", "2018")
     assert code == 2 and "synthetic.baseline" in err and flat(str(truth)) in flat(err)
@@ -219,7 +224,7 @@ def test_derive_refuses_to_continue_a_study_started_from_another_previous_recipe
 @pytest.mark.slow
 def test_a_real_derivation_on_mnist1d(tmp_path, storage, small_budget):
     """Seconds of real training: 2 searched configurations, 5 evaluation seeds, 30-step runs."""
-    d = derive("mnist1d", 2016, budget=f"{small_budget.value / 4}", trials=2, tricks=["label_smoothing"],
+    d = derive("mnist1d", 2016, DeriveOptions(budget=small_budget.scaled(0.25), trials=2, tricks=("label_smoothing",)),
                storage=storage, recipes=tmp_path)
     records = evidence(d.evidence)
     assert {r["workload"] for r in records} == {"mnist1d"} and {r["budget"]["value"] for r in records} == {small_budget.value / 4}

@@ -16,7 +16,9 @@ from trickstack.ablations.designs import shapley_arms
 from trickstack.ablations.engine import ablate
 from trickstack.ablations.export import tidy
 from trickstack.ablations.spec import StudySpec
-from trickstack.reports.report import FORMATS, TITLES, build_report, write
+from trickstack.reports.files import FORMATS, write
+from trickstack.reports.model import TITLES
+from trickstack.reports.sections import build_report
 
 THREE = '["label_smoothing", "ema", "mixup"]'
 TWO = '["label_smoothing", "ema"]'

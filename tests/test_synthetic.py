@@ -18,7 +18,8 @@ from trickstack.ablations.storage import open_storage
 from trickstack.core.budget import Budget
 from trickstack.core.errors import UserError
 from trickstack.core.records import SCHEMA_PATH, RunRecord
-from trickstack.workloads.synthetic import expected_score, frozen_gc, simulate_run, simulate_study, true_effects, true_shapley
+from trickstack.ablations.plan import frozen_gc, simulate_study, true_effects, true_shapley
+from trickstack.simulator.workload import expected_score, simulate_run
 
 TRICKS = ["label_smoothing", "ema", "mixup"]
 # ema and label_smoothing help and overlap (a negative interaction); mixup does nothing, alone or with others.
@@ -46,7 +47,7 @@ def test_the_workload_is_registered_by_name_but_not_listed_as_a_benchmark():
     from trickstack.workloads import get_workload, list_workloads
 
     wl = get_workload("synthetic")
-    assert wl.metric == "score" and wl.direction == "maximize" and wl.extra["simulated"]
+    assert wl.metric == "score" and wl.direction == "maximize" and wl.simulate is not None
     assert {need for info in all_tricks() for need in info.requires} <= set(wl.provides)
     assert "synthetic" not in list_workloads() and "synthetic" in list_workloads(testing=True)
     with pytest.raises(UserError, match="trains nothing"):

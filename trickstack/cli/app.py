@@ -123,16 +123,6 @@ def workloads_list(as_json: bool = typer.Option(False, "--json", help="print JSO
     out.print(table)
 
 
-def _sets(pairs: List[str], workload, stack: List[str], where: str) -> dict:
-    """The --set pairs as validated overrides; a library error gets the flag's name."""
-    from trickstack.trial.runner import parse_overrides
-
-    try:
-        return parse_overrides(pairs, workload, stack, where)
-    except UserError as error:
-        raise UserError(f"--set {error}") from None
-
-
 @app.command()
 def run(
     workload: Optional[str] = typer.Option(None, help="workload name (see `trickstack workloads list`); default "
@@ -153,11 +143,11 @@ def run(
     out_dir: Optional[Path] = typer.Option(None, "--out", help="also write the record to a new file in this folder"),
 ) -> None:
     """Train one stack of tricks on one workload with one seed under one budget; print its record."""
-    from trickstack.core.budget import Budget
+    from trickstack.cli.flags import budget_flag, set_flags
     from trickstack.trial.progress import BudgetProgress
     from trickstack.core.records import save_record
     from trickstack.recipes.recipe import open_recipe, resolve
-    from trickstack.trial.runner import resolve_stack, run_trial, with_recipe
+    from trickstack.trial.runner import reference_budget, resolve_stack, run_trial, with_recipe
     from trickstack.workloads import get_workload
 
     recipe = resolve(open_recipe(recipe_ref)) if recipe_ref is not None else None
@@ -167,15 +157,9 @@ def run(
     wl = get_workload(recipe.workload if recipe else workload or "mnist1d")
     extra = [t.strip() for t in tricks.split(",") if t.strip()]
     stack, from_recipe = with_recipe(recipe, wl, extra, {})  # the recipe's tricks, then --tricks
-    overrides = _sets(set_, wl, stack, f"recipe {recipe.name} or --tricks" if recipe else "--tricks")
+    overrides = set_flags(set_, wl, stack, f"recipe {recipe.name} or --tricks" if recipe else "--tricks")
     resolve_stack(wl, stack, {**from_recipe, **overrides})  # every user error before any data is loaded
-    if budget is not None and budget.strip().endswith("x") and budget_unit == "flops":
-        from trickstack.derive.derive import parse_budget
-        from trickstack.trial.runner import reference_budget
-
-        chosen = parse_budget(budget, lambda: reference_budget(wl))
-    else:
-        chosen = Budget.parse(budget, budget_unit) if budget is not None else None
+    chosen = budget_flag(budget, budget_unit, lambda: reference_budget(wl))
     if chosen is None and budget_unit != "flops":
         raise UserError("--budget-unit needs --budget (the reference budget is in FLOPs)")
     callbacks = [BudgetProgress(f"{wl.name} {'+'.join(stack) or 'baseline'} seed {seed}")] if err.is_terminal else []
@@ -227,7 +211,7 @@ def ablate(
 
 
 def _print_plan(spec, arms, excluded, workers: int) -> None:
-    from trickstack.ablations.designs import arm_name
+    from trickstack.core.stacks import arm_name
     from trickstack.ablations.engine import STATIC
     from trickstack.ablations.estimate import seconds_per_run
 
@@ -262,22 +246,24 @@ def _print_status(study) -> None:
 
 def _print_results(study) -> None:
     from trickstack.ablations.export import tidy
+    from trickstack.ablations.state import StudyState
+    from trickstack.stats.analysis import arm_summary
 
     table = tidy(study)
-    if table.empty:
+    if table.empty or not (table["phase"] == "eval").any():
         return
-    table = table[table["phase"] == "eval"]
-    grouped = table.groupby("arm")["value"].agg(["count", "mean", "std"]).reset_index()
-    diverged = table.groupby("arm")["diverged"].sum()
-    view = Table("arm", "n", f"{table['metric'].iloc[0]} mean", "sd", "diverged", title=f"{study.study_name}: evaluation")
-    for row in grouped.sort_values("mean", ascending=False).itertuples():
-        view.add_row(row.arm, str(row.count), f"{row.mean:.4f}", f"{row.std:.4f}" if row.count > 1 else "-",
-                     str(int(diverged[row.arm])))
+    state = StudyState(study)
+    summary = arm_summary(table, state.direction)  # best first
+    metric = table.loc[table["phase"] == "eval", "metric"].iloc[0]
+    view = Table("arm", "n", f"{metric} mean", "sd", "95% CI", "diverged", title=f"{study.study_name}: evaluation")
+    for row in summary.itertuples():
+        ci = f"{row.ci_low:.4f} to {row.ci_high:.4f}" if row.n - row.n_diverged > 1 else "-"
+        view.add_row(row.arm, str(row.n), f"{row.mean:.4f}", f"{row.sd:.4f}" if row.n - row.n_diverged > 1 else "-", ci,
+                     str(row.n_diverged))
     out.print(view)
-    tuning = study.user_attrs.get("tuning")
-    if tuning:
+    if state.tuning:
         view = Table("arm", "tuning trials", "tuning FLOPs", "tuning seconds", "tuned values", title="tuning compute per arm")
-        for arm, t in sorted(tuning.items()):
+        for arm, t in sorted(state.tuning.items()):
             best = ", ".join(f"{k}={v:.4g}" for k, v in (t["best"] or {}).items())
             view.add_row(arm, str(t["trials"]), f"{t['flops']:.3g}", f"{t['seconds']:.1f}", best)
         out.print(view)
@@ -353,7 +339,9 @@ def report(
                                        "additivity, power, tuning, greedy, search, excluded); refused if the design cannot give one"),
 ) -> None:
     """What a study found, from its stored runs: arms, paired gains, effects, Shapley values, additivity, power, tuning."""
-    from trickstack.reports.report import FORMATS, build_report, render_text, write
+    from trickstack.reports.files import FORMATS, write
+    from trickstack.reports.render import render_text
+    from trickstack.reports.sections import build_report
 
     if fmt not in FORMATS:
         raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
@@ -379,7 +367,7 @@ def plan(
     """Before training anything: simulate a study many times from guessed effects and noise, and see how
     often each effect comes out significant (power), how often a null one does, and what the study costs."""
     from trickstack.ablations.spec import StudySpec
-    from trickstack.workloads.synthetic import plan_study
+    from trickstack.ablations.plan import plan_study
 
     spec = StudySpec.load(spec_path)
     result = plan_study(spec, studies, alpha)

@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from trickstack.cli.consoles import err, out, phase_progress
 from trickstack.core.errors import UserError
+from trickstack.stats import rules
 
 recipe_app = typer.Typer(no_args_is_help=True, help="Integrated recipes: the best stack of tricks known by a year.")
 
@@ -107,15 +108,19 @@ def recipe_derive(
     dropped), confirm the best on fresh paired seeds, and write recipes/WORKLOAD/YEAR.toml with its evidence.
     It beats the previous recipe only at p < 0.01 (one-sided paired t-test, at least 5 seeds); otherwise the
     previous recipe is carried forward."""
-    from trickstack.derive.derive import derive, load_truth
-    from trickstack.leaderboard.board import ALPHA
+    from trickstack.cli.flags import budget_flag
+    from trickstack.derive.derive import DeriveOptions, derive, load_truth
+    from trickstack.derive.inputs import reference
+    from trickstack.workloads import get_workload
 
     truth = load_truth(synthetic) if synthetic is not None else None
-    names = [t.strip() for t in tricks.split(",") if t.strip()]
+    names = tuple(t.strip() for t in tricks.split(",") if t.strip()) or None
+    chosen = budget_flag(budget, "flops", lambda: reference(get_workload(workload)))
+    options = DeriveOptions(budget=chosen, seeds=seeds, trials=trials, search_seeds=search_seeds, tricks=names,
+                            orders=orders, study=study, force=force)
     with phase_progress(f"{workload}/{year}") as progress:
-        d = derive(workload, year, budget=budget, seeds=seeds, trials=trials, search_seeds=search_seeds, tricks=names,
-                   storage=storage, workers=workers, recipes=recipes, study=study, force=force, synthetic=truth,
-                   progress=progress, orders=orders)
+        d = derive(workload, year, options, recipes=recipes, storage=storage, workers=workers, truth=truth,
+                   progress=progress)
     previous = "the baseline" if d.previous == "baseline" else f"{d.recipe.workload}/{d.previous}"
     test = (f"{d.gain:+.4g} {d.metric} over {previous} (95% CI {d.ci[0]:+.4g} to {d.ci[1]:+.4g}), "
             f"p = {d.p_value:.3g} over {d.n_pairs} paired seeds")
@@ -124,7 +129,7 @@ def recipe_derive(
         out.print(f"  added: {', '.join(d.added) or '-'}; removed: {', '.join(d.removed) or '-'}", highlight=False)
     else:
         out.print(f"{d.recipe.name}: carried forward ({previous}'s tricks unchanged): the best candidate "
-                  f"{escape(d.candidate)} did not pass p < {ALPHA}: {test}", highlight=False)
+                  f"{escape(d.candidate)} did not pass p < {rules.LEADERBOARD_ALPHA}: {test}", highlight=False)
     out.print(f"written: {d.path} and {d.evidence.name} ({d.runs} run records)", highlight=False)
 
 

@@ -37,3 +37,13 @@ class Budget:
         except ValueError:
             raise UserError(f"budget: cannot read {text!r} as a number of {unit}") from None
         return cls(unit, value)  # type: ignore[arg-type]
+
+    def scaled(self, fraction: float) -> "Budget":
+        """This budget times ``fraction`` (a fraction of a reference budget).
+
+        >>> Budget("flops", 4e10).scaled(0.25)
+        Budget(unit='flops', value=10000000000.0)
+        """
+        if not (isinstance(fraction, (int, float)) and math.isfinite(fraction) and fraction > 0):
+            raise UserError(f"budget fraction {fraction!r} of the reference budget must be a positive number, e.g. 0.25")
+        return Budget(self.unit, self.value * fraction)

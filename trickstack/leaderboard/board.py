@@ -5,7 +5,7 @@ A workload's leaderboard has one row for the baseline and one per year's integra
 from the run records in the recipe's evidence file (``<year>.runs.jsonl``, one `RunRecord` a line) by
 `trickstack.stats.analysis`: the recipe's metric (`arm_summary`), its paired gain over the previous year's
 recipe and over the baseline with a one-sided p (`paired_differences`), and, on the recipe's page,
-the Shapley values and interactions of its tricks from the attribution runs (via `trickstack.reports.report`).
+the Shapley values and interactions of its tricks from the attribution runs (via `trickstack.reports.sections`).
 Runs of the evidence that are none of these are the tricks tried that year and not kept: the
 negative results, listed with their numbers.
 
@@ -14,11 +14,8 @@ paired by seed. The recipe's own runs and the previous recipe's must carry the r
 values; the baseline and the attribution subsets may have been run with other (e.g. default or
 re-tuned) nuisance values, and are taken as they are when only one variant was run.
 
-The rules (`MIN_SEEDS`, `ALPHA`) are those of `trickstack.reports.report`, the single place where they are
-set; the recipe derivation (`trickstack recipe derive`) is to import them from here, not repeat them.
-
->>> ALPHA, MIN_SEEDS
-(0.01, 5)
+The rules (minimum seeds, alpha, the test, `passes`) are those of `trickstack.stats.rules`, the single
+place where they are set; `recipe derive` decides by the same module.
 """
 
 from __future__ import annotations
@@ -33,20 +30,20 @@ import pandas as pd
 
 from trickstack.stats import analysis as an
 from trickstack.core.errors import UserError
-from trickstack.reports.report import LEADERBOARD_ALPHA, LEADERBOARD_SEEDS
+from trickstack.core.evidence import read_runs
+from trickstack.core.stacks import BASELINE, arm_name
+from trickstack.stats.compare import compare
+from trickstack.stats import rules
+from trickstack.stats.table import runs_table as tidy
 
-MIN_SEEDS = LEADERBOARD_SEEDS  # paired evaluation seeds a new entry needs, at least
-ALPHA = LEADERBOARD_ALPHA  # one-sided paired t-test level a new entry must beat the previous year's at
-TEST = "one-sided paired t-test (H1: better than the previous year's recipe)"
 MAY_NOT_CHANGE = (
     "the workload's data and its train/eval splits",
     "the model contract: the workload's model family, its inputs and outputs",
     "the metric, its direction and how it is evaluated",
     "the budget: its unit and its value, counted the same way for every arm",
 )
-BASELINE = an.BASELINE
 STATUSES = {"baseline": "the workload with no trick, its nuisance values as run",
-            "new best": f"beats the previous year's recipe: p < {ALPHA} over at least {MIN_SEEDS} paired seeds",
+            "new best": f"beats the previous year's recipe: p < {rules.LEADERBOARD_ALPHA} over at least {rules.LEADERBOARD_MIN_SEEDS} paired seeds",
             "carried forward": "no candidate passed the test: the previous year's recipe stays (same tricks)",
             "not significant": "hand-written recipe whose evidence does not pass the test (no provenance)"}
 COLUMNS = ["workload", "metric", "direction", "entry", "year", "status", "n", "n_diverged", "mean", "sd", "ci_low",
@@ -106,30 +103,19 @@ def _read_recipes(folder: Path) -> list[Recipe]:
 
 def read_evidence(path: Path, recipe: Recipe):
     """The run records of an evidence file, each checked; errors name the file and the line."""
-    from pydantic import ValidationError
-
-    from trickstack.core.records import RunRecord
+    def other_workload(record) -> Optional[str]:
+        if record.workload != recipe.workload:
+            return (f"a run of workload {record.workload!r} in the evidence of {recipe.name}: records that do not "
+                    "match the recipe")
+        return None
 
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as error:
-        why = "it does not exist" if isinstance(error, FileNotFoundError) else f"it cannot be read ({error})"
-        raise UserError(f"{path}: evidence of recipe {recipe.path} is missing: {why}; "
-                        "`trickstack recipe derive` writes it, and the leaderboard shows stored records only") from None
-    records = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = RunRecord.model_validate_json(line)
-        except ValidationError as error:
-            first = error.errors()[0]
-            where = ".".join(map(str, first["loc"])) or "the line"
-            raise UserError(f"{path}:{number}: not a run record ({where}: {first['msg']})") from None
-        if record.workload != recipe.workload:
-            raise UserError(f"{path}:{number}: a run of workload {record.workload!r} in the evidence of "
-                            f"{recipe.name}: records that do not match the recipe")
-        records.append(record)
+        records = read_runs(path, f"evidence of recipe {recipe.path}", other_workload)
+    except UserError as error:
+        if "is missing" in str(error):
+            raise UserError(f"{error}; `trickstack recipe derive` writes it, and the leaderboard shows stored records "
+                            "only") from None
+        raise
     if not records:
         raise UserError(f"{path}: the evidence of {recipe.name} holds no run record")
     return records
@@ -182,30 +168,6 @@ def runs_of(records, stack: Stack, nuisance: Optional[Mapping] = None, strict: b
     return [by_seed[s] for s in sorted(by_seed)]
 
 
-def tidy(arms: Mapping[str, list], tricks: tuple[str, ...] = ()) -> pd.DataFrame:
-    """Runs as the tidy table `trickstack.stats.analysis` reads (as `ablations.export.tidy` makes it)."""
-    rows = []
-    for arm, records in arms.items():
-        for r in records:
-            on = {t.name for t in r.tricks}
-            rows.append({"phase": "eval", "arm": arm, "seed": r.seed, **{f"on.{t}": t in on for t in tricks},
-                         **{f"nuisance.{k}": v for k, v in r.nuisance.items()}, "metric": r.metrics.eval_metric,
-                         "value": r.metrics.eval_value, "diverged": r.diverged, "flops": r.flops,
-                         "budget": r.budget.value, "budget_unit": r.budget.unit})
-    return pd.DataFrame(rows)
-
-
-def compare(runs, reference, direction: str) -> dict[str, float]:
-    """Paired gain of ``runs`` over ``reference`` (signed: + is better), 95% t interval, one-sided p."""
-    d = an.paired_differences(tidy({"arm": runs, "reference": reference}), "reference", direction).iloc[0]
-    return {"n_pairs": int(d.n_pairs), "gain": d.mean_gain, "low": d.ci_low, "high": d.ci_high, "p": d.p_value}
-
-
-def passes(c: Mapping[str, float]) -> bool:
-    """The leaderboard's rule: at least `MIN_SEEDS` pairs and a one-sided p below `ALPHA`."""
-    return c["n_pairs"] >= MIN_SEEDS and bool(c["p"] < ALPHA)
-
-
 # ---- the leaderboard ----------------------------------------------------------------------------------
 
 
@@ -219,7 +181,7 @@ class Entry:
     runs: list
     previous: Optional["Entry"]
     row: dict[str, Any] = field(default_factory=dict)
-    attribution: Any = None  # a `trickstack.reports.report.Report` with arms, shapley, effects, additivity
+    attribution: Any = None  # a `trickstack.reports.model.Report` with arms, shapley, effects, additivity
     attribution_note: Optional[str] = None  # why there is none
     negative: list[dict[str, Any]] = field(default_factory=list)
 
@@ -411,7 +373,7 @@ def _row(e: Entry, wl, unit: str, value: float) -> dict[str, Any]:
             raise UserError(f"{e.evidence}: no run of the previous recipe {prev.name} ({_describe(prev_stack)}) in the "
                             f"evidence of {e.name}, needed for its paired gain over the previous year")
         versus = compare(e.runs, prev_runs, direction)
-    status = "carried forward" if same else "new best" if passes(versus) else "not significant"
+    status = "carried forward" if same else "new best" if rules.passes(versus) else "not significant"
     _check_claims(e, status, versus)
     added = {n: p for n, p in r.stack.items() if prev_stack.get(n) != p}
     removed = sorted(set(prev_stack) - set(r.stack))
@@ -434,7 +396,7 @@ def _check_claims(e: Entry, status: str, versus: Mapping[str, float]) -> None:
         raise UserError(f"{path}: provenance.accepted = true, but its tricks and nuisance equal {prev}'s")
     if p["accepted"] and status != "new best":
         raise UserError(f"{path}: provenance.accepted = true, but its evidence {e.evidence} gives p = {versus['p']:.3g} "
-                        f"over {versus['n_pairs']} paired seeds against {prev} (rules: p < {ALPHA}, at least {MIN_SEEDS} seeds)")
+                        f"over {versus['n_pairs']} paired seeds against {prev} (rules: p < {rules.LEADERBOARD_ALPHA}, at least {rules.LEADERBOARD_MIN_SEEDS} seeds)")
     if not p["accepted"] and status != "carried forward":
         raise UserError(f"{path}: provenance.accepted = false means {prev} is carried forward, but the recipe's "
                         f"tricks or nuisance differ from it")
@@ -446,7 +408,8 @@ def _check_claims(e: Entry, status: str, versus: Mapping[str, float]) -> None:
 
 def _attribution(e: Entry, direction: str):
     """Shapley values and interactions of the recipe's tricks, from the runs of subsets of its stack."""
-    from trickstack.reports.report import Report, StudyInfo, report_from_table
+    from trickstack.reports.model import Report, StudyInfo
+    from trickstack.reports.sections import report_from_table
 
     tricks = tuple(sorted(e.recipe.stack))
     if not tricks:
@@ -460,7 +423,7 @@ def _attribution(e: Entry, direction: str):
     for stack in keys.values():
         runs = runs_of(e.records, stack, e.recipe.nuisance, where=str(e.evidence))
         if runs:
-            arms["+".join(sorted(stack)) or BASELINE] = runs
+            arms[arm_name(stack)] = runs
     if BASELINE not in arms:
         return None, "the evidence has no baseline run"
     table = tidy(arms, tricks)
@@ -547,10 +510,10 @@ def _diff(stack: Stack, reference: Stack) -> list[str]:
     return out
 
 
-def rules(lb: Leaderboard) -> dict[str, Any]:
+def rules_summary(lb: Leaderboard) -> dict[str, Any]:
     """The rules, from the constants above and each workload's registered contract."""
-    return {"min_seeds": MIN_SEEDS, "alpha": ALPHA, "test": TEST, "level": an.LEVEL,
-            "seeds": f"at least {MIN_SEEDS} paired evaluation seeds, disjoint from the seeds used for tuning and search",
+    return {"min_seeds": rules.LEADERBOARD_MIN_SEEDS, "alpha": rules.LEADERBOARD_ALPHA, "test": rules.LEADERBOARD_TEST, "level": an.LEVEL,
+            "seeds": f"at least {rules.LEADERBOARD_MIN_SEEDS} paired evaluation seeds, disjoint from the seeds used for tuning and search",
             "comparison": "same workload, same budget (unit and value) and same class of hardware as the previous year",
             "may_not_change": list(MAY_NOT_CHANGE),
             "negative_results": "tricks tried and not kept are published with their evidence",

@@ -22,8 +22,9 @@ import pandas as pd
 
 from trickstack.stats import analysis as an
 from trickstack.leaderboard import board as lb_
+from trickstack.stats import rules
 from trickstack.leaderboard.board import Board, Entry, Leaderboard
-from trickstack.reports.report import _plain, display, fmt, value_lines
+from trickstack.reports.render import display, fmt, plain, value_lines
 from trickstack.reports.html import BAD, CSS, GOOD, NEUTRAL, TOTAL, arm_figure, interaction_figure, svg, waterfall_figure
 
 esc = html.escape
@@ -156,7 +157,7 @@ def render_index(lb: Leaderboard) -> str:
     body = ["<h1>trickstack leaderboards</h1>",
             f"<ul class=\"meta\"><li>computed from the recipes in {esc(str(lb.source))} and their evidence files only"
             + (f", as of {lb.year}" if lb.year else "") + "</li>"
-            f"<li>a new entry needs at least {lb_.MIN_SEEDS} paired seeds and a {esc(lb_.TEST)} at p &lt; {lb_.ALPHA} "
+            f"<li>a new entry needs at least {rules.LEADERBOARD_MIN_SEEDS} paired seeds and a {esc(rules.LEADERBOARD_TEST)} at p &lt; {rules.LEADERBOARD_ALPHA} "
             "(see <a href=\"rules.html\">the rules</a>); intervals are 95%; gains are signed so that + is better</li></ul>"]
     for b in lb.boards.values():
         body += [f"<section id=\"{esc(b.workload)}\" class=\"workload\"><h2>{esc(b.workload)}</h2>",
@@ -264,10 +265,9 @@ def _section(e: Entry, key: str, draw, caption: str) -> list[str]:
 
 
 def render_rules(lb: Leaderboard) -> str:
-    rules = lb_.rules(lb)
+    rules = lb_.rules_summary(lb)
     body = ["<h1>Rules of the leaderboards</h1>",
-            "<p>Generated from trickstack's constants (<code>trickstack.leaderboard.MIN_SEEDS</code>, "
-            "<code>ALPHA</code>) and the registered workloads; <code>trickstack recipe derive</code> applies the same "
+            "<p>Generated from trickstack's constants (<code>trickstack.stats.rules</code>) and the registered workloads; <code>trickstack recipe derive</code> applies the same "
             "ones.</p>",
             "<h2>A new entry replaces the previous year's only with evidence</h2><ul>",
             f"<li>Seeds: {esc(rules['seeds'])}; seed <i>i</i> means the same initialisation and data order in every "
@@ -344,8 +344,8 @@ def _md_table(heads: list[str], rows: list[dict[str, str]]) -> list[str]:
 
 def render_markdown(lb: Leaderboard) -> str:
     out = ["# trickstack leaderboards", "", f"Computed from the recipes in `{lb.source}` and their evidence files"
-           + (f", as of {lb.year}" if lb.year else "") + f". Rules: at least {lb_.MIN_SEEDS} paired seeds and a {lb_.TEST} "
-           f"at p < {lb_.ALPHA}; intervals are {an.LEVEL:.0%}; gains are signed so that + is better."]
+           + (f", as of {lb.year}" if lb.year else "") + f". Rules: at least {rules.LEADERBOARD_MIN_SEEDS} paired seeds and a {rules.LEADERBOARD_TEST} "
+           f"at p < {rules.LEADERBOARD_ALPHA}; intervals are {an.LEVEL:.0%}; gains are signed so that + is better."]
     for b in lb.boards.values():
         out += ["", f"## {b.workload}: {b.metric} ({b.direction}), budget {b.budget:.4g} {b.budget_unit}", ""]
         out += _md_table(HEADINGS, display_rows(b))
@@ -365,7 +365,7 @@ def to_dict(lb: Leaderboard) -> dict[str, Any]:
                         else {"available": False, "reason": s.unavailable})
         return out
 
-    return _plain({"source": str(lb.source), "year": lb.year, "rules": lb_.rules(lb), "workloads": {
+    return plain({"source": str(lb.source), "year": lb.year, "rules": lb_.rules_summary(lb), "workloads": {
         b.workload: {"metric": b.metric, "direction": b.direction, "budget": {"unit": b.budget_unit, "value": b.budget},
                      "rows": records(b.table), "negative_results": records(b.negative),
                      "recipes": {e.name: {"summary": e.recipe.summary, "tricks": e.recipe.stack,
@@ -380,7 +380,7 @@ def render_json(lb: Leaderboard) -> str:
 
 def records(table: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows as plain Python: missing values (NaN, pd.NA) as None, numpy scalars as Python numbers."""
-    return _plain(table.astype(object).where(table.notna(), None).to_dict("records"))
+    return plain(table.astype(object).where(table.notna(), None).to_dict("records"))
 
 
 def render_csv(table: pd.DataFrame) -> str:

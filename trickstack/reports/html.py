@@ -15,7 +15,8 @@ from typing import Optional
 
 import numpy as np
 
-from trickstack.reports.report import Report, Section, display, header_lines, how_to_read, value_lines
+from trickstack.reports.model import Report, Section
+from trickstack.reports.render import display, header_lines, how_to_read, value_lines
 
 CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1b1f24; margin: 0; background: #fafafa; }

@@ -25,8 +25,9 @@ from statsmodels.stats.power import TTestPower
 from statsmodels.stats.proportion import proportion_confint
 
 from trickstack.core.errors import UserError
+from trickstack.core.stacks import BASELINE, arm_name
+from trickstack.stats.rules import sign as _sign
 
-BASELINE = "baseline"  # the arm with no trick on, as in `trickstack.ablations.designs`
 LEVEL = 0.95  # confidence level of every interval
 RESAMPLES = 10_000  # bootstrap resamples / random sign flips: Monte-Carlo error of a p near 0.05 is ~0.002
 METHODS = {"holm": "holm", "bh": "fdr_bh"}  # our name -> statsmodels' name
@@ -316,7 +317,7 @@ def seeds_for_power(mean_gain: float, sd_diff: float, alpha: float = 0.05, power
 
 
 def _arm(subset: frozenset[str]) -> str:
-    return "+".join(sorted(subset)) or BASELINE  # `trickstack.ablations.designs.arm_name`, without pydoe
+    return arm_name(subset)
 
 
 def _subsets(tricks: Sequence[str]) -> list[frozenset[str]]:
@@ -328,12 +329,6 @@ def _shapley(v: dict, tricks: Sequence[str]) -> list:
     k = len(tricks)
     weight = [math.factorial(r) * math.factorial(k - r - 1) / math.factorial(k) for r in range(k)]
     return [sum(weight[len(s)] * (v[s | {t}] - v[s]) for s in _subsets([u for u in tricks if u != t])) for t in tricks]
-
-
-def _sign(direction: str) -> float:
-    if direction not in ("maximize", "minimize"):
-        raise UserError(f"direction must be 'maximize' or 'minimize', got {direction!r}")
-    return 1.0 if direction == "maximize" else -1.0
 
 
 def _runs(table: pd.DataFrame, direction: str = "maximize", tricks: Sequence[str] = ()) -> pd.DataFrame:

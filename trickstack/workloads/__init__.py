@@ -16,7 +16,7 @@ import fnmatch
 import functools
 import importlib
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, Callable, Literal, Mapping, Optional
 
 import torch
 from composer.core import Time
@@ -28,10 +28,10 @@ from trickstack.core.errors import RegistryError, UserError, close_matches
 from trickstack.core.params import Param, Value
 
 BUILTIN = ("digits", "mnist1d", "shakespeare_char")
-# Workloads that train nothing (``synthetic``: runs simulated from a known truth, see
-# `trickstack.workloads.synthetic`). Loaded by name like the built-ins, but not benchmarks, so
-# `list_workloads` leaves them out unless asked (``testing=True``).
-TESTING = ("synthetic",)
+# Workloads that train nothing -> the module that defines them (``synthetic``: runs simulated from a
+# known truth). Found by name at run time, like plugins, from the higher layer that owns them; not
+# benchmarks, so `list_workloads` leaves them out unless asked (``testing=True``).
+TESTING = {"synthetic": "trickstack.simulator.workload"}
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,9 @@ class Workload:
     # Tricks the baseline recipe already contains -> how it does them (e.g. its own warm-up). Such a
     # trick is not stacked again on this workload: `check_compatible` refuses it, studies exclude it.
     includes: Mapping[str, str] = field(default_factory=dict)
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    # A workload whose runs are simulated, not trained: ``simulate(truth, workload, stack, seed, budget,
+    # overrides) -> RunRecord`` replaces `run_trial` for it (the ``synthetic`` workload of `trickstack.simulator`).
+    simulate: Optional[Callable[..., Any]] = None
 
     def nuisance_param(self, name: str) -> Param:
         for p in self.nuisance:
@@ -111,7 +113,7 @@ def list_workloads(pattern: str = "*", testing: bool = False) -> list[str]:
 def get_workload(name: str) -> Workload:
     _load()
     if name in TESTING and name not in _REGISTRY:
-        importlib.import_module(f"trickstack.workloads.{name}")
+        importlib.import_module(TESTING[name])
     try:
         return _REGISTRY[name]
     except KeyError:

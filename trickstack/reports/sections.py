@@ -1,8 +1,8 @@
 """A study's report, computed from its stored trials only (`tidy(study)`) by `trickstack.stats.analysis`.
 
 `build_report` works out which quantities the study's design supports, computes them, and says for
-each of the others why it is missing; `render` writes the report as rich text, Markdown, JSON, CSV
-or one self-contained HTML page (`trickstack.reports.html`). No number is typed: every one comes
+each of the others why it is missing; `trickstack.reports.render` writes it as rich text, Markdown, JSON,
+CSV or one self-contained HTML page (`trickstack.reports.html`). No number is typed: every one comes
 from the table of runs or the study's stored attributes (tuning, greedy path, search best).
 
 >>> from trickstack.stats.analysis import synthetic_table
@@ -15,127 +15,36 @@ from the table of runs or the study's stored attributes (tuning, greedy path, se
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
-import re
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import pandas as pd
 
-from trickstack.stats import analysis as an
+from trickstack.ablations.export import tidy
+from trickstack.ablations.state import StudyState
+from trickstack.ablations.designs import shapley_arms
 from trickstack.core.errors import UserError, close_matches
+from trickstack.core.stacks import BASELINE, arm_name, parse_arm
+from trickstack.reports.model import TITLES, Report, Section, StudyInfo
+from trickstack.stats import analysis as an
+from trickstack.stats.rules import LEADERBOARD_ALPHA, LEADERBOARD_MIN_SEEDS, STUDY_ALPHA
 
-FORMATS = ("text", "md", "html", "json", "csv")
 TESTS = ("t", "bootstrap", "permutation")
 POWER = 0.8  # power for "seeds needed": the usual 80%
-ALPHA, LEADERBOARD_ALPHA, LEADERBOARD_SEEDS = 0.05, 0.01, 5  # methodology: leaderboard claims need p < 0.01, >= 5 seeds
-
-TITLES = {
-    "arms": "Arms",
-    "baseline": "Gain of each arm over the baseline",
-    "full": "Gain of the full stack over each arm",
-    "effects": "Main effects and two-way interactions",
-    "shapley": "Shapley values",
-    "additivity": "Additivity",
-    "power": "Probability of improvement and seeds for 80% power, per trick",
-    "tuning": "Tuning of the nuisance hyperparameters",
-    "greedy": "Greedy stacking path",
-    "search": "Search",
-    "excluded": "Excluded arms and failed jobs",
-}
-
-HOW_TO_READ = {
-    "general": "Gains are signed by the metric's direction, so a positive gain is an improvement whether the metric "
-               "is maximized or minimized. Seeds are paired: seed i has the same initialisation and data order in every "
-               "arm, and arms are compared seed by seed. Intervals are 95%. A diverged run is counted, never averaged.",
-    "arms": "n: evaluation runs of the arm; diverged: how many of them diverged (left out of the mean); mean, sd and "
-            "the t interval of the others, in the metric's own units.",
-    "baseline": "gain: the mean over paired seeds of (arm - baseline). p: one-sided, for 'the arm is better than the "
-                "baseline'; p adj.: corrected for testing every arm at once (Holm controls the chance of any false "
-                "claim, Benjamini-Hochberg the expected share of false claims). pairs: seeds finished in both arms.",
-    "full": "gain: the mean over paired seeds of (full stack - arm), i.e. what the tricks the arm lacks add on top of "
-            "it. In a leave-one-out study this is each trick's contribution to the stack. p is one-sided for 'the "
-            "full stack is better than the arm'.",
-    "effects": "Main effect: the mean gain of switching a trick on, averaged over the settings of the other tricks in "
-               "the design. Interaction a:b: half the difference between a's effect with b on and with b off "
-               "(positive: they help each other, negative: they overlap). Fitted by least squares with one intercept "
-               "per seed; p is two-sided.",
-    "shapley": "Each trick's Shapley value is its gain averaged over every order of adding the tricks, so it does not "
-               "depend on one arbitrary order; the values add up exactly to the gain of the full stack over the "
-               "baseline. Exact from a full factorial; sampled from random orders otherwise, with an interval that "
-               "includes which orders were drawn.",
-    "additivity": "ratio = gain of the full stack / sum of the single-trick gains: 1 additive, below 1 the tricks "
-                  "overlap (part of their gains is the same gain), above 1 they are synergistic.",
-    "power": "P(improve): the share of paired seeds on which the trick's arm beats the comparison arm (ties count "
-             "half), with a Wilson interval. seeds (80%): paired seeds a one-sided paired t-test at 0.05 needs to "
-             "detect the observed gain 80% of the time; leaderboard: the same at 0.01 and at least 5 seeds. Infinite "
-             "when the observed gain is not positive. Estimated from few seeds, these are rough.",
-    "tuning": "Each arm's nuisance hyperparameters (learning rate, ...) were re-tuned with the same number of trials, "
-              "on seeds disjoint from the evaluation seeds; the tuned values and the compute the tuning cost are shown "
-              "beside the evaluation compute.",
-    "greedy": "Each round adds to the current stack the candidate with the largest significant paired gain (one-sided "
-              "t-tests, Holm-corrected); the path depends on the order of decisions, unlike Shapley values.",
-    "search": "Configurations (tricks on and their parameters) tried by the sampler on search seeds; the best one was "
-              "evaluated again on the evaluation seeds, so its reported gain is not inflated by having been selected.",
-    "excluded": "Arms the design asked for that cannot be stacked (conflicting tricks), and jobs that kept failing.",
-}
-
-
-@dataclass(frozen=True)
-class StudyInfo:
-    """What the report needs to know about a study besides its runs: name, design, tricks, direction and
-    the stored attributes (``spec``, ``tuning``, ``greedy_path``, ``search_best``, ``orders``, ...)."""
-
-    name: str
-    design: str
-    tricks: list[str]
-    direction: str = "maximize"
-    attrs: dict = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, study) -> "StudyInfo":
-        attrs = dict(study.user_attrs)
-        s = attrs.get("spec", {}).get("study", {})
-        tricks = list(attrs.get("trick_order") or s.get("tricks") or [])
-        return cls(study.study_name, s.get("design", "unknown"), tricks, study.direction.name.lower(), attrs)
-
-    @property
-    def spec(self) -> dict:
-        return self.attrs.get("spec", {}).get("study", {})
-
-
-@dataclass
-class Section:
-    key: str
-    title: str
-    table: Optional[pd.DataFrame] = None
-    values: dict[str, Any] = field(default_factory=dict)  # scalars: total gain, ratio, ...
-    notes: list[str] = field(default_factory=list)
-    unavailable: Optional[str] = None  # why this study cannot give it
-    labels: dict[str, str] = field(default_factory=dict)  # column -> heading, where it differs from LABELS
-
-    @property
-    def available(self) -> bool:
-        return self.unavailable is None
-
-
-@dataclass
-class Report:
-    info: StudyInfo
-    meta: dict[str, Any]
-    sections: dict[str, Section]
 
 
 def build_report(study, adjust: str = "holm", test: str = "t", only: Optional[Sequence[str]] = None) -> Report:
     """The report of an Optuna study made by `trickstack.ablations.engine.ablate`."""
-    from trickstack.ablations.export import tidy
+    return report_from_table(tidy(study), study_info(study), adjust, test, only)
 
-    return report_from_table(tidy(study), StudyInfo.of(study), adjust, test, only)
+
+def study_info(study) -> StudyInfo:
+    """What a report needs to know of a stored study besides its runs."""
+    state = StudyState(study)
+    s = state.study_section
+    tricks = state.trick_order or list(s.get("tricks") or [])
+    return StudyInfo(state.name, s.get("design", "unknown"), tricks, state.direction, state.attrs())
 
 
 def report_from_table(table: pd.DataFrame, info: StudyInfo, adjust: str = "holm", test: str = "t",
@@ -176,7 +85,7 @@ class _Context:
         self.runs = table[table.phase == "eval"]
         self.summary = an.arm_summary(table, self.direction)
         self.finished = set(self.summary.arm[self.summary.n > self.summary.n_diverged])
-        self.full = "+".join(sorted(self.tricks)) or an.BASELINE
+        self.full = arm_name(self.tricks)
 
     def has(self, *arms: str) -> bool:
         return all(a in self.finished for a in arms)
@@ -190,13 +99,13 @@ class _Context:
     def absent(self, arm: str, what: str) -> str:
         """Why ``arm`` has no finished run: the design lacks it, it was excluded, or its runs failed."""
         why = dict(map(tuple, self.info.attrs.get("excluded", []))).get(arm)
-        what = what if arm == an.BASELINE else f"{what} ({arm})"
+        what = what if arm == BASELINE else f"{what} ({arm})"
         if why:
             return f"{what} was excluded: {why}"
         if self.design == "search":
             best = (self.info.attrs.get("search_best") or {}).get("arm")
             return f"a search study evaluates the baseline and its best configuration ({best}) only, not {what}"
-        if self.design == "greedy" and arm != an.BASELINE:
+        if self.design == "greedy" and arm != BASELINE:
             return f"the greedy path stopped before {what}"
         planned = self.info.attrs.get("arms")
         if planned is not None and arm not in planned:
@@ -213,7 +122,7 @@ class _Context:
                 "seeds": int(self.runs.seed.nunique()), "arms": int(self.runs.arm.nunique()),
                 "eval_runs": len(self.runs), "diverged_runs": int(self.summary.n_diverged.sum()),
                 "finished": bool(self.info.attrs.get("finished", True)), "test": self.test, "adjust": self.adjust,
-                "baseline": an.BASELINE, "full_stack": self.full}
+                "baseline": BASELINE, "full_stack": self.full}
 
 
 def _arms(c: _Context, s: Section) -> None:
@@ -227,10 +136,10 @@ def _arms(c: _Context, s: Section) -> None:
 
 
 def _baseline(c: _Context, s: Section) -> None:
-    if not c.has(an.BASELINE):
-        s.unavailable = c.absent(an.BASELINE, "the baseline")
+    if not c.has(BASELINE):
+        s.unavailable = c.absent(BASELINE, "the baseline")
         return
-    d = an.paired_differences(c.table, an.BASELINE, c.direction, test=c.test, adjust=c.adjust)
+    d = an.paired_differences(c.table, BASELINE, c.direction, test=c.test, adjust=c.adjust)
     if d.empty:
         s.unavailable = "the baseline is the only arm evaluated"
         return
@@ -289,8 +198,6 @@ def _shapley(c: _Context, s: Section) -> None:
     elif c.design == "shapley":
         orders = c.info.attrs.get("orders")
         if orders is None:  # a study run before the orders were stored: they follow from its spec
-            from trickstack.ablations.designs import shapley_arms
-
             orders = shapley_arms(c.info.spec["tricks"], c.info.spec["permutations"], c.info.spec["seed"])[1]
             s.notes.append("the sampled orders were recomputed from the study's spec (permutations, seed).")
         try:
@@ -333,8 +240,8 @@ def _power(c: _Context, s: Section) -> None:
         d, imp = c.pair(arm, ref), an.probability_of_improvement(c.table, arm, ref, c.direction)
         seeds = [np.nan, np.nan]
         if d.n_pairs >= 2 and d.sd_diff > 0:
-            seeds = [_seeds_for_power(d.mean_gain, d.sd_diff, ALPHA),
-                     max(LEADERBOARD_SEEDS, _seeds_for_power(d.mean_gain, d.sd_diff, LEADERBOARD_ALPHA))]
+            seeds = [_seeds_for_power(d.mean_gain, d.sd_diff, STUDY_ALPHA),
+                     max(LEADERBOARD_MIN_SEEDS, _seeds_for_power(d.mean_gain, d.sd_diff, LEADERBOARD_ALPHA))]
             if math.isnan(seeds[0]):
                 unsolved.append(t)
         rows.append({"trick": t, "comparison": f"{arm} vs {ref}", "n_pairs": int(d.n_pairs), "mean_gain": d.mean_gain,
@@ -366,7 +273,7 @@ def _seeds_for_power(gain: float, sd: float, alpha: float) -> float:
 def _trick_pair(c: _Context, trick: str) -> Optional[tuple[str, str]]:
     """Two finished arms that differ in ``trick`` alone: the trick alone vs the baseline if run, else the
     full stack vs the full stack without it, else the first such pair found."""
-    arms = {a: frozenset() if a == an.BASELINE else frozenset(a.split("+")) for a in c.finished}
+    arms = {a: parse_arm(a) for a in c.finished}
     name = {v: k for k, v in arms.items()}
     full = frozenset(c.tricks)
     for with_, without in [(frozenset([trick]), frozenset()), (full, full - {trick})]:
@@ -405,8 +312,8 @@ def _greedy(c: _Context, s: Section) -> None:
     s.table = pd.DataFrame([{"round": i + 1, "current": r["current"], "candidate": arm, "gain": gain, "p_value": p,
                              "added": r["added"] is not None and set(arm.split("+")) - set(r["current"].split("+")) == {r["added"]}}
                             for i, r in enumerate(path) for arm, gain, p in r["tests"]])
-    last = path[-1] if path else {"current": an.BASELINE, "added": None}
-    stack = "+".join(sorted({*last["current"].split("+"), last["added"] or an.BASELINE} - {an.BASELINE})) or an.BASELINE
+    last = path[-1] if path else {"current": BASELINE, "added": None}
+    stack = arm_name(parse_arm(last["current"]) | ({last["added"]} if last["added"] else set()))
     s.values = {"final_stack": stack, "alpha": c.info.spec.get("alpha")}
     s.labels = {"p_value": "p (one-sided)"}
 
@@ -441,205 +348,3 @@ BUILDERS: dict[str, Callable[[_Context, Section], None]] = {
     "additivity": _additivity, "power": _power, "tuning": _tuning, "greedy": _greedy, "search": _search,
     "excluded": _excluded,
 }
-
-# ---- rendering -----------------------------------------------------------------------------------------
-
-LABELS = {"n_diverged": "diverged", "n_pairs": "pairs", "n_unpaired": "unpaired", "mean_gain": "gain",
-          "sd_diff": "sd of diff", "p_value": "p (one-sided)", "p_adjusted": "p adj.", "p_improve": "P(improve)",
-          "seeds_80": "seeds (80%)", "seeds_80_leaderboard": "seeds (leaderboard)", "n_seeds": "seeds",
-          "n_orders": "orders", "single_gain": "gain alone", "tuning_flops": "tuning FLOPs",
-          "tuning_seconds": "tuning s", "eval_flops": "evaluation FLOPs", "mean_value": "mean over search seeds"}
-INTEGERS = {"n", "n_diverged", "n_pairs", "n_unpaired", "n_seeds", "n_orders", "trials", "round", "seeds", "df",
-            "seeds_80", "seeds_80_leaderboard"}
-
-
-def fmt(column: str, value: Any) -> str:
-    """One cell for people: dashes for missing, ∞ for 'no number of seeds', units-aware precision."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    if isinstance(value, (bool, np.bool_)):
-        return "yes" if value else "no"
-    if isinstance(value, str) or not isinstance(value, (int, float, np.number)):
-        return str(value)
-    if math.isinf(value):
-        return "∞" if value > 0 else "-∞"
-    if column in INTEGERS:
-        return f"{int(value)}"
-    if "." in column:  # a tuned nuisance value or a trick parameter: significant digits, not decimals
-        return f"{value:.4g}"
-    if column.startswith("p_improve"):
-        return f"{value:.2f}"
-    if column.startswith("p_") or "flops" in column:
-        return f"{value:.3g}"
-    if column.endswith("seconds"):
-        return f"{value:.1f}"
-    return f"{value:.4f}" if value == 0 or 1e-4 <= abs(value) < 1e4 else f"{value:.3g}"
-
-
-def display(section: Section) -> tuple[list[str], list[list[str]]]:
-    """Headings and formatted rows; ``x_low``/``x_high`` (``ci_low``/``ci_high``) become one interval column."""
-    t, heads, cols = section.table, [], []
-    for col in t.columns:
-        if col.endswith("_high") and col[:-5] + "_low" in t:
-            continue
-        if col.endswith("_low") and col[:-4] + "_high" in t:
-            base = col[:-4]
-            heads.append("95% CI" if base == "ci" else f"{LABELS.get(base, base)} 95% CI")
-            cols.append((col, col[:-4] + "_high"))
-        else:
-            heads.append(section.labels.get(col, LABELS.get(col, col)))
-            cols.append((col,))
-    rows = [[f"[{fmt(c[0], r[c[0]])}, {fmt(c[1], r[c[1]])}]" if len(c) == 2 else fmt(c[0], r[c[0]]) for c in cols]
-            for r in t.to_dict("records")]
-    return heads, rows
-
-
-def header_lines(report: Report) -> list[str]:
-    m = report.meta
-    lines = [f"design {m['design']} over {len(m['tricks'])} trick(s): {', '.join(m['tricks'])}",
-             f"workload {m['workload']}, metric {m['metric']} ({m['direction']}), budget {m['budget']}",
-             f"{m['eval_runs']} evaluation runs in {m['arms']} arms on {m['seeds']} paired seeds; "
-             f"{m['diverged_runs']} diverged",
-             f"paired test {m['test']}, multiple-comparison correction {m['adjust']}"]
-    if m["base"] or m["overrides"]:
-        lines.append(f"every arm starts from: {', '.join(m['base']) or 'no trick'}"
-                     + (f"; fixed values: {', '.join(f'{k}={v}' for k, v in m['overrides'].items())}" if m["overrides"] else ""))
-    if not m["finished"]:
-        lines.append("the study has not finished: these numbers are from the runs so far")
-    return lines
-
-
-def value_lines(section: Section) -> list[str]:
-    return [f"{k if '.' in k else k.replace('_', ' ')}: {fmt(k, v)}" for k, v in section.values.items() if v is not None]
-
-
-def how_to_read(report: Report) -> list[tuple[str, str]]:
-    return [("general", HOW_TO_READ["general"])] + [
-        (s.title, HOW_TO_READ[k]) for k, s in report.sections.items() if s.available]
-
-
-def render_text(report: Report, console) -> None:
-    from rich.table import Table
-    from rich.text import Text  # Text, not markup: notes hold brackets ([tune]) and colons (a:b:) verbatim
-
-    console.print(Text(f"Report of study {report.info.name}", style="bold"))
-    for line in header_lines(report):
-        console.print(Text(f"  {line}"))
-    for s in report.sections.values():
-        console.print()
-        if not s.available:
-            console.print(Text.assemble((s.title, "bold"), ": ", ("not available", "yellow"), f" - {s.unavailable}"))
-            continue
-        if s.table is not None and not s.table.empty:
-            heads, rows = display(s)
-            table = Table(*heads, title=s.title, title_style="bold", title_justify="left")
-            for row in rows:
-                table.add_row(*(Text(cell) for cell in row))
-            console.print(table)
-        else:
-            console.print(Text(s.title, style="bold"))
-        for line in value_lines(s) + s.notes:
-            console.print(Text(f"  {line}"))
-    console.print()
-    console.print(Text("How to read this", style="bold"))
-    for title, text in how_to_read(report):
-        console.print(Text.assemble("  ", (title, "bold"), f": {text}"))
-
-
-def render_markdown(report: Report) -> str:
-    def cell(text: str) -> str:
-        return text.replace("|", "\\|")
-
-    out = [f"# Report of study `{report.info.name}`", "", *[f"- {line}" for line in header_lines(report)]]
-    for s in report.sections.values():
-        out += ["", f"## {s.title}", ""]
-        if not s.available:
-            out.append(f"*Not available:* {s.unavailable}")
-            continue
-        if s.table is not None and not s.table.empty:
-            heads, rows = display(s)
-            out += ["| " + " | ".join(map(cell, heads)) + " |", "|" + " --- |" * len(heads)]
-            out += ["| " + " | ".join(map(cell, row)) + " |" for row in rows] + [""]
-        out += [f"- {line}" for line in value_lines(s) + s.notes]
-    out += ["", "## How to read this", ""] + [f"- **{title}**: {text}" for title, text in how_to_read(report)]
-    return "\n".join(out) + "\n"
-
-
-def _plain(value: Any) -> Any:
-    """JSON-safe: numpy scalars to Python, NaN and infinities to null (the CSV keeps 'inf')."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def to_dict(report: Report) -> dict[str, Any]:
-    sections = {k: {"title": s.title, "available": s.available, "reason": s.unavailable, "values": s.values,
-                    "notes": s.notes, "rows": [] if s.table is None else s.table.to_dict("records")}
-                for k, s in report.sections.items()}
-    return _plain({"study": report.info.name, "meta": report.meta, "sections": sections,
-                   "how_to_read": {k: v for k, v in HOW_TO_READ.items() if k == "general" or k in sections}})
-
-
-def render_json(report: Report) -> str:
-    return json.dumps(to_dict(report), indent=1, allow_nan=False) + "\n"
-
-
-def csv_tables(report: Report) -> dict[str, pd.DataFrame]:
-    """One table per section with rows, and ``values``: the header, scalars and reasons, as (section, name, value)."""
-    rows = [("study", k, json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in report.meta.items()]
-    for k, s in report.sections.items():
-        rows += [(k, "unavailable", s.unavailable)] if not s.available else []
-        rows += [(k, name, v) for name, v in s.values.items()] + [(k, "note", n) for n in s.notes]
-    tables = {k: s.table for k, s in report.sections.items() if s.table is not None and not s.table.empty}
-    return {**tables, "values": pd.DataFrame(rows, columns=["section", "name", "value"])}
-
-
-def render_csv(report: Report) -> str:
-    """Every table in one CSV: ``section`` first, then the tables' columns, then ``name`` and ``value``, which
-    only the section's scalars, notes and reasons fill (read back, group by section, and split on ``name``)."""
-    tables = csv_tables(report)
-    values = tables.pop("values")
-    merged = pd.concat([t.assign(section=k) for k, t in tables.items()] + [values], ignore_index=True)
-    return merged[["section", *(c for c in merged if c != "section")]].to_csv(index=False, quoting=csv.QUOTE_MINIMAL)
-
-
-def safe_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
-
-
-def write(report: Report, fmt_: str, out_dir: Optional[Path]) -> tuple[Optional[str], list[Path]]:
-    """Render ``report``; return (text for standard output or None, files written)."""
-    if fmt_ not in FORMATS:
-        raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {fmt_!r}")
-    stem = safe_name(report.info.name)
-    if fmt_ == "csv" and out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        paths = []
-        for key, t in csv_tables(report).items():
-            paths.append(out_dir / f"{stem}-{key}.csv")
-            t.to_csv(paths[-1], index=False)
-        return None, paths
-    if fmt_ == "text":
-        from rich.console import Console
-
-        buffer = io.StringIO()
-        render_text(report, Console(file=buffer, width=140, color_system=None))
-        text = buffer.getvalue()
-    elif fmt_ == "html":
-        from trickstack.reports.html import render_html
-
-        text, out_dir = render_html(report), out_dir or Path(".")
-    else:
-        text = {"md": render_markdown, "json": render_json, "csv": render_csv}[fmt_](report)
-    if out_dir is None:
-        return text, []
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{stem}-report.{'txt' if fmt_ == 'text' else fmt_}"
-    path.write_text(text, encoding="utf-8")
-    return None, [path]

@@ -1,199 +1,41 @@
-"""A workload with a known truth: runs simulated in microseconds, for testing the statistics and planning studies.
+"""Planning a study before training anything: simulate it many times from guessed effects and noise.
 
-The ``synthetic`` workload trains nothing. A study on it has a ``[synthetic]`` table (see
-`trickstack.ablations.spec.SyntheticSection`) that says what every run scores::
-
-    score = baseline + sum(effects of the tricks on) + sum(interactions of the pairs on)
-            + seed_noise * z_seed + run_noise * z_run
-
-``z_seed`` is a standard normal drawn from a generator seeded by the run's seed alone (and the
-table's ``noise_seed``), so it is the same in every arm of a seed: paired noise, as a real seed's
-initialisation and data order are. ``z_run`` comes from a generator seeded by (seed, sorted stack):
-each run's own noise. A trick listed in ``diverge`` makes a run diverge with that probability (drawn
-from a third generator of (seed, sorted stack)); a diverged run has no score. Everything is
-deterministic: the same (truth, stack, seed) gives the same record values, as a real trial does.
-Another ``noise_seed`` is an independent replicate of the whole study.
-
-`simulate_run` returns a full `RunRecord`; the ablation worker calls it instead of `run_trial` for a
-study on this workload, so the whole pipeline (spec, designs, engine, storage, export, analysis) runs
-in seconds. `plan_study` (``trickstack plan SPEC.toml``) simulates a study many times from guessed
-effects and noise and reports, per trick, the mean estimate, how often it comes out significant
-after Holm's correction, how often the 95% interval covers the truth, and what the study costs.
-
->>> from trickstack.ablations.spec import SyntheticSection
->>> truth = SyntheticSection(baseline=0.5, effects={"ema": 0.01}, seed_noise=0.02)
->>> a = simulate_run(truth, "synthetic", [], seed=3)
->>> b = simulate_run(truth, "synthetic", ["ema"], seed=3)
->>> round(b.metrics.eval_value - a.metrics.eval_value, 12)  # no run noise: the seed noise cancels
-0.01
+`plan_study` (``trickstack plan SPEC.toml``) runs the study's spec on the ``synthetic`` workload
+(`trickstack.simulator.workload`) through the real engine, many times, and reports per trick the mean
+estimate, how often it comes out significant after Holm's correction, how often the 95% interval covers
+the truth, and what the study costs.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
-import hashlib
 import math
 import time
 import uuid
-from collections.abc import Sequence
-from typing import Any, Callable, Iterator, Mapping, Optional, Union
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
+from scipy import stats
 
-from trickstack.core.budget import Budget
+from trickstack.ablations.engine import ablate
+from trickstack.ablations.export import tidy
+from trickstack.ablations.storage import drop_memory
 from trickstack.core.errors import UserError
-from trickstack.core.params import Param
-from trickstack.core.records import BudgetRecord, Metrics, RunRecord, TrickRecord, now, provenance
-from trickstack.workloads import Workload, get_workload, register_workload
+from trickstack.ablations.state import StudyState
+from trickstack.core.stacks import BASELINE, arm_name, parse_arm
+from trickstack.ablations.designs import shapley_arms
+from trickstack.simulator.workload import NAME, expected_score
+from trickstack.stats import analysis
+from trickstack.stats import rules
+from trickstack.workloads import get_workload
 
-NAME = "synthetic"
-DEFAULT_BUDGET = Budget("flops", 1e9)  # notional: nothing is spent, the record only says what was granted
 PLAN_STUDIES = 20
-_SEED_STREAM, _RUN_STREAM, _DIVERGE_STREAM = 0x5EED, 0x2A4, 0xD1E  # keep the three generators apart
-
-
-class AllCapabilities(Sequence):
-    """Every capability that any registered trick requires, read from the registry when asked, so a
-    trick registered later (a plugin, a test) is never refused for want of one."""
-
-    def _names(self) -> tuple[str, ...]:
-        from trickstack.tricks.registry import all_tricks
-
-        return tuple(sorted({need for info in all_tricks() for need in info.requires}))
-
-    def __getitem__(self, index):
-        return self._names()[index]
-
-    def __len__(self) -> int:
-        return len(self._names())
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._names())
-
-    def __contains__(self, item: object) -> bool:
-        return item in self._names()
-
-    def __repr__(self) -> str:
-        return "AllCapabilities()"
-
-
-def _no_training(*_: Any, **__: Any) -> Any:
-    raise UserError(f"workload {NAME!r} trains nothing: its runs are simulated from the truth in a study's synthetic table "
-                    "(trickstack.workloads.synthetic.simulate_run, used by `trickstack ablate` and `trickstack plan`)")
-
-
-SYNTHETIC = register_workload(Workload(
-    name=NAME,
-    domain="simulation",
-    summary="no training: each run's score is simulated from the truth in the study's synthetic table (effects, interactions, paired noise)",
-    provides=AllCapabilities(),  # type: ignore[arg-type]
-    metric="score",
-    metric_key="score",
-    direction="maximize",
-    batch_size=1,
-    eval_batch_size=1,
-    reference_steps=1,
-    reference_note="no reference: a simulated run is one notional step that spends exactly its budget",
-    nuisance=(  # accepted (so a real study's overrides and [tune] carry over) but they change nothing
-        Param("lr", 1e-2, low=1e-5, high=1.0, log=True, help="accepted and recorded; no effect on a simulated run"),
-        Param("weight_decay", 0.0, low=0.0, high=1.0, help="accepted and recorded; no effect on a simulated run"),
-    ),
-    build_model=_no_training,
-    load_splits=_no_training,
-    make_optimizer=_no_training,
-    make_schedule=_no_training,
-    extra={"simulated": True},
-))
-
-
-def _truth(truth: Any):
-    from trickstack.ablations.spec import SyntheticSection
-
-    return truth if isinstance(truth, SyntheticSection) else SyntheticSection.model_validate(truth)
-
-
-def expected_score(truth: Any, stack: Sequence[str]) -> float:
-    """The noise-free score of a stack: baseline + effects + interactions of the tricks on.
-
-    >>> expected_score({"baseline": 1.0, "effects": {"ema": 0.5}, "interactions": {"ema:mixup": -0.25}},
-    ...                ["mixup", "ema"])
-    1.25
-    """
-    truth, on = _truth(truth), set(stack)
-    return (truth.baseline + sum(g for t, g in truth.effects.items() if t in on)
-            + sum(g for (a, b), g in truth.pairs().items() if a in on and b in on))
-
-
-def _stack_key(stack: Sequence[str]) -> int:
-    """A stable integer for the sorted stack (Python's ``hash`` of a str changes between processes)."""
-    return int.from_bytes(hashlib.sha256("+".join(sorted(stack)).encode()).digest()[:16], "big")
-
-
-def _rng(*entropy: int) -> np.random.Generator:
-    return np.random.default_rng([e % 2**64 for e in entropy])
-
-
-def simulate_run(truth: Any, workload: Union[str, Workload] = NAME, stack: Sequence[str] = (), seed: int = 0,
-                 budget: Optional[Budget] = None, overrides: Mapping[str, Any] | None = None) -> RunRecord:
-    """Simulate one run of ``stack`` with ``seed`` from ``truth`` (a `SyntheticSection` or its dict) and
-    return its record, complete and valid against the run-record schema.
-
-    The stack is checked as `run_trial` checks it (unknown tricks, conflicts, parameters), and
-    ``overrides`` (``"ema.half_life"``, ``"lr"``) are validated and recorded, but change nothing.
-
-    Record conventions: a simulated run is one notional step that spends exactly its budget
-    (``steps=1``); the quantity of the budget's unit equals the budget (``flops`` for a FLOP budget,
-    ``samples`` for a sample budget, ``train_seconds`` for a time budget) and the other two are 0;
-    ``flops_measured_steps=0`` (nothing was counted), ``eval_seconds=0`` and ``train_loss`` is null.
-    A diverged run has ``eval_value`` null, ``diverged`` true and ``diverged_step=0`` (its only step,
-    counted from 0 as in the runner). ``created`` and ``provenance`` are real.
-    """
-    from trickstack.trial.runner import resolve_stack, split_overrides
-
-    truth = _truth(truth)
-    wl = get_workload(workload) if isinstance(workload, str) else workload
-    if not wl.extra.get("simulated"):
-        raise UserError(f"workload {wl.name!r} trains for real: simulate runs of the {NAME!r} workload only")
-    tricks = resolve_stack(wl, stack, overrides)
-    nuisance = wl.resolve_nuisance(split_overrides(overrides)[1])
-    budget = budget or DEFAULT_BUDGET
-    names = sorted(t.info.name for t in tricks)
-    key = _stack_key(names)
-    z_seed = _rng(_SEED_STREAM, truth.noise_seed, seed).standard_normal()  # the same in every arm
-    z_run = _rng(_RUN_STREAM, truth.noise_seed, seed, key).standard_normal()
-    draws = _rng(_DIVERGE_STREAM, truth.noise_seed, seed, key).random(len(names))
-    diverged = any(u < truth.diverge.get(t, 0.0) for t, u in zip(names, draws))
-    value = None if diverged else float(expected_score(truth, names) + truth.seed_noise * z_seed + truth.run_noise * z_run)
-    return RunRecord(
-        workload=wl.name,
-        tricks=[TrickRecord(name=t.info.name, params=t.params) for t in tricks],
-        nuisance=nuisance,
-        seed=seed,
-        budget=BudgetRecord(unit=budget.unit, value=budget.value),
-        flops=budget.value if budget.unit == "flops" else 0.0,
-        flops_measured_steps=0,
-        steps=1,
-        samples=int(budget.value) if budget.unit == "samples" else 0,
-        train_seconds=budget.value if budget.unit == "seconds" else 0.0,
-        eval_seconds=0.0,
-        metrics=Metrics(eval_metric=wl.metric, eval_value=value, direction=wl.direction, train_loss=None),
-        diverged=diverged,
-        diverged_step=0 if diverged else None,
-        created=now(),
-        provenance=provenance(),
-    )
-
-
-# --------------------------------------------------------------------------------------------------
-# Planning: simulate the study many times from guesses and see what it can show.
 
 
 def simulate_study(spec, replicate: int = 0):
     """Run ``spec`` (on the synthetic workload) through the real engine in an in-memory storage, as
     replicate ``replicate`` (its ``noise_seed`` shifted by that much). Returns the finished Optuna study."""
-    from trickstack.ablations.engine import ablate
-    from trickstack.ablations.storage import drop_memory
 
     if spec.synthetic is None:
         raise UserError(f"{spec.source}: simulating a study needs workload = \"{NAME}\" and a synthetic table of the truth")
@@ -218,15 +60,11 @@ def frozen_gc() -> Iterator[None]:
         gc.unfreeze()
 
 
-def _signed(direction: str) -> float:
-    return 1.0 if direction == "maximize" else -1.0
-
-
 def true_effects(spec, arms: Sequence[frozenset], terms: Sequence[str]) -> dict[str, float]:
     """What `analysis.factorial_effects` estimates for ``terms`` on the design ``arms``, without noise:
     2x the OLS coefficients of the ±1 codes, fitted to the exact arm scores (signed as gains)."""
     s, truth = spec.study, spec.synthetic
-    sign = _signed(get_workload(s.workload).direction)
+    sign = rules.sign(get_workload(s.workload).direction)
     tricks = list(s.tricks)
     x = {t: np.array([1.0 if t in arm else -1.0 for arm in arms]) for t in tricks}
     columns = [np.ones(len(arms))]
@@ -241,7 +79,7 @@ def true_effects(spec, arms: Sequence[frozenset], terms: Sequence[str]) -> dict[
 def true_shapley(spec) -> dict[str, float]:
     """Exact Shapley values of the study's tricks (over the exact arm scores, base always on), as gains."""
     s, truth = spec.study, spec.synthetic
-    sign = _signed(get_workload(s.workload).direction)
+    sign = rules.sign(get_workload(s.workload).direction)
     pairs, out = truth.pairs(), {}
     for t in s.tricks:
         value = truth.effects.get(t, 0.0)
@@ -254,7 +92,6 @@ def true_shapley(spec) -> dict[str, float]:
 
 
 def _t_p(estimate: float, se: float, df: int) -> float:
-    from scipy import stats
 
     if not (df >= 1 and se > 0 and math.isfinite(se)):
         return math.nan
@@ -265,13 +102,10 @@ def analyse(spec, study, alpha: float = 0.05) -> list[dict[str, Any]]:
     """The estimates a study of ``spec``'s design gives, one row per term, beside the truth:
     ``term``, ``kind``, ``truth``, ``estimate``, ``ci_low``, ``ci_high``, ``p_adjusted`` (Holm),
     ``significant`` (at ``alpha``). Used by `plan_study` on each simulated study."""
-    from trickstack.stats import analysis
-    from trickstack.ablations.designs import arm_name, parse_arm, shapley_arms
-    from trickstack.ablations.export import tidy
 
     s, truth = spec.study, spec.synthetic
     direction = get_workload(s.workload).direction
-    sign = _signed(direction)
+    sign = rules.sign(direction)
     table = tidy(study)
     v = lambda arm: sign * expected_score(truth, [*s.base, *arm])  # noqa: E731
     rows: list[dict[str, Any]] = []
@@ -281,7 +115,7 @@ def analyse(spec, study, alpha: float = 0.05) -> list[dict[str, Any]]:
                      "ci_high": float(high), "p_adjusted": float(p), "significant": bool(p < alpha)})
 
     if s.design in ("factorial", "fractional"):
-        arms = [parse_arm(a) for a in study.user_attrs.get("arms", [])]
+        arms = [parse_arm(a) for a in StudyState(study).arms or []]
         planted = [f"{a}:{b}" for a, b in truth.pairs() if a in s.tricks and b in s.tricks]
         try:
             fx = analysis.factorial_effects(table, s.tricks, direction, interactions=True, adjust="holm")
@@ -320,7 +154,7 @@ def analyse(spec, study, alpha: float = 0.05) -> list[dict[str, Any]]:
             r = diffs.loc[name]
             row(t, "vs " + reference, true[t], r.mean_gain, r.ci_low, r.ci_high, r.p_adjusted)
     elif s.design == "shapley":
-        orders = study.user_attrs.get("orders") or [list(o) for o in shapley_arms(s.tricks, s.permutations, s.seed)[1]]
+        orders = StudyState(study).orders or [list(o) for o in shapley_arms(s.tricks, s.permutations, s.seed)[1]]
         true = true_shapley(spec)
         try:
             sv = analysis.shapley_sampled(table, [tuple(o) for o in orders], direction).values.set_index("trick")
@@ -336,7 +170,7 @@ def analyse(spec, study, alpha: float = 0.05) -> list[dict[str, Any]]:
                 r = sv.loc[t]
                 row(t, "shapley", true[t], r.raw, r.ci_low, r.ci_high, r.p_adjusted)
     elif s.design == "greedy":  # significant = added to the stack; estimate = its gain alone (first round)
-        path = study.user_attrs.get("greedy_path", [])
+        path = StudyState(study).greedy_path
         added = {r["added"] for r in path if r.get("added")}
         first = {name: gain for name, gain, _ in (path[0]["tests"] if path else [])}
         for t in s.tricks:
@@ -344,7 +178,7 @@ def analyse(spec, study, alpha: float = 0.05) -> list[dict[str, Any]]:
                          "estimate": float(first.get(t, math.nan)), "ci_low": math.nan, "ci_high": math.nan,
                          "p_adjusted": math.nan, "significant": t in added})
     else:  # search: significant = in the best configuration found
-        best = parse_arm(study.user_attrs.get("search_best", {}).get("arm", "baseline"))
+        best = parse_arm(StudyState(study).search_best.get("arm", BASELINE))
         for t in s.tricks:
             rows.append({"term": t, "kind": "search", "truth": v(frozenset({t})) - v(frozenset()),
                          "estimate": math.nan, "ci_low": math.nan, "ci_high": math.nan, "p_adjusted": math.nan,
@@ -366,7 +200,6 @@ def plan_study(spec, studies: int = PLAN_STUDIES, alpha: float = 0.05,
         raise UserError(f"--studies must be at least 1, got {studies}")
     if not 0 < alpha < 1:
         raise UserError(f"--alpha must be between 0 and 1, got {alpha}")
-    from trickstack.ablations.export import tidy
 
     start = time.perf_counter()
     per_term: dict[str, list[dict[str, Any]]] = {}

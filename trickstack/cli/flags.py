@@ -1,0 +1,44 @@
+"""Flag values turned into the library's types; errors get the flag's name."""
+
+from __future__ import annotations
+
+import re
+from typing import Callable, Optional
+
+from trickstack.core.budget import Budget
+from trickstack.core.errors import UserError
+from trickstack.trial.runner import parse_overrides
+
+FRACTION = re.compile(r"(?P<x>[0-9.eE+-]+)x")  # "--budget 0.25x": a fraction of the reference budget
+
+
+def budget_flag(text: Optional[str], unit: str, reference: Callable[[], Budget]) -> Optional[Budget]:
+    """``--budget``: ``None`` (none given), ``"0.25x"`` (a fraction of the reference budget, in FLOPs) or an
+    amount of ``unit``.
+
+    >>> budget_flag("0.25x", "flops", lambda: Budget("flops", 4e10)), budget_flag("3e9", "flops", lambda: None)
+    (Budget(unit='flops', value=10000000000.0), Budget(unit='flops', value=3000000000.0))
+    """
+    if text is None:
+        return None
+    match = FRACTION.fullmatch(text.strip())
+    try:
+        if match is None:
+            return Budget.parse(text, unit)
+        if unit != "flops":
+            raise UserError(f"a fraction of the reference budget is in FLOPs; give {unit} as a number")
+        try:
+            fraction = float(match["x"])
+        except ValueError:
+            raise UserError(f"cannot read {match['x']!r} as a fraction, e.g. 0.25x") from None
+        return reference().scaled(fraction)
+    except UserError as error:
+        raise UserError(f"--budget {text}: {error}") from None
+
+
+def set_flags(pairs: list[str], workload, stack: list[str], where: str) -> dict:
+    """``--set`` pairs as validated overrides of ``stack`` (named ``where`` in messages)."""
+    try:
+        return parse_overrides(pairs, workload, stack, where)
+    except UserError as error:
+        raise UserError(f"--set {error}") from None

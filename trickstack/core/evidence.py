@@ -1,0 +1,56 @@
+"""Evidence files: run records as JSON lines (``<year>.runs.jsonl``, a benchmark's ``--records``).
+
+The one reader and writer of such files. Reading checks every line and names the file and line of the
+first bad one; writing is atomic (a reader never sees half a file); appending adds one whole line.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Iterable, Optional
+
+from pydantic import ValidationError
+
+from trickstack.core.errors import UserError
+from trickstack.core.records import RunRecord
+
+
+def read_runs(path: Path, what: str = "evidence",
+              check: Optional[Callable[[RunRecord], Optional[str]]] = None) -> list[RunRecord]:
+    """The run records of ``path``, in order; `UserError` naming the file (and line) if it cannot be
+    read, a line is not a valid run record, or ``check(record)`` returns a problem. Blank lines are skipped."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        why = "it does not exist" if isinstance(error, FileNotFoundError) else f"it cannot be read ({error})"
+        raise UserError(f"{path}: {what} is missing: {why}") from None
+    records = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = RunRecord.model_validate_json(line)
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(map(str, first["loc"])) or "the line"
+            raise UserError(f"{path}:{number}: not a run record ({where}: {first['msg']})") from None
+        problem = check(record) if check else None
+        if problem:
+            raise UserError(f"{path}:{number}: {problem}")
+        records.append(record)
+    return records
+
+
+def write_runs(path: Path, records: Iterable[RunRecord]) -> None:
+    """Write ``records`` to ``path``, one JSON line each, replacing it atomically."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(r.to_json(indent=None) + "\n" for r in records), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def append_run(path: Path, record: RunRecord) -> None:
+    """Add ``record`` to the end of ``path`` (created if missing) as one line."""
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(record.to_json(indent=None) + "\n")

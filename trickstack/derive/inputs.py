@@ -1,0 +1,125 @@
+"""What `recipe derive` starts from: the previous recipe, the budget, the candidate tricks, the study spec."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Optional, Sequence, Union
+
+from trickstack.ablations.spec import StudySpec
+from trickstack.core.budget import Budget
+from trickstack.core.datafiles import Strict, parse_toml, read_text, validate
+from trickstack.core.errors import UserError
+from trickstack.core.records import ResolvedRecipe
+from trickstack.derive.config import Config
+from trickstack.recipes.recipe import YEAR, load_recipe, resolve
+from trickstack.simulator.truth import SyntheticSection
+from trickstack.simulator.workload import DEFAULT_BUDGET
+from trickstack.trial.runner import reference_budget
+from trickstack.tricks.registry import all_tricks, get_trick, trick_status
+from trickstack.workloads import Workload
+
+SEARCHED_NUISANCE = "lr"  # searched with the tricks; the other nuisance values keep the workload's defaults
+LR_RANGE = 10.0  # lr searched over [default / 10, default * 10], log scale
+
+
+def load_truth(path: Union[str, Path]):
+    """Testing only: the ``[synthetic]`` table of a TOML file, the truth runs of ``synthetic`` are simulated from."""
+    class TruthFile(Strict):
+        synthetic: SyntheticSection
+
+    return validate(TruthFile, parse_toml(read_text(path, "synthetic truth"), str(path)), str(path)).synthetic
+
+
+def check_truth(wl: Workload, synthetic: Any) -> Optional[SyntheticSection]:
+    """The truth a simulated workload's runs are drawn from (required for it, refused for any other)."""
+    simulated = wl.simulate is not None
+    if simulated and synthetic is None:
+        raise UserError(f"workload {wl.name!r} trains nothing: deriving its recipe needs the truth its runs are "
+                        "simulated from (a synthetic table, testing only)")
+    if synthetic is not None and not simulated:
+        raise UserError(f"a synthetic truth is only for a simulated workload; {wl.name!r} trains for real")
+    if synthetic is None or isinstance(synthetic, SyntheticSection):
+        return synthetic
+    return SyntheticSection.model_validate(synthetic)
+
+
+def previous(folder: Path, year: int) -> tuple[Optional[Path], Optional[ResolvedRecipe]]:
+    """The latest ``<year>.toml`` of ``folder`` from before ``year``, resolved; none the first year."""
+    years = sorted(int(p.stem) for p in folder.glob("*.toml") if YEAR.fullmatch(p.stem) and int(p.stem) < year)
+    if not years:
+        return None, None
+    path = folder / f"{years[-1]}.toml"
+    return path, resolve(load_recipe(path))
+
+
+def budget_of(given: Optional[Budget], wl: Workload, prev_path: Optional[Path]) -> Budget:
+    """The budget: as given, else the previous recipe's, else the reference; it must equal the previous one's."""
+    claimed = None
+    if prev_path is not None:
+        prov = load_recipe(prev_path).provenance
+        claimed = Budget(prov.budget.unit, prov.budget.value) if prov else None
+    if given is None and claimed is not None:
+        return claimed
+    chosen = given or reference(wl)
+    if claimed is not None and (claimed.unit != chosen.unit or not math.isclose(claimed.value, chosen.value, rel_tol=1e-9)):
+        raise UserError(f"budget {chosen.value:.6g} {chosen.unit} differs from the budget of the previous recipe "
+                        f"{prev_path} ({claimed.value:.6g} {claimed.unit}): every recipe of a workload has the same "
+                        "budget (give none to use it)")
+    return chosen
+
+
+def reference(wl: Workload) -> Budget:
+    """The workload's reference budget (a simulated workload's notional one)."""
+    return DEFAULT_BUDGET if wl.simulate is not None else reference_budget(wl)
+
+
+def candidates(wl: Workload, year: int, only: Optional[Sequence[str]], prev: Optional[ResolvedRecipe]) -> list[str]:
+    """Tricks of ``year`` or before that act on the workload (`trick_status` "ok"), and the previous recipe's."""
+    if only:
+        for name in only:
+            info = get_trick(name)
+            status, why = trick_status(info, wl)
+            if info.year > year:
+                raise UserError(f"trick {name!r} is from {info.year}, after {year}")
+            if status != "ok":
+                raise UserError(f"trick {name!r}: {status} on {wl.name}" + (f" ({why})" if why else ""))
+    pool = [i for i in all_tricks() if i.year <= year and trick_status(i, wl)[0] == "ok"]
+    names = {i.name for i in pool if not only or i.name in only} | set(prev.stack if prev else ())
+    if not names:
+        earliest = min((i for i in all_tricks() if trick_status(i, wl)[0] == "ok"), key=lambda i: i.year, default=None)
+        hint = f" (the earliest: {earliest.name}, {earliest.year})" if earliest else ""
+        raise UserError(f"no trick of {year} or before acts on {wl.name}{hint}: nothing to derive a recipe from")
+    return sorted(names)
+
+
+def default_lr(wl: Workload) -> float:
+    return float(wl.nuisance_param(SEARCHED_NUISANCE).default)
+
+
+def study_spec(name: str, wl: Workload, year: int, budget: Budget, seeds: int, trials: int, search_seeds: int,
+               tricks: list[str], truth: Optional[SyntheticSection]) -> StudySpec:
+    """The search study's spec: a `search` design over ``tricks`` and the learning rate."""
+    param, lr = wl.nuisance_param(SEARCHED_NUISANCE), default_lr(wl)
+    space = {"low": max(param.low, lr / LR_RANGE), "high": min(param.high, lr * LR_RANGE), "log": True}
+    data = {"study": {"name": name, "workload": wl.name, "budget": {budget.unit: budget.value}, "seeds": seeds,
+                      "design": "search", "tricks": tricks, "search_trials": trials, "search_seeds": search_seeds,
+                      "search_nuisance": {SEARCHED_NUISANCE: space}},
+            "source": f"recipe derive --workload {wl.name} --year {year}"}
+    if truth is not None:
+        data["synthetic"] = truth.model_dump()
+    spec = validate(StudySpec, data, data["source"])
+    spec.check()
+    return spec
+
+
+def config_of(recipe: ResolvedRecipe, wl: Workload) -> Config:
+    """A recipe as a configuration: its searchable (and non-default) parameters and nuisance values."""
+    params: dict[str, Any] = {}
+    for t in recipe.tricks:
+        for p in get_trick(t.name).params:
+            if p.searchable or t.params[p.name] != p.default:
+                params[f"{t.name}.{p.name}"] = t.params[p.name]
+    defaults = wl.resolve_nuisance()
+    params.update({k: v for k, v in recipe.nuisance.items() if k == SEARCHED_NUISANCE or v != defaults[k]})
+    return Config(frozenset(recipe.stack), params)

@@ -1,0 +1,114 @@
+"""`recipe derive`'s study: the search study prepared from the previous recipe, its best candidate, the
+confirmation of that candidate on the evaluation seeds, and the finished runs by job."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Optional, Sequence
+
+import optuna
+from optuna.trial import TrialState
+
+from trickstack.ablations.engine import Context, run_phase
+from trickstack.ablations.jobs import EVAL, Job, completed
+from trickstack.ablations.spec import StudySpec
+from trickstack.ablations.state import JobTrial, StudyState, configuration, use_param
+from trickstack.ablations.storage import open_storage
+from trickstack.core.errors import UserError
+from trickstack.core.records import ResolvedRecipe, RunRecord
+from trickstack.derive.config import Config, describe
+from trickstack.stats import rules
+from trickstack.stats.compare import compare
+from trickstack.workloads import Workload, get_workload
+
+
+def prepare(spec: StudySpec, storage: Optional[str], workers: int, start: Config, prev: Optional[ResolvedRecipe]) -> None:
+    """Create the study (or check that it was started from the same previous recipe) and enqueue the
+    starting configuration as the search's first proposal."""
+    s = spec.study
+    backend = open_storage(storage, workers)
+    direction = get_workload(s.workload).direction
+    study = optuna.create_study(study_name=s.name, storage=backend, direction=direction, load_if_exists=True)
+    state = StudyState(study)
+    started = {"previous": prev.model_dump(mode="json") if prev else None}
+    stored = state.derive
+    if stored is not None and stored != started:
+        was = (stored["previous"] or {}).get("name", "the baseline")
+        raise UserError(f"study {s.name!r} was started from {was}, but the previous recipe is now "
+                        f"{prev.name if prev else 'the baseline'} (it changed); derive under another study name or storage")
+    state.set_derive(started)
+    proposals = state.search_study()
+    if not proposals.get_trials(deepcopy=False):
+        first = {use_param(t): t in start.arm for t in s.tricks}
+        proposals.enqueue_trial({**first, **start.params}, skip_if_exists=True)
+
+
+def candidate(ctx: Context, spec: StudySpec, start: Config) -> tuple[Config, list[Config]]:
+    """The configuration tested against ``start``: the search's best (which the engine re-evaluated on
+    the evaluation seeds), or the best after it if it is ``start`` itself; and every configuration the
+    search trained, best first."""
+    s = spec.study
+    state = StudyState(ctx.study)
+    proposals = state.search_study()
+    sign = rules.sign(state.direction)
+    done = sorted(proposals.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), key=lambda t: -sign * t.value)
+    tried = list(dict.fromkeys(Config(*configuration(s.tricks, t.params)) for t in done))
+    best = Config(*configuration(s.tricks, proposals.best_trial.params))
+    others = [c for c in tried if c != start]
+    if not others:
+        raise UserError(f"study {s.name!r}: the search trained no configuration other than the one it starts from; "
+                        "search more configurations")
+    return (best if best != start else others[0]), tried
+
+
+def run(ctx: Context, jobs: list[Job], label: str) -> None:
+    """Run ``jobs`` (each once) as a phase of the study; a job that keeps failing is an error."""
+    unique = list({job.key: job for job in jobs}.values())
+    failed = run_phase(ctx, unique, label) if unique else []
+    if failed:
+        raise UserError(f"study {ctx.spec.study.name!r}: {len(failed)} run(s) failed repeatedly ({', '.join(failed[:3])}"
+                        f"{', ...' if len(failed) > 3 else ''}); see `trickstack status {ctx.spec.study.name}`; "
+                        "running derive again retries them")
+
+
+class Runs:
+    """The study's finished runs by job key."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.refresh()
+
+    def refresh(self) -> "Runs":
+        self.trials = completed(self.ctx.study)
+        self.by_key = {JobTrial(t).key: JobTrial(t).records for t in self.trials}
+        return self
+
+    def of(self, config: Config, seeds: Sequence[int]) -> list[RunRecord]:
+        return [RunRecord.model_validate(r) for job in config.jobs(seeds) for r in self.by_key.get(job.key, [])]
+
+    def evidence(self) -> list[RunRecord]:
+        """Every run of the study (evaluation first), one per configuration and seed."""
+        seen, out = set(), []
+        ordered = sorted(self.trials, key=lambda t: (JobTrial(t).phase != EVAL, t.number))
+        for trial in ordered:
+            for data in JobTrial(trial).records:
+                r = RunRecord.model_validate(data)
+                key = (json.dumps([t.model_dump() for t in r.tricks], sort_keys=True),
+                       json.dumps(r.nuisance, sort_keys=True), r.seed)
+                if key not in seen:
+                    seen.add(key)
+                    out.append(r)
+        return out
+
+
+def confirm(runs: list[RunRecord], reference: list[RunRecord], wl: Workload, candidate: Config,
+            start: Config) -> dict[str, float]:
+    """The paired test of the candidate's runs against the reference's (`trickstack.stats.compare`)."""
+    c = compare(runs, reference, wl.direction)
+    if c["n_pairs"] < 2 or not math.isfinite(c["gain"]):
+        raise UserError(f"the candidate {describe(candidate)} finished on {c['n_pairs']} evaluation seed(s) paired "
+                        f"with {describe(start)} (the others diverged): no paired test is possible")
+    if not math.isfinite(c["p"]):  # identical on every seed: the test cannot reject
+        c = {**c, "p": 1.0}
+    return c

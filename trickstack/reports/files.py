@@ -1,0 +1,49 @@
+"""A report written out: to standard output or to files, in any of `FORMATS`."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+from typing import Optional
+
+from rich.console import Console
+
+from trickstack.core.errors import UserError
+from trickstack.reports.html import render_html
+from trickstack.reports.model import Report
+from trickstack.reports.render import csv_tables, render_csv, render_json, render_markdown, render_text
+
+FORMATS = ("text", "md", "html", "json", "csv")
+
+
+def safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+
+
+def write(report: Report, fmt_: str, out_dir: Optional[Path]) -> tuple[Optional[str], list[Path]]:
+    """Render ``report``; return (text for standard output or None, files written)."""
+    if fmt_ not in FORMATS:
+        raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {fmt_!r}")
+    stem = safe_name(report.info.name)
+    if fmt_ == "csv" and out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for key, t in csv_tables(report).items():
+            paths.append(out_dir / f"{stem}-{key}.csv")
+            t.to_csv(paths[-1], index=False)
+        return None, paths
+    if fmt_ == "text":
+        buffer = io.StringIO()
+        render_text(report, Console(file=buffer, width=140, color_system=None))
+        text = buffer.getvalue()
+    elif fmt_ == "html":
+        text, out_dir = render_html(report), out_dir or Path(".")
+    else:
+        text = {"md": render_markdown, "json": render_json, "csv": render_csv}[fmt_](report)
+    if out_dir is None:
+        return text, []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{stem}-report.{'txt' if fmt_ == 'text' else fmt_}"
+    path.write_text(text, encoding="utf-8")
+    return None, [path]

@@ -1,0 +1,61 @@
+"""The comparison rules, in one place: significance levels, the minimum seeds, the sign of a gain.
+
+Every decision that calls one stack better than another reads its thresholds and its test from here:
+greedy stacking (`trickstack.ablations.engine`), `recipe derive`'s confirmation, the leaderboard's
+statuses and a report's significance. ``../shared/docs/methodology.md``: "A new entry beats the previous
+one only with evidence: at least 5 paired seeds and a one-sided paired test at p < 0.01".
+
+Gains are *signed by the metric's direction*, so that + is always better:
+
+>>> sign("maximize"), sign("minimize")
+(1.0, -1.0)
+>>> passes({"n_pairs": 5, "p": 0.004}), passes({"n_pairs": 4, "p": 0.0001})
+(True, False)
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Mapping, Optional, Sequence
+
+import numpy as np
+from scipy import stats
+
+from trickstack.core.errors import UserError
+
+Direction = Literal["maximize", "minimize"]
+DIRECTIONS: tuple[Direction, ...] = ("maximize", "minimize")
+
+STUDY_ALPHA = 0.05  # default level of a study's tests (a spec's `study.alpha` may change it)
+LEADERBOARD_ALPHA = 0.01  # a new leaderboard entry needs a one-sided paired p below this ...
+LEADERBOARD_MIN_SEEDS = 5  # ... over at least this many paired evaluation seeds
+LEADERBOARD_TEST = "one-sided paired t-test (H1: better than the previous year's recipe)"
+
+
+def sign(direction: str) -> float:
+    """+1 for a metric to maximise, -1 for one to minimise: ``sign * (a - b) > 0`` means a is better."""
+    if direction not in DIRECTIONS:
+        raise UserError(f"direction must be 'maximize' or 'minimize', got {direction!r}")
+    return 1.0 if direction == "maximize" else -1.0
+
+
+def one_sided_p(gains: Sequence[float]) -> float:
+    """One-sided paired t-test p of "the mean signed gain is > 0" from per-seed signed gains (the same
+    as scipy's ``ttest_rel(a, b, alternative="greater")``); 1.0 when there is nothing to test: fewer than
+    2 pairs, a non-finite gain, or every gain exactly 0.
+
+    >>> one_sided_p([0.0, 0.0, 0.0]), round(one_sided_p([0.1, 0.2, 0.15]), 4)
+    (1.0, 0.0175)
+    """
+    d = np.asarray(gains, dtype=float)
+    if len(d) < 2 or not np.all(np.isfinite(d)) or not np.any(d != 0):
+        return 1.0
+    return float(stats.ttest_1samp(d, 0.0, alternative="greater").pvalue)
+
+
+def passes(comparison: Mapping[str, float], alpha: Optional[float] = None, min_seeds: Optional[int] = None) -> bool:
+    """The leaderboard's rule: at least ``min_seeds`` pairs (default `LEADERBOARD_MIN_SEEDS`) and a
+    one-sided p below ``alpha`` (default `LEADERBOARD_ALPHA`). ``comparison`` holds ``n_pairs`` and ``p``
+    (as `trickstack.stats.compare.compare` returns)."""
+    alpha = LEADERBOARD_ALPHA if alpha is None else alpha
+    min_seeds = LEADERBOARD_MIN_SEEDS if min_seeds is None else min_seeds
+    return comparison["n_pairs"] >= min_seeds and bool(comparison["p"] < alpha)
