@@ -223,7 +223,9 @@ def exclude_conflicting(
     >>> [arm_name(a) for a in kept], excluded[0][1]
     (['baseline', 'ema', 'swa'], "tricks 'ema' and 'swa' conflict and cannot be stacked")
     """
-    from trickstack.tricks.registry import check_compatible  # imports Composer: seconds, so only when needed
+    from trickstack.tricks.registry import (
+        check_compatible,  # imports Composer: seconds, so only when needed
+    )
 
     kept: list[Arm] = []
     excluded: list[tuple[Arm, str]] = []

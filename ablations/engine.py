@@ -19,15 +19,34 @@ from typing import Callable, Optional
 
 import optuna
 from optuna.trial import TrialState
-
 from trickstack.ablations import designs
-from trickstack.core.stacks import Arm, arm_name
-from trickstack.ablations.jobs import EVAL, SEARCH, SEARCH_SEED_OFFSET, TUNE, TUNING_SEED_OFFSET, Job, completed, enqueue, job_states
+from trickstack.ablations.jobs import (
+    EVAL,
+    SEARCH,
+    SEARCH_SEED_OFFSET,
+    TUNE,
+    TUNING_SEED_OFFSET,
+    Job,
+    completed,
+    enqueue,
+    job_states,
+)
 from trickstack.ablations.spec import StudySpec
-from trickstack.ablations.state import JobTrial, StudyState, configuration, set_excluded_proposal, use_param
+from trickstack.ablations.state import (
+    JobTrial,
+    StudyState,
+    configuration,
+    set_excluded_proposal,
+    use_param,
+)
 from trickstack.ablations.storage import default_url, open_storage
 from trickstack.ablations.worker import work, worker_main
+
 from trickstack.core.errors import UserError
+from trickstack.core.stacks import Arm, arm_name
+from trickstack.stats import analysis, rules
+from trickstack.tricks.registry import check_compatible, get_trick
+from trickstack.workloads import get_workload
 
 MAX_RETRIES = 2  # a job that fails (raises) this many more times is reported, not retried again
 MAX_EXCLUDED_PER_TRIAL = 50  # search: conflicting proposals tolerated per configuration trained, then it stops
@@ -46,8 +65,6 @@ class Context:
 
 
 def open_study(spec: StudySpec, storage_url: Optional[str], workers: int) -> Context:
-    from trickstack.workloads import get_workload
-
     url = storage_url or default_url(workers)
     storage = open_storage(url, workers)
     direction = get_workload(spec.study.workload).direction
@@ -82,8 +99,6 @@ def _check_extension(old: StudySpec, new: StudySpec) -> None:
 
 
 def plan_arms(spec: StudySpec) -> tuple[list[Arm], list[tuple[Arm, str]]]:
-    from trickstack.workloads import get_workload
-
     s = spec.study
     wl = get_workload(s.workload)
     if s.design in STATIC:
@@ -112,7 +127,7 @@ def jobs_for(ctx: Context, arms: list[Arm]) -> tuple[list[Job], Callable[[], lis
 
 def best_nuisance(ctx: Context) -> dict[str, dict]:
     """Each arm's best tuned nuisance values, and its tuning compute, saved on the study."""
-    sign = 1 if ctx.study.direction == optuna.study.StudyDirection.MAXIMIZE else -1
+    sign = rules.sign(StudyState(ctx.study).direction)
     summary: dict[str, dict] = {}
     for trial in completed(ctx.study, TUNE):
         job = JobTrial(trial)
@@ -185,7 +200,7 @@ def evaluate(ctx: Context, arms: list[Arm]) -> list[str]:
 
 def arm_values(ctx: Context, arm: Arm) -> dict[int, float]:
     """Evaluation values of an arm by seed, signed so that larger is better."""
-    sign = 1 if ctx.study.direction == optuna.study.StudyDirection.MAXIMIZE else -1
+    sign = rules.sign(StudyState(ctx.study).direction)
     name = arm_name(arm)
     return {t.params["seed"]: sign * t.value for t in completed(ctx.study, EVAL)
             if JobTrial(t).arm == name and not JobTrial(t).trick_params}
@@ -193,11 +208,6 @@ def arm_values(ctx: Context, arm: Arm) -> dict[int, float]:
 
 def greedy(ctx: Context) -> list[str]:
     """Forward stacking: add the trick with the best significant paired gain until none is significant."""
-    from scipy.stats import ttest_rel
-    from statsmodels.stats.multitest import multipletests
-
-    from trickstack.workloads import get_workload
-
     wl = get_workload(ctx.spec.study.workload)
     current: Arm = frozenset()
     remaining = list(ctx.spec.study.tricks)
@@ -216,9 +226,9 @@ def greedy(ctx: Context) -> list[str]:
             seeds = sorted(set(values) & set(base))
             a, b = [values[s] for s in seeds], [base[s] for s in seeds]
             finite = all(math.isfinite(x) for x in a + b) and len(seeds) >= 2 and a != b
-            p = float(ttest_rel(a, b, alternative="greater").pvalue) if finite else 1.0
+            p = rules.one_sided_p([x - y for x, y in zip(a, b)])
             tests.append((cand, statistics.mean(x - y for x, y in zip(a, b)) if finite else -math.inf, p))
-        reject = multipletests([p for _, _, p in tests], alpha=ctx.spec.study.alpha, method="holm")[0]
+        reject = analysis.correct([p for _, _, p in tests], "holm") <= ctx.spec.study.alpha
         winners = [(gain, cand) for (cand, gain, _), r in zip(tests, reject) if r and gain > 0]
         round_info = {"current": arm_name(current), "tests": [[arm_name(c), g, p] for c, g, p in tests]}
         if not winners:
@@ -236,9 +246,6 @@ def search(ctx: Context) -> list[str]:
     """Optuna TPE over which tricks are on, their parameters and ``search_nuisance``; the best is
     re-evaluated on fresh seeds. Proposals whose tricks conflict are excluded (pruned) and not counted
     in ``search_trials``; a proposal left unanswered by an interrupted coordinator is finished first."""
-    from trickstack.tricks.registry import check_compatible, get_trick
-    from trickstack.workloads import get_workload
-
     s = ctx.spec.study
     wl = get_workload(s.workload)
     proposals = StudyState(ctx.study).search_study(sampler=optuna.samplers.TPESampler(seed=s.seed, constant_liar=True))

@@ -5,16 +5,16 @@ from __future__ import annotations
 import time
 
 from trickstack.ablations.spec import StudySpec
+
 from trickstack.core.budget import Budget
+from trickstack.trial.runner import baseline_step_flops, run_trial
+from trickstack.workloads import get_workload
 
 CALIBRATION_STEPS = 30  # baseline steps timed to estimate a run
 
 
 def seconds_per_run(spec: StudySpec) -> float:
     """Time a short baseline run and scale it to the study's budget (tricks may change the cost)."""
-    from trickstack.trial.runner import baseline_step_flops, run_trial
-    from trickstack.workloads import get_workload
-
     wl = get_workload(spec.study.workload)
     budget = spec.study.budget.as_budget()
     if spec.synthetic is not None:

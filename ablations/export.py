@@ -8,9 +8,9 @@ from typing import Any
 import optuna
 import pandas as pd
 from optuna.trial import TrialState
-
 from trickstack.ablations.jobs import EVAL, job_states
 from trickstack.ablations.state import JobTrial, StudyState
+
 from trickstack.stats.table import row
 
 

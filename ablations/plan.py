@@ -17,17 +17,16 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 from scipy import stats
-
+from trickstack.ablations.designs import shapley_arms
 from trickstack.ablations.engine import ablate
 from trickstack.ablations.export import tidy
-from trickstack.ablations.storage import drop_memory
-from trickstack.core.errors import UserError
 from trickstack.ablations.state import StudyState
+from trickstack.ablations.storage import drop_memory
+
+from trickstack.core.errors import UserError
 from trickstack.core.stacks import BASELINE, arm_name, parse_arm
-from trickstack.ablations.designs import shapley_arms
 from trickstack.simulator.workload import NAME, expected_score
-from trickstack.stats import analysis
-from trickstack.stats import rules
+from trickstack.stats import analysis, rules
 from trickstack.workloads import get_workload
 
 PLAN_STUDIES = 20

@@ -19,12 +19,17 @@ from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
 from pydantic import Field, model_validator
+from trickstack.recipes.recipe import open_recipe, resolve
 
-from trickstack.core.budget import Budget
-from trickstack.core.datafiles import Strict as _Strict, parse_toml, read_text, validate
+from trickstack.core.budget import UNITS, Budget
+from trickstack.core.datafiles import Strict as _Strict
+from trickstack.core.datafiles import parse_toml, read_text, validate
 from trickstack.core.errors import UserError
 from trickstack.core.records import ResolvedRecipe
 from trickstack.simulator.truth import SyntheticSection
+from trickstack.trial.runner import resolve_stack
+from trickstack.tricks.registry import get_trick
+from trickstack.workloads import get_workload
 
 DESIGNS = ("one-at-a-time", "leave-one-out", "factorial", "fractional", "shapley", "greedy", "search")
 
@@ -36,13 +41,13 @@ class BudgetSpec(_Strict):
 
     @model_validator(mode="after")
     def _one_unit(self) -> "BudgetSpec":
-        given = [unit for unit in ("flops", "samples", "seconds") if getattr(self, unit) is not None]
+        given = [unit for unit in UNITS if getattr(self, unit) is not None]
         if len(given) != 1:
             raise ValueError(f"give exactly one of flops, samples, seconds (got {', '.join(given) or 'none'})")
         return self
 
     def as_budget(self) -> Budget:
-        unit = next(u for u in ("flops", "samples", "seconds") if getattr(self, u) is not None)
+        unit = next(u for u in UNITS if getattr(self, u) is not None)
         return Budget(unit, float(getattr(self, unit)))  # type: ignore[arg-type]
 
 
@@ -109,8 +114,6 @@ class StudySpec(_Strict):
 
     def with_resolved_base(self, folder: Path) -> "StudySpec":
         """A recipe base replaced by its tricks, its resolution kept in `base_recipe`."""
-        from trickstack.recipes.recipe import open_recipe, resolve
-
         base = self.study.base
         if isinstance(base, list):
             return self
@@ -127,10 +130,6 @@ class StudySpec(_Strict):
 
     def check(self) -> None:
         """Names that only the registries can check: workload, tricks, parameters."""
-        from trickstack.tricks.registry import get_trick
-        from trickstack.trial.runner import resolve_stack
-        from trickstack.workloads import get_workload
-
         s = self.study
         try:
             wl = get_workload(s.workload)

@@ -28,8 +28,8 @@ import psutil
 from optuna.storages import JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
-
 from trickstack.ablations.state import JobTrial
+
 from trickstack.core.errors import UserError
 
 DEFAULT_SQLITE = "sqlite:///trickstack.db"

@@ -18,14 +18,28 @@ from typing import Callable, Optional
 import optuna
 import torch
 from optuna.trial import TrialState
-
-from trickstack.core.stacks import arm_name
 from trickstack.ablations import state
-from trickstack.ablations.jobs import TUNE, TUNING_SEED_OFFSET, Job, completed, job_of, job_states
+from trickstack.ablations.jobs import (
+    TUNE,
+    TUNING_SEED_OFFSET,
+    Job,
+    completed,
+    job_of,
+    job_states,
+)
 from trickstack.ablations.spec import StudySpec
 from trickstack.ablations.state import JobTrial, StudyState
-from trickstack.ablations.storage import Heartbeat, open_storage, reap_dead_trials, worker_identity
+from trickstack.ablations.storage import (
+    Heartbeat,
+    open_storage,
+    reap_dead_trials,
+    worker_identity,
+)
+
 from trickstack.core.errors import UserError
+from trickstack.core.stacks import arm_name
+from trickstack.trial.runner import run_trial
+from trickstack.workloads import get_workload
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -36,9 +50,6 @@ def worst(direction: str) -> float:
 
 def run_job(spec: StudySpec, job: Job, trial: optuna.Trial) -> float:
     """Train the job's runs; store their records on the trial; return the trial's value."""
-    from trickstack.trial.runner import run_trial
-    from trickstack.workloads import get_workload
-
     wl = get_workload(spec.study.workload)
     base = spec.base_tricks()
     stack = [*base, *sorted(job.arm, key=[*spec.study.tricks].index)]

@@ -22,9 +22,9 @@ from composer import Trainer
 from composer.utils import reproducibility
 
 from trickstack.core.budget import Budget
-from trickstack.workloads.data import batched_loader
 from trickstack.trial.runner import baseline_step_flops, run_trial
 from trickstack.workloads import get_workload
+from trickstack.workloads.data import batched_loader
 
 
 def hand_written(steps: int, seed: int) -> float:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from trickstack.benchmarks.reuse import RecordFile, run_or_reuse
+
 from trickstack.core.budget import Budget
 from trickstack.trial.runner import reference_budget
 from trickstack.workloads import get_workload, list_workloads

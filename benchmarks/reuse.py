@@ -17,7 +17,12 @@ import torch
 from trickstack.core.budget import Budget
 from trickstack.core.evidence import append_run, read_runs
 from trickstack.core.records import ResolvedRecipe, RunRecord, TrickRecord
-from trickstack.trial.runner import resolve_stack, run_trial, split_overrides, with_recipe
+from trickstack.trial.runner import (
+    resolve_stack,
+    run_trial,
+    split_overrides,
+    with_recipe,
+)
 from trickstack.workloads import Workload
 
 

@@ -24,12 +24,13 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import pandas as pd
-
-from trickstack.stats.analysis import paired_differences
 from trickstack.benchmarks.reuse import RecordFile, run_or_reuse
+from trickstack.recipes.recipe import open_recipe, resolve
+
 from trickstack.core.budget import Budget
 from trickstack.core.errors import UserError
 from trickstack.core.records import ResolvedRecipe, RunRecord
+from trickstack.stats.analysis import paired_differences
 from trickstack.trial.runner import parse_overrides, reference_budget
 from trickstack.workloads import get_workload, list_workloads
 
@@ -71,8 +72,6 @@ def compare(workload: str, stack: list[str], overrides: dict[str, Any], seeds: i
 
 def main(argv: Optional[Sequence[str]] = None, workload: Optional[str] = None, stack: Sequence[str] = (),
          overrides: Sequence[str] = (), recipe: Optional[str] = None) -> None:
-    from trickstack.recipes.recipe import open_recipe, resolve
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workload", default=workload, choices=list_workloads(), help="default: the recipe's, else mnist1d")
     parser.add_argument("--recipe", default=recipe, metavar="FILE|WORKLOAD/YEAR", help="the stack's arm starts from this recipe")

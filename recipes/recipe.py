@@ -26,10 +26,11 @@ checks everything against the registries, giving the `ResolvedRecipe` that runs 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from importlib.resources import files
 from pathlib import Path
-from typing import Literal, Optional, Union
+from typing import Optional, Union
 
 import tomlkit
 from pydantic import Field, model_validator
@@ -37,7 +38,10 @@ from pydantic import Field, model_validator
 from trickstack.core.datafiles import OneLine, Strict, parse_toml, read_text, validate
 from trickstack.core.errors import UserError
 from trickstack.core.params import Value
-from trickstack.core.records import ResolvedRecipe, TrickRecord
+from trickstack.core.records import BudgetRecord, ResolvedRecipe, TrickRecord
+from trickstack.trial.runner import resolve_stack
+from trickstack.tricks.registry import get_trick
+from trickstack.workloads import get_workload
 
 __all__ = ["Recipe", "ResolvedRecipe", "find_recipe", "lineage", "list_recipes", "load_recipe", "open_recipe",
            "recipes_root", "resolve", "shipped_paths", "write_recipe"]
@@ -62,18 +66,13 @@ class RemovedEntry(Strict):
     reason: OneLine
 
 
-class BudgetEntry(Strict):
-    unit: Literal["flops", "samples", "seconds"]
-    value: float = Field(gt=0, allow_inf_nan=False)
-
-
 class ProvenanceSection(Strict):
     """How `trickstack recipe derive` found the recipe; absent from a hand-written one."""
 
     study: str = Field(min_length=1)
     date: dt.date
     commit: str = Field(min_length=1)
-    budget: BudgetEntry
+    budget: BudgetRecord
     seeds: list[int] = Field(min_length=1, description="evaluation seeds, disjoint from tuning and search seeds")
     previous: str = Field(min_length=1, description='the recipe it was tested against ("baseline" for the first year)')
     gain: float = Field(allow_inf_nan=False, description="mean paired difference vs previous, metric units, + = better")
@@ -86,6 +85,8 @@ class ProvenanceSection(Strict):
     def _consistent(self) -> "ProvenanceSection":
         if len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0:
             raise ValueError(f"seeds must be distinct and non-negative, got {self.seeds}")
+        if not (math.isfinite(self.budget.value) and self.budget.value > 0):
+            raise ValueError(f"budget.value must be a positive number of {self.budget.unit}, got {self.budget.value}")
         if not self.ci[0] <= self.ci[1]:
             raise ValueError(f"ci must be [low, high] with low <= high, got {list(self.ci)}")
         return self
@@ -147,7 +148,6 @@ def list_recipes(workload: Optional[str] = None) -> list[Recipe]:
 
 def find_recipe(workload: str, year: int) -> Recipe:
     """The shipped recipe ``recipes/<workload>/<year>.toml``; a `UserError` listing the years there are."""
-    from trickstack.workloads import get_workload
 
     get_workload(workload)
     path = recipes_root() / workload / f"{year}.toml"
@@ -226,10 +226,6 @@ def lineage(recipe: Recipe) -> list[Recipe]:
 
 
 def _resolve(recipe: Recipe, chain: tuple[Path, ...]) -> tuple[ResolvedRecipe, list[Recipe]]:
-    from trickstack.tricks.registry import get_trick
-    from trickstack.trial.runner import resolve_stack
-    from trickstack.workloads import get_workload
-
     r = recipe.recipe
 
     def fail(where: str, problem: object) -> UserError:

@@ -35,6 +35,7 @@ def use_text(monkeypatch, root: Path) -> str:
 def generated_corpus(root: Path):
     """shakespeare-char reads the generated text inside the block; its cached splits are dropped after."""
     import pytest
+
     from trickstack.workloads import get_workload
 
     workload = get_workload("shakespeare-char")

@@ -14,9 +14,18 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from trickstack.stats.analysis import (additivity_ratio, arm_summary, correct, factorial_effects, paired_differences,
-                                 probability_of_improvement, seeds_for_power, shapley_exact, shapley_sampled)
 from trickstack.core.errors import UserError
+from trickstack.stats.analysis import (
+    additivity_ratio,
+    arm_summary,
+    correct,
+    factorial_effects,
+    paired_differences,
+    probability_of_improvement,
+    seeds_for_power,
+    shapley_exact,
+    shapley_sampled,
+)
 
 TRICKS = ("a", "b", "c")
 EFFECTS = {"a": 0.02, "b": 0.01, "c": 0.0}  # c does nothing

@@ -9,14 +9,14 @@ trick with no entry fails here. shakespeare-char trains on a generated text (nev
 """
 
 import pytest
-
 from shakespeare_fixture import generated_corpus
 from trick_settings import SETTINGS, settings_for
+
 from trickstack.core.budget import Budget
 from trickstack.core.errors import UserError
-from trickstack.tricks.registry import get_trick, list_tricks, trick_status
-from trickstack.trial.runner import baseline_step_flops, run_trial
 from trickstack.testing.contract import changed, trace_trial
+from trickstack.trial.runner import baseline_step_flops, run_trial
+from trickstack.tricks.registry import get_trick, list_tricks, trick_status
 from trickstack.workloads import get_workload, list_workloads
 
 TRICKS = list_tricks()

@@ -5,10 +5,9 @@ import math
 
 import numpy as np
 import pytest
+import trickstack.ablations.designs as designs
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import trickstack.ablations.designs as designs
 from trickstack.ablations.designs import (
     MAX_ARMS,
     design_matrix,
@@ -22,8 +21,9 @@ from trickstack.ablations.designs import (
     resolution,
     shapley_arms,
 )
-from trickstack.core.stacks import arm_name, parse_arm
+
 from trickstack.core.errors import UserError
+from trickstack.core.stacks import arm_name, parse_arm
 
 NAME = st.text("abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=8).filter(lambda s: s != "baseline")
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from leaderboard_fixtures import SEEDS, make_recipes, simulate
-from trickstack.leaderboard import board as lb
+
 from trickstack.core.budget import Budget
 from trickstack.core.errors import UserError
+from trickstack.leaderboard import board as lb
 from trickstack.stats import rules
 
 

@@ -11,8 +11,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-
 from leaderboard_fixtures import make_recipes
+
 from trickstack.reports.html import GOOD, TOTAL
 
 WINDOW = (1280, 2400)  # pixels: wide enough for the table, tall enough for the plots below it

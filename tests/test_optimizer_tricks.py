@@ -7,17 +7,29 @@ import pytest
 import torch
 from composer.core import Callback
 from schedulefree import AdamWScheduleFree, AdamWScheduleFreePaper
-
 from trickstack.algorithms.adamw import AdamW, adamw_from, decoupled_decay
 from trickstack.algorithms.lion import lion_from, lion_step
 from trickstack.algorithms.lookahead import Lookahead, LookaheadOptimizer
-from trickstack.algorithms.muon import Muon, MuonWithAdamW, input_output_params, muon_from, newton_schulz, shape_scale
+from trickstack.algorithms.muon import (
+    Muon,
+    MuonWithAdamW,
+    input_output_params,
+    muon_from,
+    newton_schulz,
+    shape_scale,
+)
 from trickstack.algorithms.muon.muon import NS_COEFFICIENTS
-from trickstack.algorithms.schedule_free import ScheduleFree, averaged_point, gradient_point, schedule_free_from
+from trickstack.algorithms.schedule_free import (
+    ScheduleFree,
+    averaged_point,
+    gradient_point,
+    schedule_free_from,
+)
+
 from trickstack.core.budget import Budget
 from trickstack.core.errors import UserError
-from trickstack.tricks.optimizers import decays
 from trickstack.trial.runner import run_trial
+from trickstack.tricks.optimizers import decays
 from trickstack.workloads.mnist1d import ConvBase
 from trickstack.workloads.shakespeare_char import GPT
 

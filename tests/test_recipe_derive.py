@@ -5,17 +5,17 @@ resumed without training anything twice, and the files build a leaderboard; once
 from __future__ import annotations
 
 import json
-import tomllib
 import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
+import tomllib
 from scipy import stats
 
-from trickstack.leaderboard import board as lb
-from trickstack.derive.derive import DeriveOptions, derive
 from trickstack.core.errors import UserError
+from trickstack.derive.derive import DeriveOptions, derive
+from trickstack.leaderboard import board as lb
 from trickstack.stats import rules
 
 TRICKS = ["cosine_schedule", "ema", "label_smoothing", "mixup", "swa"]  # 2016 and 2018; ema and swa conflict

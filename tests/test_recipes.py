@@ -8,10 +8,18 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from trickstack.recipes.recipe import (
+    Recipe,
+    find_recipe,
+    lineage,
+    list_recipes,
+    load_recipe,
+    open_recipe,
+    resolve,
+    write_recipe,
+)
 
 from trickstack.core.errors import UserError
-from trickstack.recipes.recipe import (Recipe, find_recipe, lineage, list_recipes, load_recipe, open_recipe, resolve,
-                               write_recipe)
 from trickstack.core.records import SCHEMA_PATH, ResolvedRecipe, RunRecord
 
 R2016 = '''

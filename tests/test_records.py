@@ -3,7 +3,12 @@ import json
 import jsonschema
 import pytest
 
-from trickstack.core.records import SCHEMA_PATH, RunRecord, record_json_schema, save_record
+from trickstack.core.records import (
+    SCHEMA_PATH,
+    RunRecord,
+    record_json_schema,
+    save_record,
+)
 from trickstack.trial.runner import run_trial
 
 

@@ -4,10 +4,18 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 import trickstack.algorithms
+
 from trickstack.core.errors import RegistryError, UserError
-from trickstack.tricks.registry import CHANGES, Citation, TrickInfo, check_compatible, get_trick, list_tricks, register
+from trickstack.tricks.registry import (
+    CHANGES,
+    Citation,
+    TrickInfo,
+    check_compatible,
+    get_trick,
+    list_tricks,
+    register,
+)
 
 
 def test_every_algorithm_folder_is_registered_and_every_builtin_has_a_folder():

@@ -8,8 +8,8 @@ from composer.core import Callback
 
 from trickstack.core.budget import Budget
 from trickstack.core.errors import UserError
-from trickstack.trial.runner import reference_budget, run_trial
 from trickstack.testing.contract import trace_trial
+from trickstack.trial.runner import reference_budget, run_trial
 
 
 def test_same_seed_gives_a_bit_identical_metric(small_budget):

@@ -6,14 +6,13 @@ import math
 
 import pytest
 import torch
+from shakespeare_fixture import ALPHABET, N_CHARS, use_text
 
 from trickstack.core.budget import Budget
 from trickstack.core.errors import UserError
 from trickstack.trial.runner import baseline_step_flops, run_trial
 from trickstack.workloads import get_workload
 from trickstack.workloads import shakespeare_char as sc
-
-from shakespeare_fixture import ALPHABET, N_CHARS, use_text
 
 
 @pytest.fixture

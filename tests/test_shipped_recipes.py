@@ -6,11 +6,11 @@ import json
 
 import pytest
 import torch
+from trickstack.recipes.recipe import find_recipe, list_recipes, resolve, shipped_paths
 
 from trickstack.core.budget import Budget
-from trickstack.leaderboard.board import build
-from trickstack.recipes.recipe import find_recipe, list_recipes, resolve, shipped_paths
 from trickstack.core.records import RunRecord, provenance
+from trickstack.leaderboard.board import build
 from trickstack.trial.runner import run_trial
 
 WORKLOADS = ("mnist1d", "shakespeare-char")

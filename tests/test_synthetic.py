@@ -9,17 +9,22 @@ import jsonschema
 import numpy as np
 import pytest
 from scipy import stats
-
-from trickstack.stats import analysis
 from trickstack.ablations.engine import ablate
 from trickstack.ablations.export import tidy
+from trickstack.ablations.plan import (
+    frozen_gc,
+    simulate_study,
+    true_effects,
+    true_shapley,
+)
 from trickstack.ablations.spec import StudySpec, SyntheticSection
 from trickstack.ablations.storage import open_storage
+
 from trickstack.core.budget import Budget
 from trickstack.core.errors import UserError
 from trickstack.core.records import SCHEMA_PATH, RunRecord
-from trickstack.ablations.plan import frozen_gc, simulate_study, true_effects, true_shapley
 from trickstack.simulator.workload import expected_score, simulate_run
+from trickstack.stats import analysis
 
 TRICKS = ["label_smoothing", "ema", "mixup"]
 # ema and label_smoothing help and overlap (a negative interaction); mixup does nothing, alone or with others.

@@ -14,23 +14,28 @@ import pytest
 import torch
 import torch.nn.functional as F
 from composer.core import Callback
-from torch import nn
-
 from shakespeare_fixture import generated_corpus
+from torch import nn
 from trickstack.algorithms.qk_norm import apply_qk_norm, head_norm
 from trickstack.algorithms.relu2 import ReLUSquared, apply_relu2, relu_squared
 from trickstack.algorithms.rmsnorm import apply_rmsnorm, rms_norm
 from trickstack.algorithms.rope import Rotary, apply_rope, rotate
-from trickstack.algorithms.swiglu import SwiGLUMLP, apply_swiglu, swiglu_ffn, swiglu_hidden
+from trickstack.algorithms.swiglu import (
+    SwiGLUMLP,
+    apply_swiglu,
+    swiglu_ffn,
+    swiglu_hidden,
+)
 from trickstack.algorithms.untied_embeddings import untie_embeddings
 from trickstack.algorithms.zero_init_residual import zero_residual_projections
+
 from trickstack.core.budget import Budget
 from trickstack.core.errors import UserError
-from trickstack.tricks.registry import check_compatible, get_trick, list_tricks
 from trickstack.trial.runner import baseline_step_flops, run_trial
+from trickstack.tricks.registry import check_compatible, get_trick, list_tricks
 from trickstack.tricks.surgery import GPT_BLOCKS, trick_generator
 from trickstack.workloads import get_workload
-from trickstack.workloads.shakespeare_char import GPT, CONTEXT, VOCAB_SIZE
+from trickstack.workloads.shakespeare_char import CONTEXT, GPT, VOCAB_SIZE
 
 SURGERY = sorted(t for t in list_tricks() if GPT_BLOCKS in get_trick(t).requires)
 STACK = ["qk_norm", "rmsnorm", "rope", "swiglu", "untied_embeddings", "zero_init_residual"]  # all but relu2 (conflicts)

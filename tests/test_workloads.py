@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from trickstack.workloads.data import TensorBatches, batched_loader
 from trickstack.core.errors import RegistryError
 from trickstack.workloads import get_workload, list_workloads
+from trickstack.workloads.data import TensorBatches, batched_loader
 
 
 def test_mnist1d_has_the_paper_split(workload):

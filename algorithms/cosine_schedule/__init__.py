@@ -1,6 +1,10 @@
 """Cosine schedule: decay the learning rate along half a cosine over the budget (ours, on composer.optim)."""
 
-from trickstack.algorithms.cosine_schedule.cosine_schedule import CosineSchedule, cosine_multiplier
+from trickstack.algorithms.cosine_schedule.cosine_schedule import (
+    CosineSchedule,
+    cosine_multiplier,
+)
+
 from trickstack.core.params import Param
 from trickstack.tricks.registry import Citation, register_trick
 

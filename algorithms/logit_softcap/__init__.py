@@ -1,6 +1,12 @@
 """Logit soft-capping: squash the model's final logits into (-cap, cap) with cap · tanh(x / cap) (ours)."""
 
-from trickstack.algorithms.logit_softcap.logit_softcap import LogitSoftCap, SoftCap, apply_soft_cap, soft_cap
+from trickstack.algorithms.logit_softcap.logit_softcap import (
+    LogitSoftCap,
+    SoftCap,
+    apply_soft_cap,
+    soft_cap,
+)
+
 from trickstack.core.params import Param
 from trickstack.tricks.registry import Citation, register_trick
 

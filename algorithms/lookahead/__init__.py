@@ -1,6 +1,11 @@
 """Lookahead optimizer: k fast steps forward, then part of the way back to slow weights (ours, wraps torch_optimizer)."""
 
-from trickstack.algorithms.lookahead.lookahead import Lookahead, LookaheadOptimizer, wrap_lookahead
+from trickstack.algorithms.lookahead.lookahead import (
+    Lookahead,
+    LookaheadOptimizer,
+    wrap_lookahead,
+)
+
 from trickstack.core.params import Param
 from trickstack.tricks.registry import Citation, register_trick
 

@@ -1,6 +1,14 @@
 """Muon: orthogonalised momentum for hidden weight matrices, AdamW for the rest (ours)."""
 
-from trickstack.algorithms.muon.muon import Muon, MuonWithAdamW, input_output_params, muon_from, newton_schulz, shape_scale
+from trickstack.algorithms.muon.muon import (
+    Muon,
+    MuonWithAdamW,
+    input_output_params,
+    muon_from,
+    newton_schulz,
+    shape_scale,
+)
+
 from trickstack.core.params import Param
 from trickstack.tricks.registry import Citation, register_trick
 

@@ -1,6 +1,13 @@
 """QK-norm: normalise queries and keys per head before attention (ours, module surgery)."""
 
-from trickstack.algorithms.qk_norm.qk_norm import KINDS, QKNorm, apply_qk_norm, head_norm, make_head_norm
+from trickstack.algorithms.qk_norm.qk_norm import (
+    KINDS,
+    QKNorm,
+    apply_qk_norm,
+    head_norm,
+    make_head_norm,
+)
+
 from trickstack.core.params import Param
 from trickstack.tricks.registry import Citation, register_trick
 from trickstack.tricks.surgery import GPT_BLOCKS

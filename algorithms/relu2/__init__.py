@@ -1,6 +1,12 @@
 """Squared ReLU: the MLP activation relu(x)^2 (ours, module surgery)."""
 
-from trickstack.algorithms.relu2.relu2 import ReLU2, ReLUSquared, apply_relu2, relu_squared
+from trickstack.algorithms.relu2.relu2 import (
+    ReLU2,
+    ReLUSquared,
+    apply_relu2,
+    relu_squared,
+)
+
 from trickstack.tricks.registry import Citation, register_trick
 from trickstack.tricks.surgery import GPT_BLOCKS
 

@@ -1,6 +1,12 @@
 """RMSNorm: normalise by the root mean square, without subtracting the mean (ours, module surgery)."""
 
-from trickstack.algorithms.rmsnorm.rmsnorm import RMSNormalization, apply_rmsnorm, rms_norm, to_rmsnorm
+from trickstack.algorithms.rmsnorm.rmsnorm import (
+    RMSNormalization,
+    apply_rmsnorm,
+    rms_norm,
+    to_rmsnorm,
+)
+
 from trickstack.tricks.registry import Citation, register_trick
 from trickstack.tricks.surgery import GPT_BLOCKS
 

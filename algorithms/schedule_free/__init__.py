@@ -1,6 +1,12 @@
 """Schedule-free AdamW: constant lr, gradients at an interpolation, evaluation at an average (ours, on schedulefree)."""
 
-from trickstack.algorithms.schedule_free.schedule_free import ScheduleFree, averaged_point, gradient_point, schedule_free_from
+from trickstack.algorithms.schedule_free.schedule_free import (
+    ScheduleFree,
+    averaged_point,
+    gradient_point,
+    schedule_free_from,
+)
+
 from trickstack.core.params import Param
 from trickstack.tricks.registry import Citation, register_trick
 

@@ -1,6 +1,13 @@
 """SwiGLU: a gated MLP with a Swish gate, sized to the GELU MLP's parameter count (ours, module surgery)."""
 
-from trickstack.algorithms.swiglu.swiglu import SwiGLU, SwiGLUMLP, apply_swiglu, swiglu_ffn, swiglu_hidden
+from trickstack.algorithms.swiglu.swiglu import (
+    SwiGLU,
+    SwiGLUMLP,
+    apply_swiglu,
+    swiglu_ffn,
+    swiglu_hidden,
+)
+
 from trickstack.tricks.registry import Citation, register_trick
 from trickstack.tricks.surgery import GPT_BLOCKS
 

@@ -1,6 +1,10 @@
 """Untied embeddings: the output layer gets its own weight instead of sharing the input embedding's (ours)."""
 
-from trickstack.algorithms.untied_embeddings.untied_embeddings import UntiedEmbeddings, untie_embeddings
+from trickstack.algorithms.untied_embeddings.untied_embeddings import (
+    UntiedEmbeddings,
+    untie_embeddings,
+)
+
 from trickstack.tricks.registry import Citation, register_trick
 from trickstack.tricks.surgery import GPT_BLOCKS
 

@@ -12,8 +12,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from trickstack.cli.recipes import leaderboard, recipe_app
 from trickstack.cli.consoles import err, out, phase_progress
+from trickstack.cli.recipes import leaderboard, recipe_app
 from trickstack.core.errors import UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Measure how small training tricks add up.")
@@ -144,10 +144,15 @@ def run(
 ) -> None:
     """Train one stack of tricks on one workload with one seed under one budget; print its record."""
     from trickstack.cli.flags import budget_flag, set_flags
-    from trickstack.trial.progress import BudgetProgress
     from trickstack.core.records import save_record
     from trickstack.recipes.recipe import open_recipe, resolve
-    from trickstack.trial.runner import reference_budget, resolve_stack, run_trial, with_recipe
+    from trickstack.trial.progress import BudgetProgress
+    from trickstack.trial.runner import (
+        reference_budget,
+        resolve_stack,
+        run_trial,
+        with_recipe,
+    )
     from trickstack.workloads import get_workload
 
     recipe = resolve(open_recipe(recipe_ref)) if recipe_ref is not None else None
@@ -197,7 +202,8 @@ def ablate(
     dry_run: bool = typer.Option(False, "--dry-run", help="list the arms, trial count and estimated time; train nothing"),
 ) -> None:
     """Run or continue a combination study: tricks alone and together, paired seeds, fixed budget."""
-    from trickstack.ablations.engine import ablate as run_study, plan_arms
+    from trickstack.ablations.engine import ablate as run_study
+    from trickstack.ablations.engine import plan_arms
     from trickstack.ablations.spec import StudySpec
 
     spec = StudySpec.load(spec_path)
@@ -211,9 +217,9 @@ def ablate(
 
 
 def _print_plan(spec, arms, excluded, workers: int) -> None:
-    from trickstack.core.stacks import arm_name
     from trickstack.ablations.engine import STATIC
     from trickstack.ablations.estimate import seconds_per_run
+    from trickstack.core.stacks import arm_name
 
     s = spec.study
     tune = spec.tune.trials_per_arm * spec.tune.seeds if spec.tune else 0
@@ -366,8 +372,8 @@ def plan(
 ) -> None:
     """Before training anything: simulate a study many times from guessed effects and noise, and see how
     often each effect comes out significant (power), how often a null one does, and what the study costs."""
-    from trickstack.ablations.spec import StudySpec
     from trickstack.ablations.plan import plan_study
+    from trickstack.ablations.spec import StudySpec
 
     spec = StudySpec.load(spec_path)
     result = plan_study(spec, studies, alpha)

@@ -19,7 +19,13 @@ Report = Callable[[str, int, int], None]  # (phase label, done, total), as the e
 def phase_progress(prefix: str, console: Console = err) -> Iterator[Report]:
     """A callback for the engine's progress reports: one bar per phase on a terminal; elsewhere (a log
     file, CI) a line when a phase starts, at every tenth of it and when it ends, with the elapsed time."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     if console.is_terminal:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

@@ -13,10 +13,10 @@ trickstack.core.errors.UserError: demo.toml: name: Input should be a valid strin
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any, TypeVar, Union
 
+import tomllib
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 from trickstack.core.errors import UserError

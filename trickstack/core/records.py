@@ -22,6 +22,8 @@ from typing import Literal, Optional, Union
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
+from trickstack.core.budget import Budget, Unit
+
 SCHEMA_VERSION = 1
 SCHEMA_PATH = Path(__file__).parent / "schemas" / f"run_record.v{SCHEMA_VERSION}.json"
 
@@ -37,9 +39,12 @@ class TrickRecord(_Model):
     params: dict[str, Value] = Field(description="fully resolved parameters, defaults included")
 
 
-class BudgetRecord(_Model):
-    unit: Literal["flops", "samples", "seconds"]
+class BudgetRecord(_Model):  # a `Budget` as run records and recipe files store it
+    unit: Unit
     value: float
+
+    def as_budget(self) -> Budget:
+        return Budget(self.unit, self.value)
 
 
 class Metrics(_Model):

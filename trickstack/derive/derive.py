@@ -41,7 +41,8 @@ from trickstack.core.records import ResolvedRecipe
 from trickstack.derive import inputs
 from trickstack.derive.attribution import ORDERS, Found, followups
 from trickstack.derive.config import Config, describe
-from trickstack.derive.search import Runs, candidate as best_candidate, confirm, prepare, run
+from trickstack.derive.search import Runs, confirm, prepare, run
+from trickstack.derive.search import candidate as best_candidate
 from trickstack.derive.writing import check_recipe, recipe_of, stamp
 from trickstack.recipes.recipe import recipes_root, resolve, write_recipe
 from trickstack.simulator.truth import SyntheticSection

@@ -58,7 +58,7 @@ def budget_of(given: Optional[Budget], wl: Workload, prev_path: Optional[Path]) 
     claimed = None
     if prev_path is not None:
         prov = load_recipe(prev_path).provenance
-        claimed = Budget(prov.budget.unit, prov.budget.value) if prov else None
+        claimed = prov.budget.as_budget() if prov else None
     if given is None and claimed is not None:
         return claimed
     chosen = given or reference(wl)

@@ -28,12 +28,12 @@ from typing import Any, Mapping, Optional
 
 import pandas as pd
 
-from trickstack.stats import analysis as an
 from trickstack.core.errors import UserError
 from trickstack.core.evidence import read_runs
 from trickstack.core.stacks import BASELINE, arm_name
-from trickstack.stats.compare import compare
+from trickstack.stats import analysis as an
 from trickstack.stats import rules
+from trickstack.stats.compare import compare
 from trickstack.stats.table import runs_table as tidy
 
 MAY_NOT_CHANGE = (

@@ -20,12 +20,22 @@ from typing import Any, Mapping, Optional
 import numpy as np
 import pandas as pd
 
-from trickstack.stats import analysis as an
 from trickstack.leaderboard import board as lb_
-from trickstack.stats import rules
 from trickstack.leaderboard.board import Board, Entry, Leaderboard
+from trickstack.reports.html import (
+    BAD,
+    CSS,
+    GOOD,
+    NEUTRAL,
+    TOTAL,
+    arm_figure,
+    interaction_figure,
+    svg,
+    waterfall_figure,
+)
 from trickstack.reports.render import display, fmt, plain, value_lines
-from trickstack.reports.html import BAD, CSS, GOOD, NEUTRAL, TOTAL, arm_figure, interaction_figure, svg, waterfall_figure
+from trickstack.stats import analysis as an
+from trickstack.stats import rules
 
 esc = html.escape
 STATUS_COLOR = {"new best": TOTAL, "carried forward": NEUTRAL, "not significant": BAD}

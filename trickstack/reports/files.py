@@ -12,7 +12,13 @@ from rich.console import Console
 from trickstack.core.errors import UserError
 from trickstack.reports.html import render_html
 from trickstack.reports.model import Report
-from trickstack.reports.render import csv_tables, render_csv, render_json, render_markdown, render_text
+from trickstack.reports.render import (
+    csv_tables,
+    render_csv,
+    render_json,
+    render_markdown,
+    render_text,
+)
 
 FORMATS = ("text", "md", "html", "json", "csv")
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from trickstack.reports.model import HOW_TO_READ, Report, Section
 
 LABELS = {"n_diverged": "diverged", "n_pairs": "pairs", "n_unpaired": "unpaired", "mean_gain": "gain",
@@ -90,7 +91,9 @@ def how_to_read(report: Report) -> list[tuple[str, str]]:
 
 def render_text(report: Report, console) -> None:
     from rich.table import Table
-    from rich.text import Text  # Text, not markup: notes hold brackets ([tune]) and colons (a:b:) verbatim
+    from rich.text import (
+        Text,  # Text, not markup: notes hold brackets ([tune]) and colons (a:b:) verbatim
+    )
 
     console.print(Text(f"Report of study {report.info.name}", style="bold"))
     for line in header_lines(report):

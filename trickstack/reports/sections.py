@@ -21,9 +21,10 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from trickstack.ablations.designs import shapley_arms
 from trickstack.ablations.export import tidy
 from trickstack.ablations.state import StudyState
-from trickstack.ablations.designs import shapley_arms
+from trickstack.core.budget import UNITS
 from trickstack.core.errors import UserError, close_matches
 from trickstack.core.stacks import BASELINE, arm_name, parse_arm
 from trickstack.reports.model import TITLES, Report, Section, StudyInfo
@@ -114,7 +115,7 @@ class _Context:
 
     def meta(self) -> dict[str, Any]:
         s, budget = self.info.spec, self.info.spec.get("budget") or {}
-        unit = next((u for u in ("flops", "samples", "seconds") if budget.get(u) is not None), None)
+        unit = next((u for u in UNITS if budget.get(u) is not None), None)
         return {"study": self.info.name, "design": self.design, "workload": s.get("workload"),
                 "metric": str(self.runs.metric.iloc[0]), "direction": self.direction,
                 "budget": f"{budget[unit]:.4g} {unit}" if unit else None, "tricks": self.tricks,

@@ -49,7 +49,9 @@ class SyntheticSection(Strict):
 
     def check_names(self, tricks: list[str]) -> None:
         """Every key names a registered trick of the study (``tricks``: the study's and the base's)."""
-        from trickstack.tricks.registry import get_trick  # deferred: the registry imports Composer (seconds)
+        from trickstack.tricks.registry import (
+            get_trick,  # deferred: the registry imports Composer (seconds)
+        )
 
         keys = [(f"synthetic.effects.{k}", [k]) for k in self.effects]
         keys += [(f"synthetic.interactions.{k}", k.split(":")) for k in self.interactions]

@@ -37,7 +37,14 @@ import numpy as np
 from trickstack.core.budget import Budget
 from trickstack.core.errors import UserError
 from trickstack.core.params import Param
-from trickstack.core.records import BudgetRecord, Metrics, RunRecord, TrickRecord, now, provenance
+from trickstack.core.records import (
+    BudgetRecord,
+    Metrics,
+    RunRecord,
+    TrickRecord,
+    now,
+    provenance,
+)
 from trickstack.simulator.truth import SyntheticSection
 from trickstack.trial.runner import resolve_stack, split_overrides
 from trickstack.tricks.registry import all_tricks

@@ -10,7 +10,6 @@ improvement whether the metric is maximized (accuracy) or minimized (loss). Inte
 from __future__ import annotations
 
 import gc
-
 import math
 from dataclasses import dataclass
 from itertools import combinations

@@ -5,7 +5,13 @@ from __future__ import annotations
 from composer.core import Callback, State
 from composer.loggers import Logger
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from trickstack.trial.flops import BudgetController
 

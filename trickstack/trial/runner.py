@@ -23,12 +23,20 @@ from composer.core import Callback, Evaluator
 from composer.utils import reproducibility
 
 from trickstack.core.budget import Budget
-from trickstack.trial.flops import BudgetController, count_flops
-from trickstack.workloads.data import batched_loader
 from trickstack.core.errors import UserError
-from trickstack.core.records import BudgetRecord, Metrics, ResolvedRecipe, RunRecord, TrickRecord, now, provenance
+from trickstack.core.records import (
+    BudgetRecord,
+    Metrics,
+    ResolvedRecipe,
+    RunRecord,
+    TrickRecord,
+    now,
+    provenance,
+)
+from trickstack.trial.flops import BudgetController, count_flops
 from trickstack.tricks.registry import TrickInfo, check_compatible, get_trick
 from trickstack.workloads import Workload, get_workload
+from trickstack.workloads.data import batched_loader
 
 
 @dataclass(frozen=True)

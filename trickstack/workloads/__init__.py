@@ -23,9 +23,9 @@ from composer.core import Time
 from composer.models import ComposerModel
 from composer.optim import ComposerScheduler
 
-from trickstack.workloads.data import Splits
 from trickstack.core.errors import RegistryError, UserError, close_matches
 from trickstack.core.params import Param, Value
+from trickstack.workloads.data import Splits
 
 BUILTIN = ("digits", "mnist1d", "shakespeare_char")
 # Workloads that train nothing -> the module that defines them (``synthetic``: runs simulated from a

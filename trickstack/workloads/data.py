@@ -18,7 +18,13 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 import torch
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    Dataset,
+    RandomSampler,
+    SequentialSampler,
+)
 
 
 class TensorBatches(Dataset):

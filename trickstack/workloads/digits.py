@@ -19,8 +19,8 @@ import torch
 from composer.models import ComposerClassifier
 from torch import nn
 
-from trickstack.workloads.data import Splits
 from trickstack.workloads import Workload, register_workload, small_classifier
+from trickstack.workloads.data import Splits
 from trickstack.workloads.small_classifier import classifier
 
 SIDE = 8  # pixels per image side

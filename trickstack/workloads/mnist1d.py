@@ -17,8 +17,8 @@ import torch
 from composer.models import ComposerClassifier
 from torch import nn
 
-from trickstack.workloads.data import Splits, cache_dir
 from trickstack.workloads import Workload, register_workload, small_classifier
+from trickstack.workloads.data import Splits, cache_dir
 from trickstack.workloads.small_classifier import classifier
 
 SIGNAL_LENGTH = 40  # samples per signal, the paper's default

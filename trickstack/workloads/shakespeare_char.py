@@ -60,10 +60,10 @@ from composer.optim import CosineAnnealingWithWarmupScheduler
 from torch import nn
 
 import trickstack
-from trickstack.workloads.data import Splits, cache_dir
 from trickstack.core.errors import UserError
 from trickstack.core.params import Param, Value
 from trickstack.workloads import Workload, register_workload
+from trickstack.workloads.data import Splits, cache_dir
 
 FILENAME = "tinyshakespeare.txt"
 URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
