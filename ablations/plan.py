@@ -196,9 +196,9 @@ def plan_study(spec, studies: int = PLAN_STUDIES, alpha: float = 0.05,
         raise UserError(f"{spec.source}: `trickstack plan` simulates a study from guessed effects: set workload = "
                         f"\"{NAME}\" and add a synthetic table (baseline, effects, interactions, seed_noise, run_noise)")
     if studies < 1:
-        raise UserError(f"--studies must be at least 1, got {studies}")
+        raise UserError(f"a plan simulates at least 1 study, got {studies}")
     if not 0 < alpha < 1:
-        raise UserError(f"--alpha must be between 0 and 1, got {alpha}")
+        raise UserError(f"alpha must be between 0 and 1, got {alpha}")
 
     start = time.perf_counter()
     per_term: dict[str, list[dict[str, Any]]] = {}

@@ -57,19 +57,19 @@ def open_storage(url: Optional[str], workers: int = 1) -> optuna.storages.BaseSt
     url = url or default_url(workers)
     if url == MEMORY or url.startswith(MEMORY + "://"):  # one storage per URL for the life of the process
         if workers > 1:
-            raise UserError(f"--storage {url} lives inside one process: it cannot serve {workers} worker processes")
+            raise UserError(f"storage {url} lives inside one process: it cannot serve {workers} worker processes")
         return _MEMORY.setdefault(url, optuna.storages.InMemoryStorage())
     if url.startswith("journal://"):
         path = url[len("journal://"):]
         if not path:
-            raise UserError(f"--storage {url}: give a file, e.g. journal:///runs/study.log")
+            raise UserError(f"storage {url}: give a file, e.g. journal:///runs/study.log")
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(path))
     if workers > 1 and url.startswith("sqlite"):
-        raise UserError(f"--storage {url}: SQLite is not safe for {workers} concurrent workers; use "
+        raise UserError(f"storage {url}: SQLite is not safe for {workers} concurrent workers; use "
                         f"journal:///path/to/file.log (local) or postgresql://... (several machines)")
     if "://" not in url:
-        raise UserError(f"--storage {url!r} is not a URL: use sqlite:///FILE, postgresql://..., or journal:///FILE")
+        raise UserError(f"storage {url!r} is not a URL: use sqlite:///FILE, postgresql://..., or journal:///FILE")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat_interval
@@ -77,7 +77,7 @@ def open_storage(url: Optional[str], workers: int = 1) -> optuna.storages.BaseSt
                               heartbeat_stale_trial_callback=requeue, engine_kwargs=_engine_kwargs(url))
     except Exception as error:  # SQLAlchemy raises many kinds: driver missing, refused, bad URL
         hint = " (install the driver: pip install 'trickstack[postgres]')" if "import DB access module" in str(error) else ""
-        raise UserError(f"--storage {url}: cannot open the storage: {str(error).splitlines()[0]}{hint}") from None
+        raise UserError(f"storage {url}: cannot open the storage: {str(error).splitlines()[0]}{hint}") from None
 
 
 def _engine_kwargs(url: str) -> dict:

@@ -272,7 +272,7 @@ def test_a_run_from_a_recipe_keeps_the_resolved_recipe_in_its_record(recipes, cl
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--tricks", "mixup"], "trick 'mixup' is already in recipe mnist1d/2018; to change its parameters set them"),
+    (["--tricks", "mixup"], "trick 'mixup' is already in recipe mnist1d/2018; to change its parameters override them"),
     (["--workload", "digits"], "--workload digits differs from the workload of recipe mnist1d/2018"),
     (["--set", "ema.half_life=5ba"], "--set ema.half_life: trick 'ema' is not in recipe mnist1d/2018 or --tricks"),
     (["--tricks", "swa,ema"], "tricks 'swa' and 'ema' conflict"),  # ema is removed by the recipe, so it may be added

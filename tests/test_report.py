@@ -71,7 +71,7 @@ def url(tmp_path_factory) -> str:
 @pytest.fixture(scope="module")
 def studies(url, tmp_path_factory) -> dict[str, optuna.Study]:
     """One finished study per design (and the diverged one), in one storage."""
-    import trickstack.trial.runner
+    import trickstack.ablations.worker as worker
 
     out = {}
     for name, body in DESIGNS.items():
@@ -79,7 +79,7 @@ def studies(url, tmp_path_factory) -> dict[str, optuna.Study]:
         spec = StudySpec.from_toml_text(text, source=f"{name}.toml")
         with pytest.MonkeyPatch.context() as patch:
             if name == "diverged":
-                patch.setattr(trickstack.trial.runner, "run_trial", diverge_label_smoothing_seed_1(trickstack.trial.runner.run_trial))
+                patch.setattr(worker, "run_trial", diverge_label_smoothing_seed_1(worker.run_trial))
             out[name] = ablate(spec, url).study
     return out
 
@@ -279,7 +279,7 @@ def test_bad_input_is_one_message_and_exit_code_2(studies, url, cli):
         (("report", "fractional", "--storage", url, "--only", "arms,shapley"), "It can report: arms, baseline, effects"),
         (("report", "factorial", "--storage", url, "--only", "shapely"), "did you mean: shapley"),
         (("report", "factorial", "--storage", url, "--format", "pdf"), "--format must be one of"),
-        (("report", "factorial", "--storage", url, "--adjust", "bonferroni"), "--adjust must be holm or bh"),
+        (("report", "factorial", "--storage", url, "--adjust", "bonferroni"), "--adjust must be one of holm, bh"),
         (("report", "factorial", "--storage", url, "--test", "z"), "--test must be"),
     ]
     for args, message in cases:

@@ -347,10 +347,12 @@ def report(
     """What a study found, from its stored runs: arms, paired gains, effects, Shapley values, additivity, power, tuning."""
     from trickstack.reports.files import FORMATS, write
     from trickstack.reports.render import render_text
-    from trickstack.reports.sections import build_report
+    from trickstack.reports.sections import TESTS, build_report
+    from trickstack.stats.analysis import METHODS
 
-    if fmt not in FORMATS:
-        raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    for flag, value, choices in (("--format", fmt, FORMATS), ("--adjust", adjust, METHODS), ("--test", test, TESTS)):
+        if value not in choices:
+            raise UserError(f"{flag} must be one of {', '.join(choices)}, got {value!r}")
     sections = [k.strip() for k in only.split(",") if k.strip()] if only else None
     result = build_report(_load_study(study, storage), adjust=adjust, test=test, only=sections)
     if fmt == "text" and out_dir is None and out.is_terminal:

@@ -51,7 +51,7 @@ class Param:
         return self.kind in ("float", "int") or self.choices is not None or self.kind == "bool"
 
     def parse(self, text: str, owner: str) -> Value:
-        """Turn the text of a ``--set`` value into this parameter's type, then validate it."""
+        """Turn the text of a value (``KEY=VALUE`` on the command line) into this parameter's type, then validate it."""
         where = f"{owner}.{self.name}"
         try:
             if self.kind == "bool":

@@ -30,7 +30,7 @@ def safe_name(name: str) -> str:
 def write(report: Report, fmt_: str, out_dir: Optional[Path]) -> tuple[Optional[str], list[Path]]:
     """Render ``report``; return (text for standard output or None, files written)."""
     if fmt_ not in FORMATS:
-        raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {fmt_!r}")
+        raise UserError(f"report format must be one of {', '.join(FORMATS)}, got {fmt_!r}")
     stem = safe_name(report.info.name)
     if fmt_ == "csv" and out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)

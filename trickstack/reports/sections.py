@@ -53,9 +53,9 @@ def report_from_table(table: pd.DataFrame, info: StudyInfo, adjust: str = "holm"
     """The report of a tidy table of runs; ``only`` restricts it to some sections and refuses (`UserError`)
     a section the study cannot give, saying what it can give instead."""
     if adjust not in an.METHODS:
-        raise UserError(f"--adjust must be holm or bh, got {adjust!r}")
+        raise UserError(f"multiple-comparison adjustment must be holm or bh, got {adjust!r}")
     if test not in TESTS:
-        raise UserError(f"--test must be t, bootstrap or permutation, got {test!r}")
+        raise UserError(f"test must be t, bootstrap or permutation, got {test!r}")
     unknown = [k for k in only or [] if k not in TITLES]
     if unknown:
         raise UserError(f"unknown section {unknown[0]!r}{close_matches(unknown[0], TITLES)}; sections: {', '.join(TITLES)}")

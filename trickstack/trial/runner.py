@@ -88,7 +88,7 @@ def resolve_stack(workload: Workload, stack: Iterable[str], overrides: Mapping[s
     per_trick, _ = split_overrides(overrides)
     for name in per_trick:
         if name not in names:
-            raise UserError(f"--set names trick {name!r}, which is not in the stack ({', '.join(names) or 'empty'})")
+            raise UserError(f"an override names trick {name!r}, which is not in the stack ({', '.join(names) or 'empty'})")
     # One canonical order (by name), so a stack is the same experiment however its tricks were listed.
     return [ResolvedTrick(info, info.resolve(per_trick.get(info.name))) for info in sorted(infos, key=lambda i: i.name)]
 
@@ -243,5 +243,5 @@ def with_recipe(recipe: Optional[ResolvedRecipe], workload: Workload, stack: Seq
     again = [name for name in stack if name in recipe.stack]
     if again:
         raise UserError(f"trick {again[0]!r} is already in recipe {recipe.name}; to change its parameters "
-                        f"set them (e.g. --set {again[0]}.PARAM=VALUE) instead of adding it again")
+                        f"override them ({again[0]}.PARAM=VALUE) instead of adding it again")
     return [*recipe.stack, *stack], {**recipe.overrides(), **(overrides or {})}
