@@ -68,7 +68,8 @@ HOW_TO_READ = {
     "shapley": "Each trick's Shapley value is its gain averaged over every order of adding the tricks, so it does not "
                "depend on one arbitrary order; the values add up exactly to the gain of the full stack over the "
                "baseline. Exact from a full factorial; sampled from random orders otherwise, with an interval that "
-               "includes which orders were drawn.",
+               "includes which orders were drawn. Every arm's mean is over the same seeds (seeds used): a seed with a "
+               "diverged run in any arm is left out of all of them, so its seed noise cannot pose as a gain.",
     "additivity": "ratio = gain of the full stack / sum of the single-trick gains: 1 additive, below 1 the tricks "
                   "overlap (part of their gains is the same gain), above 1 they are synergistic.",
     "power": "P(improve): the share of paired seeds on which the trick's arm beats the comparison arm (ties count "
@@ -305,7 +306,12 @@ def _shapley(c: _Context, s: Section) -> None:
             if c.design == "fractional" else f"a {c.design} study has neither")
         return
     s.table = sv.values
-    s.values = {"method": method, "full_stack_gain": sv.total_gain, "sum_of_values": float(sv.values.shapley.sum())}
+    s.values = {"method": method, "full_stack_gain": sv.total_gain, "sum_of_values": float(sv.values.shapley.sum()),
+                "seeds_used": ", ".join(map(str, sv.seeds))}
+    if sv.dropped:
+        left = "; ".join(f"seed {seed} (no finished run in {', '.join(arms)})" for seed, arms in sv.dropped.items())
+        s.notes.append(f"estimated on the {len(sv.seeds)} seeds finished in every arm used, so that every arm's mean is "
+                       f"over the same seeds; left out of every arm: {left}.")
 
 
 def _additivity(c: _Context, s: Section) -> None:

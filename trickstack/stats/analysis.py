@@ -12,7 +12,7 @@ from __future__ import annotations
 import gc
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Sequence
 
@@ -34,9 +34,11 @@ METHODS = {"holm": "holm", "bh": "fdr_bh"}  # our name -> statsmodels' name
 
 def synthetic_table(effects: dict[str, float], interactions: dict[tuple[str, str], float] | None = None,
                     seeds: int = 3, base: float = 0.5, seed_sd: float = 0.02, noise: float = 0.005,
-                    seed: int = 0) -> pd.DataFrame:
+                    seed: int = 0, diverge: dict[str, float] | None = None) -> pd.DataFrame:
     """A full-factorial tidy table simulated from a known truth, for examples and tests (not a result):
     value = base + effects of the tricks on + interactions of the pairs on + seed noise + run noise.
+    ``diverge``: trick -> probability that a run with it on diverges (no value), drawn from a generator
+    of its own, so the values of the runs that finish are those of the same table without divergence.
 
     >>> t = synthetic_table({"ema": 0.01, "mixup": 0.02})
     >>> sorted(t.arm.unique()), len(t)
@@ -50,7 +52,14 @@ def synthetic_table(effects: dict[str, float], interactions: dict[tuple[str, str
         rows += [{"phase": "eval", "arm": _arm(on), "seed": s, "metric": "accuracy", "diverged": False,
                   "value": mean + shared[s] + rng.normal(0, noise), **{f"on.{t}": t in on for t in tricks}}
                  for s in range(seeds)]
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    if diverge:
+        odds = np.random.default_rng([seed, 0xD1E]).random((len(table), len(tricks)))  # apart from the noise
+        p = np.array([[diverge.get(t, 0.0) if on else 0.0 for t, on in zip(tricks, r)]
+                      for r in table[[f"on.{t}" for t in tricks]].to_numpy(bool)])
+        table["diverged"] = (odds < p).any(axis=1)
+        table.loc[table.diverged, "value"] = np.nan
+    return table
 
 
 def arm_summary(table: pd.DataFrame, direction: str) -> pd.DataFrame:
@@ -165,33 +174,39 @@ def factorial_effects(table: pd.DataFrame, tricks: Sequence[str], direction: str
 
 @dataclass(frozen=True)
 class ShapleyValues:
-    """One row per trick (``values``) and the gain of the full stack over the baseline they share."""
+    """One row per trick (``values``) and the gain of the full stack over the baseline they share, both
+    estimated on ``seeds`` only: the seeds with a finished run in every arm used. ``dropped``: each other
+    seed of the study -> the arms in which its run diverged or is missing (why it was left out)."""
 
     values: pd.DataFrame
     total_gain: float
+    seeds: tuple = ()
+    dropped: dict = field(default_factory=dict)
 
 
 def shapley_exact(table: pd.DataFrame, tricks: Sequence[str], direction: str) -> ShapleyValues:
-    """Exact Shapley values from a full factorial over v(S) = mean signed value of arm S; they add up
-    to v(all tricks) - v(baseline) exactly (to rounding). The interval is a t interval around each
-    value, from the Shapley values of each seed finished in every arm (``n_seeds``).
+    """Exact Shapley values from a full factorial over v(S) = mean signed value of arm S on the seeds
+    finished in every arm (``n_seeds``; a seed with a diverged run in any arm is left out of all of them,
+    so seed noise cannot leak into the differences). They add up to v(all tricks) - v(baseline) on those
+    seeds exactly (to rounding). The interval is a t interval from the Shapley values of each seed.
 
     >>> s = shapley_exact(synthetic_table({"ema": 0.01, "mixup": 0.02}), ["ema", "mixup"], "maximize")
-    >>> list(s.values.trick), bool(abs(s.values.shapley.sum() - s.total_gain) < 1e-12)
-    (['ema', 'mixup'], True)
+    >>> list(s.values.trick), bool(abs(s.values.shapley.sum() - s.total_gain) < 1e-12), s.seeds
+    (['ema', 'mixup'], True, (0, 1, 2))
     """
     wide, subsets = _wide(table, direction), _subsets(tricks)
     _require_arms(wide, [_arm(s) for s in subsets], "exact Shapley values need a full factorial; "
                   "use shapley_sampled otherwise")
-    values = wide[[_arm(s) for s in subsets]].to_numpy().T  # subsets x seeds
+    used, seeds, dropped = _complete_seeds(wide, [_arm(s) for s in subsets], "the factorial")
+    values = used.to_numpy().T  # subsets x complete seeds
     means = dict(zip(subsets, np.nanmean(values, axis=1)))
-    complete = dict(zip(subsets, values[:, ~np.isnan(values).any(axis=0)]))
+    complete = dict(zip(subsets, values))
     rows = []
     for t, point, per_seed in zip(tricks, _shapley(means, tricks), _shapley(complete, tricks)):
         se = per_seed.std(ddof=1) / math.sqrt(len(per_seed)) if len(per_seed) >= 2 else np.nan
         rows.append({"trick": t, "shapley": point, "se": se, **_interval(point, se, len(per_seed) - 1),
                      "n_seeds": len(per_seed)})
-    return ShapleyValues(pd.DataFrame(rows), float(means[subsets[-1]] - means[frozenset()]))
+    return ShapleyValues(pd.DataFrame(rows), float(means[subsets[-1]] - means[frozenset()]), seeds, dropped)
 
 
 def shapley_sampled(table: pd.DataFrame, orders: Sequence[Sequence[str]], direction: str) -> ShapleyValues:
@@ -199,7 +214,8 @@ def shapley_sampled(table: pd.DataFrame, orders: Sequence[Sequence[str]], direct
 
     ``raw``: the mean over orders of each trick's gain v(prefix + trick) - v(prefix). ``se`` adds the
     variance over orders (which orders were drawn) and over seeds finished in every arm used (training
-    noise); the interval is around ``raw`` with t on min(orders, seeds) - 1 degrees of freedom. Each
+    noise); the interval is around ``raw`` with t on min(orders, seeds) - 1 degrees of freedom. Every
+    mean is over the same seeds: those finished in every arm used (``n_seeds``; see `shapley_exact`). Each
     order's gains telescope to v(all) - v(baseline), so ``raw`` adds up to ``total_gain`` to rounding;
     ``shapley`` shares out what is left in proportion to the variances, so it adds up exactly. Orders
     with an arm that never finished are left out: ``n_orders`` counts those used.
@@ -222,17 +238,18 @@ def shapley_sampled(table: pd.DataFrame, orders: Sequence[Sequence[str]], direct
     # with[o, t] / before[o, t]: column of the arm where trick t joins order o, and of the arm just before
     with_, before = (np.array([[col[_arm(frozenset(o[:o.index(t) + j]))] for t in tricks] for o in usable])
                      for j in (1, 0))
-    means, seeds = wide[arms].mean().to_numpy(), wide[arms].dropna().to_numpy().T  # arms (x complete seeds)
+    used, seed_ids, dropped = _complete_seeds(wide, arms, "the orders used")
+    means, seeds = used.mean().to_numpy(), used.to_numpy().T  # arms (x complete seeds)
     by_order, by_seed = means[with_] - means[before], (seeds[with_] - seeds[before]).mean(axis=0)
     raw, m, n = by_order.mean(axis=0), len(usable), seeds.shape[1]
     var = ((by_order.var(axis=0, ddof=1) / m if m >= 2 else np.nan)  # which orders were drawn
            + (by_seed.var(axis=1, ddof=1) / n if n >= 2 else np.nan))  # training noise
-    total = float(wide[_arm(frozenset(tricks))].mean() - wide[BASELINE].mean())
+    total = float(means[col[_arm(frozenset(tricks))]] - means[col[BASELINE]])
     share = var / var.sum() if np.isfinite(var).all() and var.sum() > 0 else np.full(len(tricks), 1 / len(tricks))
     bounds = pd.DataFrame([_interval(r, s, min(m, n) - 1) for r, s in zip(raw, np.sqrt(var))])
     values = pd.DataFrame({"trick": tricks, "shapley": raw + share * (total - raw.sum()), "raw": raw,
                            "se": np.sqrt(var), **bounds, "n_orders": m, "n_seeds": n})
-    return ShapleyValues(values, total)
+    return ShapleyValues(values, total, seed_ids, dropped)
 
 
 @dataclass(frozen=True)
@@ -328,6 +345,23 @@ def _shapley(v: dict, tricks: Sequence[str]) -> list:
     k = len(tricks)
     weight = [math.factorial(r) * math.factorial(k - r - 1) / math.factorial(k) for r in range(k)]
     return [sum(weight[len(s)] * (v[s | {t}] - v[s]) for s in _subsets([u for u in tricks if u != t])) for t in tricks]
+
+
+def _complete_seeds(wide: pd.DataFrame, arms: Sequence[str], what: str) -> tuple[pd.DataFrame, tuple, dict]:
+    """The rows of ``wide[arms]`` with a finished run in every arm, those seeds, and each other seed ->
+    the arms it lacks. `UserError` when no seed is complete."""
+    sub = wide[list(arms)]
+    missing = sub.isna().to_numpy()
+    ok = ~missing.any(axis=1)
+    dropped = {_plain_seed(seed): [a for a, m in zip(arms, row) if m] for seed, row in zip(sub.index[~ok], missing[~ok])}
+    if not ok.any():
+        raise UserError(f"no seed has a finished run in every arm of {what}, so no seed-by-seed estimate is possible "
+                        f"(seeds and the arms where their runs diverged or are missing: {dropped})")
+    return sub[ok], tuple(_plain_seed(x) for x in sub.index[ok]), dropped
+
+
+def _plain_seed(seed):
+    return seed.item() if isinstance(seed, np.generic) else seed
 
 
 def _sign(direction: str) -> float:
