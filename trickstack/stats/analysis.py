@@ -25,10 +25,12 @@ from statsmodels.stats.power import TTestPower
 from statsmodels.stats.proportion import proportion_confint
 
 from trickstack.core.errors import UserError
+from trickstack.stats import paired_tests as pt
+from trickstack.stats.paired_tests import RESAMPLES  # noqa: F401  (re-exported: analysis.RESAMPLES)
 
 BASELINE = "baseline"  # the arm with no trick on, as in `trickstack.ablations.designs`
 LEVEL = 0.95  # confidence level of every interval
-RESAMPLES = 10_000  # bootstrap resamples / random sign flips: Monte-Carlo error of a p near 0.05 is ~0.002
+TESTS = ("t", "bootstrap", "permutation", "rank")  # paired tests of `paired_differences`
 METHODS = {"holm": "holm", "bh": "fdr_bh"}  # our name -> statsmodels' name
 
 
@@ -82,19 +84,23 @@ def paired_differences(table: pd.DataFrame, reference_arm: str, direction: str, 
                        seed: int = 0, adjust: str | None = None) -> pd.DataFrame:
     """Seed-by-seed gain of every other arm over ``reference_arm``, with a one-sided p for "gain > 0".
 
-    ``test="t"``: paired t interval and t-test. ``"bootstrap"``: percentile interval and null-centred
-    bootstrap p (both too optimistic below ~10 seeds). ``"permutation"``: sign-flip p, exact up to 14
-    pairs, with the t interval. Seeds of the study without a finished run in both arms are counted in
-    ``n_unpaired``. ``adjust="holm"|"bh"`` adds ``p_adjusted`` over the arms listed.
+    ``test="t"``: paired t interval and t-test. ``"bootstrap"``: studentized bootstrap interval and p
+    (`paired_tests.bootstrap_t`). ``"permutation"``: sign-flip p, exact up to 14 pairs (so never below
+    1/2^pairs), with the t interval. ``"rank"``: signed-rank p in which a diverged run is the worst score
+    of its seed (`paired_tests.signed_rank_worst_p`), for when divergence may strike the runs that would
+    have scored worst; its ``n_pairs`` counts the seeds with a run (finished or diverged) in both arms,
+    while the gain and t interval are over the finished pairs. Seeds of the study without such a pair are
+    counted in ``n_unpaired``. ``adjust="holm"|"bh"`` adds ``p_adjusted`` over the arms listed.
 
     >>> d = paired_differences(synthetic_table({"ema": 0.01, "mixup": -0.02}), "baseline", "maximize")
     >>> d[["arm", "n_pairs", "n_unpaired"]].to_dict("records")[0], bool(d.mean_gain.iloc[0] > 0)
     ({'arm': 'ema', 'n_pairs': 3, 'n_unpaired': 0}, True)
     """
-    if test not in ("t", "bootstrap", "permutation"):
-        raise UserError(f"unknown test {test!r}: expected 't', 'bootstrap' or 'permutation'")
+    if test not in TESTS:
+        raise UserError(f"unknown test {test!r}: expected one of {', '.join(map(repr, TESTS))}")
     wide = _wide(table, direction)
     _require_arms(wide, [reference_arm])
+    failed = _wide(table, direction, failed=True) if test == "rank" else None
     rng, rows = np.random.default_rng(seed), []
     for arm in (a for a in wide.columns if a != reference_arm):
         d = (wide[arm] - wide[reference_arm]).dropna().to_numpy()
@@ -103,13 +109,14 @@ def paired_differences(table: pd.DataFrame, reference_arm: str, direction: str, 
         if len(d) >= 2 and test == "t":
             row["p_value"] = stats.ttest_1samp(d, 0.0, alternative="greater").pvalue
         elif len(d) >= 2 and test == "bootstrap":
-            means = d[rng.integers(0, len(d), (RESAMPLES, len(d)))].mean(axis=1)
-            row["ci_low"], row["ci_high"] = np.quantile(means, [(1 - LEVEL) / 2, (1 + LEVEL) / 2])
-            row["p_value"] = (1 + np.sum(means - d.mean() >= d.mean())) / (RESAMPLES + 1)
-        elif len(d) >= 2:  # permutation: under "no effect" each difference is as likely negated
-            signs = (np.array(np.meshgrid(*[[-1, 1]] * len(d))).reshape(len(d), -1).T if len(d) <= 14
-                     else rng.choice([-1, 1], (RESAMPLES, len(d))))
-            row["p_value"] = np.mean((signs * d).mean(axis=1) >= d.mean() - 1e-12)
+            row["ci_low"], row["ci_high"], row["p_value"] = pt.bootstrap_t(d, rng)
+        elif len(d) >= 2 and test == "permutation":
+            row["p_value"] = pt.sign_flip_p(d, rng)
+        elif test == "rank":
+            worst = _worst_first(wide[arm], failed[arm]) - _worst_first(wide[reference_arm], failed[reference_arm])
+            worst = worst.dropna().to_numpy()
+            row.update(n_pairs=len(worst), n_unpaired=len(wide) - len(worst))
+            row["p_value"] = pt.signed_rank_worst_p(worst, rng) if len(worst) >= 2 else np.nan
         rows.append(row)
     return _adjusted(pd.DataFrame(rows), adjust)
 
@@ -390,10 +397,17 @@ def _runs(table: pd.DataFrame, direction: str = "maximize", tricks: Sequence[str
     return t.assign(value=value, failed=failed, signed=np.where(failed, np.nan, _sign(direction) * value))
 
 
-def _wide(table: pd.DataFrame, direction: str) -> pd.DataFrame:
-    """Seeds x arms (in table order) of signed values; NaN where the run diverged or is missing."""
+def _wide(table: pd.DataFrame, direction: str, failed: bool = False) -> pd.DataFrame:
+    """Seeds x arms (in table order) of signed values; NaN where the run diverged or is missing. With
+    ``failed``: 1.0 where every run of the seed in the arm failed, 0.0 where one finished, NaN where none ran."""
     t = _runs(table, direction)
-    return t.groupby(["seed", "arm"], sort=False).signed.mean().unstack().sort_index().reindex(columns=t.arm.unique())
+    column = t.assign(failed=t.failed.astype(float)).groupby(["seed", "arm"], sort=False)["failed" if failed else "signed"]
+    return (column.min() if failed else column.mean()).unstack().sort_index().reindex(columns=t.arm.unique())
+
+
+def _worst_first(values: pd.Series, failed: pd.Series) -> pd.Series:
+    """Signed values of one arm with a failed run as -inf (the worst score), NaN where none ran."""
+    return values.where(failed != 1.0, -np.inf).where(failed.notna())
 
 
 def _t_interval(x: np.ndarray, name: str) -> dict[str, float]:
