@@ -23,7 +23,9 @@ def bootstrap_t(d: np.ndarray, rng: np.random.Generator, resamples: int = RESAMP
     / se*, compared with the observed mean / se. Unlike the percentile bootstrap, which ignores that the
     sd is estimated too and so rejected 10.7% of null studies at alpha 0.05 with 5 pairs, it stays at
     alpha for near-normal differences from 5 pairs up. Heavy tails (t, df=3) push it to ~1.3x alpha;
-    there the t-test stays honest. Returns (ci_low, ci_high, p).
+    there the t-test stays honest. The price is power with few pairs: with 5, resamples that leave out
+    one outlying seed have a tiny sd, so it detected a 1.41-sd gain in 66% of simulated studies where
+    the t-test did in 82% (at 0.05); from 10 pairs the two are close. Returns (ci_low, ci_high, p).
 
     >>> low, high, p = bootstrap_t(np.array([0.3, 0.5, 0.2, 0.6, 0.4]), np.random.default_rng(0))
     >>> bool(low < 0.4 < high), bool(p < 0.05)
