@@ -11,7 +11,9 @@ import pytest
 from scipy import stats
 
 from trickstack.reports.report import StudyInfo, report_from_table, to_dict
-from trickstack.stats.analysis import paired_differences, shapley_exact, shapley_sampled, synthetic_table
+from trickstack.stats.analysis import (paired_differences, seeds_for_power, shapley_exact, shapley_sampled,
+                                       synthetic_table)
+from trickstack.stats.planning import CAUTION, cautious_effect
 from trickstack.stats.paired_tests import bootstrap_t, pairs_for_smallest_p, smallest_p
 
 EFFECTS = {"ema": -0.005, "mixup": 0.01, "swa": 0.004}  # mixed signs
@@ -129,3 +131,53 @@ def test_the_permutation_test_says_how_small_its_p_can_be():
     assert pairs_for_smallest_p("permutation", 0.01) == 7 and smallest_p("permutation", 7) < 0.01
     table = synthetic_table({"a": 0.05}, seeds=5, seed=1)  # every seed gains: the best a permutation can do
     assert paired_differences(table, "baseline", "maximize", test="permutation").p_value.iloc[0] == 1 / 32
+
+
+def _report(table: pd.DataFrame, test: str = "t") -> dict:
+    return to_dict(report_from_table(table, StudyInfo("edges", "factorial", ["a"]), test=test))["sections"]
+
+
+def test_the_report_says_what_the_chosen_test_cannot_show_at_this_size():
+    table = synthetic_table({"a": 0.05}, seeds=5, seed=1)
+    for test in ("permutation", "rank"):
+        sections = _report(table, test)
+        assert any("smallest p the " + test + " test can give is 0.0312" in n and "at least 7 pairs" in n
+                   for n in sections["baseline"]["notes"]), sections["baseline"]["notes"]
+        assert sections["power"]["rows"][0]["seeds_80_leaderboard"] >= 7  # 1/2^5 cannot pass p < 0.01
+    assert any("studentized" in n for n in _report(table, "bootstrap")["baseline"]["notes"])
+    plain = _report(table)
+    assert not any("smallest p" in n for n in plain["baseline"]["notes"])
+    assert plain["power"]["rows"][0]["seeds_80_leaderboard"] == 5
+
+
+def test_the_report_shows_the_p_with_diverged_runs_ranked_worst_where_runs_diverged():
+    table = synthetic_table({"a": 0.0, "b": 0.01}, seeds=8, seed=4, diverge={"a": 0.25})
+    assert table.diverged.any()
+    rows = {r["arm"]: r for r in _report(table)["baseline"]["rows"]}
+    for arm in ("a", "b", "a+b"):
+        two = table[table.arm.isin([arm, "baseline"])]
+        rank = paired_differences(two, "baseline", "maximize", test="rank").iloc[0]
+        assert rows[arm]["p_worst"] == pytest.approx(rank.p_value)
+        t = paired_differences(table, "baseline", "maximize").set_index("arm").loc[arm]
+        assert rows[arm]["p_value"] == t.p_value  # the t-test's p is untouched
+    clean = _report(synthetic_table({"a": 0.0, "b": 0.01}, seeds=8, seed=3))["baseline"]["rows"]
+    assert "p_worst" not in clean[0]
+
+
+def test_seeds_needed_from_the_study_itself_fall_short_about_half_the_time_the_cautious_figure_rarely():
+    """A trick worth 1.41 paired-difference sds, 5-seed studies: the leaderboard (alpha 0.01) really needs
+    `need` seeds; how often does each figure, computed from the study's own estimates, say fewer?"""
+    need, studies, rng = max(5, seeds_for_power(1.41, 1.0, alpha=0.01)), 600, np.random.default_rng(41)
+    plain, cautious = [], []
+    for _ in range(studies):
+        d = rng.normal(1.41, 1.0, 5)
+        plain.append(max(5, seeds_for_power(d.mean(), d.std(ddof=1), alpha=0.01)) < need)
+        cautious.append(max(5, seeds_for_power(cautious_effect(d.mean(), d.std(ddof=1), 5), 1.0, alpha=0.01)) < need)
+    print(f"need {need} seeds; the plain figure falls short in {np.mean(plain):.3f}, the cautious one in "
+          f"{np.mean(cautious):.3f} of {studies} studies")
+    assert 0.35 <= np.mean(plain) <= 0.65  # the report's "about half the time"
+    assert sum(cautious) <= _bound(studies, 1 - CAUTION)  # at most 20%, with binomial slack
+    table = synthetic_table({"a": 0.01}, seeds=5, seed=2)
+    row = _report(table)["power"]["rows"][0]
+    expected = max(5, seeds_for_power(cautious_effect(row["mean_gain"], row["sd_diff"], 5), 1.0, alpha=0.01))
+    assert row["seeds_80_cautious"] == expected
