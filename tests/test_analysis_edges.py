@@ -14,7 +14,8 @@ from trickstack.reports.report import StudyInfo, report_from_table, to_dict
 from trickstack.stats.analysis import (paired_differences, seeds_for_power, shapley_exact, shapley_sampled,
                                        synthetic_table)
 from trickstack.stats.planning import CAUTION, cautious_effect
-from trickstack.stats.paired_tests import bootstrap_t, pairs_for_smallest_p, smallest_p
+from trickstack.stats.paired_tests import (bootstrap_t, pairs_for_smallest_p, sign_flip_p, signed_rank_worst_p,
+                                           smallest_p)
 
 EFFECTS = {"ema": -0.005, "mixup": 0.01, "swa": 0.004}  # mixed signs
 INTERACTIONS = {("ema", "mixup"): -0.004}
@@ -100,6 +101,16 @@ def test_studentized_bootstrap_false_positives_by_size(pairs):
     p = np.array([bootstrap_t(rng.normal(size=pairs), rng, resamples=2000)[2] for _ in range(studies)])
     print(f"{pairs} pairs: {np.mean(p < 0.05):.3f} at 0.05, {np.mean(p < 0.01):.4f} at 0.01")
     assert (p < 0.05).sum() <= _bound(studies, 0.05) and (p < 0.01).sum() <= _bound(studies, 0.01)
+
+
+@pytest.mark.parametrize("pairs", [5, 10, 20])  # 20: random sign flips instead of all 2^n
+def test_sign_flip_tests_are_honest_by_size_even_with_heavy_tails(pairs):
+    rng, studies = np.random.default_rng(100 + pairs), 1500 if pairs <= 10 else 500  # random flips cost more
+    samples = [rng.standard_t(3, size=pairs) for _ in range(studies)]  # heavy-tailed null differences
+    for name, test in (("permutation", sign_flip_p), ("rank", signed_rank_worst_p)):
+        p = np.array([test(d, rng) for d in samples])
+        print(f"{name}, {pairs} pairs, t(3) differences: {np.mean(p < 0.05):.3f} at 0.05, {np.mean(p < 0.01):.4f} at 0.01")
+        assert (p < 0.05).sum() <= _bound(studies, 0.05) and (p < 0.01).sum() <= _bound(studies, 0.01)
 
 
 def test_diverged_runs_ranked_worst_keep_the_false_positive_rate():
