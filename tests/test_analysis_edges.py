@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 
 from trickstack.reports.report import StudyInfo, report_from_table, to_dict
-from trickstack.stats.analysis import (paired_differences, seeds_for_power, shapley_exact, shapley_sampled,
+from trickstack.stats.analysis import (additivity_ratio, paired_differences, seeds_for_power, shapley_exact, shapley_sampled,
                                        synthetic_table)
 from trickstack.stats.planning import CAUTION, cautious_effect
 from trickstack.stats.paired_tests import (bootstrap_t, pairs_for_smallest_p, sign_flip_p, signed_rank_worst_p,
@@ -192,3 +192,17 @@ def test_seeds_needed_from_the_study_itself_fall_short_about_half_the_time_the_c
     row = _report(table)["power"]["rows"][0]
     expected = max(5, seeds_for_power(cautious_effect(row["mean_gain"], row["sd_diff"], 5), 1.0, alpha=0.01))
     assert row["seeds_80_cautious"] == expected
+
+
+def test_additivity_uses_the_same_seeds_in_every_arm():
+    """One diverged baseline run with seed noise 10x the gains: before, the baseline's mean over the other
+    seeds moved every gain by that seed's noise (no run noise here, so the truth is exact)."""
+    table = synthetic_table({"a": 0.01, "b": 0.02}, {("a", "b"): -0.01}, seeds=6, seed_sd=0.1, noise=0.0, seed=5)
+    hit = table.index[(table.arm == "baseline") & (table.seed == 2)]
+    table.loc[hit, ["value", "diverged"]] = [np.nan, True]
+    add = additivity_ratio(table, ["a", "b"], "maximize")
+    assert add.ratio == pytest.approx(0.02 / 0.03, abs=1e-9) and add.seeds == (0, 1, 3, 4, 5)
+    assert add.single_gains == pytest.approx({"a": 0.01, "b": 0.02}, abs=1e-12)
+    section = to_dict(report_from_table(table, StudyInfo("add", "factorial", ["a", "b"])))["sections"]["additivity"]
+    assert section["values"]["seeds_used"] == "0, 1, 3, 4, 5"
+    assert any("seed 2 (no finished run in baseline)" in n for n in section["notes"])

@@ -337,10 +337,16 @@ def _shapley(c: _Context, s: Section) -> None:
     s.table = sv.values
     s.values = {"method": method, "full_stack_gain": sv.total_gain, "sum_of_values": float(sv.values.shapley.sum()),
                 "seeds_used": ", ".join(map(str, sv.seeds))}
-    if sv.dropped:
-        left = "; ".join(f"seed {seed} (no finished run in {', '.join(arms)})" for seed, arms in sv.dropped.items())
-        s.notes.append(f"estimated on the {len(sv.seeds)} seeds finished in every arm used, so that every arm's mean is "
-                       f"over the same seeds; left out of every arm: {left}.")
+    s.notes += _dropped_note(sv.seeds, sv.dropped)
+
+
+def _dropped_note(seeds: tuple, dropped: dict) -> list[str]:
+    """Which seeds an estimate over common seeds left out, and why (none: no note)."""
+    if not dropped:
+        return []
+    left = "; ".join(f"seed {seed} (no finished run in {', '.join(arms)})" for seed, arms in dropped.items())
+    return [f"estimated on the {len(seeds)} seeds finished in every arm used, so that every arm's mean is over the "
+            f"same seeds; left out of every arm: {left}."]
 
 
 def _additivity(c: _Context, s: Section) -> None:
@@ -348,13 +354,15 @@ def _additivity(c: _Context, s: Section) -> None:
         s.unavailable = "one trick: there is nothing to add up"
         return
     a = an.additivity_ratio(c.table, c.tricks, c.direction)
-    if a.reason and a.reason.startswith("arms missing"):
+    if a.reason and (a.reason.startswith("arms missing") or not a.seeds):
         s.unavailable = f"it needs the baseline, each trick alone and the full stack; {a.reason}"
         return
     s.table = pd.DataFrame({"trick": list(a.single_gains), "single_gain": list(a.single_gains.values())})
-    s.values = {"ratio": a.ratio, "full_stack_gain": a.full_gain, "sum_of_single_gains": sum(a.single_gains.values())}
+    s.values = {"ratio": a.ratio, "full_stack_gain": a.full_gain, "sum_of_single_gains": sum(a.single_gains.values()),
+                "seeds_used": ", ".join(map(str, a.seeds))}
     if a.reason:
         s.notes.append(f"no ratio: {a.reason}")
+    s.notes += _dropped_note(a.seeds, a.dropped)
 
 
 def _power(c: _Context, s: Section) -> None:

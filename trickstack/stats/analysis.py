@@ -267,10 +267,13 @@ class Additivity:
     full_gain: float
     single_gains: dict[str, float]
     reason: str | None = None  # why the ratio is NaN
+    seeds: tuple = ()  # the seeds finished in every arm it uses, over which every mean is taken
+    dropped: dict = field(default_factory=dict)  # each other seed -> the arms it lacks
 
 
 def additivity_ratio(table: pd.DataFrame, tricks: Sequence[str], direction: str) -> Additivity:
-    """Gain of the full stack over the baseline divided by the sum of the single-trick gains (arm means).
+    """Gain of the full stack over the baseline divided by the sum of the single-trick gains (arm means
+    over the seeds finished in all those arms, as in `shapley_exact`).
 
     >>> a = additivity_ratio(synthetic_table({"ema": 0.01, "mixup": 0.02}, noise=0), ["ema", "mixup"], "maximize")
     >>> round(a.ratio, 6), {t: round(g, 6) for t, g in a.single_gains.items()}
@@ -278,15 +281,22 @@ def additivity_ratio(table: pd.DataFrame, tricks: Sequence[str], direction: str)
     >>> additivity_ratio(synthetic_table({"ema": 0.01}), ["ema", "swa"], "maximize").reason
     'arms missing: ema+swa, swa'
     """
-    means = _wide(table, direction).mean()
-    v = {s: means.get(_arm(s), np.nan) for s in [frozenset(), frozenset(tricks), *(frozenset([t]) for t in tricks)]}
+    wide, arms = _wide(table, direction), [frozenset(), frozenset(tricks), *(frozenset([t]) for t in tricks)]
+    seeds, dropped = (), {}
+    if all(wide.get(_arm(s), pd.Series(dtype=float)).notna().any() for s in arms):
+        try:
+            wide, seeds, dropped = _complete_seeds(wide, [_arm(s) for s in dict.fromkeys(arms)], "the additivity arms")
+        except UserError as error:
+            return Additivity(np.nan, np.nan, {t: np.nan for t in tricks}, str(error))
+    means = wide.mean()
+    v = {s: means.get(_arm(s), np.nan) for s in arms}
     singles = {t: float(v[frozenset([t])] - v[frozenset()]) for t in tricks}
     full, missing = float(v[frozenset(tricks)] - v[frozenset()]), sorted(_arm(s) for s, m in v.items() if np.isnan(m))
     if missing:
         return Additivity(np.nan, full, singles, f"arms missing: {', '.join(missing)}")
     if sum(singles.values()) <= 0:
-        return Additivity(np.nan, full, singles, "the single-trick gains sum to <= 0: a ratio would mislead")
-    return Additivity(full / sum(singles.values()), full, singles)
+        return Additivity(np.nan, full, singles, "the single-trick gains sum to <= 0: a ratio would mislead", seeds, dropped)
+    return Additivity(full / sum(singles.values()), full, singles, None, seeds, dropped)
 
 
 @dataclass(frozen=True)
