@@ -251,7 +251,7 @@ def shapley_sampled(table: pd.DataFrame, orders: Sequence[Sequence[str]], direct
     raw, m, n = by_order.mean(axis=0), len(usable), seeds.shape[1]
     var = ((by_order.var(axis=0, ddof=1) / m if m >= 2 else np.nan)  # which orders were drawn
            + (by_seed.var(axis=1, ddof=1) / n if n >= 2 else np.nan))  # training noise
-    total = float(means[col[_arm(frozenset(tricks))]] - means[col[BASELINE]])
+    total = float(used[_arm(frozenset(tricks))].mean() - used[BASELINE].mean())  # as before, to the bit
     share = var / var.sum() if np.isfinite(var).all() and var.sum() > 0 else np.full(len(tricks), 1 / len(tricks))
     bounds = pd.DataFrame([_interval(r, s, min(m, n) - 1) for r, s in zip(raw, np.sqrt(var))])
     values = pd.DataFrame({"trick": tricks, "shapley": raw + share * (total - raw.sum()), "raw": raw,
