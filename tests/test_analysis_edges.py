@@ -116,10 +116,9 @@ def test_sign_flip_tests_are_honest_by_size_even_with_heavy_tails(pairs):
 def test_diverged_runs_ranked_worst_keep_the_false_positive_rate():
     """Informative divergence under the null: in each study the arm's run that would have scored worst
     against its pair diverges. Dropping it (the t-test) favours the arm; ranking it worst does not."""
-    studies, seeds, p_t, p_rank, p_rank_clean = 600, 6, [], [], []
+    studies, seeds, p_t, p_rank = 300, 6, [], []  # without divergence, the rank test: the sign-flip test above
     for r in range(studies):
         table = _null_table(r, seeds)
-        p_rank_clean.append(paired_differences(table, "baseline", "maximize", test="rank").p_value.iloc[0])
         wide = table.pivot(index="seed", columns="arm", values="value")
         worst = (wide["a"] - wide["baseline"]).idxmin()
         hit = table.index[(table.arm == "a") & (table.seed == worst)]
@@ -128,13 +127,12 @@ def test_diverged_runs_ranked_worst_keep_the_false_positive_rate():
         rank = paired_differences(table, "baseline", "maximize", test="rank").iloc[0]
         assert (rank.n_pairs, rank.n_unpaired) == (seeds, 0)  # the diverged pair counts
         p_rank.append(rank.p_value)
-    p_t, p_rank, p_rank_clean = map(np.array, (p_t, p_rank, p_rank_clean))
+    p_t, p_rank = np.array(p_t), np.array(p_rank)
     print(f"informative divergence, {seeds} seeds: t-test dropping it {np.mean(p_t < 0.05):.3f} / "
           f"{np.mean(p_t < 0.01):.4f}, ranked worst {np.mean(p_rank < 0.05):.3f} / {np.mean(p_rank < 0.01):.4f} "
-          f"(alpha 0.05 / 0.01); no divergence, rank {np.mean(p_rank_clean < 0.05):.3f}")
+          f"(alpha 0.05 / 0.01)")
     assert (p_t < 0.05).sum() > _bound(studies, 0.05)  # the problem is real
-    for p in (p_rank, p_rank_clean):
-        assert (p < 0.05).sum() <= _bound(studies, 0.05) and (p < 0.01).sum() <= _bound(studies, 0.01)
+    assert (p_rank < 0.05).sum() <= _bound(studies, 0.05) and (p_rank < 0.01).sum() <= _bound(studies, 0.01)
 
 
 def test_the_permutation_test_says_how_small_its_p_can_be():
