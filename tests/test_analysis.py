@@ -200,13 +200,15 @@ def test_minimized_metric_gives_the_same_gains():
 
 
 def test_alternative_tests_agree_on_a_clear_gain():
-    table = simulate(np.random.default_rng(8), arms=[frozenset(), frozenset("a"), frozenset("c")])
-    for test in ("t", "bootstrap", "permutation"):
+    # 10 seeds: with 5, the studentized bootstrap's resamples that leave out one outlying seed have a tiny sd,
+    # so it may not call even a t of 7 significant (it is honest there, but has little power)
+    table = simulate(np.random.default_rng(8), arms=[frozenset(), frozenset("a"), frozenset("c")], seeds=10)
+    for test in ("t", "bootstrap", "permutation", "rank"):
         d = paired_differences(table, "baseline", "maximize", test=test, adjust="bh").set_index("arm")
         assert d.p_value["a"] < 0.05 and d.ci_low["a"] > 0, test
         assert d.p_adjusted["a"] >= d.p_value["a"]
     perm = paired_differences(table, "baseline", "maximize", test="permutation").set_index("arm")
-    assert perm.p_value["a"] == pytest.approx(1 / 2**SEEDS)  # every seed improves: only the identity flip ties
+    assert perm.p_value["a"] == pytest.approx(1 / 2**10)  # every seed improves: only the identity flip ties
 
 
 def test_correct_keeps_nan_and_matches_known_values():

@@ -340,7 +340,9 @@ def report(
     out_dir: Optional[Path] = typer.Option(None, "--out", help="folder to write to (html: default the current folder; "
                                            "csv: one file per table; otherwise standard output)"),
     adjust: str = typer.Option("holm", help="multiple-comparison correction: holm (family-wise) or bh (false discovery rate)"),
-    test: str = typer.Option("t", help="paired test: t, bootstrap or permutation"),
+    test: str = typer.Option("t", help="paired test: t; bootstrap (studentized); permutation (exact sign flips: its "
+                             "smallest p is 1/2^pairs, so p < 0.01 needs 7 pairs); rank (signed-rank, a diverged run "
+                             "counts as the worst score of its seed; smallest p also 1/2^pairs)"),
     only: Optional[str] = typer.Option(None, help="comma-separated sections (arms, baseline, full, effects, shapley, "
                                        "additivity, power, tuning, greedy, search, excluded); refused if the design cannot give one"),
 ) -> None:

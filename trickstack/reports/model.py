@@ -44,13 +44,16 @@ HOW_TO_READ = {
     "shapley": "Each trick's Shapley value is its gain averaged over every order of adding the tricks, so it does not "
                "depend on one arbitrary order; the values add up exactly to the gain of the full stack over the "
                "baseline. Exact from a full factorial; sampled from random orders otherwise, with an interval that "
-               "includes which orders were drawn.",
+               "includes which orders were drawn. Every arm's mean is over the same seeds (seeds used): a seed with a "
+               "diverged run in any arm is left out of all of them, so its seed noise cannot pose as a gain.",
     "additivity": "ratio = gain of the full stack / sum of the single-trick gains: 1 additive, below 1 the tricks "
                   "overlap (part of their gains is the same gain), above 1 they are synergistic.",
     "power": "P(improve): the share of paired seeds on which the trick's arm beats the comparison arm (ties count "
              "half), with a Wilson interval. seeds (80%): paired seeds a one-sided paired t-test at 0.05 needs to "
              "detect the observed gain 80% of the time; leaderboard: the same at 0.01 and at least 5 seeds. Infinite "
-             "when the observed gain is not positive. Estimated from few seeds, these are rough.",
+             "when the observed gain is not positive. These take the study's own estimates as the truth, so from few "
+             "seeds they fall short about half the time; cautious: the leaderboard figure for a gain at the lower 80% "
+             "confidence bound of gain/sd, which falls short at most 20% of the time.",
     "tuning": "Each arm's nuisance hyperparameters (learning rate, ...) were re-tuned with the same number of trials, "
               "on seeds disjoint from the evaluation seeds; the tuned values and the compute the tuning cost are shown "
               "beside the evaluation compute.",

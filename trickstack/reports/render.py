@@ -17,11 +17,12 @@ from trickstack.reports.model import HOW_TO_READ, Report, Section
 
 LABELS = {"n_diverged": "diverged", "n_pairs": "pairs", "n_unpaired": "unpaired", "mean_gain": "gain",
           "sd_diff": "sd of diff", "p_value": "p (one-sided)", "p_adjusted": "p adj.", "p_improve": "P(improve)",
-          "seeds_80": "seeds (80%)", "seeds_80_leaderboard": "seeds (leaderboard)", "n_seeds": "seeds",
+          "seeds_80": "seeds (80%)", "seeds_80_leaderboard": "seeds (leaderboard)",
+          "seeds_80_cautious": "seeds (leaderboard, cautious)", "n_seeds": "seeds", "p_worst": "p (diverged = worst)",
           "n_orders": "orders", "single_gain": "gain alone", "tuning_flops": "tuning FLOPs",
           "tuning_seconds": "tuning s", "eval_flops": "evaluation FLOPs", "mean_value": "mean over search seeds"}
 INTEGERS = {"n", "n_diverged", "n_pairs", "n_unpaired", "n_seeds", "n_orders", "trials", "round", "seeds", "df",
-            "seeds_80", "seeds_80_leaderboard"}
+            "seeds_80", "seeds_80_leaderboard", "seeds_80_cautious"}
 
 
 def fmt(column: str, value: Any) -> str:

@@ -29,9 +29,10 @@ from trickstack.core.errors import UserError, close_matches
 from trickstack.core.stacks import BASELINE, arm_name, parse_arm
 from trickstack.reports.model import TITLES, Report, Section, StudyInfo
 from trickstack.stats import analysis as an
+from trickstack.stats import paired_tests, planning
 from trickstack.stats.rules import LEADERBOARD_ALPHA, LEADERBOARD_MIN_SEEDS, STUDY_ALPHA
 
-TESTS = ("t", "bootstrap", "permutation")
+TESTS = an.TESTS
 POWER = 0.8  # power for "seeds needed": the usual 80%
 
 
@@ -55,7 +56,7 @@ def report_from_table(table: pd.DataFrame, info: StudyInfo, adjust: str = "holm"
     if adjust not in an.METHODS:
         raise UserError(f"multiple-comparison adjustment must be holm or bh, got {adjust!r}")
     if test not in TESTS:
-        raise UserError(f"test must be t, bootstrap or permutation, got {test!r}")
+        raise UserError(f"test must be one of {', '.join(TESTS)}, got {test!r}")
     unknown = [k for k in only or [] if k not in TITLES]
     if unknown:
         raise UserError(f"unknown section {unknown[0]!r}{close_matches(unknown[0], TITLES)}; sections: {', '.join(TITLES)}")
@@ -87,6 +88,8 @@ class _Context:
         self.summary = an.arm_summary(table, self.direction)
         self.finished = set(self.summary.arm[self.summary.n > self.summary.n_diverged])
         self.full = arm_name(self.tricks)
+        self.diverged_share = float(self.summary.n_diverged.sum() / max(1, self.summary.n.sum()))
+        self.worst_too = self.test != "rank" and self.diverged_share > 0  # show the conservative p beside it
 
     def has(self, *arms: str) -> bool:
         return all(a in self.finished for a in arms)
@@ -146,6 +149,8 @@ def _baseline(c: _Context, s: Section) -> None:
         return
     s.table = d[["arm", "n_pairs", "n_unpaired", "mean_gain", "sd_diff", "ci_low", "ci_high", "p_value", "p_adjusted"]]
     s.notes.append(f"test: {c.test}; p adj.: {c.adjust} over the {len(d)} arms.")
+    worst = {arm: c.pair(arm, BASELINE, "rank").p_value for arm in d.arm} if c.worst_too else {}
+    _test_caveats(c, s, d.n_pairs.min(), worst)
 
 
 def _full(c: _Context, s: Section) -> None:
@@ -164,6 +169,28 @@ def _full(c: _Context, s: Section) -> None:
     s.table = t.assign(p_adjusted=an.correct(t.p_value, c.adjust))[
         ["arm", "lacks", "n_pairs", "n_unpaired", "mean_gain", "sd_diff", "ci_low", "ci_high", "p_value", "p_adjusted"]]
     s.notes.append(f"full stack: {c.full}; test: {c.test}; p adj.: {c.adjust} over the {len(t)} arms.")
+    worst = {arm: c.pair(c.full, arm, "rank").p_value for arm in t.arm} if c.worst_too else {}
+    _test_caveats(c, s, t.n_pairs.min(), worst)
+
+
+def _test_caveats(c: _Context, s: Section, fewest_pairs: int, worst: dict[str, float]) -> None:
+    """What the chosen test cannot show at this size, and the p with diverged runs ranked worst beside it."""
+    if c.test == "bootstrap":
+        s.notes.append("the bootstrap is studentized: honest for near-normal differences from 5 pairs, but with heavy-"
+                       "tailed differences its p runs above the level (the t-test stays honest there), and with "
+                       "fewer than 10 pairs it has less power than the t-test.")
+    floor = paired_tests.smallest_p(c.test, int(fewest_pairs))
+    if floor >= LEADERBOARD_ALPHA:
+        s.notes.append(f"with {int(fewest_pairs)} pairs the smallest p the {c.test} test can give is {floor:.3g}: it "
+                       f"cannot pass the leaderboard's p < {LEADERBOARD_ALPHA:g}, which needs at least "
+                       f"{paired_tests.pairs_for_smallest_p(c.test, LEADERBOARD_ALPHA)} pairs.")
+    if worst:
+        s.table = s.table.assign(p_worst=s.table.arm.map(worst))
+        s.labels = {**s.labels, "p_worst": "p (diverged = worst)"}
+        s.notes.append(f"{c.diverged_share:.0%} of the evaluation runs diverged. p assumes a run's divergence is "
+                       "unrelated to how it would have scored, and leaves the pair out; p (diverged = worst) is a "
+                       "signed-rank test that counts each diverged run as the worst score of its seed, which stays "
+                       "honest if divergence strikes the runs that would have scored worst.")
 
 
 def _effects(c: _Context, s: Section) -> None:
@@ -213,7 +240,18 @@ def _shapley(c: _Context, s: Section) -> None:
             if c.design == "fractional" else f"a {c.design} study has neither")
         return
     s.table = sv.values
-    s.values = {"method": method, "full_stack_gain": sv.total_gain, "sum_of_values": float(sv.values.shapley.sum())}
+    s.values = {"method": method, "full_stack_gain": sv.total_gain, "sum_of_values": float(sv.values.shapley.sum()),
+                "seeds_used": ", ".join(map(str, sv.seeds))}
+    s.notes += _dropped_note(sv.seeds, sv.dropped)
+
+
+def _dropped_note(seeds: tuple, dropped: dict) -> list[str]:
+    """Which seeds an estimate over common seeds left out, and why (none: no note)."""
+    if not dropped:
+        return []
+    left = "; ".join(f"seed {seed} (no finished run in {', '.join(arms)})" for seed, arms in dropped.items())
+    return [f"estimated on the {len(seeds)} seeds finished in every arm used, so that every arm's mean is over the "
+            f"same seeds; left out of every arm: {left}."]
 
 
 def _additivity(c: _Context, s: Section) -> None:
@@ -221,17 +259,20 @@ def _additivity(c: _Context, s: Section) -> None:
         s.unavailable = "one trick: there is nothing to add up"
         return
     a = an.additivity_ratio(c.table, c.tricks, c.direction)
-    if a.reason and a.reason.startswith("arms missing"):
+    if a.reason and (a.reason.startswith("arms missing") or not a.seeds):
         s.unavailable = f"it needs the baseline, each trick alone and the full stack; {a.reason}"
         return
     s.table = pd.DataFrame({"trick": list(a.single_gains), "single_gain": list(a.single_gains.values())})
-    s.values = {"ratio": a.ratio, "full_stack_gain": a.full_gain, "sum_of_single_gains": sum(a.single_gains.values())}
+    s.values = {"ratio": a.ratio, "full_stack_gain": a.full_gain, "sum_of_single_gains": sum(a.single_gains.values()),
+                "seeds_used": ", ".join(map(str, a.seeds))}
     if a.reason:
         s.notes.append(f"no ratio: {a.reason}")
+    s.notes += _dropped_note(a.seeds, a.dropped)
 
 
 def _power(c: _Context, s: Section) -> None:
     rows, missing, unsolved = [], [], []
+    fewest = max(LEADERBOARD_MIN_SEEDS, paired_tests.pairs_for_smallest_p(c.test, LEADERBOARD_ALPHA))
     for t in c.tricks:
         pair = _trick_pair(c, t)
         if pair is None:
@@ -239,15 +280,18 @@ def _power(c: _Context, s: Section) -> None:
             continue
         arm, ref = pair
         d, imp = c.pair(arm, ref), an.probability_of_improvement(c.table, arm, ref, c.direction)
-        seeds = [np.nan, np.nan]
+        seeds = [np.nan, np.nan, np.nan]
         if d.n_pairs >= 2 and d.sd_diff > 0:
+            cautious = planning.cautious_effect(d.mean_gain, d.sd_diff, int(d.n_pairs))
             seeds = [_seeds_for_power(d.mean_gain, d.sd_diff, STUDY_ALPHA),
-                     max(LEADERBOARD_MIN_SEEDS, _seeds_for_power(d.mean_gain, d.sd_diff, LEADERBOARD_ALPHA))]
+                     max(fewest, _seeds_for_power(d.mean_gain, d.sd_diff, LEADERBOARD_ALPHA)),
+                     max(fewest, _seeds_for_power(cautious, 1.0, LEADERBOARD_ALPHA))]
             if math.isnan(seeds[0]):
                 unsolved.append(t)
         rows.append({"trick": t, "comparison": f"{arm} vs {ref}", "n_pairs": int(d.n_pairs), "mean_gain": d.mean_gain,
                      "sd_diff": d.sd_diff, "p_improve": imp.probability, "p_improve_low": imp.ci_low,
-                     "p_improve_high": imp.ci_high, "seeds_80": seeds[0], "seeds_80_leaderboard": seeds[1]})
+                     "p_improve_high": imp.ci_high, "seeds_80": seeds[0], "seeds_80_leaderboard": seeds[1],
+                     "seeds_80_cautious": seeds[2]})
     if not rows:
         s.unavailable = ("per-trick power needs, for a trick, two finished arms that differ in that trick alone; "
                          f"no pair of arms of this {c.design} study does")
@@ -257,6 +301,14 @@ def _power(c: _Context, s: Section) -> None:
         s.notes.append(f"not available for {', '.join(missing)}: no two finished arms differ in that trick alone.")
     if unsolved:
         s.notes.append(f"no seed count for {', '.join(unsolved)}: statsmodels' power solver did not converge.")
+    s.notes.append(f"seeds (80%) and seeds (leaderboard) take this study's own gain and sd as the truth: from few seeds "
+                   f"they fall short of the seeds really needed about half the time (and a gain that passed a test is "
+                   f"usually overestimated). seeds (cautious) uses a lower {planning.CAUTION:.0%} confidence bound on "
+                   f"gain/sd instead, so it falls short at most {1 - planning.CAUTION:.0%} of the time.")
+    if fewest > LEADERBOARD_MIN_SEEDS:
+        s.notes.append(f"the {c.test} test's smallest p is 1/2^pairs: the leaderboard's p < {LEADERBOARD_ALPHA:g} needs "
+                       f"at least {fewest} pairs, so no leaderboard figure is below {fewest}; the figures are t-test "
+                       "power, which a sign-flip test does not quite reach.")
 
 
 def _seeds_for_power(gain: float, sd: float, alpha: float) -> float:

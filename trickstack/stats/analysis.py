@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import gc
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Sequence
 
@@ -25,18 +25,22 @@ from statsmodels.stats.proportion import proportion_confint
 
 from trickstack.core.errors import UserError
 from trickstack.core.stacks import BASELINE, arm_name
+from trickstack.stats import paired_tests as pt
+from trickstack.stats.paired_tests import RESAMPLES  # noqa: F401  (re-exported: analysis.RESAMPLES)
 from trickstack.stats.rules import sign as _sign
 
 LEVEL = 0.95  # confidence level of every interval
-RESAMPLES = 10_000  # bootstrap resamples / random sign flips: Monte-Carlo error of a p near 0.05 is ~0.002
+TESTS = ("t", "bootstrap", "permutation", "rank")  # paired tests of `paired_differences`
 METHODS = {"holm": "holm", "bh": "fdr_bh"}  # our name -> statsmodels' name
 
 
 def synthetic_table(effects: dict[str, float], interactions: dict[tuple[str, str], float] | None = None,
                     seeds: int = 3, base: float = 0.5, seed_sd: float = 0.02, noise: float = 0.005,
-                    seed: int = 0) -> pd.DataFrame:
+                    seed: int = 0, diverge: dict[str, float] | None = None) -> pd.DataFrame:
     """A full-factorial tidy table simulated from a known truth, for examples and tests (not a result):
     value = base + effects of the tricks on + interactions of the pairs on + seed noise + run noise.
+    ``diverge``: trick -> probability that a run with it on diverges (no value), drawn from a generator
+    of its own, so the values of the runs that finish are those of the same table without divergence.
 
     >>> t = synthetic_table({"ema": 0.01, "mixup": 0.02})
     >>> sorted(t.arm.unique()), len(t)
@@ -50,7 +54,14 @@ def synthetic_table(effects: dict[str, float], interactions: dict[tuple[str, str
         rows += [{"phase": "eval", "arm": _arm(on), "seed": s, "metric": "accuracy", "diverged": False,
                   "value": mean + shared[s] + rng.normal(0, noise), **{f"on.{t}": t in on for t in tricks}}
                  for s in range(seeds)]
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    if diverge:
+        odds = np.random.default_rng([seed, 0xD1E]).random((len(table), len(tricks)))  # apart from the noise
+        p = np.array([[diverge.get(t, 0.0) if on else 0.0 for t, on in zip(tricks, r)]
+                      for r in table[[f"on.{t}" for t in tricks]].to_numpy(bool)])
+        table["diverged"] = (odds < p).any(axis=1)
+        table.loc[table.diverged, "value"] = np.nan
+    return table
 
 
 def arm_summary(table: pd.DataFrame, direction: str) -> pd.DataFrame:
@@ -73,19 +84,23 @@ def paired_differences(table: pd.DataFrame, reference_arm: str, direction: str, 
                        seed: int = 0, adjust: str | None = None) -> pd.DataFrame:
     """Seed-by-seed gain of every other arm over ``reference_arm``, with a one-sided p for "gain > 0".
 
-    ``test="t"``: paired t interval and t-test. ``"bootstrap"``: percentile interval and null-centred
-    bootstrap p (both too optimistic below ~10 seeds). ``"permutation"``: sign-flip p, exact up to 14
-    pairs, with the t interval. Seeds of the study without a finished run in both arms are counted in
-    ``n_unpaired``. ``adjust="holm"|"bh"`` adds ``p_adjusted`` over the arms listed.
+    ``test="t"``: paired t interval and t-test. ``"bootstrap"``: studentized bootstrap interval and p
+    (`paired_tests.bootstrap_t`). ``"permutation"``: sign-flip p, exact up to 14 pairs (so never below
+    1/2^pairs), with the t interval. ``"rank"``: signed-rank p in which a diverged run is the worst score
+    of its seed (`paired_tests.signed_rank_worst_p`), for when divergence may strike the runs that would
+    have scored worst; its ``n_pairs`` counts the seeds with a run (finished or diverged) in both arms,
+    while the gain and t interval are over the finished pairs. Seeds of the study without such a pair are
+    counted in ``n_unpaired``. ``adjust="holm"|"bh"`` adds ``p_adjusted`` over the arms listed.
 
     >>> d = paired_differences(synthetic_table({"ema": 0.01, "mixup": -0.02}), "baseline", "maximize")
     >>> d[["arm", "n_pairs", "n_unpaired"]].to_dict("records")[0], bool(d.mean_gain.iloc[0] > 0)
     ({'arm': 'ema', 'n_pairs': 3, 'n_unpaired': 0}, True)
     """
-    if test not in ("t", "bootstrap", "permutation"):
-        raise UserError(f"unknown test {test!r}: expected 't', 'bootstrap' or 'permutation'")
+    if test not in TESTS:
+        raise UserError(f"unknown test {test!r}: expected one of {', '.join(map(repr, TESTS))}")
     wide = _wide(table, direction)
     _require_arms(wide, [reference_arm])
+    failed = _wide(table, direction, failed=True) if test == "rank" else None
     rng, rows = np.random.default_rng(seed), []
     for arm in (a for a in wide.columns if a != reference_arm):
         d = (wide[arm] - wide[reference_arm]).dropna().to_numpy()
@@ -94,13 +109,14 @@ def paired_differences(table: pd.DataFrame, reference_arm: str, direction: str, 
         if len(d) >= 2 and test == "t":
             row["p_value"] = stats.ttest_1samp(d, 0.0, alternative="greater").pvalue
         elif len(d) >= 2 and test == "bootstrap":
-            means = d[rng.integers(0, len(d), (RESAMPLES, len(d)))].mean(axis=1)
-            row["ci_low"], row["ci_high"] = np.quantile(means, [(1 - LEVEL) / 2, (1 + LEVEL) / 2])
-            row["p_value"] = (1 + np.sum(means - d.mean() >= d.mean())) / (RESAMPLES + 1)
-        elif len(d) >= 2:  # permutation: under "no effect" each difference is as likely negated
-            signs = (np.array(np.meshgrid(*[[-1, 1]] * len(d))).reshape(len(d), -1).T if len(d) <= 14
-                     else rng.choice([-1, 1], (RESAMPLES, len(d))))
-            row["p_value"] = np.mean((signs * d).mean(axis=1) >= d.mean() - 1e-12)
+            row["ci_low"], row["ci_high"], row["p_value"] = pt.bootstrap_t(d, rng)
+        elif len(d) >= 2 and test == "permutation":
+            row["p_value"] = pt.sign_flip_p(d, rng)
+        elif test == "rank":
+            worst = _worst_first(wide[arm], failed[arm]) - _worst_first(wide[reference_arm], failed[reference_arm])
+            worst = worst.dropna().to_numpy()
+            row.update(n_pairs=len(worst), n_unpaired=len(wide) - len(worst))
+            row["p_value"] = pt.signed_rank_worst_p(worst, rng) if len(worst) >= 2 else np.nan
         rows.append(row)
     return _adjusted(pd.DataFrame(rows), adjust)
 
@@ -165,33 +181,39 @@ def factorial_effects(table: pd.DataFrame, tricks: Sequence[str], direction: str
 
 @dataclass(frozen=True)
 class ShapleyValues:
-    """One row per trick (``values``) and the gain of the full stack over the baseline they share."""
+    """One row per trick (``values``) and the gain of the full stack over the baseline they share, both
+    estimated on ``seeds`` only: the seeds with a finished run in every arm used. ``dropped``: each other
+    seed of the study -> the arms in which its run diverged or is missing (why it was left out)."""
 
     values: pd.DataFrame
     total_gain: float
+    seeds: tuple = ()
+    dropped: dict = field(default_factory=dict)
 
 
 def shapley_exact(table: pd.DataFrame, tricks: Sequence[str], direction: str) -> ShapleyValues:
-    """Exact Shapley values from a full factorial over v(S) = mean signed value of arm S; they add up
-    to v(all tricks) - v(baseline) exactly (to rounding). The interval is a t interval around each
-    value, from the Shapley values of each seed finished in every arm (``n_seeds``).
+    """Exact Shapley values from a full factorial over v(S) = mean signed value of arm S on the seeds
+    finished in every arm (``n_seeds``; a seed with a diverged run in any arm is left out of all of them,
+    so seed noise cannot leak into the differences). They add up to v(all tricks) - v(baseline) on those
+    seeds exactly (to rounding). The interval is a t interval from the Shapley values of each seed.
 
     >>> s = shapley_exact(synthetic_table({"ema": 0.01, "mixup": 0.02}), ["ema", "mixup"], "maximize")
-    >>> list(s.values.trick), bool(abs(s.values.shapley.sum() - s.total_gain) < 1e-12)
-    (['ema', 'mixup'], True)
+    >>> list(s.values.trick), bool(abs(s.values.shapley.sum() - s.total_gain) < 1e-12), s.seeds
+    (['ema', 'mixup'], True, (0, 1, 2))
     """
     wide, subsets = _wide(table, direction), _subsets(tricks)
     _require_arms(wide, [_arm(s) for s in subsets], "exact Shapley values need a full factorial; "
                   "use shapley_sampled otherwise")
-    values = wide[[_arm(s) for s in subsets]].to_numpy().T  # subsets x seeds
+    used, seeds, dropped = _complete_seeds(wide, [_arm(s) for s in subsets], "the factorial")
+    values = used.to_numpy().T  # subsets x complete seeds
     means = dict(zip(subsets, np.nanmean(values, axis=1)))
-    complete = dict(zip(subsets, values[:, ~np.isnan(values).any(axis=0)]))
+    complete = dict(zip(subsets, values))
     rows = []
     for t, point, per_seed in zip(tricks, _shapley(means, tricks), _shapley(complete, tricks)):
         se = per_seed.std(ddof=1) / math.sqrt(len(per_seed)) if len(per_seed) >= 2 else np.nan
         rows.append({"trick": t, "shapley": point, "se": se, **_interval(point, se, len(per_seed) - 1),
                      "n_seeds": len(per_seed)})
-    return ShapleyValues(pd.DataFrame(rows), float(means[subsets[-1]] - means[frozenset()]))
+    return ShapleyValues(pd.DataFrame(rows), float(means[subsets[-1]] - means[frozenset()]), seeds, dropped)
 
 
 def shapley_sampled(table: pd.DataFrame, orders: Sequence[Sequence[str]], direction: str) -> ShapleyValues:
@@ -199,7 +221,8 @@ def shapley_sampled(table: pd.DataFrame, orders: Sequence[Sequence[str]], direct
 
     ``raw``: the mean over orders of each trick's gain v(prefix + trick) - v(prefix). ``se`` adds the
     variance over orders (which orders were drawn) and over seeds finished in every arm used (training
-    noise); the interval is around ``raw`` with t on min(orders, seeds) - 1 degrees of freedom. Each
+    noise); the interval is around ``raw`` with t on min(orders, seeds) - 1 degrees of freedom. Every
+    mean is over the same seeds: those finished in every arm used (``n_seeds``; see `shapley_exact`). Each
     order's gains telescope to v(all) - v(baseline), so ``raw`` adds up to ``total_gain`` to rounding;
     ``shapley`` shares out what is left in proportion to the variances, so it adds up exactly. Orders
     with an arm that never finished are left out: ``n_orders`` counts those used.
@@ -222,17 +245,18 @@ def shapley_sampled(table: pd.DataFrame, orders: Sequence[Sequence[str]], direct
     # with[o, t] / before[o, t]: column of the arm where trick t joins order o, and of the arm just before
     with_, before = (np.array([[col[_arm(frozenset(o[:o.index(t) + j]))] for t in tricks] for o in usable])
                      for j in (1, 0))
-    means, seeds = wide[arms].mean().to_numpy(), wide[arms].dropna().to_numpy().T  # arms (x complete seeds)
+    used, seed_ids, dropped = _complete_seeds(wide, arms, "the orders used")
+    means, seeds = used.mean().to_numpy(), used.to_numpy().T  # arms (x complete seeds)
     by_order, by_seed = means[with_] - means[before], (seeds[with_] - seeds[before]).mean(axis=0)
     raw, m, n = by_order.mean(axis=0), len(usable), seeds.shape[1]
     var = ((by_order.var(axis=0, ddof=1) / m if m >= 2 else np.nan)  # which orders were drawn
            + (by_seed.var(axis=1, ddof=1) / n if n >= 2 else np.nan))  # training noise
-    total = float(wide[_arm(frozenset(tricks))].mean() - wide[BASELINE].mean())
+    total = float(used[_arm(frozenset(tricks))].mean() - used[BASELINE].mean())  # as before, to the bit
     share = var / var.sum() if np.isfinite(var).all() and var.sum() > 0 else np.full(len(tricks), 1 / len(tricks))
     bounds = pd.DataFrame([_interval(r, s, min(m, n) - 1) for r, s in zip(raw, np.sqrt(var))])
     values = pd.DataFrame({"trick": tricks, "shapley": raw + share * (total - raw.sum()), "raw": raw,
                            "se": np.sqrt(var), **bounds, "n_orders": m, "n_seeds": n})
-    return ShapleyValues(values, total)
+    return ShapleyValues(values, total, seed_ids, dropped)
 
 
 @dataclass(frozen=True)
@@ -243,10 +267,13 @@ class Additivity:
     full_gain: float
     single_gains: dict[str, float]
     reason: str | None = None  # why the ratio is NaN
+    seeds: tuple = ()  # the seeds finished in every arm it uses, over which every mean is taken
+    dropped: dict = field(default_factory=dict)  # each other seed -> the arms it lacks
 
 
 def additivity_ratio(table: pd.DataFrame, tricks: Sequence[str], direction: str) -> Additivity:
-    """Gain of the full stack over the baseline divided by the sum of the single-trick gains (arm means).
+    """Gain of the full stack over the baseline divided by the sum of the single-trick gains (arm means
+    over the seeds finished in all those arms, as in `shapley_exact`).
 
     >>> a = additivity_ratio(synthetic_table({"ema": 0.01, "mixup": 0.02}, noise=0), ["ema", "mixup"], "maximize")
     >>> round(a.ratio, 6), {t: round(g, 6) for t, g in a.single_gains.items()}
@@ -254,15 +281,22 @@ def additivity_ratio(table: pd.DataFrame, tricks: Sequence[str], direction: str)
     >>> additivity_ratio(synthetic_table({"ema": 0.01}), ["ema", "swa"], "maximize").reason
     'arms missing: ema+swa, swa'
     """
-    means = _wide(table, direction).mean()
-    v = {s: means.get(_arm(s), np.nan) for s in [frozenset(), frozenset(tricks), *(frozenset([t]) for t in tricks)]}
+    wide, arms = _wide(table, direction), [frozenset(), frozenset(tricks), *(frozenset([t]) for t in tricks)]
+    seeds, dropped = (), {}
+    if all(wide.get(_arm(s), pd.Series(dtype=float)).notna().any() for s in arms):
+        try:
+            wide, seeds, dropped = _complete_seeds(wide, [_arm(s) for s in dict.fromkeys(arms)], "the additivity arms")
+        except UserError as error:
+            return Additivity(np.nan, np.nan, {t: np.nan for t in tricks}, str(error))
+    means = wide.mean()
+    v = {s: means.get(_arm(s), np.nan) for s in arms}
     singles = {t: float(v[frozenset([t])] - v[frozenset()]) for t in tricks}
     full, missing = float(v[frozenset(tricks)] - v[frozenset()]), sorted(_arm(s) for s, m in v.items() if np.isnan(m))
     if missing:
         return Additivity(np.nan, full, singles, f"arms missing: {', '.join(missing)}")
     if sum(singles.values()) <= 0:
-        return Additivity(np.nan, full, singles, "the single-trick gains sum to <= 0: a ratio would mislead")
-    return Additivity(full / sum(singles.values()), full, singles)
+        return Additivity(np.nan, full, singles, "the single-trick gains sum to <= 0: a ratio would mislead", seeds, dropped)
+    return Additivity(full / sum(singles.values()), full, singles, None, seeds, dropped)
 
 
 @dataclass(frozen=True)
@@ -330,6 +364,23 @@ def _shapley(v: dict, tricks: Sequence[str]) -> list:
     return [sum(weight[len(s)] * (v[s | {t}] - v[s]) for s in _subsets([u for u in tricks if u != t])) for t in tricks]
 
 
+def _complete_seeds(wide: pd.DataFrame, arms: Sequence[str], what: str) -> tuple[pd.DataFrame, tuple, dict]:
+    """The rows of ``wide[arms]`` with a finished run in every arm, those seeds, and each other seed ->
+    the arms it lacks. `UserError` when no seed is complete."""
+    sub = wide[list(arms)]
+    missing = sub.isna().to_numpy()
+    ok = ~missing.any(axis=1)
+    dropped = {_plain_seed(seed): [a for a, m in zip(arms, row) if m] for seed, row in zip(sub.index[~ok], missing[~ok])}
+    if not ok.any():
+        raise UserError(f"no seed has a finished run in every arm of {what}, so no seed-by-seed estimate is possible "
+                        f"(seeds and the arms where their runs diverged or are missing: {dropped})")
+    return sub[ok], tuple(_plain_seed(x) for x in sub.index[ok]), dropped
+
+
+def _plain_seed(seed):
+    return seed.item() if isinstance(seed, np.generic) else seed
+
+
 def _runs(table: pd.DataFrame, direction: str = "maximize", tricks: Sequence[str] = ()) -> pd.DataFrame:
     """Evaluation runs: arm, seed, value, ``on.<trick>`` of ``tricks``, ``failed`` (diverged or no
     finite value) and ``signed`` (value x direction, NaN when failed)."""
@@ -350,10 +401,17 @@ def _runs(table: pd.DataFrame, direction: str = "maximize", tricks: Sequence[str
     return t.assign(value=value, failed=failed, signed=np.where(failed, np.nan, _sign(direction) * value))
 
 
-def _wide(table: pd.DataFrame, direction: str) -> pd.DataFrame:
-    """Seeds x arms (in table order) of signed values; NaN where the run diverged or is missing."""
+def _wide(table: pd.DataFrame, direction: str, failed: bool = False) -> pd.DataFrame:
+    """Seeds x arms (in table order) of signed values; NaN where the run diverged or is missing. With
+    ``failed``: 1.0 where every run of the seed in the arm failed, 0.0 where one finished, NaN where none ran."""
     t = _runs(table, direction)
-    return t.groupby(["seed", "arm"], sort=False).signed.mean().unstack().sort_index().reindex(columns=t.arm.unique())
+    column = t.assign(failed=t.failed.astype(float)).groupby(["seed", "arm"], sort=False)["failed" if failed else "signed"]
+    return (column.min() if failed else column.mean()).unstack().sort_index().reindex(columns=t.arm.unique())
+
+
+def _worst_first(values: pd.Series, failed: pd.Series) -> pd.Series:
+    """Signed values of one arm with a failed run as -inf (the worst score), NaN where none ran."""
+    return values.where(failed != 1.0, -np.inf).where(failed.notna())
 
 
 def _t_interval(x: np.ndarray, name: str) -> dict[str, float]:
