@@ -10,6 +10,7 @@ import pandas as pd
 from optuna.trial import TrialState
 
 from trickstack.ablations.jobs import EVAL, job_states
+from trickstack.core.outputs import spreadsheet_safe_frame
 
 
 def tidy(study: optuna.Study) -> pd.DataFrame:
@@ -38,6 +39,11 @@ def tidy(study: optuna.Study) -> pd.DataFrame:
                         "train_seconds": record["train_seconds"], "eval_seconds": record["eval_seconds"]})
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def tidy_csv(table: pd.DataFrame) -> str:
+    """The tidy table as CSV text, with no cell a spreadsheet would run as a formula."""
+    return spreadsheet_safe_frame(table).to_csv(index=False)
 
 
 def status(study: optuna.Study) -> dict[str, Any]:

@@ -28,6 +28,8 @@ import psutil
 from optuna.storages import JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from trickstack.core.errors import UserError
 
@@ -50,6 +52,37 @@ def drop_memory(url: str) -> None:
 
 def default_url(workers: int) -> str:
     return DEFAULT_SQLITE if workers <= 1 else DEFAULT_JOURNAL
+
+
+def shown_url(url: Optional[str]) -> str:
+    """``url`` fit to print: any password replaced by ``***`` (``postgresql://u:***@host/db``).
+
+    Every message, report and record that names a storage goes through this.
+
+    >>> shown_url("postgresql://u:secret@127.0.0.1:1/db")
+    'postgresql://u:***@127.0.0.1:1/db'
+    """
+    if not url or "://" not in url or url.startswith(("journal://", MEMORY)):
+        return url or ""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):  # not a URL SQLAlchemy can read: hide what may be user:password@
+        scheme, _, rest = url.partition("://")
+        return f"{scheme}://***@{rest.rpartition('@')[2]}" if "@" in rest else url
+
+
+def storage_file(url: Optional[str]) -> Optional[Path]:
+    """The local file a SQLite or journal storage lives in (None for a server or in-memory storage)."""
+    url = url or DEFAULT_SQLITE
+    if url.startswith("journal://"):
+        return Path(url[len("journal://"):]) if url[len("journal://"):] else None
+    if url.startswith("sqlite"):
+        try:
+            database = make_url(url).database
+        except (ArgumentError, ValueError):
+            return None
+        return Path(database) if database and database != ":memory:" else None
+    return None
 
 
 def open_storage(url: Optional[str], workers: int = 1) -> optuna.storages.BaseStorage:

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from trickstack.cli.recipes import leaderboard, recipe_app
 from trickstack.cli.consoles import err, out, phase_progress
+from trickstack.cli.guards import out_file as checked_out_file, out_flag, out_folder
 from trickstack.core.errors import UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Measure how small training tricks add up.")
@@ -178,6 +179,8 @@ def run(
         chosen = Budget.parse(budget, budget_unit) if budget is not None else None
     if chosen is None and budget_unit != "flops":
         raise UserError("--budget-unit needs --budget (the reference budget is in FLOPs)")
+    if out_dir is not None:
+        out_folder(out_dir)  # before training: a bad folder must not waste the run
     callbacks = [BudgetProgress(f"{wl.name} {'+'.join(stack) or 'baseline'} seed {seed}")] if err.is_terminal else []
     record = run_trial(wl, extra, seed=seed, budget=chosen, overrides=overrides, recipe=recipe, callbacks=callbacks)
     if as_json:
@@ -319,19 +322,22 @@ def export(
     storage: Optional[str] = typer.Option(None, help="the study's storage URL"),
     fmt: str = typer.Option("csv", "--format", help="csv, parquet or json"),
     out_file: Optional[Path] = typer.Option(None, "--out", help="file to write (default: standard output; parquet needs --out)"),
+    force: bool = typer.Option(False, "--force", help="replace an existing --out file (never the study's storage)"),
 ) -> None:
     """One tidy row per training run: arm, tricks on, their parameters, seed, metrics, FLOPs, wall time, diverged."""
-    from trickstack.ablations.export import tidy
+    from trickstack.ablations.export import tidy, tidy_csv
 
     if fmt not in ("csv", "parquet", "json"):
         raise UserError(f"--format must be csv, parquet or json, got {fmt!r}")
     if fmt == "parquet" and out_file is None:
         raise UserError("--format parquet writes a binary file: give --out FILE")
+    if out_file is not None:
+        checked_out_file(out_file, force, storage)
     table = tidy(_load_study(study, storage))
     if fmt == "parquet":
         table.to_parquet(out_file, index=False)
     else:
-        text = table.to_csv(index=False) if fmt == "csv" else table.to_json(orient="records", indent=1)
+        text = tidy_csv(table) if fmt == "csv" else table.to_json(orient="records", indent=1)
         if out_file is None:
             sys.stdout.write(text)
         else:
@@ -351,6 +357,7 @@ def report(
     test: str = typer.Option("t", help="paired test: t, bootstrap or permutation"),
     only: Optional[str] = typer.Option(None, help="comma-separated sections (arms, baseline, full, effects, shapley, "
                                        "additivity, power, tuning, greedy, search, excluded); refused if the design cannot give one"),
+    force: bool = typer.Option(False, "--force", help="replace report files already in the --out folder"),
 ) -> None:
     """What a study found, from its stored runs: arms, paired gains, effects, Shapley values, additivity, power, tuning."""
     from trickstack.reports.report import FORMATS, build_report, render_text, write
@@ -358,11 +365,16 @@ def report(
     if fmt not in FORMATS:
         raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     sections = [k.strip() for k in only.split(",") if k.strip()] if only else None
+    if out_dir is not None or fmt == "html":
+        out_folder(out_dir or Path("."))
     result = build_report(_load_study(study, storage), adjust=adjust, test=test, only=sections)
     if fmt == "text" and out_dir is None and out.is_terminal:
         render_text(result, out)  # in colour, at the terminal's width
         return
-    text, paths = write(result, fmt, out_dir)
+    from trickstack.ablations.storage import storage_file
+
+    with out_flag():
+        text, paths = write(result, fmt, out_dir, overwrite=force, protected=[storage_file(storage)])
     if text is not None:
         sys.stdout.write(text)
     for path in paths:

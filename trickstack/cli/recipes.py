@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 
 from trickstack.cli.consoles import err, out, phase_progress
+from trickstack.cli.guards import out_folder
 from trickstack.core.errors import UserError
 
 recipe_app = typer.Typer(no_args_is_help=True, help="Integrated recipes: the best stack of tricks known by a year.")
@@ -141,6 +142,7 @@ def leaderboard(
     from trickstack.leaderboard.board import build
     from trickstack.leaderboard.site import write_site
 
+    out_folder(out_dir)  # before the evidence is read: a file or an unwritable place is refused first
     board = build(recipes, year=year, workload=workload)
     paths = write_site(board, out_dir)
     for name, b in board.boards.items():

@@ -22,13 +22,14 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Iterable, Optional, Sequence
 
 import numpy as np
 import pandas as pd
 
 from trickstack.stats import analysis as an
 from trickstack.core.errors import UserError, close_matches
+from trickstack.core.outputs import check_new_file, spreadsheet_safe_frame
 
 FORMATS = ("text", "md", "html", "json", "csv")
 TESTS = ("t", "bootstrap", "permutation")
@@ -606,24 +607,27 @@ def render_csv(report: Report) -> str:
     tables = csv_tables(report)
     values = tables.pop("values")
     merged = pd.concat([t.assign(section=k) for k, t in tables.items()] + [values], ignore_index=True)
-    return merged[["section", *(c for c in merged if c != "section")]].to_csv(index=False, quoting=csv.QUOTE_MINIMAL)
+    merged = spreadsheet_safe_frame(merged[["section", *(c for c in merged if c != "section")]])
+    return merged.to_csv(index=False, quoting=csv.QUOTE_MINIMAL)
 
 
 def safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
 
 
-def write(report: Report, fmt_: str, out_dir: Optional[Path]) -> tuple[Optional[str], list[Path]]:
-    """Render ``report``; return (text for standard output or None, files written)."""
+def write(report: Report, fmt_: str, out_dir: Optional[Path], overwrite: bool = False,
+          protected: Iterable[Optional[Path]] = ()) -> tuple[Optional[str], list[Path]]:
+    """Render ``report``; return (text for standard output or None, files written). An existing file
+    is replaced only with ``overwrite``, a ``protected`` one (the study's storage) never."""
     if fmt_ not in FORMATS:
         raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {fmt_!r}")
     stem = safe_name(report.info.name)
     if fmt_ == "csv" and out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-        paths = []
-        for key, t in csv_tables(report).items():
-            paths.append(out_dir / f"{stem}-{key}.csv")
-            t.to_csv(paths[-1], index=False)
+        tables = csv_tables(report)
+        paths = [check_new_file(out_dir / f"{stem}-{key}.csv", overwrite, protected) for key in tables]
+        for path, t in zip(paths, tables.values()):
+            spreadsheet_safe_frame(t).to_csv(path, index=False)
         return None, paths
     if fmt_ == "text":
         from rich.console import Console
@@ -640,6 +644,6 @@ def write(report: Report, fmt_: str, out_dir: Optional[Path]) -> tuple[Optional[
     if out_dir is None:
         return text, []
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{stem}-report.{'txt' if fmt_ == 'text' else fmt_}"
+    path = check_new_file(out_dir / f"{stem}-report.{'txt' if fmt_ == 'text' else fmt_}", overwrite, protected)
     path.write_text(text, encoding="utf-8")
     return None, [path]
