@@ -71,6 +71,15 @@ def shown_url(url: Optional[str]) -> str:
         return f"{scheme}://***@{rest.rpartition('@')[2]}" if "@" in rest else url
 
 
+def _without_password(text: str, url: str) -> str:
+    """``text`` (a driver's message, which may quote the URL) with the URL's password replaced by ``***``."""
+    try:
+        password = make_url(url).password
+    except (ArgumentError, ValueError):
+        password = None
+    return text.replace(url, shown_url(url)).replace(str(password), "***") if password else text
+
+
 def storage_file(url: Optional[str]) -> Optional[Path]:
     """The local file a SQLite or journal storage lives in (None for a server or in-memory storage)."""
     url = url or DEFAULT_SQLITE
@@ -87,22 +96,26 @@ def storage_file(url: Optional[str]) -> Optional[Path]:
 
 def open_storage(url: Optional[str], workers: int = 1) -> optuna.storages.BaseStorage:
     """An Optuna storage for ``url``; a bad or unreachable URL is a `UserError`."""
+    if url is not None and not url.strip():
+        raise UserError("--storage is empty: give a URL (sqlite:///FILE, postgresql://..., journal:///FILE) or leave "
+                        f"the option out for the default ({default_url(workers)})")
     url = url or default_url(workers)
+    shown = shown_url(url)  # every message below names the storage without its password
     if url == MEMORY or url.startswith(MEMORY + "://"):  # one storage per URL for the life of the process
         if workers > 1:
-            raise UserError(f"--storage {url} lives inside one process: it cannot serve {workers} worker processes")
+            raise UserError(f"--storage {shown} lives inside one process: it cannot serve {workers} worker processes")
         return _MEMORY.setdefault(url, optuna.storages.InMemoryStorage())
     if url.startswith("journal://"):
         path = url[len("journal://"):]
         if not path:
-            raise UserError(f"--storage {url}: give a file, e.g. journal:///runs/study.log")
+            raise UserError(f"--storage {shown}: give a file, e.g. journal:///runs/study.log")
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(path))
     if workers > 1 and url.startswith("sqlite"):
-        raise UserError(f"--storage {url}: SQLite is not safe for {workers} concurrent workers; use "
+        raise UserError(f"--storage {shown}: SQLite is not safe for {workers} concurrent workers; use "
                         f"journal:///path/to/file.log (local) or postgresql://... (several machines)")
     if "://" not in url:
-        raise UserError(f"--storage {url!r} is not a URL: use sqlite:///FILE, postgresql://..., or journal:///FILE")
+        raise UserError(f"--storage {shown!r} is not a URL: use sqlite:///FILE, postgresql://..., or journal:///FILE")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat_interval
@@ -110,7 +123,8 @@ def open_storage(url: Optional[str], workers: int = 1) -> optuna.storages.BaseSt
                               heartbeat_stale_trial_callback=requeue, engine_kwargs=_engine_kwargs(url))
     except Exception as error:  # SQLAlchemy raises many kinds: driver missing, refused, bad URL
         hint = " (install the driver: pip install 'trickstack[postgres]')" if "import DB access module" in str(error) else ""
-        raise UserError(f"--storage {url}: cannot open the storage: {str(error).splitlines()[0]}{hint}") from None
+        reason = _without_password(str(error).splitlines()[0], url)
+        raise UserError(f"--storage {shown}: cannot open the storage: {reason}{hint}") from None
 
 
 def _engine_kwargs(url: str) -> dict:

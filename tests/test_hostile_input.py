@@ -166,3 +166,28 @@ def test_negative_numbers_stay_numbers_in_csv():
     from trickstack.ablations.export import tidy_csv
 
     assert tidy_csv(pd.DataFrame({"gain": [-0.5], "arm": ["-ema"]})) == "gain,arm\n-0.5,'-ema\n"
+
+
+# ---- credentials -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", [["status", "x"], ["export", "x"], ["report", "x"], ["worker", "x"]])
+def test_a_storage_password_is_never_printed(cli, command):
+    code, out, err = cli(*command, "--storage", "postgresql://u:sekrit@127.0.0.1:1/db")
+    flat = one_error(code, err)
+    assert "sekrit" not in out + err and "postgresql://u:***@127.0.0.1:1/db" in flat
+
+
+def test_shown_url_masks_the_password_of_any_rdb_url():
+    from trickstack.ablations.storage import shown_url
+
+    assert shown_url("postgresql+psycopg://u:p%40ss@db.example:5432/studies?sslmode=require") == \
+        "postgresql+psycopg://u:***@db.example:5432/studies?sslmode=require"
+    assert shown_url("sqlite:///study.db") == "sqlite:///study.db" and shown_url(None) == ""
+    assert shown_url("journal:///runs/study.log") == "journal:///runs/study.log"
+
+
+def test_an_empty_storage_is_refused_not_replaced_by_the_default(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # where the default storage would be created
+    code, _, err = cli("status", "x", "--storage", "")
+    assert "--storage is empty" in one_error(code, err)

@@ -195,7 +195,7 @@ def run(
 def _load_study(name: str, storage: Optional[str]):
     import optuna
 
-    from trickstack.ablations.storage import open_storage
+    from trickstack.ablations.storage import DEFAULT_SQLITE, open_storage, shown_url
 
     backend = open_storage(storage)
     try:
@@ -204,7 +204,7 @@ def _load_study(name: str, storage: Optional[str]):
         known = [s.study_name for s in optuna.get_all_study_summaries(backend) if "::" not in s.study_name]
         from trickstack.core.errors import close_matches
 
-        raise UserError(f"no study {name!r} in {storage or 'the default storage (sqlite:///trickstack.db)'}"
+        raise UserError(f"no study {name!r} in {shown_url(storage) or f'the default storage ({DEFAULT_SQLITE})'}"
                         f"{close_matches(name, known) or (' (it has: ' + ', '.join(known) + ')' if known else ' (it has none)')}") from None
 
 
