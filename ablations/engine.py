@@ -22,7 +22,8 @@ from optuna.trial import TrialState
 
 from trickstack.ablations import designs
 from trickstack.ablations.designs import Arm, arm_name
-from trickstack.ablations.jobs import EVAL, SEARCH, SEARCH_SEED_OFFSET, TUNE, TUNING_SEED_OFFSET, Job, completed, enqueue, job_states
+from trickstack.ablations.jobs import (EVAL, SEARCH, SEARCH_SEED_OFFSET, TUNE, TUNING_SEED_OFFSET, Job, completed, enqueue,
+                                      job_states, withdraw)
 from trickstack.ablations.spec import StudySpec
 from trickstack.ablations.storage import default_url, open_storage
 from trickstack.ablations.worker import work, worker_main
@@ -134,12 +135,18 @@ def run_phase(ctx: Context, jobs: list[Job], label: str) -> list[str]:
     retries: dict[str, int] = {}
     while True:
         states = job_states(ctx.study)
-        for job in jobs:
-            state = states.get(job.key)
-            if state == TrialState.FAIL:
-                retries[job.key] = retries.get(job.key, 0) + 1
-            if state not in (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING) and retries.get(job.key, 0) <= MAX_RETRIES:
-                enqueue(ctx.study, job, ctx.order)
+        queued: set[str] = set()
+        try:
+            for job in jobs:
+                state = states.get(job.key)
+                if state == TrialState.FAIL:
+                    retries[job.key] = retries.get(job.key, 0) + 1
+                if state not in (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING) and retries.get(job.key, 0) <= MAX_RETRIES:
+                    enqueue(ctx.study, job, ctx.order)
+                    queued.add(job.key)
+        except BaseException:  # Ctrl-C while queueing: leave no half-queued round for a worker to pick up
+            withdraw(ctx.study, queued)
+            raise
         _run_workers(ctx, keys, label)
         states = job_states(ctx.study)
         done = sum(states.get(k) == TrialState.COMPLETE for k in keys)

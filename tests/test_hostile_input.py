@@ -191,3 +191,57 @@ def test_an_empty_storage_is_refused_not_replaced_by_the_default(cli, tmp_path, 
     monkeypatch.chdir(tmp_path)  # where the default storage would be created
     code, _, err = cli("status", "x", "--storage", "")
     assert "--storage is empty" in one_error(code, err)
+
+
+# ---- runaway studies -------------------------------------------------------------------------------------
+
+EIGHT = '["label_smoothing", "ema", "mixup", "cosine_schedule", "lr_warmup", "gradient_clipping", "z_loss", "logit_softcap"]'
+
+
+def test_a_runaway_study_is_planned_then_refused_without_yes(cli, tmp_path, monkeypatch):
+    import trickstack.ablations.engine as engine
+
+    class Started(Exception):
+        """Raised in place of queueing: this test trains nothing."""
+
+    def start(spec, storage, workers, progress):
+        raise Started(spec.study.name)
+
+    monkeypatch.setattr(engine, "ablate", start)
+    path = tmp_path / "huge.toml"
+    path.write_text(f'[study]\nname = "huge"\nworkload = "mnist1d"\nbudget = {{ flops = 5e8 }}\nseeds = 1000\n'
+                    f'design = "factorial"\ntricks = {EIGHT}\n')
+    db = tmp_path / "huge.db"
+    code, out, err = cli("ablate", str(path), "--storage", f"sqlite:///{db}")
+    flat = one_error(code, err)
+    assert "256 arms" in out and "256000 training runs" in out  # the plan comes first
+    assert "256000 training runs (more than 10000)" in flat and "nothing was queued" in flat and "--yes" in flat
+    assert not db.exists()  # refused before the study was created
+    with pytest.raises(Started, match="huge"):
+        cli("ablate", str(path), "--storage", f"sqlite:///{db}", "--yes")
+
+
+def test_ctrl_c_while_queueing_leaves_no_queued_job_behind(tmp_path, monkeypatch):
+    import trickstack.ablations.engine as engine
+    from trickstack.ablations.jobs import job_states
+
+    spec = StudySpec.from_toml_text(SPEC.replace("seeds = 1", "seeds = 3"), source="tiny.toml")
+    real, calls = engine.enqueue, []
+
+    def interrupted(study, job, order):
+        calls.append(job.key)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        real(study, job, order)
+
+    monkeypatch.setattr(engine, "enqueue", interrupted)
+    url = f"sqlite:///{tmp_path}/q.db"
+    with pytest.raises(KeyboardInterrupt):
+        ablate(spec, url)
+    study = optuna.load_study(study_name=STUDY, storage=url)
+    assert study.get_trials(states=(optuna.trial.TrialState.WAITING,)) == []
+    assert sum(bool(t.user_attrs.get("withdrawn")) for t in study.get_trials()) == 3
+    monkeypatch.setattr(engine, "enqueue", real)
+    again = ablate(spec, url).study  # the next ablate queues them again and finishes
+    assert sorted(k for k, s in job_states(again).items() if s == optuna.trial.TrialState.COMPLETE) == sorted(
+        f"eval/{arm}/{seed}" for arm in ("baseline", "label_smoothing") for seed in range(3))

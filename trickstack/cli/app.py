@@ -214,22 +214,30 @@ def ablate(
     storage: Optional[str] = typer.Option(None, help="sqlite:///FILE, postgresql://..., or journal:///FILE; default sqlite:///trickstack.db (journal:///trickstack.journal with --workers > 1)"),
     workers: int = typer.Option(1, min=1, help="local worker processes (each imports Composer once and runs many trials)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="list the arms, trial count and estimated time; train nothing"),
+    yes: bool = typer.Option(False, "--yes", help="queue a study of more than 10,000 runs or about 30 days"),
 ) -> None:
-    """Run or continue a combination study: tricks alone and together, paired seeds, fixed budget."""
+    """Run or continue a combination study: tricks alone and together, paired seeds, fixed budget.
+    The plan and its estimated time are printed first."""
     from trickstack.ablations.engine import ablate as run_study, plan_arms
+    from trickstack.ablations.estimate import oversized
     from trickstack.ablations.spec import StudySpec
 
     spec = StudySpec.load(spec_path)
+    runs, seconds = _print_plan(spec, *plan_arms(spec), workers)
     if dry_run:
-        _print_plan(spec, *plan_arms(spec), workers)
         return
+    too_big = oversized(runs, seconds)
+    if too_big and not yes:
+        raise UserError(f"study {spec.study.name}: {too_big}; nothing was queued. Check the spec's seeds and tricks "
+                        "(--dry-run shows the plan), or pass --yes to queue it anyway")
     with phase_progress(spec.study.name) as progress:
         ctx = run_study(spec, storage, workers, progress)
     _print_status(ctx.study)
     _print_results(ctx.study)
 
 
-def _print_plan(spec, arms, excluded, workers: int) -> None:
+def _print_plan(spec, arms, excluded, workers: int) -> tuple[int, float]:
+    """Print the arms, the number of runs and the estimated time; return (runs, seconds with the workers)."""
     from trickstack.ablations.designs import arm_name
     from trickstack.ablations.engine import STATIC
     from trickstack.ablations.estimate import seconds_per_run
@@ -245,8 +253,10 @@ def _print_plan(spec, arms, excluded, workers: int) -> None:
     for arm, why in excluded:
         out.print(f"  excluded {arm_name(arm)}: {why}", highlight=False)
     per_run = seconds_per_run(spec)
+    seconds = runs * per_run / workers
     out.print(f"  {runs} training runs ({len(arms)} x ({s.seeds} evaluation seeds + {tune} tuning runs)); "
-              f"about {per_run:.1f} s each, {runs * per_run / workers / 60:.1f} min with {workers} worker(s)")
+              f"about {per_run:.1f} s each, {seconds / 60:.1f} min with {workers} worker(s)")
+    return runs, seconds
 
 
 def _print_status(study) -> None:
