@@ -16,6 +16,7 @@ with the same job), never lost and never run twice to completion:
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import warnings
@@ -31,7 +32,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from trickstack.core.errors import UserError
+from trickstack.core.errors import DataWarning, UserError
 
 DEFAULT_SQLITE = "sqlite:///trickstack.db"
 DEFAULT_JOURNAL = "journal:///trickstack.journal"
@@ -80,6 +81,40 @@ def _without_password(text: str, url: str) -> str:
     return text.replace(url, shown_url(url)).replace(str(password), "***") if password else text
 
 
+JOURNAL_LINE_START = b'{"op_code":'  # how Optuna writes every journal entry (compact JSON, op_code first)
+
+
+def check_journal(path: Path) -> None:
+    """Refuse a journal ``path`` that is a folder, unreadable, or not an Optuna journal (a line that is not
+    an entry), naming the file and line; warn (`DataWarning`) when its last line was cut off mid-write,
+    since Optuna then skips that operation without a word."""
+    if path.is_dir():
+        raise UserError(f"journal {path} is a folder: give a file in it, e.g. journal://{path / 'study.log'}")
+    if not path.exists():
+        return  # a new journal
+    try:
+        with open(path, "rb") as file:
+            number, line = 0, b""
+            for number, line in enumerate(file, start=1):
+                if not line.endswith(b"\n"):
+                    break  # the last line, unfinished
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    entry = None
+                if not isinstance(entry, dict) or "op_code" not in entry:
+                    raise UserError(f"journal {path}: line {number} is not an Optuna journal entry (the file is "
+                                    "corrupted, or is not a journal)")
+    except OSError as error:
+        raise UserError(f"journal {path}: cannot read it ({error.strerror or error})") from None
+    if line and not line.endswith(b"\n"):
+        if not line.startswith(JOURNAL_LINE_START[: len(line)]):
+            raise UserError(f"journal {path}: line {number} is not an Optuna journal entry (the file is corrupted, "
+                            "or is not a journal)")
+        warnings.warn(DataWarning(f"journal {path}: line {number} was cut off mid-write (no end of line): the "
+                                  "operation it held is lost and is ignored"), stacklevel=2)
+
+
 def storage_file(url: Optional[str]) -> Optional[Path]:
     """The local file a SQLite or journal storage lives in (None for a server or in-memory storage)."""
     url = url or DEFAULT_SQLITE
@@ -110,6 +145,7 @@ def open_storage(url: Optional[str], workers: int = 1) -> optuna.storages.BaseSt
         if not path:
             raise UserError(f"--storage {shown}: give a file, e.g. journal:///runs/study.log")
         Path(path).parent.mkdir(parents=True, exist_ok=True)
+        check_journal(Path(path))
         return JournalStorage(JournalFileBackend(path))
     if workers > 1 and url.startswith("sqlite"):
         raise UserError(f"--storage {shown}: SQLite is not safe for {workers} concurrent workers; use "

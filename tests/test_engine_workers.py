@@ -317,7 +317,7 @@ def test_bad_specs_exit_2_naming_the_file(tmp_path, cli, body, expected):
 @pytest.fixture
 def twenty_tricks(monkeypatch) -> list[str]:
     """The registered tricks, padded to 20 with renamed copies of real ones (only 11 are registered)."""
-    from trickstack import registry
+    from trickstack.tricks import registry
 
     names = registry.list_tricks()
     for i in range(20 - len(names)):

@@ -214,7 +214,7 @@ def test_a_runaway_study_is_planned_then_refused_without_yes(cli, tmp_path, monk
     db = tmp_path / "huge.db"
     code, out, err = cli("ablate", str(path), "--storage", f"sqlite:///{db}")
     flat = one_error(code, err)
-    assert "256 arms" in out and "256000 training runs" in out  # the plan comes first
+    assert "256 arms" in err and "256000 training runs" in err  # the plan comes first
     assert "256000 training runs (more than 10000)" in flat and "nothing was queued" in flat and "--yes" in flat
     assert not db.exists()  # refused before the study was created
     with pytest.raises(Started, match="huge"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import List, Optional
 
@@ -15,7 +16,7 @@ from rich.table import Table
 from trickstack.cli.recipes import leaderboard, recipe_app
 from trickstack.cli.consoles import err, out, phase_progress
 from trickstack.cli.guards import out_file as checked_out_file, out_flag, out_folder
-from trickstack.core.errors import UserError
+from trickstack.core.errors import DataWarning, UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Measure how small training tricks add up.")
 tricks_app = typer.Typer(no_args_is_help=True, help="The registered tricks.")
@@ -158,9 +159,13 @@ def run(
     from trickstack.trial.progress import BudgetProgress
     from trickstack.core.records import save_record
     from trickstack.recipes.recipe import open_recipe, resolve
-    from trickstack.trial.runner import resolve_stack, run_trial, with_recipe
+    from trickstack.trial.runner import check_seed, resolve_stack, run_trial, with_recipe
     from trickstack.workloads import get_workload
 
+    try:
+        check_seed(seed)
+    except UserError as error:
+        raise UserError(f"--seed: {error}") from None
     recipe = resolve(open_recipe(recipe_ref)) if recipe_ref is not None else None
     if recipe is not None and workload is not None and workload != recipe.workload:
         raise UserError(f"--workload {workload} differs from the workload of recipe {recipe.name} ({recipe.workload}); "
@@ -223,7 +228,7 @@ def ablate(
     from trickstack.ablations.spec import StudySpec
 
     spec = StudySpec.load(spec_path)
-    runs, seconds = _print_plan(spec, *plan_arms(spec), workers)
+    runs, seconds = _print_plan(spec, *plan_arms(spec), workers, out if dry_run else err)  # stdout: the results
     if dry_run:
         return
     too_big = oversized(runs, seconds)
@@ -236,7 +241,7 @@ def ablate(
     _print_results(ctx.study)
 
 
-def _print_plan(spec, arms, excluded, workers: int) -> tuple[int, float]:
+def _print_plan(spec, arms, excluded, workers: int, out=out) -> tuple[int, float]:
     """Print the arms, the number of runs and the estimated time; return (runs, seconds with the workers)."""
     from trickstack.ablations.designs import arm_name
     from trickstack.ablations.engine import STATIC
@@ -455,7 +460,19 @@ def _print_record(record) -> None:
     out.print(table)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings about the user's data as one line; any other warning as Python shows it."""
+    if issubclass(category, DataWarning):
+        err.print("[bold yellow]warning:[/bold yellow]", escape(str(message)), highlight=False)
+    else:
+        _python_show_warning(message, category, filename, lineno, file, line)
+
+
+_python_show_warning = warnings.showwarning
+
+
 def main() -> None:
+    warnings.showwarning = _show_warning
     try:
         app()
     except UserError as error:
