@@ -68,8 +68,10 @@ def _check_extension(old: StudySpec, new: StudySpec) -> None:
     fixed = ("workload", "budget", "base", "overrides", "design", "search_nuisance")
     for name in fixed:
         if getattr(old.study, name) != getattr(new.study, name):
+            was = getattr(old.study, name)
+            shown = str(was.as_budget()) if name == "budget" else repr(was)
             raise UserError(f"{new.source}: study {new.study.name!r} exists with a different study.{name} "
-                            f"({getattr(old.study, name)!r}); use a new study name")
+                            f"({shown}); use a new study name")
     if old.base_recipe != new.base_recipe:
         raise UserError(f"{new.source}: study {new.study.name!r} exists with a different base recipe "
                         f"({old.base_recipe.name if old.base_recipe else 'none'}: its tricks, parameters or nuisance "

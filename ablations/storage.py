@@ -16,13 +16,20 @@ with the same job), never lost and never run twice to completion:
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import socket
 import threading
 import warnings
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; two first-ever processes on one new SQLite file may collide
+    fcntl = None  # type: ignore[assignment]
 
 import optuna
 import psutil
@@ -155,12 +162,31 @@ def open_storage(url: Optional[str], workers: int = 1) -> optuna.storages.BaseSt
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat_interval
-            return RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
-                              heartbeat_stale_trial_callback=requeue, engine_kwargs=_engine_kwargs(url))
+            with _schema_lock(url):
+                return RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
+                                  heartbeat_stale_trial_callback=requeue, engine_kwargs=_engine_kwargs(url))
     except Exception as error:  # SQLAlchemy raises many kinds: driver missing, refused, bad URL
         hint = " (install the driver: pip install 'trickstack[postgres]')" if "import DB access module" in str(error) else ""
         reason = _without_password(str(error).splitlines()[0], url)
         raise UserError(f"--storage {shown}: cannot open the storage: {reason}{hint}") from None
+
+
+@contextlib.contextmanager
+def _schema_lock(url: str) -> Iterator[None]:
+    """For a SQLite file, hold an exclusive lock on its folder while Optuna creates (or checks) its tables:
+    two processes opening a new file at once would both create them ("table ... already exists").
+    The folder is locked, not the database file, so SQLite's own locks on that file are left alone."""
+    path = storage_file(url) if url.startswith("sqlite") else None
+    folder = (path.parent if path is not None else None) or Path(".")
+    if path is None or fcntl is None or not folder.is_dir():
+        yield
+        return
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)  # releases the lock
 
 
 def _engine_kwargs(url: str) -> dict:

@@ -142,3 +142,102 @@ def test_a_study_name_too_long_for_a_file_name_is_refused_up_front(cli, tmp_path
     path = spec_file(tmp_path, name="n" * 300)
     code, _, err = cli("ablate", str(path), "--dry-run")
     assert f"{path}: study.name: String should have at most 100 characters" in one_error(code, err)
+
+
+# ---- silently accepted before ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args,message", [
+    (["run", "--workload", ""], "unknown workload ''"),
+    (["status", "x", "--storage", ""], "--storage is empty"),
+    (["worker", "x", "--poll", "-1"], "--poll -1: give the seconds between looks, a finite number >= 0"),
+    (["worker", "x", "--poll", "inf"], "--poll inf"),
+])
+def test_empty_or_impossible_options_are_refused_not_defaulted(cli, no_training, tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)  # the default storage would be created here
+    code, _, err = cli(*args)
+    assert message in one_error(code, err)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_set_key_given_twice_names_it(cli, no_training):
+    code, _, err = cli("run", "--set", "lr=1e-3", "--set", "lr=2e-3")
+    assert "--set lr is set twice" in one_error(code, err)
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("seeds", "true", "study.seeds: Input should be a valid integer"),
+    ("seeds", "2.0", "study.seeds: Input should be a valid integer"),
+    ("permutations", "true", "study.permutations: Input should be a valid integer"),
+])
+def test_a_count_that_is_not_an_integer_is_refused(cli, tmp_path, key, value, message):
+    path = spec_file(tmp_path, design="shapley", replace=("seeds = 1\n", f"seeds = 1\n{key} = {value}\n" if key != "seeds" else f"seeds = {value}\n"))
+    code, _, err = cli("ablate", str(path), "--dry-run")
+    assert f"{path}: {message}" in one_error(code, err)
+
+
+@pytest.mark.parametrize("value", ["inf", "nan"])
+def test_an_infinite_budget_in_a_spec_names_the_file_and_key(cli, tmp_path, value):
+    path = spec_file(tmp_path, replace=("flops = 5e8", f"flops = {value}"))
+    code, _, err = cli("ablate", str(path), "--dry-run")
+    assert f"{path}: study.budget.flops: Input should be a finite number" in one_error(code, err)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--budget", "1e400x"], "--budget 1e400x: a fraction of the reference budget must be a positive, finite number"),
+    (["--budget", "0.02x", "--budget-unit", "seconds"], "--budget 0.02x: a fraction of the reference budget is for "
+                                                         "FLOPs only"),
+    (["--budget", "1e400"], "budget must be a positive, finite number of flops, got inf"),
+])
+def test_budget_messages_say_what_is_wrong(cli, no_training, args, message):
+    code, _, err = cli("run", *args)
+    assert message in one_error(code, err)
+
+
+def test_a_fraction_too_large_for_a_float_is_one_message(cli):
+    code, _, err = cli("run", "--budget", "1e300x")  # the reference budget is measured first: data loads
+    assert "--budget 1e300x: 1e+300 times the reference budget is not a finite number of FLOPs" in one_error(code, err)
+
+
+def test_a_changed_budget_is_refused_showing_the_budget_not_a_python_repr(tmp_path):
+    import optuna
+
+    from trickstack.ablations.engine import open_study
+    from trickstack.ablations.spec import StudySpec
+
+    url = f"sqlite:///{tmp_path}/s.db"
+    open_study(StudySpec.from_toml_text(SPEC.format(name="b", design="factorial").replace("5e8", "2e9"), "a.toml"), url, 1)
+    changed = StudySpec.from_toml_text(SPEC.format(name="b", design="factorial"), "b.toml")
+    with pytest.raises(UserError) as error:
+        open_study(changed, url, 1)
+    assert str(error.value) == "b.toml: study 'b' exists with a different study.budget (2e+09 flops); use a new study name"
+    assert optuna.load_study(study_name="b", storage=url).user_attrs["spec"]["study"]["budget"]["flops"] == 2e9
+
+
+def _open_at_once(barrier, url, results):
+    import optuna
+
+    from trickstack.ablations.storage import open_storage
+
+    barrier.wait()
+    try:
+        optuna.create_study(study_name="first", storage=open_storage(url), load_if_exists=True)
+        results.put("ok")
+    except BaseException as error:  # noqa: BLE001 - reported to the parent
+        results.put(f"{type(error).__name__}: {error}")
+
+
+def test_processes_opening_a_new_sqlite_file_at_once_all_succeed(tmp_path):
+    """Two first-ever `ablate`s on one new SQLite file: before, one failed ("table ... already exists")."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    for round_ in range(4):
+        url = f"sqlite:///{tmp_path}/new{round_}.db"
+        barrier, results = context.Barrier(3), context.Queue()
+        processes = [context.Process(target=_open_at_once, args=(barrier, url, results)) for _ in range(3)]
+        for p in processes:
+            p.start()
+        for p in processes:
+            p.join(60)
+        assert [results.get(timeout=5) for _ in processes] == ["ok"] * 3, url

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import math
 import sys
 import warnings
 from pathlib import Path
@@ -170,12 +171,15 @@ def run(
     if recipe is not None and workload is not None and workload != recipe.workload:
         raise UserError(f"--workload {workload} differs from the workload of recipe {recipe.name} ({recipe.workload}); "
                         "leave --workload out")
-    wl = get_workload(recipe.workload if recipe else workload or "mnist1d")
+    wl = get_workload(recipe.workload if recipe else "mnist1d" if workload is None else workload)  # "" is an error
     extra = [t.strip() for t in tricks.split(",") if t.strip()]
     stack, from_recipe = with_recipe(recipe, wl, extra, {})  # the recipe's tricks, then --tricks
     overrides = _sets(set_, wl, stack, f"recipe {recipe.name} or --tricks" if recipe else "--tricks")
     resolve_stack(wl, stack, {**from_recipe, **overrides})  # every user error before any data is loaded
-    if budget is not None and budget.strip().endswith("x") and budget_unit == "flops":
+    if budget is not None and budget.strip().endswith("x") and budget_unit != "flops":
+        raise UserError(f"--budget {budget}: a fraction of the reference budget is for FLOPs only (the reference "
+                        f"budget is a FLOP count); with --budget-unit {budget_unit} give a number of {budget_unit}")
+    if budget is not None and budget.strip().endswith("x"):
         from trickstack.derive.derive import parse_budget
         from trickstack.trial.runner import reference_budget
 
@@ -310,6 +314,8 @@ def worker(
     """Join a study: run its queued trials until none is left (with --poll, until the study finishes)."""
     from trickstack.ablations.worker import work
 
+    if not (math.isfinite(poll) and poll >= 0):
+        raise UserError(f"--poll {poll:g}: give the seconds between looks, a finite number >= 0 (0: stop when idle)")
     _load_study(study, storage)
     done = work(study, storage, poll_seconds=poll)
     err.print(f"worker ran {done} trial(s)")

@@ -28,7 +28,11 @@ class Budget:
         if self.unit not in UNITS:
             raise UserError(f"budget unit must be one of {', '.join(UNITS)}, got {self.unit!r}")
         if not (isinstance(self.value, (int, float)) and math.isfinite(self.value) and self.value > 0):
-            raise UserError(f"budget must be a positive number of {self.unit}, got {self.value!r}")
+            raise UserError(f"budget must be a positive, finite number of {self.unit}, got {self.value!r}")
+
+    def __str__(self) -> str:
+        """``2e+09 flops``: how messages and tables show a budget."""
+        return f"{self.value:g} {self.unit}"
 
     @classmethod
     def parse(cls, text: str, unit: str = "flops") -> "Budget":

@@ -122,8 +122,12 @@ def parse_budget(text: Optional[str], reference: Callable[[], Any]):
         except ValueError:
             fraction = math.nan
         if not (math.isfinite(fraction) and fraction > 0):
-            raise UserError(f"--budget {text}: a fraction of the reference budget must be positive, e.g. 0.25x")
-        return Budget("flops", fraction * reference().value)
+            raise UserError(f"--budget {text}: a fraction of the reference budget must be a positive, finite number, "
+                            f"e.g. 0.25x (got {fraction:g})")
+        value = fraction * reference().value
+        if not math.isfinite(value):
+            raise UserError(f"--budget {text}: {fraction:g} times the reference budget is not a finite number of FLOPs")
+        return Budget("flops", value)
     return Budget.parse(text, "flops")
 
 
