@@ -37,25 +37,27 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def _probe(folder: Path) -> None:
+def _probe(folder: Path, failure: str = "") -> None:
     """Raise a `UserError` unless a file can be created in ``folder`` (os.access is blind for root)."""
     try:
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as error:
-        raise UserError(f"{folder}: cannot write there ({error.strerror or error})") from None
+        raise UserError((failure or f"{folder}: cannot write there") + f" ({error.strerror or error})") from None
 
 
 def check_folder(folder: PathLike, what: str = "output folder") -> Path:
-    """``folder`` made ready to receive files: created if missing, refused if it is a file or unwritable."""
+    """``folder`` checked to receive files, without creating it: a folder that exists and is writable, or
+    one that can be created (its nearest existing parent is a writable folder); a file is refused."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise UserError(f"{folder}: the {what} is a file, not a folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UserError(f"{folder}: cannot create the {what} ({error.strerror or error})") from None
-    _probe(folder)
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"{folder}: cannot create the {what}: {existing} is a file")
+    _probe(existing, "" if existing == folder else f"{folder}: cannot create the {what} in {existing}")
     return folder
 
 
