@@ -80,3 +80,14 @@ def test_the_download_goes_through_the_standard_library(monkeypatch):
     monkeypatch.setattr(sc.urllib.request, "urlopen", lambda url, timeout: opened.append((url, timeout)) or io.BytesIO())
     sc._urlopen(sc.URL)
     assert opened == [(sc.URL, sc.DOWNLOAD_TIMEOUT)]
+
+
+def test_the_real_corpus_served_is_kept_with_the_published_digest(tmp_path, monkeypatch):
+    """The published digest and size are the real file's (read from ``../shared/data`` when it is there)."""
+    real = sc.default_data_dir() / sc.FILENAME
+    if not real.is_file():
+        pytest.skip(f"no real corpus at {real} to serve")
+    monkeypatch.setenv("TRICKSTACK_CACHE", str(tmp_path))
+    serve(monkeypatch, real.read_bytes())
+    path = sc.download()
+    assert path == tmp_path / sc.FILENAME and path.stat().st_size == 1_115_394
