@@ -23,7 +23,7 @@ demo: $(STAMP)
 	$(BIN)/trickstack report mnist1d-demo
 	$(BIN)/trickstack report mnist1d-demo --format html --out runs --force
 	$(BIN)/trickstack recipe check
-	$(BIN)/trickstack leaderboard --out runs/site
+	$(BIN)/trickstack leaderboard --out runs/site --force
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

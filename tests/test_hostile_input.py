@@ -60,7 +60,7 @@ def test_export_refuses_an_existing_file_without_force(db, cli, tmp_path):
     target = tmp_path / "runs.csv"
     target.write_text("precious\n")
     code, _, err = cli("export", STUDY, "--storage", f"sqlite:///{db}", "--out", str(target))
-    assert f"--out: {target} exists: not overwritten; --force replaces it" in one_error(code, err)
+    assert f"--out: {target} exists: not overwritten; pass --force to write anyway" in one_error(code, err)
     assert target.read_text() == "precious\n"
     code, _, err = cli("export", STUDY, "--storage", f"sqlite:///{db}", "--out", str(target), "--force")
     assert code == 0, err
@@ -74,7 +74,7 @@ def test_report_refuses_to_replace_its_files_without_force(db, cli, tmp_path):
     page = tmp_path / f"{STUDY}-report.md"
     page.write_text("edited by hand\n")
     code, _, err = cli(*args)
-    assert f"{page} exists: not overwritten; --force replaces it" in one_error(code, err)
+    assert f"{page} exists: not overwritten; pass --force to write anyway" in one_error(code, err)
     assert page.read_text() == "edited by hand\n"
     code, _, err = cli(*args, "--force")
     assert code == 0 and page.read_text() != "edited by hand\n", err
@@ -117,6 +117,17 @@ def test_report_and_leaderboard_out_to_a_file_or_an_unwritable_place_is_one_mess
                            ("/proc/trickstack-out", "cannot create")):
         code, _, err = cli(*command, *storage, "--out", str(where))
         assert message in one_error(code, err), where
+
+
+def test_leaderboard_writes_into_a_folder_holding_files_only_with_force(cli, tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text("my own home page\n")
+    code, _, err = cli("leaderboard", "--out", str(site))
+    assert f"--out: {site} is not empty" in one_error(code, err) and "--force" in err
+    assert (site / "index.html").read_text() == "my own home page\n"
+    code, out, err = cli("leaderboard", "--out", str(site), "--force")
+    assert code == 0 and "files written" in out, err
 
 
 def test_run_out_to_a_file_is_refused_before_training(cli, tmp_path, monkeypatch):

@@ -16,7 +16,7 @@ def out_flag() -> Iterator[None]:
     try:
         yield
     except OutputExists as error:
-        raise UserError(f"--out: {error}; --force replaces it") from None
+        raise UserError(f"--out: {error}; pass --force to write anyway") from None
     except UserError as error:
         raise UserError(f"--out: {error}") from None
 
@@ -30,7 +30,8 @@ def out_file(path: Path, force: bool, storage: Optional[str]) -> Path:
         return check_new_file(path, overwrite=force, protected=[storage_file(storage)])
 
 
-def out_folder(path: Path) -> Path:
-    """``--out FOLDER`` created if needed and checked writable before any training or reading."""
+def out_folder(path: Path, empty: bool = False) -> Path:
+    """``--out FOLDER`` checked before any training or reading: a folder (or one that can be made) that is
+    writable, and with ``empty`` one holding nothing yet unless ``--force`` (the caller passes ``not force``)."""
     with out_flag():
-        return check_folder(path)
+        return check_folder(path, empty=empty)

@@ -46,12 +46,15 @@ def _probe(folder: Path, failure: str = "") -> None:
         raise UserError((failure or f"{folder}: cannot write there") + f" ({error.strerror or error})") from None
 
 
-def check_folder(folder: PathLike, what: str = "output folder") -> Path:
+def check_folder(folder: PathLike, what: str = "output folder", empty: bool = False) -> Path:
     """``folder`` checked to receive files, without creating it: a folder that exists and is writable, or
-    one that can be created (its nearest existing parent is a writable folder); a file is refused."""
+    one that can be created (its nearest existing parent is a writable folder); a file is refused, and with
+    ``empty`` a folder that holds anything (`OutputExists`: what is written there could replace it)."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise UserError(f"{folder}: the {what} is a file, not a folder")
+    if empty and folder.is_dir() and any(folder.iterdir()):
+        raise OutputExists(f"{folder} is not empty: files written there may replace files in it")
     existing = folder
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
