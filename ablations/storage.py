@@ -21,6 +21,7 @@ import json
 import os
 import socket
 import threading
+import time
 import warnings
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -89,6 +90,7 @@ def _without_password(text: str, url: str) -> str:
 
 
 JOURNAL_LINE_START = b'{"op_code":'  # how Optuna writes every journal entry (compact JSON, op_code first)
+WRITE_SETTLE_SECONDS = 0.2  # an unfinished last line still unfinished after this long was cut off, not being written
 
 
 def check_journal(path: Path) -> None:
@@ -118,8 +120,16 @@ def check_journal(path: Path) -> None:
         if not line.startswith(JOURNAL_LINE_START[: len(line)]):
             raise UserError(f"journal {path}: line {number} is not an Optuna journal entry (the file is corrupted, "
                             "or is not a journal)")
-        warnings.warn(DataWarning(f"journal {path}: line {number} was cut off mid-write (no end of line): the "
-                                  "operation it held is lost and is ignored"), stacklevel=2)
+        time.sleep(WRITE_SETTLE_SECONDS)  # another process may be appending that line right now
+        if not _ends_a_line(path):
+            warnings.warn(DataWarning(f"journal {path}: line {number} was cut off mid-write (no end of line): the "
+                                      "operation it held is lost and is ignored"), stacklevel=2)
+
+
+def _ends_a_line(path: Path) -> bool:
+    with open(path, "rb") as file:
+        file.seek(-1, os.SEEK_END)
+        return file.read(1) == b"\n"
 
 
 def storage_file(url: Optional[str]) -> Optional[Path]:

@@ -94,9 +94,14 @@ def journal_with_a_study(path):
 
     from trickstack.ablations.storage import open_storage
 
-    study = optuna.create_study(study_name="j", storage=open_storage(f"journal://{path}"))
-    study.enqueue_trial({"a": 1})
-    study.set_user_attr("k", "v")
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # its handler may hold an earlier test's closed stderr
+    try:
+        study = optuna.create_study(study_name="j", storage=open_storage(f"journal://{path}"))
+        study.enqueue_trial({"a": 1})
+        study.set_user_attr("k", "v")
+    finally:
+        optuna.logging.set_verbosity(verbosity)
     return path.read_bytes()
 
 
@@ -136,6 +141,22 @@ def test_a_journal_cut_mid_write_warns_naming_the_file_and_line(cli, tmp_path):
         warnings.simplefilter("error", DataWarning)  # an intact journal says nothing
         path.write_bytes(good)
         open_storage(f"journal://{path}")
+
+
+def test_a_last_line_another_process_is_still_writing_is_not_taken_for_a_cut_one(tmp_path):
+    import threading
+
+    from trickstack.ablations.storage import open_storage
+
+    path = tmp_path / "study.log"
+    good = journal_with_a_study(path)
+    path.write_bytes(good[:-1])  # the writer has not written the end of line yet ...
+    finish = threading.Timer(0.05, lambda: path.write_bytes(good))  # ... and does a moment later
+    finish.start()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        open_storage(f"journal://{path}")
+    finish.join()
 
 
 def test_a_study_name_too_long_for_a_file_name_is_refused_up_front(cli, tmp_path):
