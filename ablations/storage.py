@@ -90,7 +90,7 @@ def _without_password(text: str, url: str) -> str:
 
 
 JOURNAL_LINE_START = b'{"op_code":'  # how Optuna writes every journal entry (compact JSON, op_code first)
-WRITE_SETTLE_SECONDS = 0.2  # an unfinished last line still unfinished after this long was cut off, not being written
+WRITE_SETTLE_SECONDS = 0.5  # an unfinished last line still unfinished after this long was cut off, not being written
 
 
 def check_journal(path: Path) -> None:
