@@ -100,6 +100,6 @@ def spreadsheet_safe(value):
 
 def spreadsheet_safe_frame(frame):
     """A copy of a pandas DataFrame with every cell passed through `spreadsheet_safe` (headers too)."""
-    safe = frame.map(spreadsheet_safe)
+    safe = (frame.map if hasattr(frame, "map") else frame.applymap)(spreadsheet_safe)  # map: pandas >= 2.1
     safe.columns = [spreadsheet_safe(c) for c in safe.columns]
     return safe
