@@ -208,7 +208,7 @@ def test_an_infinite_budget_in_a_spec_names_the_file_and_key(cli, tmp_path, valu
     (["--budget", "1e400x"], "--budget 1e400x: a fraction of the reference budget must be a positive, finite number"),
     (["--budget", "0.02x", "--budget-unit", "seconds"], "--budget 0.02x: a fraction of the reference budget is for "
                                                          "FLOPs only"),
-    (["--budget", "1e400"], "budget must be a positive, finite number of flops, got inf"),
+    (["--budget", "1e400"], "--budget 1e400: budget must be a positive, finite number of flops, got inf"),
 ])
 def test_budget_messages_say_what_is_wrong(cli, no_training, args, message):
     code, _, err = cli("run", *args)

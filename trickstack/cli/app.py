@@ -186,7 +186,10 @@ def run(
 
         chosen = parse_budget(budget, lambda: reference_budget(wl))
     else:
-        chosen = Budget.parse(budget, budget_unit) if budget is not None else None
+        try:
+            chosen = Budget.parse(budget, budget_unit) if budget is not None else None
+        except UserError as error:
+            raise UserError(f"--budget {budget}: {error}") from None
     if chosen is None and budget_unit != "flops":
         raise UserError("--budget-unit needs --budget (the reference budget is in FLOPs)")
     if out_dir is not None:
