@@ -19,11 +19,11 @@ $(STAMP): pyproject.toml setup.py
 demo: $(STAMP)
 	$(BIN)/trickstack run --workload mnist1d --tricks label_smoothing,ema --seed 0 --out runs/demo
 	$(BIN)/trickstack ablate ablations/mnist1d-demo.toml
-	$(BIN)/trickstack export mnist1d-demo --format csv --out runs/mnist1d-demo.csv
+	$(BIN)/trickstack export mnist1d-demo --format csv --out runs/mnist1d-demo.csv --force
 	$(BIN)/trickstack report mnist1d-demo
-	$(BIN)/trickstack report mnist1d-demo --format html --out runs
+	$(BIN)/trickstack report mnist1d-demo --format html --out runs --force
 	$(BIN)/trickstack recipe check
-	$(BIN)/trickstack leaderboard --out runs/site
+	$(BIN)/trickstack leaderboard --out runs/site --force
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

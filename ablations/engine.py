@@ -30,6 +30,7 @@ from trickstack.ablations.jobs import (
     completed,
     enqueue,
     job_states,
+    withdraw,
 )
 from trickstack.ablations.spec import StudySpec
 from trickstack.ablations.state import (
@@ -83,8 +84,10 @@ def _check_extension(old: StudySpec, new: StudySpec) -> None:
     fixed = ("workload", "budget", "base", "overrides", "design", "search_nuisance")
     for name in fixed:
         if getattr(old.study, name) != getattr(new.study, name):
+            was = getattr(old.study, name)
+            shown = str(was.as_budget()) if name == "budget" else repr(was)
             raise UserError(f"{new.source}: study {new.study.name!r} exists with a different study.{name} "
-                            f"({getattr(old.study, name)!r}); use a new study name")
+                            f"({shown}); use a new study name")
     if old.base_recipe != new.base_recipe:
         raise UserError(f"{new.source}: study {new.study.name!r} exists with a different base recipe "
                         f"({old.base_recipe.name if old.base_recipe else 'none'}: its tricks, parameters or nuisance "
@@ -149,12 +152,18 @@ def run_phase(ctx: Context, jobs: list[Job], label: str) -> list[str]:
     retries: dict[str, int] = {}
     while True:
         states = job_states(ctx.study)
-        for job in jobs:
-            state = states.get(job.key)
-            if state == TrialState.FAIL:
-                retries[job.key] = retries.get(job.key, 0) + 1
-            if state not in (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING) and retries.get(job.key, 0) <= MAX_RETRIES:
-                enqueue(ctx.study, job, ctx.order)
+        queued: set[str] = set()
+        try:
+            for job in jobs:
+                state = states.get(job.key)
+                if state == TrialState.FAIL:
+                    retries[job.key] = retries.get(job.key, 0) + 1
+                if state not in (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING) and retries.get(job.key, 0) <= MAX_RETRIES:
+                    enqueue(ctx.study, job, ctx.order)
+                    queued.add(job.key)
+        except BaseException:  # Ctrl-C while queueing: leave no half-queued round for a worker to pick up
+            withdraw(ctx.study, queued)
+            raise
         _run_workers(ctx, keys, label)
         states = job_states(ctx.study)
         done = sum(states.get(k) == TrialState.COMPLETE for k in keys)

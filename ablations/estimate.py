@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Optional
 
 from trickstack.ablations.spec import StudySpec
 
@@ -11,6 +12,10 @@ from trickstack.trial.runner import baseline_step_flops, run_trial
 from trickstack.workloads import get_workload
 
 CALIBRATION_STEPS = 30  # baseline steps timed to estimate a run
+# A study bigger than either limit is queued only when asked for explicitly: at these sizes a typo in
+# seeds or tricks (1000 seeds, 8 tricks in a factorial: 256,000 runs) costs months, not minutes.
+MAX_RUNS = 10_000  # training runs of the whole plan
+MAX_SECONDS = 30 * 24 * 3600  # estimated wall time with the workers given: 30 days
 
 
 def seconds_per_run(spec: StudySpec) -> float:
@@ -30,3 +35,17 @@ def seconds_per_run(spec: StudySpec) -> float:
     per_step = record.train_seconds / record.steps
     steps = budget.value / step if budget.unit == "flops" else budget.value / wl.batch_size
     return wall - record.train_seconds + per_step * steps
+
+
+def oversized(runs: int, seconds: float) -> Optional[str]:
+    """Why a plan of ``runs`` runs taking about ``seconds`` (with its workers) is too big, or None.
+
+    >>> oversized(256 * 1000, 650 * 86400)
+    '256000 training runs (more than 10000) and about 650 days (more than 30)'
+    """
+    over = []
+    if runs > MAX_RUNS:
+        over.append(f"{runs} training runs (more than {MAX_RUNS})")
+    if seconds > MAX_SECONDS:
+        over.append(f"about {seconds / 86400:.0f} days (more than {MAX_SECONDS // 86400})")
+    return " and ".join(over) or None

@@ -10,7 +10,7 @@ import pandas as pd
 from optuna.trial import TrialState
 from trickstack.ablations.jobs import EVAL, job_states
 from trickstack.ablations.state import JobTrial, StudyState
-
+from trickstack.core.outputs import spreadsheet_safe_frame
 from trickstack.stats.table import row
 
 
@@ -27,6 +27,11 @@ def tidy(study: optuna.Study) -> pd.DataFrame:
         seen.add(job.key)
         rows += [row(record, job.arm, job.phase, order, trial=trial.number, params=True) for record in job.records]
     return pd.DataFrame(rows)
+
+
+def tidy_csv(table: pd.DataFrame) -> str:
+    """The tidy table as CSV text, with no cell a spreadsheet would run as a formula."""
+    return spreadsheet_safe_frame(table).to_csv(index=False)
 
 
 def status(study: optuna.Study) -> dict[str, Any]:

@@ -46,6 +46,20 @@ def enqueue(study: optuna.Study, job: Job, order: Sequence[str]) -> None:
                         user_attrs=job_attrs(job.key, job.phase, job.arm, job.nuisance, job.trick_params, job.tune_index))
 
 
+def withdraw(study: optuna.Study, keys: set[str]) -> int:
+    """Take the WAITING trials of the jobs ``keys`` out of the queue (PRUNED, marked ``withdrawn``), so that
+    no worker runs them; a later ``ablate`` queues them again. Returns how many were withdrawn."""
+    storage, n = study._storage, 0
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        if trial.user_attrs.get("job") in keys and storage.get_trial(trial._trial_id).state == TrialState.WAITING:
+            try:
+                storage.set_trial_user_attr(trial._trial_id, "withdrawn", True)
+                n += bool(storage.set_trial_state_values(trial._trial_id, state=TrialState.PRUNED))
+            except optuna.exceptions.UpdateFinishedTrialError:
+                pass  # a worker took it meanwhile: it runs to the end like any other
+    return n
+
+
 def job_of(trial: FrozenTrial | optuna.Trial) -> Optional[Job]:
     t = JobTrial(trial)
     if t.key is None:

@@ -16,7 +16,7 @@ Budget(unit='flops', value=2000000000.0)
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import Field, model_validator
 from trickstack.recipes.recipe import open_recipe, resolve
@@ -31,13 +31,17 @@ from trickstack.trial.runner import resolve_stack
 from trickstack.tricks.registry import get_trick
 from trickstack.workloads import get_workload
 
+MAX_NAME = 100  # characters of a study name: it becomes part of file names (reports), which allow 255 bytes
+MAX_SEED = 2**32 - 1  # numpy and Optuna's samplers take seeds in [0, 2**32 - 1]
+Count = Annotated[int, Field(strict=True)]  # an integer written as one: `true` or 2.5 is refused, not read as 1 or 2
+
 DESIGNS = ("one-at-a-time", "leave-one-out", "factorial", "fractional", "shapley", "greedy", "search")
 
 
 class BudgetSpec(_Strict):
-    flops: Optional[float] = Field(None, gt=0)
-    samples: Optional[float] = Field(None, gt=0)
-    seconds: Optional[float] = Field(None, gt=0)
+    flops: Optional[float] = Field(None, gt=0, allow_inf_nan=False)
+    samples: Optional[float] = Field(None, gt=0, allow_inf_nan=False)
+    seconds: Optional[float] = Field(None, gt=0, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _one_unit(self) -> "BudgetSpec":
@@ -64,29 +68,29 @@ class Range(_Strict):
 
 
 class StudySection(_Strict):
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    name: str = Field(min_length=1, max_length=MAX_NAME, pattern=r"^[A-Za-z0-9_.\-]+$")
     workload: str
     budget: BudgetSpec
-    seeds: int = Field(ge=1, le=1000, description="evaluation seeds, paired across arms")
+    seeds: Count = Field(ge=1, le=1000, description="evaluation seeds, paired across arms")
     design: Literal[DESIGNS]  # type: ignore[valid-type]
     tricks: list[str] = Field(min_length=1)
     base: Union[list[str], str] = Field(default_factory=list, description="tricks every arm starts from, or a recipe "
                                         "(a file relative to the spec, or WORKLOAD/YEAR of a shipped one)")
     overrides: dict[str, Union[float, int, str, bool]] = Field(default_factory=dict, description="fixed TRICK.PARAM or nuisance values")
-    resolution: int = Field(5, ge=3, le=8, description="fractional: minimum resolution")
-    permutations: int = Field(8, ge=1, le=1000, description="shapley: sampled orders")
+    resolution: Count = Field(5, ge=3, le=8, description="fractional: minimum resolution")
+    permutations: Count = Field(8, ge=1, le=1000, description="shapley: sampled orders")
     alpha: float = Field(0.05, gt=0, lt=1, description="greedy: one-sided paired test level for adding a trick")
-    search_trials: int = Field(16, ge=1, le=10000, description="search: configurations trained (proposals "
+    search_trials: Count = Field(16, ge=1, le=10000, description="search: configurations trained (proposals "
                                "excluded for conflicting tricks cost nothing and are not counted)")
-    search_seeds: int = Field(1, ge=1, le=20, description="search: seeds per configuration tried")
+    search_seeds: Count = Field(1, ge=1, le=20, description="search: seeds per configuration tried")
     search_nuisance: dict[str, Range] = Field(default_factory=dict, description="search: nuisance values searched "
                                                 "with the tricks, on the search seeds (e.g. lr), as their own [tune] would")
-    seed: int = Field(0, description="seeds the design's own randomness (shapley orders, search sampler)")
+    seed: Count = Field(0, ge=0, le=MAX_SEED, description="seeds the design's own randomness (shapley orders, search sampler)")
 
 
 class TuneSection(_Strict):
-    trials_per_arm: int = Field(ge=1, le=1000)
-    seeds: int = Field(1, ge=1, le=20, description="tuning seeds per trial; disjoint from the evaluation seeds")
+    trials_per_arm: Count = Field(ge=1, le=1000)
+    seeds: Count = Field(1, ge=1, le=20, description="tuning seeds per trial; disjoint from the evaluation seeds")
     params: dict[str, Range] = Field(min_length=1)
 
 

@@ -16,21 +16,32 @@ with the same job), never lost and never run twice to completion:
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import socket
 import threading
+import time
 import warnings
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; two first-ever processes on one new SQLite file may collide
+    fcntl = None  # type: ignore[assignment]
 
 import optuna
 import psutil
 from optuna.storages import JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
-from trickstack.ablations.state import JobTrial
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
-from trickstack.core.errors import UserError
+from trickstack.ablations.state import JobTrial
+from trickstack.core.errors import DataWarning, UserError
 
 DEFAULT_SQLITE = "sqlite:///trickstack.db"
 DEFAULT_JOURNAL = "journal:///trickstack.journal"
@@ -52,32 +63,140 @@ def default_url(workers: int) -> str:
     return DEFAULT_SQLITE if workers <= 1 else DEFAULT_JOURNAL
 
 
+def shown_url(url: Optional[str]) -> str:
+    """``url`` fit to print: any password replaced by ``***`` (``postgresql://u:***@host/db``).
+
+    Every message, report and record that names a storage goes through this.
+
+    >>> shown_url("postgresql://u:secret@127.0.0.1:1/db")
+    'postgresql://u:***@127.0.0.1:1/db'
+    """
+    if not url or "://" not in url or url.startswith(("journal://", MEMORY)):
+        return url or ""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):  # not a URL SQLAlchemy can read: hide what may be user:password@
+        scheme, _, rest = url.partition("://")
+        return f"{scheme}://***@{rest.rpartition('@')[2]}" if "@" in rest else url
+
+
+def _without_password(text: str, url: str) -> str:
+    """``text`` (a driver's message, which may quote the URL) with the URL's password replaced by ``***``."""
+    try:
+        password = make_url(url).password
+    except (ArgumentError, ValueError):
+        password = None
+    return text.replace(url, shown_url(url)).replace(str(password), "***") if password else text
+
+
+JOURNAL_LINE_START = b'{"op_code":'  # how Optuna writes every journal entry (compact JSON, op_code first)
+WRITE_SETTLE_SECONDS = 0.5  # an unfinished last line still unfinished after this long was cut off, not being written
+
+
+def check_journal(path: Path) -> None:
+    """Refuse a journal ``path`` that is a folder, unreadable, or not an Optuna journal (a line that is not
+    an entry), naming the file and line; warn (`DataWarning`) when its last line was cut off mid-write,
+    since Optuna then skips that operation without a word."""
+    if path.is_dir():
+        raise UserError(f"journal {path} is a folder: give a file in it, e.g. journal://{path / 'study.log'}")
+    if not path.exists():
+        return  # a new journal
+    try:
+        with open(path, "rb") as file:
+            number, line = 0, b""
+            for number, line in enumerate(file, start=1):
+                if not line.endswith(b"\n"):
+                    break  # the last line, unfinished
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    entry = None
+                if not isinstance(entry, dict) or "op_code" not in entry:
+                    raise UserError(f"journal {path}: line {number} is not an Optuna journal entry (the file is "
+                                    "corrupted, or is not a journal)")
+    except OSError as error:
+        raise UserError(f"journal {path}: cannot read it ({error.strerror or error})") from None
+    if line and not line.endswith(b"\n"):
+        if not line.startswith(JOURNAL_LINE_START[: len(line)]):
+            raise UserError(f"journal {path}: line {number} is not an Optuna journal entry (the file is corrupted, "
+                            "or is not a journal)")
+        time.sleep(WRITE_SETTLE_SECONDS)  # another process may be appending that line right now
+        if not _ends_a_line(path):
+            warnings.warn(DataWarning(f"journal {path}: line {number} was cut off mid-write (no end of line): the "
+                                      "operation it held is lost and is ignored"), stacklevel=2)
+
+
+def _ends_a_line(path: Path) -> bool:
+    with open(path, "rb") as file:
+        file.seek(-1, os.SEEK_END)
+        return file.read(1) == b"\n"
+
+
+def storage_file(url: Optional[str]) -> Optional[Path]:
+    """The local file a SQLite or journal storage lives in (None for a server or in-memory storage)."""
+    url = url or DEFAULT_SQLITE
+    if url.startswith("journal://"):
+        return Path(url[len("journal://"):]) if url[len("journal://"):] else None
+    if url.startswith("sqlite"):
+        try:
+            database = make_url(url).database
+        except (ArgumentError, ValueError):
+            return None
+        return Path(database) if database and database != ":memory:" else None
+    return None
+
+
 def open_storage(url: Optional[str], workers: int = 1) -> optuna.storages.BaseStorage:
     """An Optuna storage for ``url``; a bad or unreachable URL is a `UserError`."""
+    if url is not None and not url.strip():
+        raise UserError("storage is empty: give a URL (sqlite:///FILE, postgresql://..., journal:///FILE) or leave "
+                        f"the option out for the default ({default_url(workers)})")
     url = url or default_url(workers)
+    shown = shown_url(url)  # every message below names the storage without its password
     if url == MEMORY or url.startswith(MEMORY + "://"):  # one storage per URL for the life of the process
         if workers > 1:
-            raise UserError(f"storage {url} lives inside one process: it cannot serve {workers} worker processes")
+            raise UserError(f"storage {shown} lives inside one process: it cannot serve {workers} worker processes")
         return _MEMORY.setdefault(url, optuna.storages.InMemoryStorage())
     if url.startswith("journal://"):
         path = url[len("journal://"):]
         if not path:
-            raise UserError(f"storage {url}: give a file, e.g. journal:///runs/study.log")
+            raise UserError(f"storage {shown}: give a file, e.g. journal:///runs/study.log")
         Path(path).parent.mkdir(parents=True, exist_ok=True)
+        check_journal(Path(path))
         return JournalStorage(JournalFileBackend(path))
     if workers > 1 and url.startswith("sqlite"):
-        raise UserError(f"storage {url}: SQLite is not safe for {workers} concurrent workers; use "
+        raise UserError(f"storage {shown}: SQLite is not safe for {workers} concurrent workers; use "
                         f"journal:///path/to/file.log (local) or postgresql://... (several machines)")
     if "://" not in url:
-        raise UserError(f"storage {url!r} is not a URL: use sqlite:///FILE, postgresql://..., or journal:///FILE")
+        raise UserError(f"storage {shown!r} is not a URL: use sqlite:///FILE, postgresql://..., or journal:///FILE")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat_interval
-            return RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
-                              heartbeat_stale_trial_callback=requeue, engine_kwargs=_engine_kwargs(url))
+            with _schema_lock(url):
+                return RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
+                                  heartbeat_stale_trial_callback=requeue, engine_kwargs=_engine_kwargs(url))
     except Exception as error:  # SQLAlchemy raises many kinds: driver missing, refused, bad URL
         hint = " (install the driver: pip install 'trickstack[postgres]')" if "import DB access module" in str(error) else ""
-        raise UserError(f"storage {url}: cannot open the storage: {str(error).splitlines()[0]}{hint}") from None
+        reason = _without_password(str(error).splitlines()[0], url)
+        raise UserError(f"storage {shown}: cannot open the storage: {reason}{hint}") from None
+
+
+@contextlib.contextmanager
+def _schema_lock(url: str) -> Iterator[None]:
+    """For a SQLite file, hold an exclusive lock on its folder while Optuna creates (or checks) its tables:
+    two processes opening a new file at once would both create them ("table ... already exists").
+    The folder is locked, not the database file, so SQLite's own locks on that file are left alone."""
+    path = storage_file(url) if url.startswith("sqlite") else None
+    folder = (path.parent if path is not None else None) or Path(".")
+    if path is None or fcntl is None or not folder.is_dir():
+        yield
+        return
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)  # releases the lock
 
 
 def _engine_kwargs(url: str) -> dict:

@@ -46,3 +46,16 @@ def generated_corpus(root: Path):
     workload.__dict__.pop("splits", None)
     if saved is not None:
         workload.__dict__["splits"] = saved
+
+
+def real_corpus_or_skip():
+    """The real Tiny Shakespeare's path, found (data dir, ``../shared/data``, cache) or downloaded now;
+    when it can be neither, the calling test is skipped with the reason (a fresh clone without network)."""
+    import pytest
+    from trickstack.core.errors import UserError
+    from trickstack.workloads.shakespeare_char import corpus_file
+
+    try:
+        return corpus_file()
+    except UserError as error:
+        pytest.skip(f"needs the real Tiny Shakespeare: {error}")

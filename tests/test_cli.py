@@ -52,7 +52,7 @@ def test_run_budget_as_a_fraction_of_the_reference(cli):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["run", "--budget", "-1x"], "must be a positive number"),
+    (["run", "--budget", "-1x"], "must be a positive, finite number"),
     (["run", "--tricks", "label_smothing"], "unknown trick 'label_smothing' (did you mean: label_smoothing"),
     (["run", "--workload", "mnist"], "unknown workload 'mnist' (did you mean: mnist1d?)"),
     (["run", "--tricks", "label_smoothing", "--set", "label_smoothing.smoothing=0.9"], "outside its allowed range"),

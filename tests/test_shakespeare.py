@@ -92,6 +92,7 @@ def test_missing_data_dir_names_the_path(wl, tmp_path, monkeypatch):
 def test_no_local_file_and_no_network(wl, tmp_path, monkeypatch):
     monkeypatch.delenv(sc.DATA_DIR_ENV, raising=False)
     monkeypatch.setattr(sc, "default_data_dir", lambda: tmp_path)
-    monkeypatch.setattr(sc, "_download", lambda: (_ for _ in ()).throw(ConnectionError("offline")))
+    monkeypatch.setenv("TRICKSTACK_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(sc, "_urlopen", lambda url: (_ for _ in ()).throw(ConnectionError("offline")))
     with pytest.raises(UserError, match=rf"{tmp_path / sc.FILENAME} .*ConnectionError.*{sc.DATA_DIR_ENV}"):
         wl.splits

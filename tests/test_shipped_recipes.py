@@ -13,6 +13,8 @@ from trickstack.core.records import RunRecord, provenance
 from trickstack.leaderboard.board import build
 from trickstack.trial.runner import run_trial
 
+from shakespeare_fixture import real_corpus_or_skip
+
 WORKLOADS = ("mnist1d", "shakespeare-char")
 
 
@@ -46,6 +48,8 @@ def test_a_recorded_run_of_the_newest_recipe_replays_bit_for_bit(workload):
     here = provenance()
     if record.provenance.cpu != here.cpu:  # other CPUs may take other kernels: equal only to rounding
         pytest.skip(f"the evidence was recorded on {record.provenance.cpu}; this machine is {here.cpu}")
+    if workload == "shakespeare-char":
+        real_corpus_or_skip()  # found beside the checkout or in the cache, or downloaded now
     threads = torch.get_num_threads()
     torch.set_num_threads(record.provenance.torch_threads)
     try:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import math
 import sys
+import warnings
 from pathlib import Path
 from typing import List, Optional
 
@@ -13,8 +15,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from trickstack.cli.consoles import err, out, phase_progress
+from trickstack.cli.guards import out_file as checked_out_file, out_flag, out_folder
 from trickstack.cli.recipes import leaderboard, recipe_app
-from trickstack.core.errors import UserError
+from trickstack.cli.views import print_record, print_simulated_plan
+from trickstack.core.errors import DataWarning, UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Measure how small training tricks add up.")
 tricks_app = typer.Typer(no_args_is_help=True, help="The registered tricks.")
@@ -147,19 +151,18 @@ def run(
     from trickstack.core.records import save_record
     from trickstack.recipes.recipe import open_recipe, resolve
     from trickstack.trial.progress import BudgetProgress
-    from trickstack.trial.runner import (
-        reference_budget,
-        resolve_stack,
-        run_trial,
-        with_recipe,
-    )
+    from trickstack.trial.runner import check_seed, reference_budget, resolve_stack, run_trial, with_recipe
     from trickstack.workloads import get_workload
 
+    try:
+        check_seed(seed)
+    except UserError as error:
+        raise UserError(f"--seed: {error}") from None
     recipe = resolve(open_recipe(recipe_ref)) if recipe_ref is not None else None
     if recipe is not None and workload is not None and workload != recipe.workload:
         raise UserError(f"--workload {workload} differs from the workload of recipe {recipe.name} ({recipe.workload}); "
                         "leave --workload out")
-    wl = get_workload(recipe.workload if recipe else workload or "mnist1d")
+    wl = get_workload(recipe.workload if recipe else "mnist1d" if workload is None else workload)  # "" is an error
     extra = [t.strip() for t in tricks.split(",") if t.strip()]
     stack, from_recipe = with_recipe(recipe, wl, extra, {})  # the recipe's tricks, then --tricks
     overrides = set_flags(set_, wl, stack, f"recipe {recipe.name} or --tricks" if recipe else "--tricks")
@@ -167,12 +170,14 @@ def run(
     chosen = budget_flag(budget, budget_unit, lambda: reference_budget(wl))
     if chosen is None and budget_unit != "flops":
         raise UserError("--budget-unit needs --budget (the reference budget is in FLOPs)")
+    if out_dir is not None:
+        out_folder(out_dir)  # before training: a bad folder must not waste the run
     callbacks = [BudgetProgress(f"{wl.name} {'+'.join(stack) or 'baseline'} seed {seed}")] if err.is_terminal else []
     record = run_trial(wl, extra, seed=seed, budget=chosen, overrides=overrides, recipe=recipe, callbacks=callbacks)
     if as_json:
         print(record.to_json())
     else:
-        _print_record(record)
+        print_record(record)
     if out_dir is not None:
         path = save_record(record, out_dir)
         err.print(f"record written to {path}")
@@ -181,7 +186,7 @@ def run(
 def _load_study(name: str, storage: Optional[str]):
     import optuna
 
-    from trickstack.ablations.storage import open_storage
+    from trickstack.ablations.storage import DEFAULT_SQLITE, open_storage, shown_url
 
     backend = open_storage(storage)
     try:
@@ -190,7 +195,7 @@ def _load_study(name: str, storage: Optional[str]):
         known = [s.study_name for s in optuna.get_all_study_summaries(backend) if "::" not in s.study_name]
         from trickstack.core.errors import close_matches
 
-        raise UserError(f"no study {name!r} in {storage or 'the default storage (sqlite:///trickstack.db)'}"
+        raise UserError(f"no study {name!r} in {shown_url(storage) or f'the default storage ({DEFAULT_SQLITE})'}"
                         f"{close_matches(name, known) or (' (it has: ' + ', '.join(known) + ')' if known else ' (it has none)')}") from None
 
 
@@ -200,23 +205,31 @@ def ablate(
     storage: Optional[str] = typer.Option(None, help="sqlite:///FILE, postgresql://..., or journal:///FILE; default sqlite:///trickstack.db (journal:///trickstack.journal with --workers > 1)"),
     workers: int = typer.Option(1, min=1, help="local worker processes (each imports Composer once and runs many trials)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="list the arms, trial count and estimated time; train nothing"),
+    yes: bool = typer.Option(False, "--yes", help="queue a study of more than 10,000 runs or about 30 days"),
 ) -> None:
-    """Run or continue a combination study: tricks alone and together, paired seeds, fixed budget."""
+    """Run or continue a combination study: tricks alone and together, paired seeds, fixed budget.
+    The plan and its estimated time are printed first."""
     from trickstack.ablations.engine import ablate as run_study
     from trickstack.ablations.engine import plan_arms
+    from trickstack.ablations.estimate import oversized
     from trickstack.ablations.spec import StudySpec
 
     spec = StudySpec.load(spec_path)
+    runs, seconds = _print_plan(spec, *plan_arms(spec), workers, out if dry_run else err)  # stdout: the results
     if dry_run:
-        _print_plan(spec, *plan_arms(spec), workers)
         return
+    too_big = oversized(runs, seconds)
+    if too_big and not yes:
+        raise UserError(f"study {spec.study.name}: {too_big}; nothing was queued. Check the spec's seeds and tricks "
+                        "(--dry-run shows the plan), or pass --yes to queue it anyway")
     with phase_progress(spec.study.name) as progress:
         ctx = run_study(spec, storage, workers, progress)
     _print_status(ctx.study)
     _print_results(ctx.study)
 
 
-def _print_plan(spec, arms, excluded, workers: int) -> None:
+def _print_plan(spec, arms, excluded, workers: int, out=out) -> tuple[int, float]:
+    """Print the arms, the number of runs and the estimated time; return (runs, seconds with the workers)."""
     from trickstack.ablations.engine import STATIC
     from trickstack.ablations.estimate import seconds_per_run
     from trickstack.core.stacks import arm_name
@@ -232,8 +245,10 @@ def _print_plan(spec, arms, excluded, workers: int) -> None:
     for arm, why in excluded:
         out.print(f"  excluded {arm_name(arm)}: {why}", highlight=False)
     per_run = seconds_per_run(spec)
+    seconds = runs * per_run / workers
     out.print(f"  {runs} training runs ({len(arms)} x ({s.seeds} evaluation seeds + {tune} tuning runs)); "
-              f"about {per_run:.1f} s each, {runs * per_run / workers / 60:.1f} min with {workers} worker(s)")
+              f"about {per_run:.1f} s each, {seconds / 60:.1f} min with {workers} worker(s)")
+    return runs, seconds
 
 
 def _print_status(study) -> None:
@@ -284,6 +299,8 @@ def worker(
     """Join a study: run its queued trials until none is left (with --poll, until the study finishes)."""
     from trickstack.ablations.worker import work
 
+    if not (math.isfinite(poll) and poll >= 0):
+        raise UserError(f"--poll {poll:g}: give the seconds between looks, a finite number >= 0 (0: stop when idle)")
     _load_study(study, storage)
     done = work(study, storage, poll_seconds=poll)
     err.print(f"worker ran {done} trial(s)")
@@ -311,19 +328,22 @@ def export(
     storage: Optional[str] = typer.Option(None, help="the study's storage URL"),
     fmt: str = typer.Option("csv", "--format", help="csv, parquet or json"),
     out_file: Optional[Path] = typer.Option(None, "--out", help="file to write (default: standard output; parquet needs --out)"),
+    force: bool = typer.Option(False, "--force", help="replace an existing --out file (never the study's storage)"),
 ) -> None:
     """One tidy row per training run: arm, tricks on, their parameters, seed, metrics, FLOPs, wall time, diverged."""
-    from trickstack.ablations.export import tidy
+    from trickstack.ablations.export import tidy, tidy_csv
 
     if fmt not in ("csv", "parquet", "json"):
         raise UserError(f"--format must be csv, parquet or json, got {fmt!r}")
     if fmt == "parquet" and out_file is None:
         raise UserError("--format parquet writes a binary file: give --out FILE")
+    if out_file is not None:
+        checked_out_file(out_file, force, storage)
     table = tidy(_load_study(study, storage))
     if fmt == "parquet":
         table.to_parquet(out_file, index=False)
     else:
-        text = table.to_csv(index=False) if fmt == "csv" else table.to_json(orient="records", indent=1)
+        text = tidy_csv(table) if fmt == "csv" else table.to_json(orient="records", indent=1)
         if out_file is None:
             sys.stdout.write(text)
         else:
@@ -345,6 +365,7 @@ def report(
                              "counts as the worst score of its seed; smallest p also 1/2^pairs)"),
     only: Optional[str] = typer.Option(None, help="comma-separated sections (arms, baseline, full, effects, shapley, "
                                        "additivity, power, tuning, greedy, search, excluded); refused if the design cannot give one"),
+    force: bool = typer.Option(False, "--force", help="replace report files already in the --out folder"),
 ) -> None:
     """What a study found, from its stored runs: arms, paired gains, effects, Shapley values, additivity, power, tuning."""
     from trickstack.reports.files import FORMATS, write
@@ -356,11 +377,16 @@ def report(
         if value not in choices:
             raise UserError(f"{flag} must be one of {', '.join(choices)}, got {value!r}")
     sections = [k.strip() for k in only.split(",") if k.strip()] if only else None
+    if out_dir is not None or fmt == "html":
+        out_folder(out_dir or Path("."))
     result = build_report(_load_study(study, storage), adjust=adjust, test=test, only=sections)
     if fmt == "text" and out_dir is None and out.is_terminal:
         render_text(result, out)  # in colour, at the terminal's width
         return
-    text, paths = write(result, fmt, out_dir)
+    from trickstack.ablations.storage import storage_file
+
+    with out_flag():
+        text, paths = write(result, fmt, out_dir, overwrite=force, protected=[storage_file(storage)])
     if text is not None:
         sys.stdout.write(text)
     for path in paths:
@@ -384,54 +410,22 @@ def plan(
     if as_json:
         print(json.dumps(result))
         return
-    _print_simulated_plan(result)
+    print_simulated_plan(result)
 
 
-def _print_simulated_plan(r: dict) -> None:
-    fmt = lambda x, spec=".4g": "-" if x is None else format(x, spec)  # noqa: E731
-    out.print(f"study {r['study']}: design {r['design']} over {len(r['tricks'])} tricks, {r['seeds']} paired seeds; "
-              f"{r['studies']} simulated studies in {r['seconds']:.1f} s", highlight=False)
-    runs = f"{r['runs_per_study']:.0f}" if r["runs_min"] == r["runs_max"] else f"{r['runs_per_study']:.1f} (from {r['runs_min']} to {r['runs_max']})"
-    out.print(f"  each study: {runs} training runs over {r['arms']} arms, {fmt(r['compute_per_study'], '.3g')} "
-              f"{r['budget']['unit']} in all; {r['diverged_per_study']:.1f} diverged runs on average", highlight=False)
-    out.print(f"  significant: {r['test']}", highlight=False)
-    view = Table("term", "kind", "truth", "mean estimate", "sd", "significant", "CI covers truth",
-                 title=f"{r['study']}: {r['studies']} simulated studies")
-    view.columns[0].no_wrap = True
-    for t in r["terms"]:
-        view.add_row(t["term"], t["kind"], fmt(t["truth"]), fmt(t["mean_estimate"]), fmt(t["sd_estimate"]),
-                     f"{t['significant']:.0%}", "-" if t["covered"] is None else f"{t['covered']:.0%}")
-    out.print(view)
-    weak = [t["term"] for t in r["terms"] if t["truth"] and t["significant"] < 0.8]
-    if weak:
-        out.print(f"  found in fewer than 80% of studies: {', '.join(weak)}; more seeds (or a factorial design, "
-                  "which uses every run for every main effect) would help", highlight=False)
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings about the user's data as one line; any other warning as Python shows it."""
+    if issubclass(category, DataWarning):
+        err.print("[bold yellow]warning:[/bold yellow]", escape(str(message)), highlight=False)
+    else:
+        _python_show_warning(message, category, filename, lineno, file, line)
 
 
-def _print_record(record) -> None:
-    m = record.metrics
-    value = "diverged" if record.diverged else f"{m.eval_value:.4f}"
-    table = Table(show_header=False, title=f"{record.workload}: {', '.join(t.name for t in record.tricks) or 'baseline'} (seed {record.seed})")
-    table.add_row(f"eval {m.eval_metric}", value)
-    table.add_row("final train loss", "-" if m.train_loss is None else f"{m.train_loss:.4f}")
-    table.add_row("budget", f"{record.budget.value:.4g} {record.budget.unit}")
-    table.add_row("training FLOPs", f"{record.flops:.4g}")
-    table.add_row("steps / samples", f"{record.steps} / {record.samples}")
-    table.add_row("train / eval seconds", f"{record.train_seconds:.2f} / {record.eval_seconds:.2f}")
-    for t in record.tricks:
-        table.add_row(f"  {t.name}", ", ".join(f"{k}={v}" for k, v in t.params.items()) or "-")
-    table.add_row("nuisance", ", ".join(f"{k}={v}" for k, v in record.nuisance.items()))
-    if record.recipe is not None:
-        table.add_row("recipe", f"{record.recipe.name} ({', '.join(record.recipe.stack) or 'no trick'})")
-    if record.diverged:
-        table.add_row("diverged at step", str(record.diverged_step))
-    prov = record.provenance
-    table.add_row("provenance", f"trickstack {prov.trickstack_version} @ {(prov.git_commit or 'wheel')[:10]}"
-                  f"{' (dirty)' if prov.git_dirty else ''}, torch {prov.torch}, composer {prov.composer}")
-    out.print(table)
+_python_show_warning = warnings.showwarning
 
 
 def main() -> None:
+    warnings.showwarning = _show_warning
     try:
         app()
     except UserError as error:

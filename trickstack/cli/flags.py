@@ -26,7 +26,8 @@ def budget_flag(text: Optional[str], unit: str, reference: Callable[[], Budget])
         if match is None:
             return Budget.parse(text, unit)
         if unit != "flops":
-            raise UserError(f"a fraction of the reference budget is in FLOPs; give {unit} as a number")
+            raise UserError(f"a fraction of the reference budget is for FLOPs only (the reference budget is a FLOP "
+                            f"count); with --budget-unit {unit} give a number of {unit}")
         try:
             fraction = float(match["x"])
         except ValueError:

@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 
 from trickstack.cli.consoles import err, out, phase_progress
+from trickstack.cli.guards import out_folder
 from trickstack.core.errors import UserError
 from trickstack.stats import rules
 
@@ -141,11 +142,14 @@ def leaderboard(
     workload: Optional[str] = typer.Option(None, help="one workload only; default: every workload with recipes"),
     recipes: Optional[Path] = typer.Option(None, "--recipes", help="folder of <workload>/<year>.toml recipes and "
                                            "their evidence; default: the shipped recipes/"),
+    force: bool = typer.Option(False, "--force", help="write the site into a folder that is not empty (a previous "
+                               "site's files are replaced)"),
 ) -> None:
     """Build the yearly leaderboards as a static site, from the recipes and their evidence records only."""
     from trickstack.leaderboard.board import build
     from trickstack.leaderboard.site import write_site
 
+    out_folder(out_dir, empty=not force)  # before the evidence is read: a bad place is refused first
     board = build(recipes, year=year, workload=workload)
     paths = write_site(board, out_dir)
     for name, b in board.boards.items():

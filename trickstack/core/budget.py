@@ -28,7 +28,11 @@ class Budget:
         if self.unit not in UNITS:
             raise UserError(f"budget unit must be one of {', '.join(UNITS)}, got {self.unit!r}")
         if not (isinstance(self.value, (int, float)) and math.isfinite(self.value) and self.value > 0):
-            raise UserError(f"budget must be a positive number of {self.unit}, got {self.value!r}")
+            raise UserError(f"budget must be a positive, finite number of {self.unit}, got {self.value!r}")
+
+    def __str__(self) -> str:
+        """``2e+09 flops``: how messages and tables show a budget."""
+        return f"{self.value:g} {self.unit}"
 
     @classmethod
     def parse(cls, text: str, unit: str = "flops") -> "Budget":
@@ -45,5 +49,8 @@ class Budget:
         Budget(unit='flops', value=10000000000.0)
         """
         if not (isinstance(fraction, (int, float)) and math.isfinite(fraction) and fraction > 0):
-            raise UserError(f"budget fraction {fraction!r} of the reference budget must be a positive number, e.g. 0.25")
+            raise UserError(f"a fraction of the reference budget must be a positive, finite number, e.g. 0.25 "
+                            f"(got {fraction:g})")
+        if not math.isfinite(self.value * fraction):
+            raise UserError(f"{fraction:g} times the reference budget is not a finite number of {self.unit}")
         return Budget(self.unit, self.value * fraction)

@@ -42,7 +42,9 @@ OneLine = Annotated[str, AfterValidator(_one_line)]
 def read_text(path: Union[str, Path], what: str) -> str:
     """The text of ``path``; a `UserError` naming it (and ``what`` it should be) if it cannot be read."""
     try:
-        return Path(path).read_text()
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise UserError(f"{path}: cannot read the {what}: not UTF-8 text (byte {error.start}); is it the right file?") from None
     except OSError as error:
         raise UserError(f"{path}: cannot read the {what} ({error.strerror})") from None
 

@@ -13,6 +13,13 @@ class UserError(Exception):
     """
 
 
+class DataWarning(UserWarning):
+    """Something in the user's files was found damaged and skipped (a journal line cut off mid-write).
+
+    The CLI prints it as one ``warning:`` line on standard error; a Python caller gets a normal warning.
+    """
+
+
 class RegistryError(UserError):
     """A trick or workload cannot be found, or a name is registered twice."""
 

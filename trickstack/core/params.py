@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Union
 
@@ -61,7 +62,7 @@ class Param:
                 value: Value = lowered in ("true", "1", "yes")
             elif self.kind == "int":
                 number = float(text)
-                if number != int(number):
+                if not math.isfinite(number) or number != int(number):  # 1e400 reads as inf
                     raise ValueError(text)
                 value = int(number)
             elif self.kind == "float":

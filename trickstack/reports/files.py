@@ -5,11 +5,12 @@ from __future__ import annotations
 import io
 import re
 from pathlib import Path
-from typing import Optional
+from typing import Iterable, Optional
 
 from rich.console import Console
 
 from trickstack.core.errors import UserError
+from trickstack.core.outputs import check_new_file, spreadsheet_safe_frame
 from trickstack.reports.html import render_html
 from trickstack.reports.model import Report
 from trickstack.reports.render import (
@@ -27,17 +28,19 @@ def safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
 
 
-def write(report: Report, fmt_: str, out_dir: Optional[Path]) -> tuple[Optional[str], list[Path]]:
-    """Render ``report``; return (text for standard output or None, files written)."""
+def write(report: Report, fmt_: str, out_dir: Optional[Path], overwrite: bool = False,
+          protected: Iterable[Optional[Path]] = ()) -> tuple[Optional[str], list[Path]]:
+    """Render ``report``; return (text for standard output or None, files written). An existing file
+    is replaced only with ``overwrite``, a ``protected`` one (the study's storage) never."""
     if fmt_ not in FORMATS:
         raise UserError(f"report format must be one of {', '.join(FORMATS)}, got {fmt_!r}")
     stem = safe_name(report.info.name)
     if fmt_ == "csv" and out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-        paths = []
-        for key, t in csv_tables(report).items():
-            paths.append(out_dir / f"{stem}-{key}.csv")
-            t.to_csv(paths[-1], index=False)
+        tables = csv_tables(report)
+        paths = [check_new_file(out_dir / f"{stem}-{key}.csv", overwrite, protected) for key in tables]
+        for path, t in zip(paths, tables.values()):
+            spreadsheet_safe_frame(t).to_csv(path, index=False)
         return None, paths
     if fmt_ == "text":
         buffer = io.StringIO()
@@ -50,6 +53,6 @@ def write(report: Report, fmt_: str, out_dir: Optional[Path]) -> tuple[Optional[
     if out_dir is None:
         return text, []
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{stem}-report.{'txt' if fmt_ == 'text' else fmt_}"
+    path = check_new_file(out_dir / f"{stem}-report.{'txt' if fmt_ == 'text' else fmt_}", overwrite, protected)
     path.write_text(text, encoding="utf-8")
     return None, [path]

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from trickstack.core.outputs import spreadsheet_safe_frame
 from trickstack.reports.model import HOW_TO_READ, Report, Section
 
 LABELS = {"n_diverged": "diverged", "n_pairs": "pairs", "n_unpaired": "unpaired", "mean_gain": "gain",
@@ -180,4 +181,5 @@ def render_csv(report: Report) -> str:
     tables = csv_tables(report)
     values = tables.pop("values")
     merged = pd.concat([t.assign(section=k) for k, t in tables.items()] + [values], ignore_index=True)
-    return merged[["section", *(c for c in merged if c != "section")]].to_csv(index=False, quoting=csv.QUOTE_MINIMAL)
+    merged = spreadsheet_safe_frame(merged[["section", *(c for c in merged if c != "section")]])
+    return merged.to_csv(index=False, quoting=csv.QUOTE_MINIMAL)

@@ -127,6 +127,16 @@ def _first_step_estimate(workload: Workload, budget: Budget) -> float:
     return budget.value / 1e6  # seconds: unknown until the first step; corrected after it
 
 
+MAX_SEED = 2**32 - 1  # Composer's seed_all (and numpy's) accept seeds in [0, 2**32 - 1]
+
+
+def check_seed(seed: Any) -> int:
+    """``seed`` if it is an integer Composer can seed with, else a `UserError` (raised before any data loads)."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise UserError(f"seed {seed!r} is not an integer from 0 to {MAX_SEED}")
+    return seed
+
+
 def run_trial(
     workload: Union[str, Workload],
     stack: Sequence[str] = (),
@@ -148,6 +158,7 @@ def run_trial(
     A NaN or infinite loss ends the trial early with ``diverged=True``; it is not raised.
     ``audit_flops`` measures every step and raises `FlopAuditError` if a cached cost was wrong.
     """
+    check_seed(seed)
     wl = get_workload(workload) if isinstance(workload, str) else workload
     stack, overrides = with_recipe(recipe, wl, stack, overrides)
     tricks = resolve_stack(wl, stack, overrides)

@@ -3,7 +3,9 @@
 Data. ``tinyshakespeare.txt`` (1,115,394 characters, 65 distinct) goes through Hugging Face
 ``datasets`` (the ``text`` builder, one document). It is looked for in ``$TRICKSTACK_DATA_DIR``;
 when that is unset, in ``shared/data`` beside the repository checkout (where this project's
-machines keep it); when neither has it, ``datasets`` downloads it from karpathy/char-rnn. The first
+machines keep it), then in the cache (``$TRICKSTACK_CACHE``, default ``~/.cache/trickstack``); when
+none has it, it is downloaded from karpathy/char-rnn with the standard library into the cache
+(written atomically, kept only if its sha256 is the published one). The first
 90% of characters train, the last 10% validate (1,003,854 / 111,540), as in char-rnn and nanoGPT.
 
 Samples. A training sample is any window of 64 characters and its shift by one
@@ -47,8 +49,11 @@ puts a new parameter in the group of the parameter it replaces or of one of the 
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 import os
+import tempfile
+import urllib.request
 from pathlib import Path
 from typing import Mapping, Optional
 
@@ -67,6 +72,8 @@ from trickstack.workloads.data import Splits, cache_dir
 
 FILENAME = "tinyshakespeare.txt"
 URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
+SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"  # of the 1,115,394 bytes at URL
+DOWNLOAD_TIMEOUT = 60  # seconds without an answer before the download is given up
 DATA_DIR_ENV = "TRICKSTACK_DATA_DIR"
 VOCAB_SIZE = 65  # distinct characters of the corpus; the embedding table's size
 CONTEXT = 64  # characters per window (nanoGPT's block_size for its CPU run)
@@ -80,6 +87,11 @@ IGNORE = -100  # target masked out of the loss (torch's and LanguageCrossEntropy
 def default_data_dir() -> Path:
     """``shared/data`` beside the repository checkout (``<root>/main/trickstack`` -> ``<root>/shared/data``)."""
     return Path(trickstack.__file__).resolve().parents[2] / "shared" / "data"
+
+
+def cached_file() -> Path:
+    """Where a downloaded corpus is kept: ``<cache>/tinyshakespeare.txt``, outside the repository."""
+    return cache_dir() / FILENAME
 
 
 def data_file() -> Optional[Path]:
@@ -96,8 +108,10 @@ def data_file() -> Optional[Path]:
                 f"{DATA_DIR_ENV} at the directory that holds it (it is {URL})"
             )
         return path
-    path = default_data_dir() / FILENAME
-    return path if path.is_file() else None
+    for path in (default_data_dir() / FILENAME, cached_file()):
+        if path.is_file():
+            return path
+    return None
 
 
 def _read(data_files: str) -> str:
@@ -111,21 +125,57 @@ def _read(data_files: str) -> str:
     return "".join(ds["text"])
 
 
-def _download() -> str:
-    return _read(URL)
+def _urlopen(url: str):
+    """The network boundary (tests replace it): a file-like response for ``url``."""
+    return urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT)
+
+
+def download(destination: Optional[Path] = None) -> Path:
+    """Fetch the corpus from `URL` to ``destination`` (default `cached_file`) and return its path.
+
+    The bytes go to a temporary file beside the destination and are moved into place only when their
+    sha256 is `SHA256`, so an interrupted or altered download never leaves a file that looks complete.
+    """
+    destination = destination or cached_file()
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{FILENAME}.", suffix=".part", dir=destination.parent)
+    try:
+        digest = hashlib.sha256()
+        with os.fdopen(handle, "wb") as file, _urlopen(URL) as response:
+            for chunk in iter(lambda: response.read(1 << 16), b""):
+                digest.update(chunk)
+                file.write(chunk)
+            file.flush()
+            os.fsync(file.fileno())
+        if digest.hexdigest() != SHA256:
+            raise UserError(f"shakespeare-char: the file downloaded from {URL} has sha256 {digest.hexdigest()}, "
+                            f"not the published {SHA256}; it was not kept")
+        os.replace(temporary, destination)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    return destination
+
+
+def corpus_file() -> Path:
+    """The corpus on disk: found locally (see `data_file`) or downloaded into the cache now."""
+    path = data_file()
+    if path is not None:
+        return path
+    try:
+        return download()
+    except UserError:
+        raise
+    except (OSError, ValueError) as error:  # URLError, timeouts, refused, disk full: all OSError
+        raise UserError(
+            f"shakespeare-char: no {FILENAME} at {default_data_dir() / FILENAME} or {cached_file()}, and downloading "
+            f"{URL} failed ({type(error).__name__}: {error}); download it yourself and put it at {cached_file()}, "
+            f"or set {DATA_DIR_ENV} to a directory holding {FILENAME}"
+        ) from error
 
 
 def read_text() -> str:
-    path = data_file()
-    if path is not None:
-        return _read(str(path))
-    try:
-        return _download()
-    except Exception as error:  # no network, proxy refused, ...: whatever datasets raises
-        raise UserError(
-            f"shakespeare-char: no {FILENAME} at {default_data_dir() / FILENAME} and downloading {URL} "
-            f"failed ({type(error).__name__}); set {DATA_DIR_ENV} to a directory holding {FILENAME}"
-        ) from error
+    return _read(str(corpus_file()))
 
 
 @functools.lru_cache(maxsize=4)
