@@ -161,7 +161,10 @@ def open_storage(url: Optional[str], workers: int = 1) -> optuna.storages.BaseSt
         path = url[len("journal://"):]
         if not path:
             raise UserError(f"storage {shown}: give a file, e.g. journal:///runs/study.log")
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise UserError(f"storage {shown}: cannot make the folder {Path(path).parent} ({error.strerror or error})") from None
         check_journal(Path(path))
         return JournalStorage(JournalFileBackend(path))
     if workers > 1 and url.startswith("sqlite"):
@@ -187,11 +190,10 @@ def _schema_lock(url: str) -> Iterator[None]:
     two processes opening a new file at once would both create them ("table ... already exists").
     The folder is locked, not the database file, so SQLite's own locks on that file are left alone."""
     path = storage_file(url) if url.startswith("sqlite") else None
-    folder = (path.parent if path is not None else None) or Path(".")
-    if path is None or fcntl is None or not folder.is_dir():
+    if path is None or fcntl is None or not path.parent.is_dir():
         yield
         return
-    handle = os.open(folder, os.O_RDONLY)
+    handle = os.open(path.parent, os.O_RDONLY)
     try:
         fcntl.flock(handle, fcntl.LOCK_EX)
         yield
