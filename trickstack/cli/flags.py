@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Callable, Optional
 
-from trickstack.core.budget import Budget
+from trickstack.core.budget import Budget, check_fraction
 from trickstack.core.errors import UserError
 from trickstack.trial.runner import parse_overrides
 
@@ -32,6 +32,7 @@ def budget_flag(text: Optional[str], unit: str, reference: Callable[[], Budget])
             fraction = float(match["x"])
         except ValueError:
             raise UserError(f"cannot read {match['x']!r} as a fraction, e.g. 0.25x") from None
+        check_fraction(fraction)  # before the reference budget is measured (it loads the data)
         return reference().scaled(fraction)
     except UserError as error:
         raise UserError(f"--budget {text}: {error}") from None

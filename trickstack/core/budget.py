@@ -48,9 +48,15 @@ class Budget:
         >>> Budget("flops", 4e10).scaled(0.25)
         Budget(unit='flops', value=10000000000.0)
         """
-        if not (isinstance(fraction, (int, float)) and math.isfinite(fraction) and fraction > 0):
-            raise UserError(f"a fraction of the reference budget must be a positive, finite number, e.g. 0.25 "
-                            f"(got {fraction:g})")
+        check_fraction(fraction)
         if not math.isfinite(self.value * fraction):
             raise UserError(f"{fraction:g} times the reference budget is not a finite number of {self.unit}")
         return Budget(self.unit, self.value * fraction)
+
+
+def check_fraction(fraction: float) -> float:
+    """``fraction`` if it can scale a budget (positive and finite), else a `UserError`."""
+    if not (isinstance(fraction, (int, float)) and math.isfinite(fraction) and fraction > 0):
+        raise UserError(f"a fraction of the reference budget must be a positive, finite number, e.g. 0.25 "
+                        f"(got {fraction:g})")
+    return fraction
