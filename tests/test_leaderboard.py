@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leaderboard_fixtures import SEEDS, make_recipes, simulate
+from leaderboard_fixtures import SEARCH_SEED, SEEDS, make_recipes, simulate
 from trickstack.leaderboard import board as lb
 from trickstack.core.budget import Budget
 from trickstack.core.errors import UserError
@@ -158,6 +158,20 @@ def _append(path: Path, record) -> None:
     path.write_text(path.read_text() + record.to_json(indent=None) + "\n")
 
 
+def _edit_run(path: Path, stack: tuple[str, ...], seed: int, **metrics) -> None:
+    """Change the metrics of one run of an evidence file (the run of ``stack`` on ``seed``), the other lines as they were."""
+    lines = path.read_text().splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        r = json.loads(line)
+        if sorted(t["name"] for t in r["tricks"]) == sorted(stack) and r["seed"] == seed:
+            r["metrics"].update(metrics)
+            lines[i] = json.dumps(r, separators=(",", ":")) + "\n"
+            path.write_text("".join(lines))
+            return
+    raise AssertionError(f"no run of {stack} on seed {seed} in {path}")
+
+
+EDITED = ["2018.runs.jsonl: its SHA-256 is", "2018.toml records provenance.evidence_sha256 =", "edited after the recipe was derived"]
 BAD = {  # case -> (change to a fresh copy of the recipes, words the one error line must contain)
     "no recipes for the workload": (lambda d: None, ["no recipes for workload 'mnist1d'", "/recipes/mnist1d"]),
     "evidence missing": (lambda d: (d / "2018.runs.jsonl").unlink(),
@@ -178,6 +192,30 @@ BAD = {  # case -> (change to a fresh copy of the recipes, words the one error l
                       ["mixed budgets within workload 'synthetic'", "1e+09 flops in", "2e+09 flops in", "2019.runs.jsonl"]),
     "a run of another workload": (lambda d: _edit(d / "2016.runs.jsonl", '"workload":"synthetic"', '"workload":"digits"'),
                                   ["2016.runs.jsonl:1: a run of workload 'digits'", "synthetic/2016"]),
+    # issue 14: evidence edited after the recipe was derived, records that are not evidence, claims they do not give
+    "an attribution run edited": (lambda d: _edit_run(d / "2018.runs.jsonl", ("mixup",), 2, eval_value=0.9), EDITED),
+    "a negative-result run edited": (
+        lambda d: _edit_run(d / "2018.runs.jsonl", ("cosine_schedule", "label_smoothing", "mixup", "swa"), 0,
+                            eval_value=0.9), EDITED),
+    "a search run edited": (lambda d: _edit_run(d / "2018.runs.jsonl", ("ema", "mixup"), SEARCH_SEED, eval_value=0.9),
+                            EDITED),
+    "evidence not sealed": (lambda d: _edit(d / "2018.toml", "evidence_sha256", "# evidence_sha256"),
+                            ["2018.toml: provenance.evidence_sha256 is missing", "seals its evidence"]),
+    "a NaN metric": (lambda d: _edit_run(d / "2018.runs.jsonl", ("mixup",), 2, eval_value=math.nan),
+                     ["2018.runs.jsonl:", "metric score = nan in a run that did not diverge"]),
+    "a duplicated line": (lambda d: (d / "2018.runs.jsonl").write_text(
+        (d / "2018.runs.jsonl").read_text() + (d / "2018.runs.jsonl").read_text().splitlines(keepends=True)[7]),
+                          ["2018.runs.jsonl:", "the same run as line 8", "each run is evidence once"]),
+    "a claimed p-value the records do not give": (lambda d: _edit(d / "2018.toml", "p_value = ", "p_value = 0.5 # "),
+                                                  ["2018.toml: provenance.p_value = 0.5", "records that do not match"]),
+    "a claimed interval the records do not give": (lambda d: _edit(d / "2018.toml", "ci = [", "ci = [-1.0, 1.0] # ["),
+                                                   ["2018.toml: provenance.ci = [-1.0, 1.0]", "records that do not match"]),
+    "a carried-forward claim no candidate gives": (
+        lambda d: _edit(d / "2019.toml", "gain = ", "gain = 0.5 # "),
+        ["2019.toml: provenance.gain = 0.5", "the best candidate's test against synthetic/2019",
+         "no candidate in its evidence", "+lookahead"]),
+    "a run created after the recipe": (lambda d: _edit(d / "2016.toml", 'date = "', 'date = "2001-01-01" # "'),
+                                       ["2016.runs.jsonl:", "after", "2016.toml's provenance.date 2001-01-01"]),
 }
 
 

@@ -141,7 +141,7 @@ def derive(workload: str, year: int, *, budget: Optional[str] = None, seeds: Opt
     """
     from trickstack.ablations.engine import ablate
     from trickstack.leaderboard.board import MIN_SEEDS, passes
-    from trickstack.recipes.recipe import resolve, write_recipe
+    from trickstack.recipes.recipe import evidence_digest, resolve, write_recipe
     from trickstack.workloads import get_workload
 
     wl = get_workload(workload)
@@ -192,7 +192,8 @@ def derive(workload: str, year: int, *, budget: Optional[str] = None, seeds: Opt
     stamped = [_stamp(r, resolved, prev) for r in records]
     folder.mkdir(parents=True, exist_ok=True)
     _write_lines(evidence, stamped)
-    write_recipe(recipe, path)
+    sealed = recipe.provenance.model_copy(update={"evidence_sha256": evidence_digest(evidence)})
+    write_recipe(recipe.model_copy(update={"provenance": sealed}), path)
     prev_stack = set(prev.stack) if prev else set()
     return Derived(path, evidence, resolved, recipe.provenance.previous, accepted, _describe(candidate),
                    test["gain"], (test["low"], test["high"]), recipe.provenance.p_value, test["n_pairs"], wl.metric,
