@@ -109,6 +109,7 @@ class Entry:
     contributions: Optional[pd.DataFrame] = None  # the gain over the baseline in parts (`attribution.contributions`)
     negative: list[dict[str, Any]] = field(default_factory=list)
     seal: Optional[str] = None  # the evidence's SHA-256, checked against the recipe's (None: hand-written)
+    search: list = field(default_factory=list)  # records of the evidence file outside the evaluation seeds (search)
 
     @property
     def name(self) -> str:
@@ -139,6 +140,17 @@ class Leaderboard:
     source: Path
     year: Optional[int]
     boards: dict[str, Board]
+
+    @property
+    def source_label(self) -> str:
+        """The recipes folder as published pages name it: relative to the repository (``recipes/``), never an
+        absolute path of the machine that built the site."""
+        root = recipes_root().resolve()
+        source = self.source.resolve()
+        for base in (root.parent, Path.cwd().resolve()):
+            if source == base or base in source.parents:
+                return f"{source.relative_to(base).as_posix()}/"
+        return f"{source.name}/"
 
     def table(self) -> pd.DataFrame:
         return pd.concat([b.table for b in self.boards.values()], ignore_index=True)
@@ -182,6 +194,7 @@ def _board(folder: Path, recipes: list[Recipe], year: Optional[int]) -> Board:
         evidence = recipe.path.parent / str(recipe.provenance.get("evidence", f"{recipe.year}.runs.jsonl"))
         records = read_evidence(evidence, recipe, wl.metric, wl.direction)
         seeds = recipe.provenance.get("seeds")
+        search = [r for r in records if seeds is not None and r.seed not in set(seeds)]
         if seeds is not None:  # the evaluation seeds: other records (tuning, search) are not evidence
             records = [r for r in records if r.seed in set(seeds)]
         runs = runs_of(records, recipe.stack, recipe.nuisance, strict=True, where=str(evidence))
@@ -195,7 +208,7 @@ def _board(folder: Path, recipes: list[Recipe], year: Optional[int]) -> Board:
             raise UserError(f"{evidence}: recipe {recipe.name} was run on seeds {sorted(r.seed for r in runs)}, "
                             f"but {recipe.path} lists provenance.seeds = {list(seeds)}")
         previous = _previous(recipe, by_year, entries)
-        entries.append(Entry(recipe, evidence, records, runs, previous))
+        entries.append(Entry(recipe, evidence, records, runs, previous, search=search))
     unit, value = _budget(entries)
     for e in entries:
         e.row = _row(e, wl, unit, value)

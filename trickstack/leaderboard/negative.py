@@ -50,7 +50,8 @@ def negative_results(e, wl, compare, summary) -> list[dict[str, Any]]:
                      "n_pairs": c["n_pairs"], "gain": c["gain"], "gain_low": c["low"], "gain_high": c["high"],
                      "p_value": c["p"], "evidence": f"evidence/{wl.name}/{e.evidence.name}",
                      "tricks": sorted(n for n, p in stack.items() if ref_stack.get(n) != p),
-                     "dropped": sorted(set(ref_stack) - set(stack))})
+                     "dropped": sorted(set(ref_stack) - set(stack)), "changes": _changes(stack, ref_stack, dict(nuisance),
+                                                                                        ref_nuisance)})
     return rows
 
 
@@ -63,3 +64,12 @@ def _diff(stack: Stack, reference: Stack) -> list[str]:
         if changed:
             out.append(f"{n} " + ", ".join(f"{k}={_value(reference[n].get(k))}->{_value(v)}" for k, v in changed.items()))
     return out
+
+
+def _changes(stack: Stack, reference: Stack, nuisance: dict, ref_nuisance: dict) -> str:
+    """``+sam, −adamw, lookahead re-tuned, lr re-tuned``: the change by names only (parameters: ``tried``)."""
+    parts = [f"+{n}" for n in sorted(stack) if n not in reference]
+    parts += [f"−{n}" for n in sorted(reference) if n not in stack]
+    parts += [f"{n} re-tuned" for n in sorted(set(stack) & set(reference)) if stack[n] != reference[n]]
+    changed = [k for k, v in nuisance.items() if ref_nuisance.get(k) != v]
+    return ", ".join(parts + ([f"{', '.join(changed)} re-tuned"] if changed else [])) or "none"
