@@ -164,13 +164,15 @@ def _append(path: Path, record) -> None:
     path.write_text(path.read_text() + record.to_json(indent=None) + "\n")
 
 
-def _edit_run(path: Path, stack: tuple[str, ...], seed: int, **metrics) -> None:
-    """Change the metrics of one run of an evidence file (the run of ``stack`` on ``seed``), the other lines as they were."""
+def _edit_run(path: Path, stack: tuple[str, ...], seed: int, record: dict | None = None, **metrics) -> None:
+    """Change the metrics (and ``record``'s fields) of one run of an evidence file (the run of ``stack`` on
+    ``seed``), the other lines as they were."""
     lines = path.read_text().splitlines(keepends=True)
     for i, line in enumerate(lines):
         r = json.loads(line)
         if sorted(t["name"] for t in r["tricks"]) == sorted(stack) and r["seed"] == seed:
             r["metrics"].update(metrics)
+            r.update(record or {})
             lines[i] = json.dumps(r, separators=(",", ":")) + "\n"
             path.write_text("".join(lines))
             return
@@ -220,6 +222,13 @@ BAD = {  # case -> (change to a fresh copy of the recipes, words the one error l
         lambda d: _edit(d / "2019.toml", "gain = ", "gain = 0.5 # "),
         ["2019.toml: provenance.gain = 0.5", "the best candidate's test against synthetic/2019",
          "no candidate in its evidence", "+lookahead"]),
+    "a run stamped with another recipe": (
+        lambda d: _edit_run(d / "2018.runs.jsonl", ("mixup",), 2, record={"recipe": {
+            "name": "synthetic/2018", "workload": "synthetic", "year": 2018, "tricks": [],
+            "nuisance": {"lr": 0.02, "weight_decay": 0.0}}}),
+        ["2018.runs.jsonl:", "a run stamped with recipe synthetic/2018 but run with mixup(alpha=0.4)"]),
+    "a run of another metric": (lambda d: _edit_run(d / "2016.runs.jsonl", ("mixup",) * 0, 0, eval_metric="accuracy"),
+                                ["2016.runs.jsonl:1: a run measuring accuracy (maximize)", "ranked by score (maximize)"]),
     "a run created after the recipe": (lambda d: _edit(d / "2016.toml", 'date = "', 'date = "2001-01-01" # "'),
                                        ["2016.runs.jsonl:", "after", "2016.toml's provenance.date 2001-01-01"]),
 }

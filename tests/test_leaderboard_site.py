@@ -6,6 +6,7 @@ evidence files, read here without the leaderboard (issue 16, issue 14)."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import itertools
 import json
 import math
@@ -237,3 +238,19 @@ def test_recipe_text_cannot_inject_into_csv_or_markdown(tmp_path, cli):
     assert "&lt;script&gt;alert(1)&lt;/script&gt; the best" in markdown and "&lt;img src=x" in markdown
     for page in ("index.html", "synthetic-2016.html"):
         assert "<script" not in (tmp_path / "site" / page).read_text()
+
+
+def test_seal_writes_the_digest_alone_and_refuses_evidence_changed_since(tmp_path, cli):
+    recipes = make_recipes(tmp_path / "recipes", years=(2016,))
+    toml, path = recipes / "synthetic" / "2016.toml", recipes / "synthetic" / "2016.runs.jsonl"
+    sealed = toml.read_text()
+    toml.write_text(re.sub(r"evidence_sha256 = .*\n", "", sealed))
+    code, out, err = cli("recipe", "seal", str(toml))
+    assert code == 0, err
+    assert toml.read_text() == sealed  # the same digest, on the same line, nothing else changed
+    assert hashlib.sha256(path.read_bytes()).hexdigest() in "".join(out.split())
+    path.write_text(path.read_text().replace('"seed":0', '"seed":0 ', 1))  # one byte more
+    code, _, err = cli("recipe", "seal", str(toml))
+    flat = "".join(err.split())
+    assert code == 2 and "2016.toml:provenance.evidence_sha256=" in flat and "itwaseditedaftertherecipewassealed" in flat
+    assert toml.read_text() == sealed
