@@ -229,6 +229,10 @@ BAD = {  # case -> (change to a fresh copy of the recipes, words the one error l
         ["2018.runs.jsonl:", "a run stamped with recipe synthetic/2018 but run with mixup(alpha=0.4)"]),
     "a run of another metric": (lambda d: _edit_run(d / "2016.runs.jsonl", ("mixup",) * 0, 0, eval_metric="accuracy"),
                                 ["2016.runs.jsonl:1: a run measuring accuracy (maximize)", "ranked by score (maximize)"]),
+    "a summary whose numbers the records do not give": (
+        lambda d: _edit(d / "2018.toml", 'summary = "the best stack known by 2018"', 'summary = "derived by trickstack: '
+                        'the best of 3 stacks searched, +0.5 score over synthetic/2016 (p = 0.0005, 6 paired seeds)"'),
+        ["2018.toml: recipe.summary says gain +0.5, but its evidence gives +0.00"]),
     "a run created after the recipe": (lambda d: _edit(d / "2016.toml", 'date = "', 'date = "2001-01-01" # "'),
                                        ["2016.runs.jsonl:", "after", "2016.toml's provenance.date 2001-01-01"]),
 }

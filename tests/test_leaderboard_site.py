@@ -18,8 +18,11 @@ import numpy as np
 import pytest
 
 from leaderboard_fixtures import NUISANCE, SEEDS, make_recipes
+from trickstack.core.errors import UserError
 from trickstack.leaderboard.board import build
+from trickstack.leaderboard.claims import check_texts
 from trickstack.leaderboard.site import write_site
+from trickstack.leaderboard.tricks import TrickEvidence, verdict
 from trickstack.recipes.recipe import seal_recipe
 
 NUMBER = r"[+-]\d+\.\d{4}"
@@ -194,7 +197,7 @@ def test_verdicts_follow_the_numbers(built):
     low = lows("label_smoothing")  # planted +0.03, but 2019's attribution samples 2 orders only: wide
     assert low[0] > 0 and low[1] > 0 and low[2] < 0
     assert verdicts["label_smoothing"].startswith("helped on synthetic in 2016, 2018 (Shapley interval above 0); "
-                                                  "in 2019 its interval spans 0")
+                                                  "in 2019 its interval includes 0")
     lookahead = parse(site / "trick-lookahead.html").tables["negative"]
     assert [r["recipe"] for r in lookahead] == ["synthetic/2019"] and "p=" in lookahead[0]["Δ vs reference (paired)"]
     assert verdicts["lookahead"].startswith("never helped on synthetic: tried in 2019 and not kept")  # planted: 0
@@ -254,3 +257,31 @@ def test_seal_writes_the_digest_alone_and_refuses_evidence_changed_since(tmp_pat
     flat = "".join(err.split())
     assert code == 2 and "2016.toml:provenance.evidence_sha256=" in flat and "itwaseditedaftertherecipewassealed" in flat
     assert toml.read_text() == sealed
+
+
+def test_a_removed_tricks_reason_must_give_the_numbers_of_adding_it_back(built):
+    recipes, _ = built
+    entry = next(e for e in build(recipes).boards["synthetic"].entries if e.recipe.year == 2018)
+    swa = next(n for n in entry.negative if n["tricks"] == ["swa"])  # the recipe with swa added back, not kept
+    right = (f"no longer helps: adding it back gives {swa['gain']:+.3g} score (95% CI {swa['gain_low']:+.3g} to "
+             f"{swa['gain_high']:+.3g}, {swa['n_pairs']} paired seeds)")
+    entry.recipe.reasons["swa"] = right
+    check_texts(entry)  # derive's own words for these records: accepted
+    entry.recipe.reasons["swa"] = right.replace(f"gives {swa['gain']:+.3g}", "gives +0.5")
+    with pytest.raises(UserError, match=r"2018.toml: removed.swa.reason says gain \+0.5, but its evidence gives"):
+        check_texts(entry)
+
+
+def test_a_verdict_says_helped_not_helps_once_the_trick_left_the_recipe():
+    def row(year, role, low=math.nan, value=math.nan, high=math.nan):
+        return {"workload": "w", "year": year, "role": role, "shapley": value, "ci_low": low, "ci_high": high}
+
+    t = TrickEvidence("ema", history=[row(2016, "added", 0.01, 0.02, 0.03), row(2019, "kept", 0.005, 0.01, 0.02),
+                                      row(2023, "removed")])
+    assert verdict(t, ["w"]) == ["helped on w in 2016, 2019 (Shapley interval above 0); removed from the recipe in 2023"]
+    t.history = t.history[:2]
+    assert verdict(t, ["w"]) == ["helps on w since 2016 (Shapley interval above 0 in 2016, 2019)"]
+    t.history[1] = row(2019, "kept", -0.03, -0.02, -0.01)
+    assert verdict(t, ["w"]) == ["helped on w in 2016 (Shapley interval above 0); in 2019 its interval lies below 0"]
+    t.history = [row(2019, "kept", -0.03, -0.02, -0.01)]
+    assert verdict(t, ["w"]) == ["hurts on w: Shapley interval below 0 in 2019"]

@@ -111,9 +111,12 @@ def contributions(e, wl, compare, baseline_runs: list) -> Optional[pd.DataFrame]
         was = {k: baseline_runs[0].nuisance.get(k) for k in changed}
         rows.append({"part": NUISANCE, "kind": "nuisance", "value": c["gain"], "ci_low": c["low"], "ci_high": c["high"],
                      "detail": f"{_params(was)} -> {_params(changed)}, no trick, {c['n_pairs']} paired seeds"})
+    k, used = len(e.attribution.info.tricks), e.attribution.info.attrs.get("orders")
+    how = (f"exact, over all {2 ** k} subsets of the recipe's tricks" if used is None else
+           f"averaged over the {len(used)} orders of adding the tricks whose every step the attribution runs hold")
     for r in s.table.sort_values("shapley", ascending=False).itertuples():
         rows.append({"part": r.trick, "kind": "trick", "value": r.shapley, "ci_low": r.ci_low, "ci_high": r.ci_high,
-                     "detail": s.values.get("method", "")})
+                     "detail": how})
     total = sum(r["value"] for r in rows)
     rows.append({"part": "recipe over the baseline", "kind": "total", "value": total, "ci_low": math.nan,
                  "ci_high": math.nan, "detail": "sum of the parts above"})

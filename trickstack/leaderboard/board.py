@@ -35,6 +35,7 @@ import pandas as pd
 from trickstack.stats import analysis as an
 from trickstack.core.errors import UserError
 from trickstack.leaderboard import attribution as attr
+from trickstack.leaderboard.claims import check_candidate_claim, check_texts, differing
 from trickstack.leaderboard.evidence import (Recipe, Stack, _describe, _params, check_seal, read_evidence, read_recipes,
                                              runs_of, stack_of)
 from trickstack.leaderboard.negative import negative_results
@@ -215,7 +216,8 @@ def _board(folder: Path, recipes: list[Recipe], year: Optional[int]) -> Board:
         e.attribution, e.attribution_note = attr.attribution(e, wl.direction, tidy, BASELINE)
         e.contributions = attr.contributions(e, wl, compare, _baseline_runs(e, wl))
         e.negative = negative_results(e, wl, compare, _summary)
-        _check_candidate_claim(e)
+        check_candidate_claim(e)
+        check_texts(e)
     for e in entries:  # last, so that a more specific error about a record is reported first
         e.seal = e.row["evidence_sha256"] = check_seal(e.recipe, e.evidence)
     baseline = _baseline_row(entries[-1], wl, unit, value)
@@ -345,38 +347,9 @@ def _check_claims(e: Entry, status: str, versus: Mapping[str, float]) -> None:
         raise UserError(f"{path}: provenance.accepted = false means {prev} is carried forward, but the recipe's "
                         f"tricks or nuisance differ from it")
     if p["accepted"]:
-        for key, claimed, shown in _differing(p, versus):
+        for key, claimed, shown in differing(p, versus):
             raise UserError(f"{path}: provenance.{key} = {claimed}, but its evidence {e.evidence} gives {shown} "
                             f"over {prev}: records that do not match the recipe")
-
-
-def _differing(p: Mapping[str, Any], c: Mapping[str, float]) -> list[tuple[str, str, str]]:
-    """The claims of ``p`` (gain, ci, p_value) that the comparison ``c`` does not give: (key, claimed, computed)."""
-    pairs = [("gain", p.get("gain"), c["gain"]), ("p_value", p.get("p_value"), c["p"])]
-    pairs += list(zip(("ci", "ci"), p["ci"], (c["low"], c["high"]))) if p.get("ci") is not None else []
-    out = []
-    for key, claimed, computed in pairs:
-        if claimed is not None and not math.isclose(float(claimed), computed, rel_tol=1e-6, abs_tol=1e-9):
-            out.append((key, f"{list(p['ci'])}" if key == "ci" else f"{claimed:.6g}",
-                        f"[{c['low']:.6g}, {c['high']:.6g}]" if key == "ci" else f"{computed:.6g}"))
-    return out
-
-
-def _check_candidate_claim(e: Entry) -> None:
-    """A carried-forward recipe's provenance (gain, ci, p_value) is the test of the year's best candidate
-    against it: one of its negative results must give exactly those numbers."""
-    p = e.recipe.provenance
-    if p.get("accepted", True):
-        return
-    tested = [n for n in e.negative if n["reference"] == e.name and n["n_pairs"]]
-    for n in tested:
-        if not _differing(p, {"gain": n["gain"], "low": n["gain_low"], "high": n["gain_high"], "p": n["p_value"]}):
-            n["tested"] = True
-            return
-    seen = "; ".join(f"{n['tried']}: {n['gain']:+.6g}, p = {n['p_value']:.3g}" for n in tested) or "none"
-    raise UserError(f"{e.recipe.path}: provenance.gain = {p.get('gain')}, ci = {list(p.get('ci', []))}, p_value = "
-                    f"{p.get('p_value')} (the best candidate's test against {e.name}), but no candidate in its evidence "
-                    f"{e.evidence} gives them (candidates tested against it: {seen}): records that do not match the recipe")
 
 
 def rules(lb: Leaderboard) -> dict[str, Any]:

@@ -25,7 +25,7 @@ def render_trick(t: TrickEvidence, tricks: Mapping[str, TrickEvidence]) -> str:
             "<section id=\"verdict\"><h2>Verdict</h2><ul>" + "".join(f"<li>{esc(v)}</li>" for v in t.verdict) + "</ul>"
             "<p class=\"notes\">Generated from the numbers below: helps where its Shapley interval lies above 0 (since a "
             "year: in every recipe from that year on), hurts where it lies below 0, no clear effect where every "
-            "interval spans 0; never helped where it was only tried and not kept.</p></section>",
+            "interval includes 0; never helped where it was only tried and not kept.</p></section>",
             "<section id=\"recipes\"><h2>In the recipes</h2>"]
     if t.history:
         rows = [{"recipe": h["recipe"], "status": h["status"], "the trick": h["role"],

@@ -93,34 +93,39 @@ def _years(years) -> str:
 
 def verdict(t: TrickEvidence, workloads: list[str]) -> list[str]:
     """One sentence per workload where the trick appears, from its numbers: "helps" where its Shapley
-    interval lies above 0 (since a year: in every recipe from that year on), "hurts" below 0, "no clear
-    effect" where every interval spans 0, "never helped" where it was only tried and not kept, "only
+    interval lies above 0 in the latest recipes (since a year: in every recipe from that year on, the trick
+    still in the recipe), "helped" where that was so in earlier recipes only, "hurts" below 0, "no clear
+    effect" where every interval includes 0, "never helped" where it was only tried and not kept, "only
     searched" where no evaluation run has it."""
     out = []
     for w in workloads:
-        rows = [h for h in t.history if h["workload"] == w and h["role"] in ("added", "kept", "re-tuned")]
+        mine = [h for h in t.history if h["workload"] == w]
+        rows = [h for h in mine if h["role"] in ("added", "kept", "re-tuned")]
         measured = [h for h in rows if not math.isnan(h["shapley"])]
         helps = [h["year"] for h in measured if h["ci_low"] > 0]
         hurts = [h["year"] for h in measured if h["ci_high"] < 0]
         tried = sorted({n["year"] for n in t.negative if n["workload"] == w})
-        removed = [h["year"] for h in t.history if h["workload"] == w and h["role"] == "removed"]
+        removed = [h["year"] for h in mine if h["role"] == "removed"]
         searched = sum(v for (wl, _), v in t.searched.items() if wl == w)
         tail = []  # the latest recipes with the trick, as long as its interval is above 0 in each
-        for h in reversed(measured):
+        for h in reversed(measured if mine and mine[-1]["role"] != "removed" else []):
             if not h["ci_low"] > 0:
                 break
             tail.insert(0, h["year"])
-        if helps:
+        recipes = lambda hs: f"recipe{'s' * (len(hs) != 1)} of {_years(h['year'] for h in hs)}"  # noqa: E731
+        if tail:
+            text = f"helps on {w} since {tail[0]} (Shapley interval above 0 in {_years(helps)})"
+        elif helps:
             last = measured[-1]
-            text = f"helps on {w} since {tail[0]} (Shapley interval above 0 in {_years(helps)})" if tail else (
-                f"helped on {w} in {_years(helps)} (Shapley interval above 0); in {last['year']} its interval "
-                + ("lies below 0" if last["ci_high"] < 0 else "spans 0"))
+            text = f"helped on {w} in {_years(helps)} (Shapley interval above 0)"
+            text += "" if last["year"] in helps else f"; in {last['year']} its interval " + (
+                "lies below 0" if last["ci_high"] < 0 else "includes 0")
         elif hurts:
             text = f"hurts on {w}: Shapley interval below 0 in {_years(hurts)}"
         elif measured:
-            text = f"no clear effect on {w}: in its recipes of {_years(h['year'] for h in measured)}, every Shapley interval spans 0"
+            text = f"no clear effect on {w}: in its {recipes(measured)}, every Shapley interval includes 0"
         elif rows:
-            text = f"in {w}'s recipes of {_years(h['year'] for h in rows)}, without an attribution"
+            text = f"in {w}'s {recipes(rows)}, without an attribution"
         elif tried:
             text = f"never helped on {w}: tried in {_years(tried)} and not kept"
         elif searched:
@@ -129,7 +134,7 @@ def verdict(t: TrickEvidence, workloads: list[str]) -> list[str]:
             continue
         if removed:
             text += f"; removed from the recipe in {_years(removed)}"
-        if tried and (rows or helps):
-            text += f"; also tried in other settings and not kept in {_years(tried)}"
+        if tried and rows:
+            text += f"; also tried with other parameters or tricks and not kept in {_years(tried)}"
         out.append(text)
     return out
