@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import html
 import itertools
 import json
 import math
@@ -285,3 +286,19 @@ def test_a_verdict_says_helped_not_helps_once_the_trick_left_the_recipe():
     assert verdict(t, ["w"]) == ["helped on w in 2016 (Shapley interval above 0); in 2019 its interval lies below 0"]
     t.history = [row(2019, "kept", -0.03, -0.02, -0.01)]
     assert verdict(t, ["w"]) == ["hurts on w: Shapley interval below 0 in 2019"]
+
+
+def test_markdown_and_json_hold_the_same_facts_as_the_pages(built):
+    _, site = built
+    markdown = (site / "leaderboard.md").read_text()
+    data = json.loads((site / "leaderboard.json").read_text())
+    for year in (2016, 2018, 2019):
+        page = parse(site / f"synthetic-{year}.html")
+        section = markdown.split(f"### synthetic/{year}\n", 1)[1].split("\n### ", 1)[0]
+        for table, key in (("result", "field"), ("tricks", "trick"), ("shapley", "part")):
+            for row in page.tables[table]:
+                assert "| " + " | ".join(map(html.escape, row.values())) + " |" in section, (year, table, row[key])
+    index = parse(site / "index.html")
+    for row in index.tables["tricks-index"]:
+        assert f"| {row['trick']} | {row['verdict']} |" in markdown
+        assert "; ".join(data["tricks"][row["trick"]]["verdict"]) == row["verdict"]
