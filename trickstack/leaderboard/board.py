@@ -4,10 +4,14 @@ A workload's leaderboard has one row for the baseline and one per year's integra
 (``recipes/<workload>/<year>.toml``, the format of `trickstack.recipes.recipe`). Every number of a row comes
 from the run records in the recipe's evidence file (``<year>.runs.jsonl``, one `RunRecord` a line) by
 `trickstack.stats.analysis`: the recipe's metric (`arm_summary`), its paired gain over the previous year's
-recipe and over the baseline with a one-sided p (`paired_differences`), and, on the recipe's page,
-the Shapley values and interactions of its tricks from the attribution runs (via `trickstack.reports.report`).
-Runs of the evidence that are none of these are the tricks tried that year and not kept: the
-negative results, listed with their numbers.
+recipe and over the baseline with a one-sided p (`paired_differences`), its median training time per run
+and its ratio to the baseline's, and, on the recipe's page, that gain over the baseline in parts: the
+re-tuned nuisance values and the Shapley values of its tricks from the attribution runs
+(`trickstack.leaderboard.attribution`). Runs of the evidence that are none of these are the tricks tried
+that year and not kept: the negative results (`trickstack.leaderboard.negative`), listed with their numbers.
+The evidence is read and checked by `trickstack.leaderboard.evidence` (each record; its SHA-256 against the
+recipe's, last, so that a more specific error is reported first) and the recipe's claims by `_check_claims`
+and `trickstack.leaderboard.claims`.
 
 A run is identified by its tricks (with their resolved parameters) and its nuisance values; arms are
 paired by seed. The recipe's own runs and the previous recipe's must carry the recipe's nuisance
@@ -36,7 +40,7 @@ from trickstack.stats import analysis as an
 from trickstack.core.errors import UserError
 from trickstack.leaderboard import attribution as attr
 from trickstack.leaderboard.claims import check_candidate_claim, check_texts, differing
-from trickstack.leaderboard.evidence import (Recipe, Stack, _describe, _params, check_seal, read_evidence, read_recipes,
+from trickstack.leaderboard.evidence import (Recipe, _describe, _params, check_seal, read_evidence, read_recipes,
                                              runs_of, stack_of)
 from trickstack.leaderboard.negative import negative_results
 from trickstack.recipes.recipe import recipes_root
