@@ -227,6 +227,10 @@ BAD = {  # case -> (change to a fresh copy of the recipes, words the one error l
             "name": "synthetic/2018", "workload": "synthetic", "year": 2018, "tricks": [],
             "nuisance": {"lr": 0.02, "weight_decay": 0.0}}}),
         ["2018.runs.jsonl:", "a run stamped with recipe synthetic/2018 but run with mixup(alpha=0.4)"]),
+    "a trick from after the recipe's year": (
+        lambda d: _edit(d / "2016.runs.jsonl", '"tricks":[{"name":"cosine_schedule"', '"tricks":[{"name":"muon","params":{}},'
+                        '{"name":"cosine_schedule"'),
+        ["2016.runs.jsonl:", "a run with muon (20", "in the evidence of synthetic/2016", "tricks published by then"]),
     "a run of another metric": (lambda d: _edit_run(d / "2016.runs.jsonl", ("mixup",) * 0, 0, eval_metric="accuracy"),
                                 ["2016.runs.jsonl:1: a run measuring accuracy (maximize)", "ranked by score (maximize)"]),
     "a summary whose numbers the records do not give": (

@@ -3,8 +3,8 @@
 A recipe file (``recipes/<workload>/<year>.toml``) is read and resolved by `trickstack.recipes.recipe`; its
 evidence file (``<year>.runs.jsonl``, one `RunRecord` a line) is checked record by record: a valid record of
 the recipe's workload and metric, a finite metric unless the run diverged, no run twice (same tricks,
-nuisance values, seed and budget), a run stamped with a recipe only if it is that recipe's (or an earlier
-year's) and has its tricks, no run created after the recipe's date. A derived recipe seals its evidence
+nuisance values, seed and budget), no trick published after the recipe's year, a run stamped with a recipe
+only if it is that recipe's (or an earlier year's) and has its tricks, no run created after the recipe's date. A derived recipe seals its evidence
 with ``provenance.evidence_sha256``: any edit of the file, of any record, is refused (`check_seal`).
 
 >>> _describe({}), _params({"lr": 0.001, "warmup": 3})
@@ -99,6 +99,10 @@ def read_evidence(path: Path, recipe: Recipe, metric: str, direction: str) -> li
             raise UserError(f"{at}: the same run as line {seen[key]} ({_describe(stack_of(record))}, seed "
                             f"{record.seed}, nuisance {_params(record.nuisance)}): each run is evidence once")
         seen[key] = number
+        late = [f"{t.name} ({get_trick(t.name).year})" for t in record.tricks if get_trick(t.name).year > recipe.year]
+        if late:
+            raise UserError(f"{at}: a run with {', '.join(late)} in the evidence of {recipe.name}: a recipe of "
+                            f"{recipe.year} can only have tried tricks published by then")
         stamp = record.recipe
         if stamp is not None and (stamp.workload != recipe.workload or stamp.year > recipe.year
                                   or stamp.tricks != record.tricks or stamp.nuisance != record.nuisance):
