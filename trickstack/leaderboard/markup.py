@@ -17,12 +17,12 @@ from trickstack.reports.html import CSS
 esc = html.escape
 EXTRA_CSS = """
 main { max-width: 1180px; } table { width: 100%; } th, td { white-space: normal; overflow-wrap: break-word; text-align: left; }
-table.result td:first-child { width: 12em; }
+table.result td:first-child { width: 12em; } table.result td:last-child { overflow-wrap: anywhere; }
 td.status-new-best { color: #1864ab; font-weight: 600; } td.status-carried-forward { color: #555; }
 td.status-not-significant { color: #c92a2a; } code { overflow-wrap: anywhere; }
 nav { display: flex; flex-wrap: wrap; gap: 4px 14px; } nav a { margin-right: 0; }
 @media (max-width: 700px) {
-  main { padding: 12px; }
+  main { padding: 12px; } table.result td:first-child { width: 7.5em; }
   table.cards, table.cards tbody, table.cards tr, table.cards td { display: block; width: auto; }
   table.cards thead { display: none; } table.cards tr { border: 1px solid #ddd; margin: 0 0 10px; }
   table.cards td { border: none; text-align: left; padding: 2px 8px; }
@@ -51,10 +51,10 @@ def link_tricks(text: str, tricks: Mapping) -> str:
 
 
 def table(heads: list[str], rows: list[dict[str, str]], cls: str, links: Optional[list[dict[str, str]]] = None,
-          tricks: Mapping = {}) -> str:
+          tricks: Mapping = {}, cards: bool = True) -> str:
     """An HTML table of display cells; ``links[i][heading]`` makes that cell a link; names of ``tricks`` in
     the columns of `TRICK_COLUMNS` link to their pages. Each cell carries its heading (``data-label``) for
-    the narrow-screen layout."""
+    the narrow-screen layout, where each row becomes a card (``cards``; a two-column table stays a table)."""
     body = []
     for i, row in enumerate(rows):
         cells = []
@@ -65,5 +65,5 @@ def table(heads: list[str], rows: list[dict[str, str]], cls: str, links: Optiona
             attr = f" class=\"status-{row[h].replace(' ', '-')}\"" if h == "status" else ""
             cells.append(f"<td data-label=\"{esc(h)}\"{attr}>{text}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return (f"<table class=\"{cls} cards\"><thead><tr>" + "".join(f"<th>{esc(h)}</th>" for h in heads)
+    return (f"<table class=\"{cls}{' cards' * cards}\"><thead><tr>" + "".join(f"<th>{esc(h)}</th>" for h in heads)
             + "</tr></thead><tbody>" + "".join(body) + "</tbody></table>")

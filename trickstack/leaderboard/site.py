@@ -173,7 +173,7 @@ def render_recipe(lb: Leaderboard, board: Board, e: Entry, tricks: Mapping) -> s
             "<ul class=\"meta\">" + "".join(f"<li>{esc(line)}</li>" for line in _recipe_lines(e)) + "</ul>",
             "<h2>Result</h2>", table(["field", "value"], tb.result_rows(board, e), "result",
                                      [{"value": e.row["evidence"]} if x["field"] == "evidence" else {}
-                                      for x in tb.result_rows(board, e)], tricks),
+                                      for x in tb.result_rows(board, e)], tricks, cards=False),
             "<h2>Tricks</h2>"]
     rows = tb.tricks_rows(e)
     body.append(table(list(rows[0]), rows, "tricks", tricks=tricks) if rows else
