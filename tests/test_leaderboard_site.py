@@ -302,3 +302,13 @@ def test_markdown_and_json_hold_the_same_facts_as_the_pages(built):
     for row in index.tables["tricks-index"]:
         assert f"| {row['trick']} | {row['verdict']} |" in markdown
         assert "; ".join(data["tricks"][row["trick"]]["verdict"]) == row["verdict"]
+
+
+def test_a_hand_written_recipe_has_nothing_to_seal_and_says_so(tmp_path):
+    recipes = make_recipes(tmp_path / "recipes", years=(2016,))
+    toml = recipes / "synthetic" / "2016.toml"
+    toml.write_text(toml.read_text().split("[provenance]")[0])  # no provenance: hand-written
+    assert seal_recipe(toml) is None and "evidence_sha256" not in toml.read_text()
+    write_site(build(recipes), tmp_path / "site")
+    result = {r["field"]: r["value"] for r in parse(tmp_path / "site" / "synthetic-2016.html").tables["result"]}
+    assert result["evidence sha256"] == "not sealed (hand-written)"
