@@ -181,7 +181,7 @@ def test_a_page_per_trick_of_any_evidence_reachable_from_the_index(built):
         for row, links in zip(page.tables[cls], page.links[cls]):
             names = set(re.findall(r"[a-z_]+", row[column])) & named
             assert {f"trick-{n}.html" for n in names} <= set(links[column]), (cls, row[column])
-    changes = {r["recipe"]: l["changes"] for r, l in zip(index.tables["leaderboard"], index.links["leaderboard"])}
+    changes = {r["recipe"]: links["changes"] for r, links in zip(index.tables["leaderboard"], index.links["leaderboard"])}
     assert changes["synthetic/2018"] == ["trick-mixup.html"]
 
 

@@ -4,8 +4,9 @@ A recipe file (``recipes/<workload>/<year>.toml``) is read and resolved by `tric
 evidence file (``<year>.runs.jsonl``, one `RunRecord` a line) is checked record by record: a valid record of
 the recipe's workload and metric, a finite metric unless the run diverged, no run twice (same tricks,
 nuisance values, seed and budget), no trick published after the recipe's year, a run stamped with a recipe
-only if it is that recipe's (or an earlier year's) and has its tricks, no run created after the recipe's date. A derived recipe seals its evidence
-with ``provenance.evidence_sha256``: any edit of the file, of any record, is refused (`check_seal`).
+only if it is that recipe's (or an earlier year's) and has its tricks, no run created after the recipe's date.
+A derived recipe seals its evidence with ``provenance.evidence_sha256``: any edit of the file, of any record,
+is refused (`check_seal`).
 
 >>> _describe({}), _params({"lr": 0.001, "warmup": 3})
 ('no tricks', 'lr=0.001, warmup=3')

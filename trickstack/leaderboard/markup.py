@@ -16,7 +16,8 @@ from trickstack.reports.html import CSS
 
 esc = html.escape
 EXTRA_CSS = """
-main { max-width: 1180px; } table { width: 100%; } th, td { white-space: normal; overflow-wrap: break-word; text-align: left; }
+main { max-width: 1180px; } table { width: 100%; }
+th, td { white-space: normal; overflow-wrap: break-word; text-align: left; }
 table.result td:first-child { width: 12em; } table.result td:last-child { overflow-wrap: anywhere; }
 td.status-new-best { color: #1864ab; font-weight: 600; } td.status-carried-forward { color: #555; }
 td.status-not-significant { color: #c92a2a; } code { overflow-wrap: anywhere; }
@@ -29,7 +30,8 @@ nav { display: flex; flex-wrap: wrap; gap: 4px 14px; } nav a { margin-right: 0; 
   table.cards td::before { content: attr(data-label) ": "; font-weight: 600; color: #444; }
 }
 """
-TRICK_COLUMNS = ("recipe", "changes", "trick", "part", "tried", "term", "arm", "partner", "value", "verdict")  # cells naming tricks
+# the columns whose cells name tricks
+TRICK_COLUMNS = ("recipe", "changes", "trick", "part", "tried", "term", "arm", "partner", "value", "verdict")
 
 
 def page(title: str, body: list[str]) -> str:

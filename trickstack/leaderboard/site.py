@@ -179,7 +179,8 @@ def render_recipe(lb: Leaderboard, board: Board, e: Entry, tricks: Mapping) -> s
     body.append(table(list(rows[0]), rows, "tricks", tricks=tricks) if rows else
                 "<p>No trick: the recipe is the baseline with its own nuisance values.</p>")
     body.append("<p class=\"notes\">Shapley values from all the attribution runs of the evidence (the estimator of the "
-                "waterfall below); the reasons are the recipe file's, without the Shapley values derive computed then from the orders it sampled.</p>")
+                "waterfall below); the reasons are the recipe file's, without the Shapley values derive computed then "
+                "from the orders it sampled.</p>")
     body.append("<section id=\"shapley\"><h2>Where the gain over the baseline comes from</h2>")
     if e.attribution is None or e.contributions is None:
         body.append(f"<p class=\"na\">Not available: {esc(e.attribution_note or 'no Shapley values')}</p></section>")
