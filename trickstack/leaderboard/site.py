@@ -188,7 +188,8 @@ def render_recipe(lb: Leaderboard, board: Board, e: Entry, tricks: Mapping) -> s
         parts = e.contributions
         lead = parts[parts.kind == "nuisance"]
         nuisance = None if lead.empty else (NUISANCE, *lead[["value", "ci_low", "ci_high"]].iloc[0].tolist())
-        fig, why = waterfall_figure(e.attribution, nuisance)
+        how = parts[parts.kind == "trick"].detail.iloc[0]  # the estimator, in the words of the parts table
+        fig, why = waterfall_figure(e.attribution, nuisance, title=f"Shapley values {how}")
         total = parts[parts.kind == "total"].value.iloc[0]
         body += [_figure(fig, "The recipe's gain over the baseline (the workload's default nuisance values), in parts: "
                          + ("the re-tuned nuisance values with no trick (grey), then " if nuisance else "")

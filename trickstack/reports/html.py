@@ -118,9 +118,11 @@ def arm_figure(report: Report):
     return fig, None
 
 
-def waterfall_figure(report: Report, lead: Optional[tuple[str, float, float, float]] = None):
+def waterfall_figure(report: Report, lead: Optional[tuple[str, float, float, float]] = None,
+                     title: Optional[str] = None):
     """The Shapley values as a waterfall up to the full stack's gain. ``lead``: (label, value, ci_low, ci_high)
-    of a part drawn first, in grey, and added to the total (the leaderboard's re-tuned nuisance values)."""
+    of a part drawn first, in grey, and added to the total (the leaderboard's re-tuned nuisance values);
+    ``title``: how the values were estimated, if not the report's own words."""
     s = report.sections.get("shapley")
     if s is None or not s.available:
         return None, s.unavailable if s else "no Shapley values"
@@ -145,7 +147,7 @@ def waterfall_figure(report: Report, lead: Optional[tuple[str, float, float, flo
     ax.axhline(0, color="#343a40", linewidth=0.8)
     ax.set_xticks(x, [*labels, "full stack"], rotation=20 if len(values) > 4 else 0, fontsize=9)
     ax.set_ylabel(f"gain in {report.meta['metric']} over the baseline")
-    ax.set_title(s.values.get("method", ""), fontsize=9, color="#555")
+    ax.set_title(title if title is not None else s.values.get("method", ""), fontsize=9, color="#555")
     ax.grid(axis="y", color="#eee")
     ax.set_axisbelow(True)
     fig.tight_layout()
