@@ -26,6 +26,7 @@ checks everything against the registries, giving the `ResolvedRecipe` that runs 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import math
 import re
 from importlib.resources import files
@@ -80,6 +81,8 @@ class ProvenanceSection(Strict):
     p_value: float = Field(ge=0, le=1, description="one-sided paired t-test, H1: better than previous")
     accepted: bool = Field(description="false: not significant, the previous recipe's tricks are carried forward")
     evidence: str = Field(min_length=1, description="the run records behind the numbers, relative to the recipe file")
+    evidence_sha256: Optional[str] = Field(None, pattern=r"^[0-9a-f]{64}$",
+                                           description="SHA-256 of the evidence file: any later edit of it is detected")
 
     @model_validator(mode="after")
     def _consistent(self) -> "ProvenanceSection":
@@ -186,12 +189,37 @@ def write_recipe(recipe: Recipe, path: Union[str, Path]) -> Path:
     if recipe.nuisance:
         doc["nuisance"] = _table(recipe.nuisance)
     if recipe.provenance is not None:
-        prov = recipe.provenance.model_dump()
+        prov = recipe.provenance.model_dump(exclude_none=True)
         doc["provenance"] = _table({**prov, "date": prov["date"].isoformat(), "ci": list(prov["ci"])})
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(tomlkit.dumps(doc))
     return path
+
+
+def evidence_digest(path: Union[str, Path]) -> str:
+    """The SHA-256 of an evidence file's bytes, as ``provenance.evidence_sha256`` records it."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def seal_recipe(path: Union[str, Path]) -> Optional[str]:
+    """Write the digest of its evidence file into a derived recipe's ``provenance.evidence_sha256``, changing
+    nothing else in the file; return the digest (None: a hand-written recipe, nothing to seal). A recipe
+    sealed with another digest is refused: its evidence changed since."""
+    path = Path(path)
+    recipe = load_recipe(path)
+    if recipe.provenance is None:
+        return None
+    digest = evidence_digest(path.parent / recipe.provenance.evidence)
+    if recipe.provenance.evidence_sha256 not in (None, digest):
+        raise UserError(f"{path}: provenance.evidence_sha256 = {recipe.provenance.evidence_sha256}, but its evidence "
+                        f"{recipe.provenance.evidence} now has SHA-256 {digest}: it was edited after the recipe was sealed")
+    doc = tomlkit.parse(path.read_text(encoding="utf-8"))
+    doc["provenance"]["evidence_sha256"] = digest
+    path.write_text(tomlkit.dumps(doc), encoding="utf-8")
+    again = load_recipe(path)
+    assert again.model_copy(update={"provenance": recipe.provenance}) == recipe.model_copy(update={"source": again.source})
+    return digest
 
 
 def _table(values: dict) -> tomlkit.items.Table:

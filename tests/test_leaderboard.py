@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from leaderboard_fixtures import SEEDS, make_recipes, simulate
+from leaderboard_fixtures import SEARCH_SEED, SEEDS, make_recipes, simulate
 
 from trickstack.core.budget import Budget
 from trickstack.core.errors import UserError
@@ -71,7 +71,10 @@ def test_shapley_values_add_up_to_the_full_gain_and_match_the_truth(board):
         e = next(e for e in board.entries if e.recipe.year == year)
         s = e.attribution.sections["shapley"]
         assert s.values["method"].startswith(method)
-        assert s.table.shapley.sum() == pytest.approx(row(board, e.name)["gain_base"], abs=1e-12)
+        parts = e.contributions.set_index("part")  # the re-tuned nuisance values, the tricks, the total
+        nuisance = parts.loc["re-tuned nuisance values", "value"]
+        assert s.table.shapley.sum() + nuisance == pytest.approx(row(board, e.name)["gain_base"], abs=1e-12)
+        assert parts.loc["recipe over the baseline", "value"] == pytest.approx(row(board, e.name)["gain_base"], abs=1e-12)
         assert dict(zip(s.table.trick, s.table.shapley)) == pytest.approx(truth, abs=0.002)
     effects = next(e for e in board.entries if e.recipe.year == 2018).attribution.sections["effects"].table
     pair = effects.set_index("term").loc["label_smoothing:mixup"]
@@ -113,14 +116,17 @@ def test_site_tables_agree_in_every_format(recipes, cli, tmp_path):
                     assert pd.isna(got), (column, got)
                 elif isinstance(value, (int, float)) and not isinstance(value, bool):
                     assert float(got) == pytest.approx(value, rel=1e-12), column
-                else:
-                    assert str(got) == str(value), column
+                else:  # text a spreadsheet would take for a formula is kept as text: a leading '
+                    assert str(got) == ("'" if str(value).startswith(("=", "+", "-", "@")) else "") + str(value), column
     markdown = (out / "leaderboard.md").read_text()
     for r in data["workloads"]["synthetic"]["rows"]:
         line = next(l for l in markdown.splitlines() if l.startswith(f"| {r['entry']} |"))
         assert f"{r['mean']:.4f} ± {(r['ci_high'] - r['ci_low']) / 2:.4f} (n={r['n']})" in line
-        if r["gain_base"] is not None:
-            assert f"{r['gain_base']:+.4f} [{r['gain_base_low']:+.4f}, {r['gain_base_high']:+.4f}]" in line
+        if r["gain_prev"] is not None:
+            assert f"{r['gain_prev']:+.4f} [{r['gain_prev_low']:+.4f}, {r['gain_prev_high']:+.4f}]" in line
+        if r["gain_base"] is not None:  # in the recipe's section, as on its page
+            section = markdown.split(f"### {r['entry']}\n", 1)[1].split("\n### ", 1)[0]
+            assert f"| Δ vs baseline (paired) | {r['gain_base']:+.4f} [{r['gain_base_low']:+.4f}, " in section
         assert r["status"] in line and r["evidence"].rsplit("/", 1)[-1] in line
     index = (out / "index.html").read_text()
     for r in data["workloads"]["synthetic"]["rows"]:
@@ -157,6 +163,22 @@ def _append(path: Path, record) -> None:
     path.write_text(path.read_text() + record.to_json(indent=None) + "\n")
 
 
+def _edit_run(path: Path, stack: tuple[str, ...], seed: int, record: dict | None = None, **metrics) -> None:
+    """Change the metrics (and ``record``'s fields) of one run of an evidence file (the run of ``stack`` on
+    ``seed``), the other lines as they were."""
+    lines = path.read_text().splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        r = json.loads(line)
+        if sorted(t["name"] for t in r["tricks"]) == sorted(stack) and r["seed"] == seed:
+            r["metrics"].update(metrics)
+            r.update(record or {})
+            lines[i] = json.dumps(r, separators=(",", ":")) + "\n"
+            path.write_text("".join(lines))
+            return
+    raise AssertionError(f"no run of {stack} on seed {seed} in {path}")
+
+
+EDITED = ["2018.runs.jsonl: its SHA-256 is", "2018.toml records provenance.evidence_sha256 =", "edited after the recipe was derived"]
 BAD = {  # case -> (change to a fresh copy of the recipes, words the one error line must contain)
     "no recipes for the workload": (lambda d: None, ["no recipes for workload 'mnist1d'", "/recipes/mnist1d"]),
     "evidence missing": (lambda d: (d / "2018.runs.jsonl").unlink(),
@@ -177,6 +199,45 @@ BAD = {  # case -> (change to a fresh copy of the recipes, words the one error l
                       ["mixed budgets within workload 'synthetic'", "1e+09 flops in", "2e+09 flops in", "2019.runs.jsonl"]),
     "a run of another workload": (lambda d: _edit(d / "2016.runs.jsonl", '"workload":"synthetic"', '"workload":"digits"'),
                                   ["2016.runs.jsonl:1: a run of workload 'digits'", "synthetic/2016"]),
+    # issue 14: evidence edited after the recipe was derived, records that are not evidence, claims they do not give
+    "an attribution run edited": (lambda d: _edit_run(d / "2018.runs.jsonl", ("mixup",), 2, eval_value=0.9), EDITED),
+    "a negative-result run edited": (
+        lambda d: _edit_run(d / "2018.runs.jsonl", ("cosine_schedule", "label_smoothing", "mixup", "swa"), 0,
+                            eval_value=0.9), EDITED),
+    "a search run edited": (lambda d: _edit_run(d / "2018.runs.jsonl", ("ema", "mixup"), SEARCH_SEED, eval_value=0.9),
+                            EDITED),
+    "evidence not sealed": (lambda d: _edit(d / "2018.toml", "evidence_sha256", "# evidence_sha256"),
+                            ["2018.toml: provenance.evidence_sha256 is missing", "seals its evidence"]),
+    "a NaN metric": (lambda d: _edit_run(d / "2018.runs.jsonl", ("mixup",), 2, eval_value=math.nan),
+                     ["2018.runs.jsonl:", "metric score = nan in a run that did not diverge"]),
+    "a duplicated line": (lambda d: (d / "2018.runs.jsonl").write_text(
+        (d / "2018.runs.jsonl").read_text() + (d / "2018.runs.jsonl").read_text().splitlines(keepends=True)[7]),
+                          ["2018.runs.jsonl:", "the same run as line 8", "each run is evidence once"]),
+    "a claimed p-value the records do not give": (lambda d: _edit(d / "2018.toml", "p_value = ", "p_value = 0.5 # "),
+                                                  ["2018.toml: provenance.p_value = 0.5", "records that do not match"]),
+    "a claimed interval the records do not give": (lambda d: _edit(d / "2018.toml", "ci = [", "ci = [-1.0, 1.0] # ["),
+                                                   ["2018.toml: provenance.ci = [-1.0, 1.0]", "records that do not match"]),
+    "a carried-forward claim no candidate gives": (
+        lambda d: _edit(d / "2019.toml", "gain = ", "gain = 0.5 # "),
+        ["2019.toml: provenance.gain = 0.5", "the best candidate's test against synthetic/2019",
+         "no candidate in its evidence", "+lookahead"]),
+    "a run stamped with another recipe": (
+        lambda d: _edit_run(d / "2018.runs.jsonl", ("mixup",), 2, record={"recipe": {
+            "name": "synthetic/2018", "workload": "synthetic", "year": 2018, "tricks": [],
+            "nuisance": {"lr": 0.02, "weight_decay": 0.0}}}),
+        ["2018.runs.jsonl:", "a run stamped with recipe synthetic/2018 but run with mixup(alpha=0.4)"]),
+    "a trick from after the recipe's year": (
+        lambda d: _edit(d / "2016.runs.jsonl", '"tricks":[{"name":"cosine_schedule"', '"tricks":[{"name":"muon","params":{}},'
+                        '{"name":"cosine_schedule"'),
+        ["2016.runs.jsonl:", "a run with muon (20", "in the evidence of synthetic/2016", "tricks published by then"]),
+    "a run of another metric": (lambda d: _edit_run(d / "2016.runs.jsonl", ("mixup",) * 0, 0, eval_metric="accuracy"),
+                                ["2016.runs.jsonl:1: a run measuring accuracy (maximize)", "ranked by score (maximize)"]),
+    "a summary whose numbers the records do not give": (
+        lambda d: _edit(d / "2018.toml", 'summary = "the best stack known by 2018"', 'summary = "derived by trickstack: '
+                        'the best of 3 stacks searched, +0.5 score over synthetic/2016 (p = 0.0005, 6 paired seeds)"'),
+        ["2018.toml: recipe.summary says gain +0.5, but its evidence gives +0.00"]),
+    "a run created after the recipe": (lambda d: _edit(d / "2016.toml", 'date = "', 'date = "2001-01-01" # "'),
+                                       ["2016.runs.jsonl:", "after", "2016.toml's provenance.date 2001-01-01"]),
 }
 
 

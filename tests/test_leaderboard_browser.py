@@ -1,10 +1,12 @@
 """The leaderboard site in a real browser: headless Chromium renders the index and a recipe page, takes a
-screenshot and dumps the DOM; the tables and the plots must be there and drawn. Skipped, with the reason,
-only when no Chromium is installed (`.ci/run` installs Debian's ``chromium`` package)."""
+screenshot and dumps the DOM; the tables and the plots must be there and drawn; and every page, at a laptop's
+and at a phone's width, fits the width: nothing overflows sideways. Skipped, with the reason, only when no
+Chromium is installed (`.ci/run` installs Debian's ``chromium`` package)."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
@@ -15,7 +17,8 @@ from leaderboard_fixtures import make_recipes
 
 from trickstack.reports.html import GOOD, TOTAL
 
-WINDOW = (1280, 2400)  # pixels: wide enough for the table, tall enough for the plots below it
+WINDOW = (1280, 2400)  # pixels: a laptop's width, tall enough for the plots below the table
+WIDTHS = {"laptop": 1280, "phone": 390}  # CSS pixels
 NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
 
@@ -68,7 +71,7 @@ class Dom(HTMLParser):
         if tag == "section":
             self._section = a.get("id", "")
         elif tag == "table":
-            self._table = a.get("class", "")
+            self._table = a.get("class", "").split()[0]
             self.tables.setdefault(self._table, 0)
         elif tag == "tbody":
             self._body = True
@@ -128,7 +131,48 @@ def test_recipe_page_renders_shapley_heatmap_and_trend(site, tmp_path):
     dom = Dom(dom_text)
     assert {k: dom.svgs.get(k, 0) for k in ("shapley", "interactions", "arms", "trend")} == \
         {"shapley": 1, "interactions": 1, "arms": 1, "trend": 1}
-    assert dom.tables["shapley"] == 3 and dom.tables["effects"] == 6  # 3 tricks; 3 main effects + 3 pairs
-    assert dom.tables["leaderboard"] == 1 and dom.tables["tricks"] == 3
+    # the re-tuned nuisance values, 3 tricks and the total; 3 main effects + 3 pairs
+    assert dom.tables["shapley"] == 5 and dom.tables["effects"] == 6
+    assert dom.tables["result"] == 12 and dom.tables["tricks"] == 3
     assert pixels_like(image, GOOD) > 4000  # the waterfall's bars were drawn (green: positive contributions)
     assert pixels_like(image, TOTAL) > 4000  # and its full-stack bar (blue)
+
+
+# A test-only frame around a page, so that the page is laid out at the phone's width (headless Chromium's window
+# is at least 500 pixels wide): its script measures the page inside the frame. The site itself has no script.
+HOST = """<!doctype html><html><body style="margin:0"><iframe id="page" src="{page}" width="{width}" height="{height}"
+style="border:0"></iframe><script>document.getElementById("page").addEventListener("load", () => {{
+  const root = document.getElementById("page").contentDocument.documentElement, out = [];
+  for (const el of root.querySelectorAll("body *")) {{
+    const box = el.getBoundingClientRect();
+    if (box.right > root.clientWidth + 0.5) out.push(el.tagName + ":" + Math.round(box.right));
+    if (el.scrollWidth > el.clientWidth + 1 && getComputedStyle(el).overflowX !== "visible") out.push("scrolls:" + el.tagName);
+  }}
+  document.body.dataset.measured = root.scrollWidth + " " + root.clientWidth + " " + out.slice(0, 5).join(" ");
+}});</script></body></html>"""
+
+
+@pytest.mark.parametrize("device", list(WIDTHS))
+@pytest.mark.parametrize("name", ["index.html", "synthetic-2018.html", "trick-mixup.html", "rules.html"])
+def test_nothing_overflows_at_a_laptop_and_a_phone_width(site, name, device, tmp_path):
+    width, height = WIDTHS[device], 2400
+    host = site / f"frame-{device}-{name}"
+    host.write_text(HOST.format(page=name, width=width, height=height))
+    shot, profile = tmp_path / f"{device}-{name}.png", tmp_path / "profile"
+    command = [browser(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--hide-scrollbars",
+               "--allow-file-access-from-files", "--disable-background-networking", f"--user-data-dir={profile}",
+               f"--window-size={max(width, 500)},{height}", "--virtual-time-budget=5000", f"--screenshot={shot}",
+               "--dump-dom", host.as_uri()]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    finally:
+        host.unlink()
+    assert done.returncode == 0 and shot.exists(), done.stderr[-2000:]
+    measured = re.search(r'data-measured="(\d+) (\d+) ?([^"]*)"', done.stdout)
+    assert measured, "the page did not load in the frame"
+    scroll, client, overflowing = int(measured[1]), int(measured[2]), measured[3]
+    assert client == width and scroll == width and not overflowing, (name, device, scroll, overflowing)
+    from PIL import Image
+
+    assert Image.open(shot).size == (max(width, 500), height)
+

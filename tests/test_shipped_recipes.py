@@ -6,12 +6,14 @@ import json
 
 import pytest
 import torch
-from trickstack.recipes.recipe import find_recipe, list_recipes, resolve, shipped_paths
+from trickstack.recipes.recipe import find_recipe, list_recipes, recipes_root, resolve, shipped_paths
 
 from trickstack.core.budget import Budget
+from trickstack.leaderboard.site import write_site
 from trickstack.core.records import RunRecord, provenance
 from trickstack.leaderboard.board import build
 from trickstack.trial.runner import run_trial
+from trickstack.workloads import get_workload
 
 from shakespeare_fixture import real_corpus_or_skip
 
@@ -35,6 +37,28 @@ def test_the_leaderboard_builds_from_the_shipped_recipes_and_checks_their_claims
     assert set(WORKLOADS) <= set(board.boards)
     for workload in WORKLOADS:
         assert len(board.boards[workload].entries) == len(list_recipes(workload))
+
+
+def test_the_shipped_site_adds_up_names_no_local_path_and_has_every_tricks_page(tmp_path):
+    lb = build(None)
+    write_site(lb, tmp_path / "site")
+    for board in lb.boards.values():
+        for e in board.entries:  # the waterfall's parts add up to the result row's gain over the baseline
+            parts = e.contributions.set_index("part").value
+            assert parts["recipe over the baseline"] == pytest.approx(e.row["gain_base"], abs=1e-9), e.name
+            assert parts.drop("recipe over the baseline").sum() == pytest.approx(e.row["gain_base"], abs=1e-9), e.name
+            assert ("re-tuned nuisance values" in parts) == (e.recipe.nuisance != get_workload(e.recipe.workload)
+                                                             .resolve_nuisance()), e.name
+    here = str(recipes_root().resolve().parent)
+    named = set()
+    for path in (tmp_path / "site").rglob("*"):
+        if path.suffix == ".jsonl":
+            named |= {t["name"] for line in path.read_text().splitlines() for t in json.loads(line)["tricks"]}
+        elif path.is_file():
+            assert here not in path.read_text() and str(tmp_path) not in path.read_text(), path.name
+    index = (tmp_path / "site" / "index.html").read_text()
+    assert named and all((tmp_path / "site" / f"trick-{t}.html").is_file() and f'href="trick-{t}.html"' in index
+                         for t in named)
 
 
 @pytest.mark.parametrize("workload", WORKLOADS)

@@ -1,4 +1,4 @@
-"""The ``trickstack recipe`` commands (show, check, derive) and ``trickstack leaderboard``."""
+"""The ``trickstack recipe`` commands (show, check, seal, derive) and ``trickstack leaderboard``."""
 
 from __future__ import annotations
 
@@ -77,6 +77,20 @@ def recipe_check(
                   f"{', '.join(resolved.stack) or 'none'}", highlight=False)
     if failed:
         raise typer.Exit(2)
+
+
+@recipe_app.command("seal")
+def recipe_seal(
+    refs: Optional[List[str]] = typer.Argument(None, metavar="[FILE]...", help="recipe files; default: every shipped recipe"),
+) -> None:
+    """Write the SHA-256 of each derived recipe's evidence file into its provenance.evidence_sha256 (nothing
+    else changes), so that any later edit of the evidence is refused by the leaderboard."""
+    from trickstack.recipes.recipe import seal_recipe, shipped_paths
+
+    for ref in refs or [str(p) for p in shipped_paths()]:
+        digest = seal_recipe(ref)
+        out.print(f"{escape(ref)}: " + (f"evidence sha256 {digest}" if digest else "hand-written, nothing to seal"),
+                  highlight=False)
 
 
 @recipe_app.command("derive")

@@ -17,9 +17,10 @@ from trickstack.core.records import RunRecord
 
 
 def read_runs(path: Path, what: str = "evidence",
-              check: Optional[Callable[[RunRecord], Optional[str]]] = None) -> list[RunRecord]:
+              check: Optional[Callable[[RunRecord, int], Optional[str]]] = None) -> list[RunRecord]:
     """The run records of ``path``, in order; `UserError` naming the file (and line) if it cannot be
-    read, a line is not a valid run record, or ``check(record)`` returns a problem. Blank lines are skipped."""
+    read, a line is not a valid run record, or ``check(record, line_number)`` returns a problem. Blank
+    lines are skipped."""
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as error:
@@ -35,7 +36,7 @@ def read_runs(path: Path, what: str = "evidence",
             first = error.errors()[0]
             where = ".".join(map(str, first["loc"])) or "the line"
             raise UserError(f"{path}:{number}: not a run record ({where}: {first['msg']})") from None
-        problem = check(record) if check else None
+        problem = check(record, number) if check else None
         if problem:
             raise UserError(f"{path}:{number}: {problem}")
         records.append(record)

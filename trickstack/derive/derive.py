@@ -44,7 +44,7 @@ from trickstack.derive.config import Config, describe
 from trickstack.derive.search import Runs, confirm, prepare, run
 from trickstack.derive.search import candidate as best_candidate
 from trickstack.derive.writing import check_recipe, recipe_of, stamp
-from trickstack.recipes.recipe import recipes_root, resolve, write_recipe
+from trickstack.recipes.recipe import evidence_digest, recipes_root, resolve, write_recipe
 from trickstack.simulator.truth import SyntheticSection
 from trickstack.stats import rules
 from trickstack.workloads import get_workload
@@ -144,7 +144,8 @@ def derive(workload: str, year: int, options: DeriveOptions = DeriveOptions(), *
     stamped = [stamp(r, resolved, prev) for r in records]
     folder.mkdir(parents=True, exist_ok=True)
     write_runs(evidence, stamped)
-    write_recipe(recipe, path)
+    sealed = recipe.provenance.model_copy(update={"evidence_sha256": evidence_digest(evidence)})
+    write_recipe(recipe.model_copy(update={"provenance": sealed}), path)
     prev_stack = set(prev.stack) if prev else set()
     return Derived(path, evidence, resolved, recipe.provenance.previous, accepted, describe(candidate),
                    test["gain"], (test["low"], test["high"]), recipe.provenance.p_value, test["n_pairs"], wl.metric,

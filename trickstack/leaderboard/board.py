@@ -4,10 +4,14 @@ A workload's leaderboard has one row for the baseline and one per year's integra
 (``recipes/<workload>/<year>.toml``, the format of `trickstack.recipes.recipe`). Every number of a row comes
 from the run records in the recipe's evidence file (``<year>.runs.jsonl``, one `RunRecord` a line) by
 `trickstack.stats.analysis`: the recipe's metric (`arm_summary`), its paired gain over the previous year's
-recipe and over the baseline with a one-sided p (`paired_differences`), and, on the recipe's page,
-the Shapley values and interactions of its tricks from the attribution runs (via `trickstack.reports.sections`).
-Runs of the evidence that are none of these are the tricks tried that year and not kept: the
-negative results, listed with their numbers.
+recipe and over the baseline with a one-sided p (`paired_differences`), its median training time per run
+and its ratio to the baseline's, and, on the recipe's page, that gain over the baseline in parts: the
+re-tuned nuisance values and the Shapley values of its tricks from the attribution runs
+(`trickstack.leaderboard.attribution`). Runs of the evidence that are none of these are the tricks tried
+that year and not kept: the negative results (`trickstack.leaderboard.negative`), listed with their numbers.
+The evidence is read and checked by `trickstack.leaderboard.evidence` (each record; its SHA-256 against the
+recipe's, last, so that a more specific error is reported first) and the recipe's claims by `_check_claims`
+and `trickstack.leaderboard.claims`.
 
 A run is identified by its tricks (with their resolved parameters) and its nuisance values; arms are
 paired by seed. The recipe's own runs and the previous recipe's must carry the recipe's nuisance
@@ -21,6 +25,7 @@ place where they are set; `recipe derive` decides by the same module.
 from __future__ import annotations
 
 import math
+import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,13 +33,19 @@ from typing import Any, Mapping, Optional
 
 import pandas as pd
 
-from trickstack.core.errors import UserError
-from trickstack.core.evidence import read_runs
-from trickstack.core.stacks import BASELINE, arm_name
 from trickstack.stats import analysis as an
+from trickstack.core.errors import UserError
+from trickstack.core.stacks import BASELINE
 from trickstack.stats import rules
 from trickstack.stats.compare import compare
-from trickstack.stats.table import runs_table as tidy
+from trickstack.stats.table import runs_table
+from trickstack.leaderboard import attribution as attr
+from trickstack.leaderboard.claims import check_candidate_claim, check_texts, differing
+from trickstack.leaderboard.evidence import (Recipe, _describe, _params, check_seal, read_evidence, read_recipes,
+                                             runs_of, stack_of)
+from trickstack.leaderboard.negative import negative_results
+from trickstack.recipes.recipe import recipes_root
+from trickstack.workloads import get_workload
 
 MAY_NOT_CHANGE = (
     "the workload's data and its train/eval splits",
@@ -49,123 +60,12 @@ STATUSES = {"baseline": "the workload with no trick, its nuisance values as run"
 COLUMNS = ["workload", "metric", "direction", "entry", "year", "status", "n", "n_diverged", "mean", "sd", "ci_low",
            "ci_high", "previous", "n_pairs_prev", "gain_prev", "gain_prev_low", "gain_prev_high", "p_prev",
            "n_pairs_base", "gain_base", "gain_base_low", "gain_base_high", "p_base", "budget_unit", "budget",
-           "added", "removed", "date", "commit", "evidence", "page"]
+           "added", "removed", "train_seconds", "train_ratio", "date", "commit", "evidence", "evidence_sha256", "page"]
 NEGATIVE_COLUMNS = ["workload", "year", "recipe", "tried", "stack", "n", "n_diverged", "mean", "ci_low", "ci_high",
                     "reference", "n_pairs", "gain", "gain_low", "gain_high", "p_value", "evidence"]
 
 # Integer columns, as nullable Int64: the baseline row has no year and no pairs.
 INTEGERS = ("year", "n", "n_diverged", "n_pairs_prev", "n_pairs_base", "n_pairs")
-Stack = dict[str, dict[str, Any]]  # trick -> resolved parameters
-
-
-# ---- recipes: read and resolved by `trickstack.recipes.recipe` ------------------------------------------------
-
-
-@dataclass
-class Recipe:
-    """One recipe file, resolved by `trickstack.recipes.recipe`: its full stack (bases applied, defaults filled in),
-    nuisance values, the reasons it gives and its provenance (a plain dict; empty for a hand-written one)."""
-
-    path: Path
-    workload: str
-    year: int
-    summary: str
-    stack: Stack
-    nuisance: dict[str, Any]
-    reasons: dict[str, str]  # trick (added or removed this year) -> reason given in the file
-    provenance: dict[str, Any]
-
-    @property
-    def name(self) -> str:
-        return f"{self.workload}/{self.year}"
-
-
-def _read_recipes(folder: Path) -> list[Recipe]:
-    """Every ``<year>.toml`` of one workload's folder, loaded and resolved strictly (errors name the file)."""
-    from trickstack.recipes.recipe import YEAR, load_recipe, resolve
-
-    out = []
-    for path in sorted((p for p in folder.glob("*.toml") if YEAR.fullmatch(p.stem)), key=lambda p: int(p.stem)):
-        loaded = load_recipe(path)
-        if loaded.recipe.workload != folder.name:
-            raise UserError(f"{path}: recipe.workload = {loaded.recipe.workload!r}, but the file is in the folder "
-                            f"of workload {folder.name!r}")
-        resolved = resolve(loaded)
-        reasons = {**{n: e.reason for n, e in loaded.tricks.items()}, **{n: e.reason for n, e in loaded.removed.items()}}
-        out.append(Recipe(path, resolved.workload, resolved.year, loaded.recipe.summary,
-                          {t.name: dict(t.params) for t in resolved.tricks}, dict(resolved.nuisance), reasons,
-                          loaded.provenance.model_dump(mode="json") if loaded.provenance else {}))
-    return out
-
-
-# ---- evidence -----------------------------------------------------------------------------------------
-
-
-def read_evidence(path: Path, recipe: Recipe):
-    """The run records of an evidence file, each checked; errors name the file and the line."""
-    def other_workload(record) -> Optional[str]:
-        if record.workload != recipe.workload:
-            return (f"a run of workload {record.workload!r} in the evidence of {recipe.name}: records that do not "
-                    "match the recipe")
-        return None
-
-    try:
-        records = read_runs(path, f"evidence of recipe {recipe.path}", other_workload)
-    except UserError as error:
-        if "is missing" in str(error):
-            raise UserError(f"{error}; `trickstack recipe derive` writes it, and the leaderboard shows stored records "
-                            "only") from None
-        raise
-    if not records:
-        raise UserError(f"{path}: the evidence of {recipe.name} holds no run record")
-    return records
-
-
-def _stack_of(record) -> Stack:
-    return {t.name: dict(t.params) for t in record.tricks}
-
-
-def _frozen(mapping: Mapping) -> tuple:
-    return tuple(sorted((k, _frozen(v) if isinstance(v, Mapping) else v) for k, v in mapping.items()))
-
-
-def _describe(stack: Stack) -> str:
-    """``label_smoothing(smoothing=0.15) + mixup``: parameters shown where they differ from the defaults."""
-    from trickstack.tricks.registry import get_trick
-
-    def changed(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        defaults = get_trick(name).defaults
-        return {k: v for k, v in params.items() if defaults.get(k) != v}
-
-    parts = [(n, changed(n, p)) for n, p in sorted(stack.items())]
-    return " + ".join(f"{n}({_params(p)})" if p else n for n, p in parts) or "no tricks"
-
-
-def _params(params: Mapping[str, Any]) -> str:
-    return ", ".join(f"{k}={_value(v)}" for k, v in sorted(params.items()))
-
-
-def _value(v: Any) -> str:
-    """A parameter as tables show it: floats to 6 significant digits (the evidence keeps them whole)."""
-    return f"{v:g}" if isinstance(v, float) else str(v)
-
-
-def runs_of(records, stack: Stack, nuisance: Optional[Mapping] = None, strict: bool = False, where: str = "") -> list:
-    """The records of ``stack``, one per seed (the first in the file). With several nuisance variants,
-    the one equal to ``nuisance``; ``strict``: only that one. Several variants and none preferred: error."""
-    same = [r for r in records if _stack_of(r) == stack]
-    variants = {_frozen(r.nuisance) for r in same}
-    if nuisance is not None and _frozen(nuisance) in variants:
-        same = [r for r in same if _frozen(r.nuisance) == _frozen(nuisance)]
-    elif strict or len(variants) > 1:
-        if len(variants) > 1:
-            raise UserError(f"{where}: runs of {_describe(stack)} with {len(variants)} different nuisance settings and "
-                            f"none equal to {dict(nuisance or {})}: cannot tell which are the evidence")
-        return []
-    by_seed: dict[int, Any] = {}
-    for r in same:
-        by_seed.setdefault(r.seed, r)
-    return [by_seed[s] for s in sorted(by_seed)]
 
 
 # ---- the leaderboard ----------------------------------------------------------------------------------
@@ -183,7 +83,10 @@ class Entry:
     row: dict[str, Any] = field(default_factory=dict)
     attribution: Any = None  # a `trickstack.reports.model.Report` with arms, shapley, effects, additivity
     attribution_note: Optional[str] = None  # why there is none
+    contributions: Optional[pd.DataFrame] = None  # the gain over the baseline in parts (`attribution.contributions`)
     negative: list[dict[str, Any]] = field(default_factory=list)
+    seal: Optional[str] = None  # the evidence's SHA-256, checked against the recipe's (None: hand-written)
+    search: list = field(default_factory=list)  # records of the evidence file outside the evaluation seeds (search)
 
     @property
     def name(self) -> str:
@@ -215,6 +118,17 @@ class Leaderboard:
     year: Optional[int]
     boards: dict[str, Board]
 
+    @property
+    def source_label(self) -> str:
+        """The recipes folder as published pages name it: relative to the repository (``recipes/``), never an
+        absolute path of the machine that built the site."""
+        root = recipes_root().resolve()
+        source = self.source.resolve()
+        for base in (root.parent, Path.cwd().resolve()):
+            if source == base or base in source.parents:
+                return f"{source.relative_to(base).as_posix()}/"
+        return f"{source.name}/"
+
     def table(self) -> pd.DataFrame:
         return pd.concat([b.table for b in self.boards.values()], ignore_index=True)
 
@@ -225,15 +139,11 @@ class Leaderboard:
 def build(recipes_dir: Optional[Path] = None, year: Optional[int] = None, workload: Optional[str] = None) -> Leaderboard:
     """The leaderboards of every workload in ``recipes_dir`` (or ``workload``'s), as of ``year`` (recipes
     of years <= ``year``). Bad input raises `UserError` naming the file."""
-    from trickstack.recipes.recipe import recipes_root
-
     root = Path(recipes_dir) if recipes_dir is not None else recipes_root()
     if not root.is_dir():
         raise UserError(f"{root}: no such recipes folder")
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))
     if workload is not None:
-        from trickstack.workloads import get_workload
-
         get_workload(workload)  # an unknown name: "did you mean"
         folder = root / workload
         have = [p.name for p in folders if any(p.glob("*.toml"))]
@@ -243,7 +153,7 @@ def build(recipes_dir: Optional[Path] = None, year: Optional[int] = None, worklo
         folders = [folder]
     boards = {}
     for folder in folders:
-        recipes = [r for r in _read_recipes(folder) if year is None or r.year <= year]
+        recipes = [r for r in read_recipes(folder) if year is None or r.year <= year]
         if recipes:
             boards[folder.name] = _board(folder, recipes, year)
         elif workload is not None:
@@ -254,34 +164,38 @@ def build(recipes_dir: Optional[Path] = None, year: Optional[int] = None, worklo
 
 
 def _board(folder: Path, recipes: list[Recipe], year: Optional[int]) -> Board:
-    from trickstack.workloads import get_workload
-
     wl = get_workload(folder.name)
     by_year = {r.year: r for r in recipes}
     entries: list[Entry] = []
     for recipe in sorted(recipes, key=lambda r: r.year):
         evidence = recipe.path.parent / str(recipe.provenance.get("evidence", f"{recipe.year}.runs.jsonl"))
-        records = read_evidence(evidence, recipe)
+        records = read_evidence(evidence, recipe, wl.metric, wl.direction)
         seeds = recipe.provenance.get("seeds")
+        search = [r for r in records if seeds is not None and r.seed not in set(seeds)]
         if seeds is not None:  # the evaluation seeds: other records (tuning, search) are not evidence
             records = [r for r in records if r.seed in set(seeds)]
         runs = runs_of(records, recipe.stack, recipe.nuisance, strict=True, where=str(evidence))
         if not runs:
-            other = sorted({_params(r.nuisance) for r in records if _stack_of(r) == recipe.stack})
+            other = sorted({_params(r.nuisance) for r in records if stack_of(r) == recipe.stack})
             found = (f"its tricks were run with nuisance {' or '.join(other)} only" if other else
-                     f"stacks run: {'; '.join(sorted({_describe(_stack_of(r)) for r in records}))}")
+                     f"stacks run: {'; '.join(sorted({_describe(stack_of(r)) for r in records}))}")
             raise UserError(f"{evidence}: no run of recipe {recipe.name} ({_describe(recipe.stack)}, nuisance "
                             f"{_params(recipe.nuisance)}): records that do not match the recipe ({found})")
         if seeds is not None and sorted({r.seed for r in runs}) != sorted(set(seeds)):
             raise UserError(f"{evidence}: recipe {recipe.name} was run on seeds {sorted(r.seed for r in runs)}, "
                             f"but {recipe.path} lists provenance.seeds = {list(seeds)}")
         previous = _previous(recipe, by_year, entries)
-        entries.append(Entry(recipe, evidence, records, runs, previous))
+        entries.append(Entry(recipe, evidence, records, runs, previous, search=search))
     unit, value = _budget(entries)
     for e in entries:
         e.row = _row(e, wl, unit, value)
-        e.attribution, e.attribution_note = _attribution(e, wl.direction)
-        e.negative = _negative(e, wl)
+        e.attribution, e.attribution_note = attr.attribution(e, wl.direction)
+        e.contributions = attr.contributions(e, wl, _baseline_runs(e, wl))
+        e.negative = negative_results(e, wl, _summary)
+        check_candidate_claim(e)
+        check_texts(e)
+    for e in entries:  # last, so that a more specific error about a record is reported first
+        e.seal = e.row["evidence_sha256"] = check_seal(e.recipe, e.evidence)
     baseline = _baseline_row(entries[-1], wl, unit, value)
     table = _typed(pd.DataFrame([baseline] + [e.row for e in entries], columns=COLUMNS))
     negative = _typed(pd.DataFrame([n for e in entries for n in e.negative], columns=NEGATIVE_COLUMNS))
@@ -328,7 +242,7 @@ def _budget(entries: list[Entry]) -> tuple[str, float]:
 
 
 def _summary(runs, direction: str) -> dict[str, Any]:
-    s = an.arm_summary(tidy({"arm": runs}), direction).iloc[0]
+    s = an.arm_summary(runs_table({"arm": runs}), direction).iloc[0]
     return {"n": int(s.n), "n_diverged": int(s.n_diverged), "mean": s["mean"], "sd": s.sd,
             "ci_low": s.ci_low, "ci_high": s.ci_high}
 
@@ -347,21 +261,29 @@ def _common(e: Entry, wl, unit: str, value: float) -> dict[str, Any]:
     return {"workload": wl.name, "metric": wl.metric, "direction": wl.direction, "budget_unit": unit, "budget": value,
             "date": str(e.recipe.provenance.get("date", created)),
             "commit": str(e.recipe.provenance.get("commit", (commits.most_common(1)[0][0][:7] if commits else ""))),
-            "evidence": f"evidence/{wl.name}/{e.evidence.name}"}
+            "evidence": f"evidence/{wl.name}/{e.evidence.name}", "evidence_sha256": e.seal}
+
+
+def _cost(runs, baseline_runs) -> dict[str, float]:
+    """Median training seconds per run (the records' ``train_seconds``) and its ratio to the baseline's
+    (NaN where the baseline's records give no time, as simulated runs do)."""
+    seconds, base = (statistics.median(r.train_seconds for r in rs) for rs in (runs, baseline_runs))
+    return {"train_seconds": seconds, "train_ratio": seconds / base if base > 0 else math.nan}
 
 
 def _baseline_row(latest: Entry, wl, unit: str, value: float) -> dict[str, Any]:
     """The baseline, from the latest recipe's evidence (the most recent code that ran it)."""
     runs = _baseline_runs(latest, wl)
     return {**_common(latest, wl, unit, value), "entry": BASELINE, "year": None, "status": "baseline",
-            **_summary(runs, wl.direction), "previous": "", "added": "", "removed": "", "page": ""}
+            **_summary(runs, wl.direction), "previous": "", "added": "", "removed": "", **_cost(runs, runs), "page": ""}
 
 
 def _row(e: Entry, wl, unit: str, value: float) -> dict[str, Any]:
     r, direction = e.recipe, wl.direction
     prev = e.previous
     prev_stack, prev_nuisance = (prev.recipe.stack, prev.recipe.nuisance) if prev else ({}, wl.resolve_nuisance())
-    base = compare(e.runs, _baseline_runs(e, wl), direction)
+    base_runs = _baseline_runs(e, wl)
+    base = compare(e.runs, base_runs, direction)
     same = prev_stack == r.stack and prev_nuisance == r.nuisance  # the first year may carry the baseline forward
     if same:
         versus = {"n_pairs": 0, "gain": math.nan, "low": math.nan, "high": math.nan, "p": math.nan}
@@ -383,7 +305,7 @@ def _row(e: Entry, wl, unit: str, value: float) -> dict[str, Any]:
             "gain_prev_high": versus["high"], "p_prev": versus["p"], "n_pairs_base": base["n_pairs"],
             "gain_base": base["gain"], "gain_base_low": base["low"], "gain_base_high": base["high"],
             "p_base": base["p"], "added": "; ".join(_describe({n: p}) for n, p in added.items()),
-            "removed": "; ".join(removed), "page": e.page}
+            "removed": "; ".join(removed), **_cost(e.runs, base_runs), "page": e.page}
 
 
 def _check_claims(e: Entry, status: str, versus: Mapping[str, float]) -> None:
@@ -400,114 +322,10 @@ def _check_claims(e: Entry, status: str, versus: Mapping[str, float]) -> None:
     if not p["accepted"] and status != "carried forward":
         raise UserError(f"{path}: provenance.accepted = false means {prev} is carried forward, but the recipe's "
                         f"tricks or nuisance differ from it")
-    gain = p.get("gain")
-    if p["accepted"] and gain is not None and not math.isclose(gain, versus["gain"], rel_tol=1e-6, abs_tol=1e-9):
-        raise UserError(f"{path}: provenance.gain = {gain:.6g}, but its evidence {e.evidence} gives {versus['gain']:.6g} "
-                        f"over {prev}: records that do not match the recipe")
-
-
-def _attribution(e: Entry, direction: str):
-    """Shapley values and interactions of the recipe's tricks, from the runs of subsets of its stack."""
-    from trickstack.reports.model import Report, StudyInfo
-    from trickstack.reports.sections import report_from_table
-
-    tricks = tuple(sorted(e.recipe.stack))
-    if not tricks:
-        return None, "the recipe has no tricks: there is nothing to attribute"
-    keys = {}
-    for r in e.records:
-        stack = _stack_of(r)
-        if all(e.recipe.stack.get(n) == p for n, p in stack.items()):
-            keys.setdefault(_frozen(stack), stack)
-    arms = {}
-    for stack in keys.values():
-        runs = runs_of(e.records, stack, e.recipe.nuisance, where=str(e.evidence))
-        if runs:
-            arms[arm_name(stack)] = runs
-    if BASELINE not in arms:
-        return None, "the evidence has no baseline run"
-    table = tidy(arms, tricks)
-    attrs = {"spec": {"study": {"workload": e.recipe.workload,
-                                "budget": {e.runs[0].budget.unit: e.runs[0].budget.value}}}, "arms": list(arms)}
-    if len(arms) == 2 ** len(tricks):
-        report = report_from_table(table, StudyInfo(e.name, "factorial", list(tricks), direction, attrs))
-        return report, None
-    orders = _orders(set(arms), tricks)
-    if not orders:
-        return None, (f"the evidence has {len(arms)} of the {2 ** len(tricks)} subsets of the recipe's tricks and no "
-                      "chain of them from the baseline to the recipe: Shapley values need a full factorial or orders")
-    sampled = report_from_table(table, StudyInfo(e.name, "shapley", list(tricks), direction, {**attrs, "orders": orders}))
-    fraction = report_from_table(table, StudyInfo(e.name, "fractional", list(tricks), direction, attrs))
-    sections = {k: sampled.sections[k] for k in ("arms", "shapley", "additivity")}
-    sections["effects"] = fraction.sections["effects"]
-    return Report(sampled.info, sampled.meta, sections), None
-
-
-def _orders(arms: set[str], tricks: tuple[str, ...], cap: int = 5040) -> list[list[str]]:
-    """Every order of adding the tricks whose prefixes were all run (up to ``cap``): the orders a
-    sampled-Shapley derivation used, and any others the runs happen to support."""
-    found: list[list[str]] = []
-
-    def walk(prefix: list[str]) -> None:
-        if len(found) >= cap:
-            return
-        if len(prefix) == len(tricks):
-            found.append(list(prefix))
-            return
-        for t in tricks:
-            if t not in prefix and "+".join(sorted([*prefix, t])) in arms:
-                walk([*prefix, t])
-
-    walk([])
-    return found
-
-
-def _negative(e: Entry, wl) -> list[dict[str, Any]]:
-    """Stacks of the evidence that are none of: the recipe, the previous recipe, a subset of the recipe
-    (attribution). Each is described against whichever of the recipe and the previous one it is closer to."""
-    r = e.recipe
-    prev_stack = e.previous.recipe.stack if e.previous else {}
-    groups: dict[tuple, list] = {}
-    for record in e.records:
-        stack = _stack_of(record)
-        if stack == prev_stack or all(r.stack.get(n) == p for n, p in stack.items()):
-            continue
-        groups.setdefault((_frozen(stack), _frozen(record.nuisance)), []).append(record)
-    rows = []
-    prev_runs = None
-    for (_, nuisance), records in sorted(groups.items(), key=lambda kv: _describe(_stack_of(kv[1][0]))):
-        stack = _stack_of(records[0])
-        by_seed: dict[int, Any] = {}
-        for rec in records:
-            by_seed.setdefault(rec.seed, rec)
-        runs = [by_seed[s] for s in sorted(by_seed)]
-        this_diff, prev_diff = _diff(stack, r.stack), _diff(stack, prev_stack)
-        use_prev = e.previous is not None and len(prev_diff) < len(this_diff)
-        if use_prev and prev_runs is None:
-            prev_runs = runs_of(e.records, prev_stack, e.previous.recipe.nuisance, strict=True, where=str(e.evidence))
-        ref_name, ref_runs, diff = (e.previous.name, prev_runs, prev_diff) if use_prev else (r.name, e.runs, this_diff)
-        ref_nuisance = e.previous.recipe.nuisance if use_prev else r.nuisance
-        diff += [f"{k}={_value(v)}" for k, v in dict(nuisance).items() if ref_nuisance.get(k) != v]
-        c = compare(runs, ref_runs, wl.direction) if ref_runs else {"n_pairs": 0, "gain": math.nan, "low": math.nan,
-                                                                      "high": math.nan, "p": math.nan}
-        s = _summary(runs, wl.direction)
-        rows.append({"workload": wl.name, "year": r.year, "recipe": r.name, "tried": ", ".join(diff),
-                     "stack": _describe(stack), "n": s["n"], "n_diverged": s["n_diverged"], "mean": s["mean"],
-                     "ci_low": s["ci_low"], "ci_high": s["ci_high"], "reference": ref_name,
-                     "n_pairs": c["n_pairs"], "gain": c["gain"], "gain_low": c["low"], "gain_high": c["high"],
-                     "p_value": c["p"], "evidence": f"evidence/{wl.name}/{e.evidence.name}"})
-    return rows
-
-
-def _diff(stack: Stack, reference: Stack) -> list[str]:
-    """``+mixup(alpha=0.2)``, ``-ema``, ``label_smoothing smoothing=0.1->0.2``: how to get from reference to stack."""
-    out = [f"+{_describe({n: p})}" for n, p in sorted(stack.items()) if n not in reference]
-    out += [f"-{n}" for n in sorted(reference) if n not in stack]
-    for n in sorted(set(stack) & set(reference)):
-        changed = {k: v for k, v in stack[n].items() if reference[n].get(k) != v}
-        if changed:
-            out.append(f"{n} " + ", ".join(f"{k}={_value(reference[n].get(k))}->{_value(v)}" for k, v in changed.items()))
-    return out
+    if p["accepted"]:
+        for key, claimed, shown in differing(p, versus):
+            raise UserError(f"{path}: provenance.{key} = {claimed}, but its evidence {e.evidence} gives {shown} "
+                            f"over {prev}: records that do not match the recipe")
 
 
 def rules_summary(lb: Leaderboard) -> dict[str, Any]:

@@ -119,17 +119,25 @@ def arm_figure(report: Report):
     return fig, None
 
 
-def waterfall_figure(report: Report):
+def waterfall_figure(report: Report, lead: Optional[tuple[str, float, float, float]] = None,
+                     title: Optional[str] = None):
+    """The Shapley values as a waterfall up to the full stack's gain. ``lead``: (label, value, ci_low, ci_high)
+    of a part drawn first, in grey, and added to the total (the leaderboard's re-tuned nuisance values);
+    ``title``: how the values were estimated, if not the report's own words."""
     s = report.sections.get("shapley")
     if s is None or not s.available:
         return None, s.unavailable if s else "no Shapley values"
     t = s.table.sort_values("shapley", ascending=False)
     values, half = t.shapley.to_numpy(), ((t.ci_high - t.ci_low) / 2).to_numpy()
+    labels, colors = list(t.trick), [GOOD if v >= 0 else BAD for v in values]
+    if lead is not None:
+        labels, colors = [lead[0], *labels], [NEUTRAL, *colors]
+        values, half = np.concatenate([[lead[1]], values]), np.concatenate([[(lead[3] - lead[2]) / 2], half])
     starts = np.concatenate([[0.0], np.cumsum(values)[:-1]])
-    total = s.values["full_stack_gain"]
-    fig, ax = _figure(max(5.0, 1.6 + 0.9 * (len(t) + 1)), 4.2)
-    x = np.arange(len(t) + 1)
-    ax.bar(x[:-1], values, bottom=starts, color=[GOOD if v >= 0 else BAD for v in values], width=0.6)
+    total = s.values["full_stack_gain"] + (lead[1] if lead is not None else 0.0)
+    fig, ax = _figure(max(5.0, 1.6 + 0.9 * (len(values) + 1)), 4.2)
+    x = np.arange(len(values) + 1)
+    ax.bar(x[:-1], values, bottom=starts, color=colors, width=0.6)
     ax.errorbar(x[:-1], starts + values, yerr=np.nan_to_num(half), fmt="none", ecolor="#343a40", capsize=3)
     ax.bar(x[-1], total, color=TOTAL, width=0.6)
     for xi, top in zip(x[:-1], starts + values):
@@ -138,9 +146,9 @@ def waterfall_figure(report: Report):
         ax.annotate(f"{v:+.4f}", (xi, top), xytext=(0, 4 if v >= 0 else -11), textcoords="offset points",
                     ha="center", fontsize=8)
     ax.axhline(0, color="#343a40", linewidth=0.8)
-    ax.set_xticks(x, [*t.trick, "full stack"], rotation=20 if len(t) > 4 else 0, fontsize=9)
+    ax.set_xticks(x, [*labels, "full stack"], rotation=20 if len(values) > 4 else 0, fontsize=9)
     ax.set_ylabel(f"gain in {report.meta['metric']} over the baseline")
-    ax.set_title(s.values.get("method", ""), fontsize=9, color="#555")
+    ax.set_title(title if title is not None else s.values.get("method", ""), fontsize=9, color="#555")
     ax.grid(axis="y", color="#eee")
     ax.set_axisbelow(True)
     fig.tight_layout()
