@@ -41,7 +41,7 @@ from trickstack.stats.compare import compare
 from trickstack.stats.table import runs_table
 from trickstack.leaderboard import attribution as attr
 from trickstack.leaderboard.claims import check_candidate_claim, check_texts, differing
-from trickstack.leaderboard.evidence import (Recipe, _describe, _params, check_seal, read_evidence, read_recipes,
+from trickstack.leaderboard.evidence import (ListedRecipe, _describe, _params, check_seal, read_evidence, read_recipes,
                                              runs_of, stack_of)
 from trickstack.leaderboard.negative import negative_results
 from trickstack.recipes.recipe import recipes_root
@@ -75,7 +75,7 @@ INTEGERS = ("year", "n", "n_diverged", "n_pairs_prev", "n_pairs_base", "n_pairs"
 class Entry:
     """One recipe on the leaderboard: its row, its evidence, its attribution and its negative results."""
 
-    recipe: Recipe
+    recipe: ListedRecipe
     evidence: Path
     records: list
     runs: list
@@ -163,7 +163,7 @@ def build(recipes_dir: Optional[Path] = None, year: Optional[int] = None, worklo
     return Leaderboard(root, year, boards)
 
 
-def _board(folder: Path, recipes: list[Recipe], year: Optional[int]) -> Board:
+def _board(folder: Path, recipes: list[ListedRecipe], year: Optional[int]) -> Board:
     wl = get_workload(folder.name)
     by_year = {r.year: r for r in recipes}
     entries: list[Entry] = []
@@ -207,7 +207,7 @@ def _typed(table: pd.DataFrame) -> pd.DataFrame:
     return table.astype({c: "Int64" for c in INTEGERS if c in table})
 
 
-def _previous(recipe: Recipe, by_year: dict[int, Recipe], entries: list[Entry]) -> Optional[Entry]:
+def _previous(recipe: ListedRecipe, by_year: dict[int, ListedRecipe], entries: list[Entry]) -> Optional[Entry]:
     """provenance.previous if given ("baseline" or a year), else the latest earlier year's recipe."""
     named = recipe.provenance.get("previous")
     earlier = [e for e in entries if e.recipe.year < recipe.year]

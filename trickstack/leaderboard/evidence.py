@@ -29,7 +29,7 @@ Stack = dict[str, dict[str, Any]]  # trick -> resolved parameters
 
 
 @dataclass
-class Recipe:
+class ListedRecipe:
     """One recipe file, resolved by `trickstack.recipes.recipe`: its full stack (bases applied, defaults filled in),
     nuisance values, the reasons it gives and its provenance (a plain dict; empty for a hand-written one)."""
 
@@ -47,7 +47,7 @@ class Recipe:
         return f"{self.workload}/{self.year}"
 
 
-def read_recipes(folder: Path) -> list[Recipe]:
+def read_recipes(folder: Path) -> list[ListedRecipe]:
     """Every ``<year>.toml`` of one workload's folder, loaded and resolved strictly (errors name the file)."""
     out = []
     for path in sorted((p for p in folder.glob("*.toml") if YEAR.fullmatch(p.stem)), key=lambda p: int(p.stem)):
@@ -57,13 +57,13 @@ def read_recipes(folder: Path) -> list[Recipe]:
                             f"of workload {folder.name!r}")
         resolved = resolve(loaded)
         reasons = {**{n: e.reason for n, e in loaded.tricks.items()}, **{n: e.reason for n, e in loaded.removed.items()}}
-        out.append(Recipe(path, resolved.workload, resolved.year, loaded.recipe.summary,
+        out.append(ListedRecipe(path, resolved.workload, resolved.year, loaded.recipe.summary,
                           {t.name: dict(t.params) for t in resolved.tricks}, dict(resolved.nuisance), reasons,
                           loaded.provenance.model_dump(mode="json", exclude_none=True) if loaded.provenance else {}))
     return out
 
 
-def read_evidence(path: Path, recipe: Recipe, metric: str, direction: str) -> list[RunRecord]:
+def read_evidence(path: Path, recipe: ListedRecipe, metric: str, direction: str) -> list[RunRecord]:
     """The run records of an evidence file, each checked (see the module's docstring); errors name the file
     and the line."""
     seen: dict = {}
@@ -110,7 +110,7 @@ def read_evidence(path: Path, recipe: Recipe, metric: str, direction: str) -> li
     return records
 
 
-def check_seal(recipe: Recipe, evidence: Path) -> Optional[str]:
+def check_seal(recipe: ListedRecipe, evidence: Path) -> Optional[str]:
     """The digest of ``evidence`` when it equals the recipe's ``provenance.evidence_sha256``; None for a
     hand-written recipe (no provenance); a `UserError` when a derived recipe has no digest or another one."""
     if not recipe.provenance:
