@@ -37,6 +37,7 @@ from trickstack.ablations.storage import (
 )
 
 from trickstack.core.errors import UserError
+from trickstack.stats import rules
 from trickstack.core.stacks import arm_name
 from trickstack.trial.runner import run_trial
 from trickstack.workloads import get_workload
@@ -45,7 +46,8 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def worst(direction: str) -> float:
-    return -math.inf if direction == "maximize" else math.inf
+    """The worst value a run can have: what a diverged run tells Optuna."""
+    return -rules.sign(direction) * math.inf
 
 
 def run_job(spec: StudySpec, job: Job, trial: optuna.Trial) -> float:

@@ -30,6 +30,7 @@ from trickstack.recipes.recipe import open_recipe, resolve
 from trickstack.core.budget import Budget
 from trickstack.core.errors import UserError
 from trickstack.core.records import ResolvedRecipe, RunRecord
+from trickstack.core.stacks import arm_name
 from trickstack.stats.analysis import paired_differences
 from trickstack.trial.runner import parse_overrides, reference_budget
 from trickstack.workloads import get_workload, list_workloads
@@ -44,7 +45,7 @@ def compare(workload: str, stack: list[str], overrides: dict[str, Any], seeds: i
             records: Optional[Path] = None, recipe: Optional[ResolvedRecipe] = None) -> pd.DataFrame:
     wl = get_workload(workload)
     budget = Budget("flops", reference_budget(wl).value * fraction)
-    label = "+".join(sorted(stack)) or "baseline"
+    label = arm_name(stack)
     if recipe is not None:
         label = f"{recipe.name} ({'+'.join(recipe.stack) or 'no tricks'}{''.join('+' + t for t in stack)})"
     print(f"{wl.name}: baseline vs {label} {overrides or ''} at {budget.value:.4g} FLOPs "
