@@ -54,3 +54,18 @@ def test_saving_never_overwrites(record, tmp_path):
     second = save_record(record, tmp_path)
     assert first != second and first.read_text() == second.read_text()
     assert RunRecord.from_json(first.read_text()) == record
+
+
+def test_a_run_from_a_checkout_records_its_commit():
+    """Provenance names the commit of the checkout trickstack runs from (a wheel inside another repo: none)."""
+    import subprocess
+    from pathlib import Path
+
+    import trickstack
+    from trickstack.core.records import provenance
+
+    root = Path(trickstack.__file__).resolve().parents[1]
+    head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True)
+    if head.returncode != 0:
+        pytest.skip(f"{root} is not a git checkout, so there is no commit to record")
+    assert provenance().git_commit == head.stdout.strip()

@@ -163,7 +163,7 @@ def _static_provenance() -> dict:
     inside = _git("rev-parse", "--is-inside-work-tree") == "true"
     top = _git("rev-parse", "--show-toplevel") if inside else None
     # Only a checkout of trickstack itself counts (an installed wheel inside some other repo does not).
-    ours = top is not None and (Path(top) / "trickstack" / "records.py").exists()
+    ours = top is not None and Path(__file__).resolve().is_relative_to(Path(top).resolve())
     return {
         "trickstack_version": _version("trickstack"),
         "git_commit": _git("rev-parse", "HEAD") if ours else None,
