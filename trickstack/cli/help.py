@@ -1,0 +1,7 @@
+"""Help texts shared by several commands' flags (no imports: the CLI starts fast)."""
+
+DEVICE_HELP = ("auto (a CUDA GPU when there is one, else the CPU), cpu, cuda, cuda:N or mps; a device this machine "
+               "lacks is refused")
+DETERMINISTIC_HELP = ("torch's deterministic algorithms (and cuBLAS's deterministic workspace): same seed, same "
+                      "bits on a GPU too, at some speed; the record says which")
+
