@@ -35,6 +35,7 @@ from trickstack.workloads import Workload, get_workload
 
 BUDGET_TOLERANCE = 0.02  # |spent / budget - 1| allowed: the controller spends a FLOP budget to within a step
 CHECK_STEPS = 8  # baseline steps of the tiny budget the checks train for
+CHECKS = ("deterministic", "budget", "metric", "splits", "tricks")
 
 
 class WorkloadCheckError(AssertionError):
@@ -142,6 +143,9 @@ def check_workload(workload: Union[str, Workload], steps: int = CHECK_STEPS, *, 
     ``workload``: a `Workload`, a registered name or ``"package.module:factory"``. ``skip`` names checks to
     leave out (``"tricks"``, say, for a quick test); each one skipped is a claim left unchecked.
     """
+    unknown = sorted(set(skip) - set(CHECKS))
+    if unknown:
+        raise ValueError(f"unknown check(s) to skip {unknown}; the checks are {', '.join(CHECKS)}")
     wl = get_workload(workload) if isinstance(workload, str) else workload
     budget = tiny_budget(wl, steps)
     problems: list[str] = []
