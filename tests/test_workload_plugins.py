@@ -81,7 +81,7 @@ def test_installed_plugins_are_found_through_the_entry_point_group(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120,
                             env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().split(",") == ["digits", "mnist1d", "my_digits", "shakespeare-char"]
+    assert {"digits", "mnist1d", "my_digits", "shakespeare-char"} <= set(result.stdout.strip().split(","))
     assert "workload plugin 'bad' (my_workload:broken) skipped: workload factory my_workload:broken " \
            "raised RuntimeError: cannot load" in result.stderr
 

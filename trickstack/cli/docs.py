@@ -19,7 +19,7 @@ def tricks_table() -> str:
     from trickstack.tricks.registry import STATUS_SHORT, all_tricks, trick_status
     from trickstack.workloads import get_workload, list_workloads
 
-    workloads = [get_workload(n) for n in list_workloads()]
+    workloads = [get_workload(n) for n in list_workloads(plugins=False)]  # the shipped README: built-ins, whatever is installed
     head = ["trick", "year", "changes", "parameters (default, range)", "conflicts", *[f"on {w.name}" for w in workloads]]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for info in all_tricks():

@@ -213,12 +213,14 @@ def workload_from_ref(ref: str) -> Workload:
     return made
 
 
-def list_workloads(pattern: str = "*", testing: bool = False) -> list[str]:
-    """Registered workload names matching ``pattern``; with ``testing``, the `TESTING` ones too."""
+def list_workloads(pattern: str = "*", testing: bool = False, plugins: bool = True) -> list[str]:
+    """Registered workload names matching ``pattern``; with ``testing``, the `TESTING` ones too; without
+    ``plugins``, the built-ins only (what the shipped docs and trickstack's own contract tests cover)."""
     _load()
     for name in TESTING if testing else ():
         get_workload(name)
-    return sorted(n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern) and (testing or n not in TESTING))
+    return sorted(n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern) and (testing or n not in TESTING)
+                  and (plugins or n in BUILTIN or n in TESTING))
 
 
 def get_workload(name: str) -> Workload:
