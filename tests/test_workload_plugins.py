@@ -30,6 +30,7 @@ def test_a_factory_reference_makes_and_registers_its_workload():
     ("workload_factories:raises", r"workload factory workload_factories:raises raised RuntimeError: no data here"),
     ("workload_factories:not_a_workload", r"returned dict, not a trickstack Workload"),
     ("workload_factories:named_like_a_builtin", r"is named 'mnist1d', the name of a built-in workload"),
+    ("workload_factories:named_like_shakespeare", r"is named 'shakespeare-char', the name of a built-in workload"),
     ("bad ref:", r"expected a workload name or package.module:factory"),
 ])
 def test_a_bad_factory_reference_is_one_message_naming_it(ref, message):
@@ -57,8 +58,10 @@ def test_a_broken_plugin_is_reported_by_name_and_skipped_whole():
         workloads._load_plugin("clash", "clash_pkg:W", lambda: dataclasses.replace(digits, name="mnist1d"))
     with pytest.warns(UserWarning, match=r"plugin 'empty' .* neither a Workload, a factory of one, nor a module"):
         workloads._load_plugin("empty", "empty_pkg", lambda: textwrap)  # a module that registers nothing
+    with pytest.warns(UserWarning, match=r"'shakespeare-char' is registered twice \(a built-in"):
+        workloads._load_plugin("clash2", "clash_pkg:W", lambda: dataclasses.replace(digits, name="shakespeare-char"))
     assert list_workloads() == before
-    assert {"halfway", "clash", "empty"} <= set(plugin_errors())
+    assert {"halfway", "clash", "empty", "clash2"} <= set(plugin_errors())
     workloads._load_plugin("good", "good_pkg:make", lambda: dataclasses.replace(digits, name="from_plugin"))
     assert get_workload("from_plugin").batch_size == digits.batch_size
 

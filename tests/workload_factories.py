@@ -31,6 +31,10 @@ def named_like_a_builtin():
     return dataclasses.replace(get_workload("digits"), name="mnist1d")
 
 
+def named_like_shakespeare():  # a built-in whose name is not its module's (shakespeare_char)
+    return dataclasses.replace(get_workload("digits"), name="shakespeare-char")
+
+
 def wrong_metric_key():
     return dataclasses.replace(get_workload("mnist1d"), name="mnist1d_wrong_key", metric_key="Accuracy")
 

@@ -51,7 +51,7 @@ def render(readme: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Regenerate the tricks table in README.md.")
-    parser.add_argument("--readme", type=Path, default=Path(__file__).resolve().parent.parent / "README.md")
+    parser.add_argument("--readme", type=Path, default=Path(__file__).resolve().parents[2] / "README.md")
     parser.add_argument("--check", action="store_true", help="exit 1 when README.md is out of date")
     args = parser.parse_args()
     current = args.readme.read_text()

@@ -36,7 +36,7 @@ from trickstack.core.errors import RegistryError, UserError, close_matches
 from trickstack.core.params import Param, Value
 from trickstack.workloads.data import Splits
 
-BUILTIN = ("digits", "mnist1d", "shakespeare_char")
+BUILTIN = ("digits", "mnist1d", "shakespeare_char")  # modules of trickstack.workloads; their names: `builtin_names`
 # Workloads that train nothing -> the module that defines them (``synthetic``: runs simulated from a
 # known truth). Found by name at run time, like plugins, from the higher layer that owns them; not
 # benchmarks, so `list_workloads` leaves them out unless asked (``testing=True``).
@@ -127,6 +127,7 @@ class Workload:
 _REGISTRY: dict[str, Workload] = {}
 _FROM_REFS: dict[str, Workload] = {}  # "package.module:factory" -> the workload it made (once per process)
 _PLUGIN_ERRORS: dict[str, str] = {}  # entry-point name -> why it was skipped
+_BUILTIN_NAMES: set[str] = set()  # names the BUILTIN modules registered (and TESTING's), never a plugin's
 _loaded = False
 
 
@@ -134,7 +135,7 @@ def register_workload(workload: Workload) -> Workload:
     if not isinstance(workload, Workload):
         raise RegistryError(f"register_workload takes a Workload, got {type(workload).__name__}")
     if workload.name in _REGISTRY:
-        clash = " (a built-in workload's name)" if workload.name in BUILTIN else ""
+        clash = " (a built-in workload's name)" if workload.name in _BUILTIN_NAMES else ""
         raise RegistryError(f"workload {workload.name!r} is registered twice{clash}")
     _REGISTRY[workload.name] = workload
     return workload
@@ -146,6 +147,7 @@ def _load() -> None:
         _loaded = True
         for name in BUILTIN:
             importlib.import_module(f"trickstack.workloads.{name}")
+        _BUILTIN_NAMES.update(_REGISTRY, TESTING)
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             _load_plugin(ep.name, ep.value, ep.load)
 
@@ -203,7 +205,7 @@ def workload_from_ref(ref: str) -> Workload:
         raise UserError(f"workload {ref}: {match['factory']!r} is not callable")
     made = _made_by(target, ref)
     _load()
-    if made.name in BUILTIN or made.name in TESTING:
+    if made.name in _BUILTIN_NAMES:
         raise UserError(f"workload {ref} is named {made.name!r}, the name of a built-in workload; choose another name")
     if _REGISTRY.get(made.name) is not made:
         if made.name in _REGISTRY:
@@ -220,7 +222,7 @@ def list_workloads(pattern: str = "*", testing: bool = False, plugins: bool = Tr
     for name in TESTING if testing else ():
         get_workload(name)
     return sorted(n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern) and (testing or n not in TESTING)
-                  and (plugins or n in BUILTIN or n in TESTING))
+                  and (plugins or n in _BUILTIN_NAMES))
 
 
 def get_workload(name: str) -> Workload:
