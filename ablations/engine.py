@@ -45,8 +45,8 @@ from trickstack.ablations.worker import work, worker_main
 from trickstack.core.errors import UserError
 from trickstack.core.stacks import Arm, arm_name
 from trickstack.stats import analysis, rules
-from trickstack.tricks.registry import check_compatible, get_trick
 from trickstack.trial.devices import worker_devices
+from trickstack.tricks.registry import check_compatible, get_trick
 from trickstack.workloads import get_workload
 
 MAX_RETRIES = 2  # a job that fails (raises) this many more times is reported, not retried again

@@ -24,8 +24,8 @@ import time
 from typing import Optional, Sequence
 
 import torch
-
 from trickstack.benchmarks.overhead import hand_written, trickstack_trial
+
 from trickstack.core.budget import Budget
 from trickstack.core.errors import UserError
 from trickstack.core.records import provenance

@@ -6,13 +6,13 @@ import pytest
 from shakespeare_fixture import generated_corpus
 
 from trickstack.testing.workload import (
+    WorkloadCheckError,
     check_budget,
     check_disjoint_splits,
     check_metric,
     check_tricks_run,
     check_workload,
     tiny_budget,
-    WorkloadCheckError,
 )
 from trickstack.trial.runner import run_trial
 from trickstack.workloads import get_workload
