@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
+from typer.testing import CliRunner
+
+from trickstack.cli.app import app
 from trickstack.testing.workload import check_workload
 from trickstack.workloads import get_workload, list_workloads
 
@@ -29,18 +30,18 @@ def test_the_split_is_fixed_and_stratified():
     assert abs(share(s.train_y) - share(s.eval_y)) < 0.01
 
 
-def trickstack(*args: str, cwd: Path) -> str:
-    result = subprocess.run([sys.executable, "-m", "trickstack.cli", *args], cwd=cwd, capture_output=True, text=True,
-                            timeout=300)
-    assert result.returncode == 0, result.stderr
+def trickstack(*args: str) -> str:
+    """``trickstack ARGS`` in this process (Composer is imported once for the whole test file)."""
+    result = CliRunner().invoke(app, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
     return result.stdout
 
 
 def test_a_tiny_study_and_its_report(tmp_path):
     storage = f"sqlite:///{tmp_path / 'study.db'}"
-    trickstack("ablate", str(HERE / "breast-cancer-study.toml"), "--storage", storage, "--device", "cpu", cwd=tmp_path)
-    report = json.loads(trickstack("report", "breast-cancer-demo", "--storage", storage, "--format", "json", cwd=tmp_path))
+    trickstack("ablate", str(HERE / "breast-cancer-study.toml"), "--storage", storage, "--device", "cpu")
+    report = json.loads(trickstack("report", "breast-cancer-demo", "--storage", storage, "--format", "json"))
     assert report["study"] == "breast-cancer-demo"
     assert all(trick in json.dumps(report) for trick in ("label_smoothing", "ema"))
-    table = trickstack("export", "breast-cancer-demo", "--storage", storage, cwd=tmp_path)
+    table = trickstack("export", "breast-cancer-demo", "--storage", storage)
     assert table.count("\n") == 1 + 4 * 2  # header, then 4 arms x 2 paired seeds
