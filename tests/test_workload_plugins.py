@@ -117,3 +117,25 @@ def test_a_study_spec_may_name_a_factory(tmp_path):
             design = "one-at-a-time"
             tricks = ["label_smoothing"]
         '''), source=str(tmp_path / "factory.toml"))
+
+
+def test_recipe_derive_keeps_the_factory_reference_for_its_workers(tmp_path, monkeypatch):
+    """Workers in other processes make the workload again from the study's spec: it must hold the reference."""
+    from trickstack.derive import derive as derive_module
+    from trickstack.derive.derive import DeriveOptions, derive
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def capture(spec, storage, workers, progress, device, deterministic):
+        seen.update(workload=spec.study.workload, device=device, deterministic=deterministic)
+        raise Stop
+
+    monkeypatch.setattr(derive_module, "prepare", lambda *args: None)
+    monkeypatch.setattr(derive_module, "ablate", lambda *a, **k: capture(*a, **k))
+    with pytest.raises(Stop):
+        derive("workload_factories:digits_copy", 2016, DeriveOptions(device="cpu", deterministic=False),
+               recipes=tmp_path)
+    assert seen == {"workload": "workload_factories:digits_copy", "device": "cpu", "deterministic": False}
