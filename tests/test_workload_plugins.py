@@ -89,6 +89,20 @@ def test_installed_plugins_are_found_through_the_entry_point_group(tmp_path):
            "raised RuntimeError: cannot load" in result.stderr
 
 
+def test_a_reference_to_a_factory_also_installed_as_a_plugin_gives_the_plugin(monkeypatch):
+    """The same factory by entry point and by reference is one workload; another one of that name is refused."""
+    import dataclasses
+
+    monkeypatch.setattr(workloads, "_FROM_REFS", {})
+    made = get_workload("workload_factories:digits_copy")
+    monkeypatch.setattr(workloads, "_FROM_REFS", {})  # as in a process where the entry point registered it first
+    assert get_workload("workload_factories:digits_copy") is made
+    monkeypatch.setitem(workloads._REGISTRY, "digits_copy", dataclasses.replace(made, batch_size=7))
+    monkeypatch.setattr(workloads, "_FROM_REFS", {})
+    with pytest.raises(UserError, match=r"is named 'digits_copy', which another workload \(a plugin\) already has"):
+        get_workload("workload_factories:digits_copy")
+
+
 def test_the_cli_refuses_a_bad_workload_reference_with_exit_2(cli):
     code, _, err = cli("run", "--workload", "workload_factories:not_a_workload", "--device", "cpu")
     assert code == 2 and "returned dict, not a trickstack Workload" in " ".join(err.split()) and "Traceback" not in err

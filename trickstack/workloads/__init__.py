@@ -207,12 +207,13 @@ def workload_from_ref(ref: str) -> Workload:
     _load()
     if made.name in _BUILTIN_NAMES:
         raise UserError(f"workload {ref} is named {made.name!r}, the name of a built-in workload; choose another name")
-    if _REGISTRY.get(made.name) is not made:
-        if made.name in _REGISTRY:
-            raise UserError(f"workload {ref} is named {made.name!r}, which another workload (a plugin) already has")
+    existing = _REGISTRY.get(made.name)
+    if existing is None:
         register_workload(made)
-    _FROM_REFS[ref] = made
-    return made
+    elif existing != made:  # equal: the same factory, also installed as a plugin (e.g. its entry point)
+        raise UserError(f"workload {ref} is named {made.name!r}, which another workload (a plugin) already has")
+    _FROM_REFS[ref] = existing or made
+    return _FROM_REFS[ref]
 
 
 def list_workloads(pattern: str = "*", testing: bool = False, plugins: bool = True) -> list[str]:
