@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from trickstack.cli.consoles import err, out, phase_progress
-from trickstack.cli.help import DETERMINISTIC_HELP, DEVICE_HELP
+from trickstack.cli.help import DETERMINISTIC_HELP, DEVICE_HELP, WORKERS_DEVICE_HELP
 from trickstack.cli.recipes import leaderboard, recipe_app
 from trickstack.core.errors import UserError
 
@@ -205,8 +205,7 @@ def ablate(
     storage: Optional[str] = typer.Option(None, help="sqlite:///FILE, postgresql://..., or journal:///FILE; default sqlite:///trickstack.db (journal:///trickstack.journal with --workers > 1)"),
     workers: int = typer.Option(1, min=1, help="local worker processes (each imports Composer once and runs many trials)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="list the arms, trial count and estimated time; train nothing"),
-    device: str = typer.Option("auto", help=DEVICE_HELP + "; with several GPUs each worker gets its own (worker i on "
-                               "GPU i mod the GPU count: more workers than GPUs share them)"),
+    device: str = typer.Option("auto", help=WORKERS_DEVICE_HELP),
     deterministic: bool = typer.Option(True, "--deterministic/--no-deterministic", help=DETERMINISTIC_HELP),
 ) -> None:
     """Run or continue a combination study: tricks alone and together, paired seeds, fixed budget."""
@@ -215,8 +214,7 @@ def ablate(
     from trickstack.ablations.spec import StudySpec
     from trickstack.cli.flags import device_flag
 
-    device = device_flag(device)
-    spec = StudySpec.load(spec_path)
+    spec, device = StudySpec.load(spec_path), device_flag(device)
     if dry_run:
         _print_plan(spec, *plan_arms(spec), workers)
         return
@@ -296,9 +294,8 @@ def worker(
     """Join a study: run its queued trials until none is left (with --poll, until the study finishes)."""
     from trickstack.ablations.worker import work
     from trickstack.cli.flags import device_flag
-    from trickstack.trial.devices import resolve_device
 
-    device = resolve_device(device_flag(device))
+    device = device_flag(device, resolve=True)
     _load_study(study, storage)
     done = work(study, storage, poll_seconds=poll, device=device, deterministic=deterministic)
     err.print(f"worker ran {done} trial(s)")

@@ -45,11 +45,12 @@ def set_flags(pairs: list[str], workload, stack: list[str], where: str) -> dict:
         raise UserError(f"--set {error}") from None
 
 
-def device_flag(text: str) -> str:
+def device_flag(text: str, resolve: bool = False) -> str:
     """``--device``: checked against this machine now (a device it lacks is an error naming the flag);
-    returned as given, so ``auto`` and ``cuda`` can still spread a study's workers over several GPUs."""
+    returned as given, so ``auto`` and ``cuda`` can still spread a study's workers over several GPUs, or
+    with ``resolve`` as the one device it means (``cpu``, ``cuda:N``, ``mps``)."""
     try:
-        resolve_device(text)
+        resolved = resolve_device(text)
     except UserError as error:
         raise UserError(f"--device {text}: {error}") from None
-    return text
+    return resolved if resolve else text

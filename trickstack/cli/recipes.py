@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from trickstack.cli.consoles import err, out, phase_progress
-from trickstack.cli.help import DETERMINISTIC_HELP, DEVICE_HELP
+from trickstack.cli.help import DETERMINISTIC_HELP, WORKERS_DEVICE_HELP
 from trickstack.core.errors import UserError
 from trickstack.stats import rules
 
@@ -104,7 +104,7 @@ def recipe_derive(
     synthetic: Optional[Path] = typer.Option(None, "--synthetic", metavar="TRUTH.toml",
                                              help="testing only: with --workload synthetic, a TOML file whose synthetic "
                                                   "table is the known truth its runs are simulated from"),
-    device: str = typer.Option("auto", help=DEVICE_HELP + "; with several GPUs each worker gets its own"),
+    device: str = typer.Option("auto", help=WORKERS_DEVICE_HELP),
     deterministic: bool = typer.Option(True, "--deterministic/--no-deterministic", help=DETERMINISTIC_HELP),
 ) -> None:
     """Derive a year's recipe: search the tricks known by YEAR starting from the previous recipe (tricks may be
