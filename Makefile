@@ -1,9 +1,14 @@
 # Two commands: `make demo` runs the main job end to end, `make test` runs the tests.
-# Both create the virtual environment in .venv when it is missing.
+# Both create the virtual environment in .venv when it is missing. `make test` also installs the example
+# workload plugin (examples/tabular_workload) and runs its tests, a tiny study and its report, so the
+# plugin path stays working.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+
+PLUGIN := examples/tabular_workload
+PLUGIN_STAMP := $(VENV)/.plugin-installed-stamp
 
 .PHONY: demo test clean
 
@@ -25,8 +30,13 @@ demo: $(STAMP)
 	$(BIN)/trickstack recipe check
 	$(BIN)/trickstack leaderboard --out runs/site --force
 
-test: $(STAMP)
+$(PLUGIN_STAMP): $(STAMP) $(PLUGIN)/pyproject.toml
+	$(BIN)/python -m pip install --quiet -e $(PLUGIN)
+	touch $(PLUGIN_STAMP)
+
+test: $(STAMP) $(PLUGIN_STAMP)
 	$(BIN)/python -m pytest -q
+	cd $(PLUGIN) && $(abspath $(BIN))/python -m pytest -q -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info trickstack.db trickstack.journal

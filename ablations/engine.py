@@ -46,6 +46,7 @@ from trickstack.ablations.worker import work, worker_main
 from trickstack.core.errors import UserError
 from trickstack.core.stacks import Arm, arm_name
 from trickstack.stats import analysis, rules
+from trickstack.trial.devices import worker_devices
 from trickstack.tricks.registry import check_compatible, get_trick
 from trickstack.workloads import get_workload
 
@@ -63,6 +64,8 @@ class Context:
     order: list[str]
     progress: Optional[Callable[[str, int, int], None]] = None  # (phase label, done, total)
     excluded: list[tuple[Arm, str]] = field(default_factory=list)
+    device: str = "cpu"  # what the workers train on (trickstack.trial.devices); not part of the spec
+    deterministic: bool = True
 
 
 def open_study(spec: StudySpec, storage_url: Optional[str], workers: int) -> Context:
@@ -184,13 +187,15 @@ def _run_workers(ctx: Context, keys: set[str], label: str) -> None:
             ctx.progress(label, sum(states.get(k) == TrialState.COMPLETE for k in keys), len(keys))
 
     report()
+    devices = worker_devices(ctx.device, ctx.workers)  # several GPUs: one each, shared in turn past the count
     if ctx.workers <= 1:
-        work(ctx.spec.study.name, ctx.storage_url, on_trial=report)
+        work(ctx.spec.study.name, ctx.storage_url, on_trial=report, device=devices[0], deterministic=ctx.deterministic)
         return
     threads = max(1, (os.cpu_count() or 1) // ctx.workers)  # split the CPU threads between workers
     spawn = multiprocessing.get_context("spawn")
-    procs = [spawn.Process(target=worker_main, args=(ctx.spec.study.name, ctx.storage_url, ctx.workers, threads))
-             for _ in range(ctx.workers)]
+    procs = [spawn.Process(target=worker_main, args=(ctx.spec.study.name, ctx.storage_url, ctx.workers, threads,
+                                                     device, ctx.deterministic))
+             for device in devices]
     for p in procs:
         p.start()
     while any(p.is_alive() for p in procs):
@@ -321,11 +326,16 @@ def search(ctx: Context) -> list[str]:
 
 
 def ablate(spec: StudySpec, storage_url: Optional[str] = None, workers: int = 1,
-           progress: Optional[Callable[[str, int, int], None]] = None) -> Context:
-    """Run (or continue) the study of ``spec`` to the end. Returns its context; see `Context.study`."""
+           progress: Optional[Callable[[str, int, int], None]] = None, device: str = "cpu",
+           deterministic: bool = True) -> Context:
+    """Run (or continue) the study of ``spec`` to the end. Returns its context; see `Context.study`.
+
+    ``device`` (`trickstack.trial.devices`): with ``auto`` or ``cuda`` and several GPUs, each local worker
+    gets its own (`worker_devices`). A device the machine lacks is refused before the study is created."""
+    worker_devices(device, workers)
     arms, excluded = plan_arms(spec)  # an oversized design is refused before the study is created
     ctx = open_study(spec, storage_url, workers)
-    ctx.progress = progress
+    ctx.progress, ctx.device, ctx.deterministic = progress, device, deterministic
     ctx.excluded = excluded
     state = StudyState(ctx.study)
     state.set_excluded(ctx.excluded)

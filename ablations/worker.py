@@ -50,7 +50,7 @@ def worst(direction: str) -> float:
     return -rules.sign(direction) * math.inf
 
 
-def run_job(spec: StudySpec, job: Job, trial: optuna.Trial) -> float:
+def run_job(spec: StudySpec, job: Job, trial: optuna.Trial, device: str = "cpu", deterministic: bool = True) -> float:
     """Train the job's runs; store their records on the trial; return the trial's value."""
     wl = get_workload(spec.study.workload)
     base = spec.base_tricks()
@@ -67,7 +67,8 @@ def run_job(spec: StudySpec, job: Job, trial: optuna.Trial) -> float:
                                overrides=merged).model_copy(update={"recipe": recipe}) for s in seeds]
     else:
         on_top = [t for t in stack if recipe is None or t not in recipe.stack]
-        records = [run_trial(wl, on_top, seed=s, budget=spec.study.budget.as_budget(), overrides=overrides, recipe=recipe)
+        records = [run_trial(wl, on_top, seed=s, budget=spec.study.budget.as_budget(), overrides=overrides, recipe=recipe,
+                             device=device, deterministic=deterministic)
                    for s in seeds]
     state.set_records(trial, [r.model_dump(mode="json") for r in records])
     values = [r.metrics.eval_value for r in records]
@@ -91,8 +92,9 @@ def suggest_nuisance(study: optuna.Study, spec: StudySpec, job: Job) -> dict:
 
 
 def work(study_name: str, storage_url: Optional[str], workers: int = 1, threads: Optional[int] = None,
-         on_trial: Optional[Callable[[], None]] = None, poll_seconds: float = 0.0) -> int:
-    """Run queued jobs until none is WAITING (with ``poll_seconds``, wait while the study is open)."""
+         on_trial: Optional[Callable[[], None]] = None, poll_seconds: float = 0.0, device: str = "cpu",
+         deterministic: bool = True) -> int:
+    """Run queued jobs until none is WAITING (with ``poll_seconds``, wait while the study is open) on ``device``."""
     if threads:
         torch.set_num_threads(threads)
     storage = open_storage(storage_url, workers)
@@ -125,7 +127,7 @@ def work(study_name: str, storage_url: Optional[str], workers: int = 1, threads:
             state.set_nuisance(trial, job.nuisance)
         with Heartbeat(storage, trial._trial_id):
             try:
-                value = run_job(spec, job, trial)
+                value = run_job(spec, job, trial, device, deterministic)
             except optuna.exceptions.UpdateFinishedTrialError:
                 continue  # failed and requeued meanwhile by another worker (stale heartbeat): the retry runs it
             except Exception as error:  # a bug, not a result: recorded and left for a retry
@@ -139,10 +141,11 @@ def work(study_name: str, storage_url: Optional[str], workers: int = 1, threads:
             on_trial()
 
 
-def worker_main(study_name: str, storage_url: str, workers: int, threads: int) -> None:
+def worker_main(study_name: str, storage_url: str, workers: int, threads: int, device: str = "cpu",
+                deterministic: bool = True) -> None:
     """Entry point of a spawned local worker process."""
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     try:
-        work(study_name, storage_url, workers=workers, threads=threads)
+        work(study_name, storage_url, workers=workers, threads=threads, device=device, deterministic=deterministic)
     except UserError as error:
         raise SystemExit(f"worker: {error}")

@@ -27,22 +27,24 @@ from trickstack.workloads import get_workload
 from trickstack.workloads.data import batched_loader
 
 
-def hand_written(steps: int, seed: int) -> float:
+def hand_written(steps: int, seed: int, device: str = "cpu") -> float:
+    """Seconds of ``steps`` steps of a plain PyTorch loop on ``device`` (a resolved one: cpu, cuda:N, mps)."""
     wl = get_workload("mnist1d")
     hp = wl.resolve_nuisance()
     reproducibility.seed_all(seed)
-    model = wl.build_model().module  # the bare nn.Module
+    model = wl.build_model().module.to(device)  # the bare nn.Module
     optimizer = torch.optim.AdamW(model.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
     loader = batched_loader((wl.splits.train_x, wl.splits.train_y), wl.batch_size, seed=seed)
     start = time.perf_counter()
     done = 0
     while done < steps:
         for x, y in loader:
+            x, y = x.to(device), y.to(device)  # as Composer moves each batch
             optimizer.zero_grad(set_to_none=True)
             loss = F.cross_entropy(model(x), y)
             loss.backward()
             optimizer.step()
-            loss.item()  # the trainer reads the loss every step too
+            loss.item()  # the trainer reads the loss every step too (on a GPU: waits for the step)
             done += 1
             if done == steps:
                 break
@@ -67,11 +69,11 @@ def bare_composer(steps: int, seed: int) -> float:
     return elapsed
 
 
-def trickstack_trial(steps: int, seed: int) -> float:
+def trickstack_trial(steps: int, seed: int, device: str = "cpu") -> float:
     wl = get_workload("mnist1d")
     budget = Budget("flops", steps * baseline_step_flops(wl))
     start = time.perf_counter()
-    record = run_trial(wl, [], seed=seed, budget=budget)
+    record = run_trial(wl, [], seed=seed, budget=budget, device=device)
     assert record.steps == steps, (record.steps, steps)
     return time.perf_counter() - start - record.eval_seconds
 

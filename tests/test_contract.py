@@ -20,7 +20,7 @@ from trickstack.tricks.registry import get_trick, list_tricks, trick_status
 from trickstack.workloads import get_workload, list_workloads
 
 TRICKS = list_tricks()
-WORKLOADS = list_workloads()
+WORKLOADS = list_workloads(plugins=False)  # a plugin's workload is checked by its own tests
 # Baseline steps of each contract run: enough for every trick's claimed change to show and for the
 # budget to be met within 2% by tricks whose steps cost more (muon: 1.64 GPT steps), few enough
 # that the whole table trains in a few minutes on two cores (a GPT step costs ~50 MNIST-1D steps).

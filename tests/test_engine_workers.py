@@ -80,9 +80,9 @@ def count_runs(monkeypatch):
     runs: list[str] = []
     real = worker.run_job
 
-    def counting(spec, job, trial):
+    def counting(spec, job, trial, *hardware):  # hardware: the worker's device and deterministic flag
         runs.append(job.key)
-        return real(spec, job, trial)
+        return real(spec, job, trial, *hardware)
 
     monkeypatch.setattr(worker, "run_job", counting)
     return runs
@@ -230,18 +230,18 @@ def test_a_live_worker_whose_trial_was_declared_dead_drops_its_result(tmp_path, 
 
     real, victims = worker.run_job, []
 
-    def declared_dead(spec, job, trial):
+    def declared_dead(spec, job, trial, *hardware):  # hardware: the worker's device and deterministic flag
         def reap():  # what another host's reap_dead_trials does on a stale heartbeat
             victims.append(trial.number)
             trial.study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
             requeue(trial.study, trial.study._storage.get_trial(trial._trial_id))
 
         if victims:
-            return real(spec, job, trial)
+            return real(spec, job, trial, *hardware)
         if when == "during":
             reap()
-            return real(spec, job, trial)  # its records cannot be stored any more
-        value = real(spec, job, trial)
+            return real(spec, job, trial, *hardware)  # its records cannot be stored any more
+        value = real(spec, job, trial, *hardware)
         reap()  # between the records and the result
         return value
 

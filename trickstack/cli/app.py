@@ -16,6 +16,7 @@ from rich.table import Table
 
 from trickstack.cli.consoles import err, out, phase_progress
 from trickstack.cli.guards import out_file as checked_out_file, out_flag, out_folder
+from trickstack.cli.help import DETERMINISTIC_HELP, DEVICE_HELP, WORKERS_DEVICE_HELP
 from trickstack.cli.recipes import leaderboard, recipe_app
 from trickstack.cli.views import print_record, print_simulated_plan
 from trickstack.core.errors import DataWarning, UserError
@@ -129,8 +130,8 @@ def workloads_list(as_json: bool = typer.Option(False, "--json", help="print JSO
 
 @app.command()
 def run(
-    workload: Optional[str] = typer.Option(None, help="workload name (see `trickstack workloads list`); default "
-                                           "the recipe's, else mnist1d"),
+    workload: Optional[str] = typer.Option(None, help="workload name (see `trickstack workloads list`) or "
+                                           "package.module:factory; default the recipe's, else mnist1d"),
     recipe_ref: Optional[str] = typer.Option(None, "--recipe", metavar="FILE|WORKLOAD/YEAR",
                                              help="start from a recipe (recipes/mnist1d/2019.toml, or mnist1d/2019 for "
                                                   "a shipped one): its tricks, parameters and nuisance values; --tricks "
@@ -145,9 +146,11 @@ def run(
     set_: List[str] = typer.Option([], "--set", help="TRICK.PARAM=VALUE or NUISANCE=VALUE; repeatable"),
     as_json: bool = typer.Option(False, "--json", help="print the record as JSON"),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="also write the record to a new file in this folder"),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
+    deterministic: bool = typer.Option(True, "--deterministic/--no-deterministic", help=DETERMINISTIC_HELP),
 ) -> None:
     """Train one stack of tricks on one workload with one seed under one budget; print its record."""
-    from trickstack.cli.flags import budget_flag, set_flags
+    from trickstack.cli.flags import budget_flag, device_flag, set_flags
     from trickstack.core.records import save_record
     from trickstack.recipes.recipe import open_recipe, resolve
     from trickstack.trial.progress import BudgetProgress
@@ -158,6 +161,7 @@ def run(
         check_seed(seed)
     except UserError as error:
         raise UserError(f"--seed: {error}") from None
+    device = device_flag(device)
     recipe = resolve(open_recipe(recipe_ref)) if recipe_ref is not None else None
     if recipe is not None and workload is not None and workload != recipe.workload:
         raise UserError(f"--workload {workload} differs from the workload of recipe {recipe.name} ({recipe.workload}); "
@@ -173,7 +177,8 @@ def run(
     if out_dir is not None:
         out_folder(out_dir)  # before training: a bad folder must not waste the run
     callbacks = [BudgetProgress(f"{wl.name} {'+'.join(stack) or 'baseline'} seed {seed}")] if err.is_terminal else []
-    record = run_trial(wl, extra, seed=seed, budget=chosen, overrides=overrides, recipe=recipe, callbacks=callbacks)
+    record = run_trial(wl, extra, seed=seed, budget=chosen, overrides=overrides, recipe=recipe, callbacks=callbacks,
+                       device=device, deterministic=deterministic)
     if as_json:
         print(record.to_json())
     else:
@@ -206,6 +211,8 @@ def ablate(
     workers: int = typer.Option(1, min=1, help="local worker processes (each imports Composer once and runs many trials)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="list the arms, trial count and estimated time; train nothing"),
     yes: bool = typer.Option(False, "--yes", help="queue a study of more than 10,000 runs or about 30 days"),
+    device: str = typer.Option("auto", help=WORKERS_DEVICE_HELP),
+    deterministic: bool = typer.Option(True, "--deterministic/--no-deterministic", help=DETERMINISTIC_HELP),
 ) -> None:
     """Run or continue a combination study: tricks alone and together, paired seeds, fixed budget.
     The plan and its estimated time are printed first."""
@@ -213,8 +220,9 @@ def ablate(
     from trickstack.ablations.engine import plan_arms
     from trickstack.ablations.estimate import oversized
     from trickstack.ablations.spec import StudySpec
+    from trickstack.cli.flags import device_flag
 
-    spec = StudySpec.load(spec_path)
+    spec, device = StudySpec.load(spec_path), device_flag(device)
     runs, seconds = _print_plan(spec, *plan_arms(spec), workers, out if dry_run else err)  # stdout: the results
     if dry_run:
         return
@@ -223,7 +231,7 @@ def ablate(
         raise UserError(f"study {spec.study.name}: {too_big}; nothing was queued. Check the spec's seeds and tricks "
                         "(--dry-run shows the plan), or pass --yes to queue it anyway")
     with phase_progress(spec.study.name) as progress:
-        ctx = run_study(spec, storage, workers, progress)
+        ctx = run_study(spec, storage, workers, progress, device=device, deterministic=deterministic)
     _print_status(ctx.study)
     _print_results(ctx.study)
 
@@ -295,14 +303,18 @@ def worker(
     study: str = typer.Argument(..., help="study name"),
     storage: Optional[str] = typer.Option(None, help="the study's storage URL (postgresql://... from another machine)"),
     poll: float = typer.Option(0.0, help="seconds between looks for new jobs while the study is open (0: stop when idle)"),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
+    deterministic: bool = typer.Option(True, "--deterministic/--no-deterministic", help=DETERMINISTIC_HELP),
 ) -> None:
     """Join a study: run its queued trials until none is left (with --poll, until the study finishes)."""
     from trickstack.ablations.worker import work
+    from trickstack.cli.flags import device_flag
 
     if not (math.isfinite(poll) and poll >= 0):
         raise UserError(f"--poll {poll:g}: give the seconds between looks, a finite number >= 0 (0: stop when idle)")
+    device = device_flag(device, resolve=True)
     _load_study(study, storage)
-    done = work(study, storage, poll_seconds=poll)
+    done = work(study, storage, poll_seconds=poll, device=device, deterministic=deterministic)
     err.print(f"worker ran {done} trial(s)")
 
 

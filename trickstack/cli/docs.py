@@ -19,7 +19,7 @@ def tricks_table() -> str:
     from trickstack.tricks.registry import STATUS_SHORT, all_tricks, trick_status
     from trickstack.workloads import get_workload, list_workloads
 
-    workloads = [get_workload(n) for n in list_workloads()]
+    workloads = [get_workload(n) for n in list_workloads(plugins=False)]  # the shipped README: built-ins, whatever is installed
     head = ["trick", "year", "changes", "parameters (default, range)", "conflicts", *[f"on {w.name}" for w in workloads]]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for info in all_tricks():
@@ -51,7 +51,7 @@ def render(readme: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Regenerate the tricks table in README.md.")
-    parser.add_argument("--readme", type=Path, default=Path(__file__).resolve().parent.parent / "README.md")
+    parser.add_argument("--readme", type=Path, default=Path(__file__).resolve().parents[2] / "README.md")
     parser.add_argument("--check", action="store_true", help="exit 1 when README.md is out of date")
     args = parser.parse_args()
     current = args.readme.read_text()

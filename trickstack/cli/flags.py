@@ -7,6 +7,7 @@ from typing import Callable, Optional
 
 from trickstack.core.budget import Budget, check_fraction
 from trickstack.core.errors import UserError
+from trickstack.trial.devices import resolve_device
 from trickstack.trial.runner import parse_overrides
 
 FRACTION = re.compile(r"(?P<x>[0-9.eE+-]+)x")  # "--budget 0.25x": a fraction of the reference budget
@@ -44,3 +45,14 @@ def set_flags(pairs: list[str], workload, stack: list[str], where: str) -> dict:
         return parse_overrides(pairs, workload, stack, where)
     except UserError as error:
         raise UserError(f"--set {error}") from None
+
+
+def device_flag(text: str, resolve: bool = False) -> str:
+    """``--device``: checked against this machine now (a device it lacks is an error naming the flag);
+    returned as given, so ``auto`` and ``cuda`` can still spread a study's workers over several GPUs, or
+    with ``resolve`` as the one device it means (``cpu``, ``cuda:N``, ``mps``)."""
+    try:
+        resolved = resolve_device(text)
+    except UserError as error:
+        raise UserError(f"--device {text}: {error}") from None
+    return resolved if resolve else text

@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from trickstack.cli.consoles import err, out, phase_progress
 from trickstack.cli.guards import out_folder
+from trickstack.cli.help import DETERMINISTIC_HELP, WORKERS_DEVICE_HELP
 from trickstack.core.errors import UserError
 from trickstack.stats import rules
 
@@ -95,7 +96,7 @@ def recipe_seal(
 
 @recipe_app.command("derive")
 def recipe_derive(
-    workload: str = typer.Option(..., help="workload name (see `trickstack workloads list`)"),
+    workload: str = typer.Option(..., help="workload name (see `trickstack workloads list`) or package.module:factory"),
     year: int = typer.Option(..., help="the recipe's year: only tricks of YEAR or before are searched"),
     budget: Optional[str] = typer.Option(None, help="FLOPs per run, or a fraction of the reference budget (0.25x); "
                                          "default: the previous recipe's, else the workload's reference budget. Every "
@@ -118,21 +119,24 @@ def recipe_derive(
     synthetic: Optional[Path] = typer.Option(None, "--synthetic", metavar="TRUTH.toml",
                                              help="testing only: with --workload synthetic, a TOML file whose synthetic "
                                                   "table is the known truth its runs are simulated from"),
+    device: str = typer.Option("auto", help=WORKERS_DEVICE_HELP),
+    deterministic: bool = typer.Option(True, "--deterministic/--no-deterministic", help=DETERMINISTIC_HELP),
 ) -> None:
     """Derive a year's recipe: search the tricks known by YEAR starting from the previous recipe (tricks may be
     dropped), confirm the best on fresh paired seeds, and write recipes/WORKLOAD/YEAR.toml with its evidence.
     It beats the previous recipe only at p < 0.01 (one-sided paired t-test, at least 5 seeds); otherwise the
     previous recipe is carried forward."""
-    from trickstack.cli.flags import budget_flag
+    from trickstack.cli.flags import budget_flag, device_flag
     from trickstack.derive.derive import DeriveOptions, derive, load_truth
     from trickstack.derive.inputs import reference
     from trickstack.workloads import get_workload
 
+    device = device_flag(device)
     truth = load_truth(synthetic) if synthetic is not None else None
     names = tuple(t.strip() for t in tricks.split(",") if t.strip()) or None
     chosen = budget_flag(budget, "flops", lambda: reference(get_workload(workload)))
     options = DeriveOptions(budget=chosen, seeds=seeds, trials=trials, search_seeds=search_seeds, tricks=names,
-                            orders=orders, study=study, force=force)
+                            orders=orders, study=study, force=force, device=device, deterministic=deterministic)
     with phase_progress(f"{workload}/{year}") as progress:
         d = derive(workload, year, options, recipes=recipes, storage=storage, workers=workers, truth=truth,
                    progress=progress)

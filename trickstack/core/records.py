@@ -17,7 +17,7 @@ import sys
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Literal, Optional, Union
+from typing import Any, Literal, Mapping, Optional, Union
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -65,6 +65,12 @@ class Provenance(_Model):
     platform: str
     cpu: str
     torch_threads: int
+    # Optional, so records written before devices were chosen stay valid (they all ran on the CPU, deterministic).
+    device: Optional[str] = Field(None, description="where the run trained: cpu, cuda:N or mps; null in older records (cpu)")
+    accelerator: Optional[str] = Field(None, description="the GPU's model (torch's device name); null on the CPU")
+    accelerator_count: Optional[int] = Field(None, description="GPUs visible to the process; null on the CPU")
+    cuda: Optional[str] = Field(None, description="torch's CUDA version on a CUDA device; null otherwise")
+    deterministic: Optional[bool] = Field(None, description="torch's deterministic algorithms were on; null in older records (on)")
 
 
 class ResolvedRecipe(_Model):
@@ -177,9 +183,11 @@ def _static_provenance() -> dict:
     }
 
 
-def provenance() -> Provenance:
-    """Where and with what a run was made. Git state is read once per process."""
-    return Provenance(**_static_provenance(), torch_threads=torch.get_num_threads())
+def provenance(device: Optional[Mapping[str, Any]] = None, deterministic: Optional[bool] = None) -> Provenance:
+    """Where and with what a run was made. Git state is read once per process. ``device``: the device fields
+    (``device``, ``accelerator``, ``accelerator_count``, ``cuda``; `trickstack.trial.devices.accelerator`)."""
+    return Provenance(**_static_provenance(), torch_threads=torch.get_num_threads(), **dict(device or {}),
+                      deterministic=deterministic)
 
 
 def save_record(record: RunRecord, out_dir: os.PathLike) -> Path:

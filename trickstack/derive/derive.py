@@ -66,6 +66,8 @@ class DeriveOptions:
     orders: int = ORDERS
     study: Optional[str] = None  # default derive-<workload>-<year>
     force: bool = False  # replace an existing recipe of that year
+    device: str = "cpu"  # where the runs train (trickstack.trial.devices)
+    deterministic: bool = True  # torch's deterministic algorithms
 
     def __post_init__(self) -> None:
         if self.trials < 2:
@@ -118,11 +120,13 @@ def derive(workload: str, year: int, options: DeriveOptions = DeriveOptions(), *
     name = options.study or f"derive-{wl.name}-{year}"
     spec = inputs.study_spec(name, wl, year, budget, options.seeds, options.trials, options.search_seeds, tricks,
                              checked)
+    if workload != wl.name:  # package.module:factory: workers in other processes make the workload from it
+        spec = spec.model_copy(update={"study": spec.study.model_copy(update={"workload": workload})})
     eval_seeds = list(range(options.seeds))
 
     start = inputs.config_of(prev, wl) if prev else Config(frozenset(), {inputs.SEARCHED_NUISANCE: inputs.default_lr(wl)})
     prepare(spec, storage, workers, start, prev)
-    ctx = ablate(spec, storage, workers, progress)
+    ctx = ablate(spec, storage, workers, progress, device=options.device, deterministic=options.deterministic)
     candidate, tried = best_candidate(ctx, spec, start)
     baseline = Config(frozenset())  # the engine's baseline jobs: no trick, the workload's nuisance values
     run(ctx, [*candidate.jobs(eval_seeds), *(start.jobs(eval_seeds) if prev else [])], "confirmation")

@@ -33,6 +33,7 @@ from trickstack.core.records import (
     now,
     provenance,
 )
+from trickstack.trial.devices import accelerator, composer_device, resolve_device, set_deterministic
 from trickstack.trial.flops import BudgetController, count_flops
 from trickstack.tricks.registry import TrickInfo, check_compatible, get_trick
 from trickstack.workloads import Workload, get_workload
@@ -147,6 +148,8 @@ def run_trial(
     recipe: Optional[ResolvedRecipe] = None,
     callbacks: Sequence[Callback] = (),
     audit_flops: bool = False,
+    device: str = "cpu",
+    deterministic: bool = True,
 ) -> RunRecord:
     """Train ``stack`` on ``workload`` with ``seed`` under ``budget`` and return its record.
 
@@ -157,9 +160,13 @@ def run_trial(
     and the record keeps the recipe beside the values actually used.
     A NaN or infinite loss ends the trial early with ``diverged=True``; it is not raised.
     ``audit_flops`` measures every step and raises `FlopAuditError` if a cached cost was wrong.
+    ``device``: ``cpu`` (the default, bit for bit as before devices could be chosen), ``auto``, ``cuda``,
+    ``cuda:N`` or ``mps`` (`trickstack.trial.devices`); a device the machine lacks raises `UserError`.
+    ``deterministic`` turns torch's deterministic algorithms on (the default) or off; the record says which.
     """
     check_seed(seed)
     wl = get_workload(workload) if isinstance(workload, str) else workload
+    device = resolve_device(device)
     stack, overrides = with_recipe(recipe, wl, stack, overrides)
     tricks = resolve_stack(wl, stack, overrides)
     nuisance = wl.resolve_nuisance(split_overrides(overrides)[1])
@@ -170,7 +177,7 @@ def run_trial(
         raise UserError(f"budget {budget.value:g} samples is smaller than one {wl.name} step ({wl.batch_size} samples)")
 
     splits = wl.splits
-    reproducibility.configure_deterministic_mode()
+    set_deterministic(deterministic)  # before any CUDA work (cuBLAS reads its workspace setting once)
     reproducibility.seed_all(seed)  # model initialisation is a function of the seed alone
     model = wl.build_model()
     controller = BudgetController(budget, _first_step_estimate(wl, budget), audit=audit_flops)
@@ -194,10 +201,10 @@ def run_trial(
             log_to_console=False,
             log_traces=False,
             auto_log_hparams=False,
-            device="cpu",
+            device=composer_device(device),  # model, batches and metrics on it
             device_train_microbatch_size=wl.batch_size,  # one microbatch: the loader yields whole batches
             seed=seed,
-            deterministic_mode=True,
+            deterministic_mode=deterministic,
             python_log_level=None,
         )
         try:
@@ -238,7 +245,7 @@ def run_trial(
         diverged=controller.diverged,
         diverged_step=controller.diverged_step,
         created=now(),
-        provenance=provenance(),
+        provenance=provenance(accelerator(device), deterministic),
         recipe=recipe,
     )
 

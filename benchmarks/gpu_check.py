@@ -1,0 +1,118 @@
+"""What trickstack does on this machine's accelerator, in one run (at most ~8 minutes on one GPU).
+
+Prints, for ``--device`` (default ``auto``: a CUDA GPU when there is one):
+
+1. the device and the versions (torch, CUDA, Composer, trickstack; the GPU's model and count);
+2. two identical runs of the workload in deterministic mode, and whether their metrics are identical bit for bit;
+3. the FLOP budget error of those runs (spent / budget - 1);
+4. trickstack's time per step over a hand-written PyTorch loop on the same device (the approach of
+   `trickstack.benchmarks.overhead`: the MNIST-1D model, the same batches, interleaved repeats);
+5. a baseline's metric and wall time at the workload's reference budget.
+
+``--device cpu --tiny`` is the dry path (seconds; the test suite runs it): every step, at a few training steps.
+
+    python -m trickstack.benchmarks.gpu_check [--device auto] [--workload mnist1d] [--tiny] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from typing import Optional, Sequence
+
+import torch
+from trickstack.benchmarks.overhead import hand_written, trickstack_trial
+
+from trickstack.core.budget import Budget
+from trickstack.core.errors import UserError
+from trickstack.core.records import provenance
+from trickstack.trial.devices import accelerator, resolve_device
+from trickstack.trial.runner import baseline_step_flops, reference_budget, run_trial
+from trickstack.workloads import get_workload
+
+# (full, tiny): training steps of the determinism runs, of each timed loop, and the timing repeats.
+REPEAT_STEPS = (1000, 10)
+OVERHEAD_STEPS = (1000, 20)
+REPEATS = (3, 1)
+TINY_REFERENCE = 0.01  # --tiny: the "reference" run spends this fraction of the reference budget
+
+
+def check(device: str = "auto", workload: str = "mnist1d", tiny: bool = False) -> dict:
+    """Run the five checks (see the module doc); return their results as a dict of plain values."""
+    device = resolve_device(device)
+    wl = get_workload(workload)
+    size = int(tiny)
+    prov = provenance(accelerator(device), True)
+    result: dict = {"device": device, "accelerator": prov.accelerator, "accelerator_count": prov.accelerator_count,
+                    "cuda": prov.cuda, "torch": prov.torch, "composer": prov.composer,
+                    "trickstack": prov.trickstack_version, "git_commit": prov.git_commit, "workload": wl.name}
+
+    budget = Budget("flops", float(REPEAT_STEPS[size] * baseline_step_flops(wl)))
+    a, b = (run_trial(wl, [], seed=0, budget=budget, device=device, deterministic=True) for _ in range(2))
+    result["repeat"] = {"steps": a.steps, "metric": wl.metric, "values": [a.metrics.eval_value, b.metrics.eval_value],
+                        "identical": a.metrics.eval_value == b.metrics.eval_value
+                        and a.metrics.train_loss == b.metrics.train_loss}
+    result["budget_error"] = [r.flops / r.budget.value - 1 for r in (a, b)]
+
+    steps = OVERHEAD_STEPS[size]
+    trickstack_trial(5, 0, device), hand_written(5, 0, device)  # warm up: kernels, allocator, data
+    ours, floor = [], []
+    for repeat in range(REPEATS[size]):  # interleaved, so drifts in load hit both alike
+        ours.append(trickstack_trial(steps, repeat, device))
+        floor.append(hand_written(steps, repeat, device))
+    result["overhead"] = {"steps": steps, "repeats": REPEATS[size], "trickstack_seconds": statistics.median(ours),
+                          "hand_written_seconds": statistics.median(floor),
+                          "ratio": statistics.median(ours) / statistics.median(floor)}
+
+    reference = reference_budget(wl).scaled(TINY_REFERENCE) if tiny else reference_budget(wl)
+    start = time.perf_counter()
+    run = run_trial(wl, [], seed=0, budget=reference, device=device)
+    result["reference"] = {"fraction": TINY_REFERENCE if tiny else 1.0, "steps": run.steps, "metric": wl.metric,
+                           "value": run.metrics.eval_value, "wall_seconds": time.perf_counter() - start,
+                           "train_seconds": run.train_seconds}
+    return result
+
+
+def show(r: dict) -> None:
+    gpu = f", {r['accelerator']} x{r['accelerator_count']}, CUDA {r['cuda']}" if r["accelerator"] else ""
+    print(f"device {r['device']}{gpu}; torch {r['torch']}, composer {r['composer']}, trickstack {r['trickstack']} "
+          f"@ {(r['git_commit'] or 'wheel')[:10]}")
+    rep = r["repeat"]
+    print(f"{r['workload']}: two deterministic runs of {rep['steps']} steps, seed 0: {rep['metric']} "
+          f"{rep['values'][0]!r} and {rep['values'][1]!r}: {'identical' if rep['identical'] else 'DIFFERENT'}")
+    print(f"FLOP budget error (spent / budget - 1): {', '.join(f'{e:+.2e}' for e in r['budget_error'])}")
+    o = r["overhead"]
+    print(f"time per step, mnist1d, {o['steps']} steps, median of {o['repeats']}: trickstack "
+          f"{o['trickstack_seconds'] / o['steps'] * 1e3:.3f} ms, hand-written {o['hand_written_seconds'] / o['steps'] * 1e3:.3f} ms: "
+          f"ratio {o['ratio']:.2f}")
+    ref = r["reference"]
+    label = "the reference budget" if ref["fraction"] == 1 else f"{ref['fraction']:g} x the reference budget (--tiny)"
+    print(f"baseline at {label}: {ref['steps']} steps, {ref['metric']} {ref['value']!r}, "
+          f"{ref['wall_seconds']:.1f} s wall ({ref['train_seconds']:.1f} s training)")
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    parser.add_argument("--workload", default="mnist1d")
+    parser.add_argument("--tiny", action="store_true", help="a few steps of each check: the dry path, seconds")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = parser.parse_args(argv)
+    try:
+        result = check(args.device, args.workload, args.tiny)
+    except UserError as error:  # a device this machine lacks: one line, exit code 2 (as the CLI)
+        print(f"gpu_check: {error}", file=sys.stderr)
+        sys.exit(2)
+    if args.json:
+        print(json.dumps(result, indent=1))
+    else:
+        show(result)
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""An example trickstack workload plugin (see the README's "Bring your own workload")."""

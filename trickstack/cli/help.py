@@ -1,0 +1,9 @@
+"""Help texts shared by several commands' flags (no imports: the CLI starts fast)."""
+
+DEVICE_HELP = ("auto (a CUDA GPU when there is one, else the CPU), cpu, cuda, cuda:N or mps; a device this machine "
+               "lacks is refused")
+WORKERS_DEVICE_HELP = DEVICE_HELP + ("; with several GPUs each local worker gets its own (worker i on GPU i mod the "
+                                     "GPU count: more workers than GPUs share them)")
+DETERMINISTIC_HELP = ("torch's deterministic algorithms (and cuBLAS's deterministic workspace): same seed, same "
+                      "bits on a GPU too, at some speed; the record says which")
+
