@@ -348,7 +348,7 @@ def test_an_unreachable_storage_exits_2_with_one_message(tmp_path, cli):
     for args in (["ablate", str(path), "--storage", url], ["status", "bad", "--storage", url],
                  ["worker", "bad", "--storage", url], ["export", "bad", "--storage", url]):
         message = one_message(*cli(*args))
-        assert f"--storage {url}" in message and "cannot open the storage" in message
+        assert f"storage {url}" in message and "cannot open the storage" in message
 
 
 @pytest.mark.parametrize("storage", ["sqlite", "journal"])
