@@ -32,9 +32,22 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class DistributionRecord(_Model):
+    """The installed distribution (package) that provided a trick: ``trickstack`` for the built-ins."""
+
+    name: str
+    version: str
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.version}"
+
+
 class TrickRecord(_Model):
     name: str
     params: dict[str, Value] = Field(description="fully resolved parameters, defaults included")
+    # Optional, so records and recipes written before it are still valid.
+    distribution: Optional[DistributionRecord] = Field(
+        None, description="the distribution and version whose code the trick ran; null in older records and in recipes")
 
 
 class BudgetRecord(_Model):

@@ -205,7 +205,7 @@ def run_trial(
 
     return RunRecord(
         workload=wl.name,
-        tricks=[TrickRecord(name=t.info.name, params=t.params) for t in tricks],
+        tricks=[TrickRecord(name=t.info.name, params=t.params, distribution=t.info.distribution) for t in tricks],
         nuisance=nuisance,
         seed=seed,
         budget=BudgetRecord(unit=budget.unit, value=budget.value),

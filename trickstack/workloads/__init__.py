@@ -60,6 +60,10 @@ class Workload:
     includes: Mapping[str, str] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        for p in self.nuisance:
+            p.validate(p.default, owner=self.name)  # a bad default names this workload
+
     def nuisance_param(self, name: str) -> Param:
         for p in self.nuisance:
             if p.name == name:
