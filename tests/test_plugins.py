@@ -11,24 +11,8 @@ from composer.algorithms import LabelSmoothing
 
 from trickstack.core.errors import RegistryError, UserError
 from trickstack.core.params import Param
-from trickstack.tricks import registry
 from trickstack.tricks.registry import Citation, TrickInfo, get_trick, list_tricks, register
-
-
-class FakeDist:
-    def __init__(self, name: str, version: str):
-        self.name, self.version = name, version
-
-
-class FakeEntryPoint:
-    """What `importlib.metadata.entry_points` yields: a name, a value, its distribution and `load()`."""
-
-    def __init__(self, name: str, value: str, load, dist: FakeDist = FakeDist("acme-tricks", "1.2.3")):
-        self.name, self.value, self.dist, self._load = name, value, dist, load
-        self.group = registry.ENTRY_POINT_GROUP
-
-    def load(self):
-        return self._load()
+from plugin_fixtures import FakeDist, FakeEntryPoint, plugins  # noqa: F401 (plugins is a fixture)
 
 
 def trick(name: str, **kw) -> TrickInfo:
@@ -38,21 +22,6 @@ def trick(name: str, **kw) -> TrickInfo:
 
 def broken_import():
     raise ModuleNotFoundError("No module named 'acme_missing_dependency'")
-
-
-@pytest.fixture
-def plugins(monkeypatch):
-    """Install fake entry points: ``plugins(ep, ...)``; the registry reloads them, built-ins kept."""
-    list_tricks()  # the real registry is loaded first, so restoring it afterwards leaves it whole
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
-    monkeypatch.setattr(registry, "_FAILED", {}, raising=False)
-    monkeypatch.setattr(registry, "_CLASHES", {}, raising=False)
-    monkeypatch.setattr(registry, "_loaded", False)
-
-    def install(*eps):
-        monkeypatch.setattr(registry, "entry_points", lambda group: [ep for ep in eps if ep.group == group])
-
-    return install
 
 
 def test_a_broken_plugin_is_skipped_by_name_and_the_others_load(plugins):
