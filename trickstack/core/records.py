@@ -96,6 +96,21 @@ class ResolvedRecipe(_Model):
         return {**{f"{t.name}.{k}": v for t in self.tricks for k, v in t.params.items()}, **self.nuisance}
 
 
+class FlopMismatch(_Model):
+    step: int
+    cached: int = Field(description="FLOPs cached for the step's cost signature")
+    measured: int = Field(description="FLOPs the step was measured to spend")
+
+
+class FlopCheck(_Model):
+    """How a run's FLOPs were checked: what the cost cache could miss is measured, not trusted."""
+
+    audit_window: int = Field(description="one step in every this many was measured again although its cost was cached (1: every step)")
+    audited_steps: int = Field(description="steps measured again and compared with the cached cost of their signature")
+    flops_outside_steps: float = Field(description="FLOPs spent between steps (epoch ends, ...), included in flops and charged to the budget")
+    mismatches: list[FlopMismatch] = Field(description="audited steps whose cost differed from the cache: such a run is refused (FlopAuditError)")
+
+
 class RunRecord(_Model):
     schema_version: Literal[1] = SCHEMA_VERSION
     workload: str
@@ -103,8 +118,8 @@ class RunRecord(_Model):
     nuisance: dict[str, Value] = Field(description="the workload's optimizer and schedule settings used")
     seed: int
     budget: BudgetRecord
-    flops: float = Field(description="training FLOPs counted by torch's FlopCounterMode (forward and backward)")
-    flops_measured_steps: int = Field(description="steps measured with the counter; the others reused a measured cost of the same signature")
+    flops: float = Field(description="training FLOPs counted by torch's FlopCounterMode (forward and backward, and any work between steps)")
+    flops_measured_steps: int = Field(description="steps measured with the counter (the first of each signature, and audited ones); the others reused a measured cost of the same signature")
     steps: int
     samples: int
     train_seconds: float
@@ -116,6 +131,7 @@ class RunRecord(_Model):
     provenance: Provenance
     # Optional, so every record written before recipes existed is still a valid schema-1 record.
     recipe: Optional[ResolvedRecipe] = Field(None, description="the resolved recipe the run started from; null without one")
+    flops_check: Optional[FlopCheck] = Field(None, description="how the FLOPs were checked; null in records written before it")
 
     def to_json(self, indent: Optional[int] = 2) -> str:
         return self.model_dump_json(indent=indent)
