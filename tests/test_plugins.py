@@ -104,6 +104,14 @@ def test_every_trick_knows_its_distribution(plugins):
     assert str(get_trick("ema").distribution) == f"trickstack {version('trickstack')}"
 
 
+def test_a_built_in_imported_before_the_registry_loaded_is_still_trickstacks(plugins):
+    plugins()
+    list_tricks()
+    info = register(trick("early", source="trickstack.algorithms.early"))  # as `import trickstack.algorithms.x` does
+    assert str(info.distribution) == f"trickstack {version('trickstack')}"
+    assert register(trick("elsewhere", source="my_script")).distribution is None  # not from any package we know
+
+
 def test_cli_names_a_broken_plugin_and_keeps_working(plugins, cli):
     plugins(FakeEntryPoint("acme_broken", "acme.broken", broken_import))
     with pytest.warns(UserWarning):

@@ -150,8 +150,11 @@ _CLASHES: dict[str, str] = {}  # trick name -> why it cannot be used (two distri
 
 def register(info: TrickInfo) -> TrickInfo:
     """Add ``info`` to the registry; a name registered twice is an error naming both distributions."""
-    if info.distribution is None and _distribution is not None:
-        info = replace(info, distribution=_distribution)
+    if info.distribution is None:
+        # While loading, the distribution being loaded; a built-in imported before the registry
+        # loaded (``from trickstack.algorithms.ema import ...``) is still trickstack's.
+        dist = _distribution or (_installed("trickstack") if info.source.startswith("trickstack.") else None)
+        info = replace(info, distribution=dist) if dist else info
     if info.name in _REGISTRY:
         raise DuplicateTrickError(
             info.name, f"trick {info.name!r} is registered twice: by {_REGISTRY[info.name].provided_by} and by {info.provided_by}"
