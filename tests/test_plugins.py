@@ -11,7 +11,7 @@ from composer.algorithms import LabelSmoothing
 
 from trickstack.core.errors import RegistryError, UserError
 from trickstack.core.params import Param
-from trickstack.tricks.registry import Citation, TrickInfo, get_trick, list_tricks, register
+from trickstack.tricks.registry import Citation, TrickInfo, get_trick, list_tricks, plugin_failures, register
 from plugin_fixtures import FakeDist, FakeEntryPoint, plugins  # noqa: F401 (plugins is a fixture)
 
 
@@ -31,6 +31,7 @@ def test_a_broken_plugin_is_skipped_by_name_and_the_others_load(plugins):
                                          r"ModuleNotFoundError: No module named 'acme_missing_dependency'"):
         names = list_tricks()
     assert "acme_good" in names and "label_smoothing" in names and "acme_broken" not in names
+    assert [(f.entry_point, str(f.distribution)) for f in plugin_failures()] == [("acme_broken", "acme-tricks 1.2.3")]
     get_trick("label_smoothing")  # what `run --tricks label_smoothing` looks up
     with pytest.raises(UserError, match=r"trick 'acme_broken' is not available: plugin 'acme_broken' .*acme-tricks 1.2.3"
                                         r".*No module named 'acme_missing_dependency'"):
@@ -67,7 +68,7 @@ def test_a_clash_names_both_distributions_with_versions_and_the_name_is_refused(
     ours = f"trickstack {version('trickstack')} (trickstack.algorithms.label_smoothing)"
     clash = re.escape(f"trick 'label_smoothing' is registered twice: by {ours} and by evil 6.6 (?)")
     with pytest.warns(UserWarning, match=clash):
-        list_tricks()
+        assert "label_smoothing" not in list_tricks() and "ema" in list_tricks()  # so `tricks list` still works
     with pytest.raises(RegistryError, match=clash + "; uninstall one of them"):
         get_trick("label_smoothing")  # never one of the two silently
 

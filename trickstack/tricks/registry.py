@@ -251,9 +251,9 @@ def plugin_failures() -> list[PluginFailure]:
 
 
 def list_tricks(pattern: str = "*") -> list[str]:
-    """Names of registered tricks matching a glob ``pattern``, sorted."""
+    """Names of usable tricks matching a glob ``pattern``, sorted (a name two distributions register is not)."""
     _load()
-    return sorted(name for name in _REGISTRY if fnmatch.fnmatchcase(name, pattern))
+    return sorted(name for name in _REGISTRY if fnmatch.fnmatchcase(name, pattern) and name not in _CLASHES)
 
 
 def get_trick(name: str) -> TrickInfo:
