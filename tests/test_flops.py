@@ -12,6 +12,7 @@ from trickstack.core.budget import Budget
 from trickstack.trial.flops import AUDIT_WINDOW, count_flops
 from trickstack.trial.runner import FlopAuditError, run_trial
 from trickstack.tricks.registry import Citation, TrickInfo
+from trickstack.workloads import get_workload
 
 
 class ExtraPasses(Algorithm):
@@ -20,8 +21,8 @@ class ExtraPasses(Algorithm):
 
     spent = 0
 
-    def __init__(self, event: Event, passes: int, start: int = 0):
-        self.event, self.passes, self.start = event, passes, start
+    def __init__(self, event: Event, passes: int, start: int = 0, batch=None):
+        self.event, self.passes, self.start, self.batch = event, passes, start, batch
 
     def match(self, event, state):
         return event == self.event and int(state.timestamp.batch) >= self.start
@@ -30,7 +31,7 @@ class ExtraPasses(Algorithm):
         def forward():
             with torch.no_grad():
                 for _ in range(self.passes):
-                    state.model(state.batch)
+                    state.model(state.batch if self.batch is None else self.batch)
 
         type(self).spent += count_flops(forward)
 
@@ -42,11 +43,14 @@ def cheat(plugins, name, algorithm):
     plugins(FakeEntryPoint(name, f"acme:{name}", lambda: info))
 
 
-def test_work_at_epoch_end_is_counted_and_charged_to_the_budget(plugins, step_flops):
+@pytest.mark.parametrize("event", [Event.EPOCH_END, Event.FIT_START])
+def test_work_outside_the_steps_is_counted_and_charged_to_the_budget(plugins, step_flops, event):
     ExtraPasses.spent = 0
-    cheat(plugins, "epoch_end_passes", ExtraPasses(Event.EPOCH_END, passes=40))
+    splits = get_workload("mnist1d").splits
+    batch = (splits.train_x[:100], splits.train_y[:100])  # at FIT_START there is no batch yet
+    cheat(plugins, "extra_passes", ExtraPasses(event, passes=40, batch=batch))
     budget = Budget("flops", 250 * step_flops)  # ~6 epochs of MNIST-1D (40 steps each)
-    record = run_trial("mnist1d", ["epoch_end_passes"], seed=0, budget=budget)
+    record = run_trial("mnist1d", ["extra_passes"], seed=0, budget=budget)
     assert ExtraPasses.spent > 0
     assert record.flops == record.steps * step_flops + ExtraPasses.spent  # every FLOP, none twice
     assert record.flops_check.flops_outside_steps == ExtraPasses.spent

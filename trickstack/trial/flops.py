@@ -8,9 +8,10 @@ plus the ``cost_key(state)`` of every algorithm whose step cost varies -- and re
 
 Nothing a trick spends in training escapes the count:
 
-- work outside the steps (at EPOCH_END, between steps, after the last one; anything from the
-  controller's FIT_START on) is counted by a counter that is open whenever no step is, and charged
-  to the budget like a step's (``flops_outside_steps``); for ordinary tricks it is zero;
+- work outside the steps (at FIT_START, at EPOCH_END, between steps, after the last one) is
+  counted by a counter that is open whenever no step is, from just before `Trainer.fit` to
+  FIT_END, and charged to the budget like a step's (``flops_outside_steps``); for ordinary tricks
+  it is zero;
 - a step whose cost changed although its signature did not (a trick doing extra passes without a
   ``cost_key``) is caught by a sampled audit: one random step in every `AUDIT_WINDOW` is measured
   again and compared with the cached cost (``audit_mismatches``; the runner refuses such a run).
@@ -102,7 +103,7 @@ class BudgetController(Callback):
         # Surgery happens at INIT, so from here on the parameters and algorithms are fixed objects.
         self._params = list(state.model.parameters())
         self._keyed = [a for a in state.algorithms if callable(getattr(a, "cost_key", None))]
-        self._open_gap()
+        self.open_gap()  # the runner opened it before `fit` already; this is for other callers
 
     def before_dataloader(self, state: State, logger: Logger) -> None:
         length = state.dataloader_len
@@ -157,7 +158,7 @@ class BudgetController(Callback):
         self.spent += cost
         self.recent_costs.append(cost)
         self.steps += 1
-        self._open_gap()
+        self.open_gap()
 
     def epoch_end(self, state: State, logger: Logger) -> None:
         self._step_to_gap()
@@ -202,9 +203,10 @@ class BudgetController(Callback):
         if self._counter is not None:
             self._spend_outside(self._counter.get_total_flops())
             self._close_counter()
-            self._open_gap()
+            self.open_gap()
 
-    def _open_gap(self) -> None:
+    def open_gap(self) -> None:
+        """Start counting work outside the steps (idempotent); the runner calls it just before `fit`."""
         if not self._gap_open:
             self._gap.__enter__()  # clears its count
             self._gap_open = True

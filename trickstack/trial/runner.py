@@ -190,6 +190,7 @@ def run_trial(
         )
         try:
             start = time.perf_counter()
+            controller.open_gap()  # from here on: FIT_START's tricks run before any callback could open it
             trainer.fit()
             train_seconds = time.perf_counter() - start
             eval_value, eval_seconds = None, 0.0
