@@ -26,6 +26,12 @@ from trickstack.trial.runner import (
 from trickstack.workloads import Workload
 
 
+def _same_tricks(stored: Sequence[TrickRecord], wanted: Sequence[TrickRecord]) -> bool:
+    """Same tricks and parameters, from the same distribution version (a record older than that field matches any)."""
+    return len(stored) == len(wanted) and all(
+        s.name == w.name and s.params == w.params and s.distribution in (None, w.distribution) for s, w in zip(stored, wanted))
+
+
 class RecordFile:
     """The JSON-lines file of a benchmark's run records (absent: nothing to reuse, nothing kept)."""
 
@@ -38,10 +44,11 @@ class RecordFile:
     def find(self, wl: Workload, stack: Sequence[str], seed: int, budget: Budget,
              overrides: Mapping[str, Any], recipe: Optional[ResolvedRecipe]) -> Optional[RunRecord]:
         names, values = with_recipe(recipe, wl, stack, overrides)
-        tricks = [TrickRecord(name=t.info.name, params=t.params) for t in resolve_stack(wl, names, values)]
+        tricks = [TrickRecord(name=t.info.name, params=t.params, distribution=t.info.distribution)
+                  for t in resolve_stack(wl, names, values)]
         nuisance = wl.resolve_nuisance(split_overrides(values)[1])
         for r in self.records:
-            if (r.workload == wl.name and r.seed == seed and r.tricks == tricks and r.nuisance == nuisance
+            if (r.workload == wl.name and r.seed == seed and _same_tricks(r.tricks, tricks) and r.nuisance == nuisance
                     and r.budget.unit == budget.unit and math.isclose(r.budget.value, budget.value, rel_tol=1e-12)
                     and r.recipe == recipe and r.provenance.torch_threads == torch.get_num_threads()):
                 return r

@@ -8,6 +8,8 @@ import pytest
 
 from trickstack.core.budget import Budget
 
+pytest_plugins = ["plugin_fixtures"]  # the `plugins` fixture: fake trick entry points
+
 
 @pytest.fixture(scope="session")
 def workload():

@@ -27,9 +27,16 @@ def test_bad_values_name_the_parameter(param, text, message):
         param.parse(text, "t")
 
 
-def test_a_bad_default_is_caught_at_definition():
-    with pytest.raises(UserError):
-        Param("x", 2.0, low=0, high=1)
+def test_a_bad_default_is_caught_where_its_owner_is_defined_and_names_it():
+    """A trick's bad default is named with the trick and its module (the plugin case: tests/test_plugins.py)."""
+    from composer.algorithms import LabelSmoothing
+    from trickstack.tricks.registry import Citation, TrickInfo
+
+    with pytest.raises(UserError, match=r"trick 'smooth' \(in my_plugin\): the default of parameter 'x' is invalid: "
+                                        r"smooth.x = 2.0 is outside its allowed range \[0, 1\]"):
+        TrickInfo(name="smooth", year=2024, summary="s", citation=Citation("t", "https://x"), domains=(),
+                  changes=("targets",), factory=lambda: LabelSmoothing(0.1), params=(Param("x", 2.0, low=0, high=1),),
+                  source="my_plugin")
     with pytest.raises(ValueError, match="needs low and high"):
         Param("x", 0.5)
 
@@ -51,3 +58,12 @@ def test_describe_shows_the_space_the_search_draws_from():
     assert Param("nesterov", False).describe() == "nesterov=False {True, False}"  # searched, not fixed
     assert Param("mode", "a", choices=("a", "b")).describe() == "mode='a' {a, b}"
     assert Param("interval", "1ep").describe() == "interval='1ep' fixed"
+
+
+def test_a_bad_nuisance_default_names_the_workload():
+    import dataclasses
+
+    from trickstack.workloads import get_workload
+
+    with pytest.raises(UserError, match=r"mnist1d.lr = 5.0 is outside its allowed range"):
+        dataclasses.replace(get_workload("mnist1d"), nuisance=(Param("lr", 5.0, low=0.0, high=1.0),))

@@ -42,6 +42,20 @@ def test_record_is_self_describing(record, small_budget):
     assert prov.git_commit is None or len(prov.git_commit) == 40
 
 
+def test_record_names_the_distribution_that_provided_each_trick(record):
+    from importlib.metadata import version
+
+    assert record.tricks[0].distribution.model_dump() == {"name": "trickstack", "version": version("trickstack")}
+
+
+def test_a_record_written_before_trick_distributions_is_still_valid(record):
+    data = json.loads(record.to_json())
+    for trick in data["tricks"]:
+        del trick["distribution"]
+    jsonschema.validate(data, json.loads(SCHEMA_PATH.read_text()))
+    assert RunRecord.model_validate(data).tricks[0].distribution is None
+
+
 def test_unknown_fields_are_rejected(record):
     data = json.loads(record.to_json())
     data["surprise"] = 1

@@ -51,7 +51,8 @@ def test_seconds_budget_trains_until_the_time_is_spent():
 def test_flops_are_counted_from_the_real_passes(step_flops, small_budget):
     record = run_trial("mnist1d", [], seed=0, budget=small_budget)
     assert record.flops == record.steps * step_flops  # every step of the baseline costs the same
-    assert record.flops_measured_steps == 1  # measured once, reused for the same signature
+    # measured once and reused for the same signature, but for the sampled audit's steps
+    assert record.flops_measured_steps == 1 + record.flops_check.audited_steps
 
 
 def test_reference_budget_is_reference_steps_of_the_baseline(workload, step_flops):
@@ -91,7 +92,7 @@ def test_bad_input_is_a_user_error(kwargs, message):
 
 
 def test_bad_budget_values():
-    with pytest.raises(UserError, match="positive number"):
+    with pytest.raises(UserError, match="positive, finite number"):
         Budget("flops", -1)
     with pytest.raises(UserError, match="unit must be one of"):
         Budget("tokens", 5)  # type: ignore[arg-type]

@@ -2,7 +2,7 @@
 
 One entry per registered trick (cf. Composer's ``tests/algorithms/algorithm_settings.py``); the
 contract tests train each trick on every workload it supports for a few dozen to ~120 baseline steps
-(``CONTRACT_STEPS`` in test_contract.py) with these settings, and fail when a trick has no entry.
+(``CONTRACT_STEPS`` in trickstack.testing.contract) with these settings, and fail when a trick has no entry.
 `PER_WORKLOAD` overrides an entry on one workload where the shared setting would not show the change.
 """
 

@@ -19,7 +19,7 @@ __all__ = ["LogitSoftCap", "SoftCap", "apply_soft_cap", "soft_cap"]
     summary="Bound the final logits smoothly: cap · tanh(logits / cap), in training and evaluation",
     citation=Citation("Gemma 2: Improving Open Language Models at a Practical Size (Team Gemma)", "https://arxiv.org/abs/2408.00118"),
     domains=("vision", "language", "audio"),
-    changes=("model", "loss"),
+    changes=("model",),  # the logits; the loss function is the workload's own (the contract checks it)
     requires=("logits",),
     params=(
         # Gemma 2's 30 bounds logits over a 256k vocabulary; these small models reach |logit| 30-90

@@ -55,6 +55,7 @@ def tricks_list(
         {
             "name": i.name, "year": i.year, "domains": list(i.domains), "changes": list(i.changes),
             "summary": i.summary, "status": {w.name: _trick_status(i, w) for w in workloads},
+            "distribution": i.distribution.model_dump() if i.distribution else None,
         }
         for i in infos
     ]
@@ -96,6 +97,7 @@ def tricks_show(name: str = typer.Argument(..., help="a trick name")) -> None:
     out.print(f"  changes:   {', '.join(info.changes)}")
     out.print(f"  requires:  {', '.join(info.requires) or '-'}")
     out.print(f"  conflicts: {', '.join(info.conflicts) or '-'}")
+    out.print(f"  distribution: {info.provided_by}", highlight=False)
     from trickstack.workloads import get_workload, list_workloads
 
     for name in list_workloads():

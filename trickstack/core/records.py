@@ -34,9 +34,22 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class DistributionRecord(_Model):
+    """The installed distribution (package) that provided a trick: ``trickstack`` for the built-ins."""
+
+    name: str
+    version: str
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.version}"
+
+
 class TrickRecord(_Model):
     name: str
     params: dict[str, Value] = Field(description="fully resolved parameters, defaults included")
+    # Optional, so records and recipes written before it are still valid.
+    distribution: Optional[DistributionRecord] = Field(
+        None, description="the distribution and version whose code the trick ran; null in older records and in recipes")
 
 
 class BudgetRecord(_Model):  # a `Budget` as run records and recipe files store it
@@ -94,6 +107,21 @@ class ResolvedRecipe(_Model):
         return {**{f"{t.name}.{k}": v for t in self.tricks for k, v in t.params.items()}, **self.nuisance}
 
 
+class FlopMismatch(_Model):
+    step: int
+    cached: int = Field(description="FLOPs cached for the step's cost signature")
+    measured: int = Field(description="FLOPs the step was measured to spend")
+
+
+class FlopCheck(_Model):
+    """How a run's FLOPs were checked: what the cost cache could miss is measured, not trusted."""
+
+    audit_window: int = Field(description="one step in every this many was measured again although its cost was cached (1: every step)")
+    audited_steps: int = Field(description="steps measured again and compared with the cached cost of their signature")
+    flops_outside_steps: float = Field(description="FLOPs spent between steps (epoch ends, ...), included in flops and charged to the budget")
+    mismatches: list[FlopMismatch] = Field(description="audited steps whose cost differed from the cache: such a run is refused (FlopAuditError)")
+
+
 class RunRecord(_Model):
     schema_version: Literal[1] = SCHEMA_VERSION
     workload: str
@@ -101,8 +129,8 @@ class RunRecord(_Model):
     nuisance: dict[str, Value] = Field(description="the workload's optimizer and schedule settings used")
     seed: int
     budget: BudgetRecord
-    flops: float = Field(description="training FLOPs counted by torch's FlopCounterMode (forward and backward)")
-    flops_measured_steps: int = Field(description="steps measured with the counter; the others reused a measured cost of the same signature")
+    flops: float = Field(description="training FLOPs counted by torch's FlopCounterMode (forward and backward, and any work between steps)")
+    flops_measured_steps: int = Field(description="steps measured with the counter (the first of each signature, and audited ones); the others reused a measured cost of the same signature")
     steps: int
     samples: int
     train_seconds: float
@@ -114,6 +142,7 @@ class RunRecord(_Model):
     provenance: Provenance
     # Optional, so every record written before recipes existed is still a valid schema-1 record.
     recipe: Optional[ResolvedRecipe] = Field(None, description="the resolved recipe the run started from; null without one")
+    flops_check: Optional[FlopCheck] = Field(None, description="how the FLOPs were checked; null in records written before it")
 
     def to_json(self, indent: Optional[int] = 2) -> str:
         return self.model_dump_json(indent=indent)

@@ -1,27 +1,37 @@
 """The trick contract: a trick changes what it claims to change, and nothing hides from the budget.
 
-`trace_trial` runs a trial with a `Probe` that fingerprints, at every step, the inputs, targets,
-loss, learning rate, module structure and weights. `changed` compares a trick's trace with the
-baseline's (same seed, same budget) for one of the aspects in `trickstack.tricks.registry.CHANGES`:
+A plugin's tests check one of its tricks in one line, as trickstack's own contract tests do::
 
-- data: the inputs at BEFORE_FORWARD differ at some step;
-- targets: the targets at BEFORE_LOSS differ at some step;
-- loss: at some step the loss differs although inputs and targets are the same;
+    from trickstack.testing.contract import check_trick
+    check_trick("my_trick", workload="mnist1d", settings={"strength": 0.5})  # AssertionError if broken
+
+or over every workload where it runs, with `contract_cases` as the parameters of a pytest test.
+`check_trick` trains the baseline and the trick for a few seconds on the same seed and budget and
+asserts that the trick spends the budget within ±2%, that its schedule ends where the budget ends,
+that it does not diverge, that a second run gives the same result bit for bit, that it changes
+nothing where it declares a no-op (``noop_on``), and that it shows every change it claims.
+
+`trace_trial` runs a trial with a `Probe` that fingerprints, at every step, the inputs, targets,
+loss, learning rate, module structure, gradients and weights. `changed` decides one of the
+aspects in `trickstack.tricks.registry.CHANGES` by what it means:
+
+- data: the inputs at BEFORE_FORWARD differ from the baseline's at some step;
+- targets: the targets at BEFORE_LOSS differ from the baseline's at some step;
+- loss: at some step the loss differs from the workload's own loss (``model.loss``) of the same
+  outputs and targets: the loss function changed, not merely what was fed to it;
 - model: the module structure or the requires_grad pattern differs at some step, or the weights
   differ before the first step (an initialisation changed, e.g. zero-initialised projections);
-- optimizer: at some step inputs, targets and loss are the same but the weights after the
-  optimizer step differ;
+- optimizer: at some step the weights and the gradients (after the backward pass) are the
+  baseline's, but the weights after the optimizer step are not: the update rule changed;
 - schedule: the learning rate differs at some step;
 - evaluation: the weights evaluated differ from the weights of the last optimizer step.
-
-Third-party tricks can run the same checks in their own tests.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Iterable, Mapping, Optional
 
 import torch
 from composer.core import Callback, State
@@ -29,7 +39,16 @@ from composer.loggers import Logger
 
 from trickstack.core.budget import Budget
 from trickstack.core.records import RunRecord
-from trickstack.trial.runner import run_trial
+from trickstack.tricks.registry import get_trick, list_tricks, trick_status
+from trickstack.trial.runner import baseline_step_flops, run_trial
+from trickstack.workloads import get_workload, list_workloads
+
+# Baseline steps of a contract run: enough for every built-in trick's claimed change to show and for
+# the budget to be met within 2% by tricks whose steps cost more (muon: 1.64 GPT steps), few enough
+# that all of them train in a few minutes on two cores (a GPT step costs ~50 MNIST-1D steps).
+CONTRACT_STEPS = {"mnist1d": 120, "digits": 120, "shakespeare-char": 30}
+DEFAULT_CONTRACT_STEPS = 120  # on a workload not listed above
+BUDGET_TOLERANCE = 0.02  # a trick spends the budget within ±2%
 
 
 def fingerprint(tensors) -> str:
@@ -51,9 +70,11 @@ class Trace:
     data: list[str] = field(default_factory=list)
     targets: list[str] = field(default_factory=list)
     loss: list[float] = field(default_factory=list)
+    workload_loss: list[float] = field(default_factory=list)  # model.loss of the same outputs and targets
     lr: list[float] = field(default_factory=list)
     structure: list[str] = field(default_factory=list)
     initial: Optional[str] = None  # weights before the first step, after the tricks' surgery at INIT
+    backward: list[str] = field(default_factory=list)  # weights and gradients after the first backward pass
     stepped: list[str] = field(default_factory=list)  # weights after each optimizer step
     eval_weights: Optional[str] = None
     max_duration_at_end: Optional[int] = None
@@ -94,10 +115,17 @@ class Probe(Callback):
     def before_loss(self, state: State, logger: Logger) -> None:
         if self._first_of_step(self.trace.targets, state):
             self.trace.targets.append(fingerprint([state.batch[1]]))
+            with torch.no_grad():  # what the workload's loss makes of these outputs and targets
+                self.trace.workload_loss.append(_total(state.model.loss(state.outputs, state.batch)))
 
     def after_loss(self, state: State, logger: Logger) -> None:
         if self._first_of_step(self.trace.loss, state):
-            self.trace.loss.append(float(state.loss))
+            self.trace.loss.append(_total(state.loss))
+
+    def after_backward(self, state: State, logger: Logger) -> None:
+        if self._first_of_step(self.trace.backward, state):
+            params = list(state.model.parameters())
+            self.trace.backward.append(fingerprint([*params, *(p.grad for p in params)]))
 
     def fit_end(self, state: State, logger: Logger) -> None:
         self.trace.max_duration_at_end = int(state.max_duration.value)
@@ -106,6 +134,14 @@ class Probe(Callback):
     def eval_before_forward(self, state: State, logger: Logger) -> None:
         if self.trace.eval_weights is None:
             self.trace.eval_weights = _weights(state)
+
+
+def _total(loss: Any) -> float:
+    if isinstance(loss, dict):
+        return float(loss["total"]) if "total" in loss else float(sum(loss.values()))
+    if isinstance(loss, (tuple, list)):
+        return float(sum(loss))
+    return float(loss)
 
 
 def trace_trial(workload: str, stack: list[str], seed: int, budget: Budget, overrides: Optional[dict[str, Any]] = None) -> Trace:
@@ -124,25 +160,90 @@ def _first_difference(a: list, b: list) -> Optional[int]:
 
 def changed(aspect: str, trick: Trace, base: Trace) -> bool:
     """Whether ``trick`` shows the change ``aspect`` relative to ``base`` (see the module doc)."""
-    n = min(len(trick.loss), len(base.loss))
-    same_inputs = [trick.data[i] == base.data[i] and trick.targets[i] == base.targets[i] for i in range(n)]
     if aspect == "data":
         return _first_difference(trick.data, base.data) is not None
     if aspect == "targets":
         return _first_difference(trick.targets, base.targets) is not None
     if aspect == "loss":
-        return any(same_inputs[i] and trick.loss[i] != base.loss[i] for i in range(n))
+        return any(mine != workloads for mine, workloads in zip(trick.loss, trick.workload_loss))
     if aspect == "model":
         return _first_difference(trick.structure, base.structure) is not None or trick.initial != base.initial
     if aspect == "optimizer":
-        m = min(n, len(trick.stepped), len(base.stepped))
-        same_start = [i == 0 or trick.stepped[i - 1] == base.stepped[i - 1] for i in range(m)]
-        return any(
-            same_start[i] and same_inputs[i] and trick.loss[i] == base.loss[i] and trick.stepped[i] != base.stepped[i]
-            for i in range(m)
-        )
+        m = min(len(trick.backward), len(base.backward), len(trick.stepped), len(base.stepped))
+        return any(trick.backward[i] == base.backward[i] and trick.stepped[i] != base.stepped[i] for i in range(m))
     if aspect == "schedule":
         return _first_difference(trick.lr, base.lr) is not None
     if aspect == "evaluation":
         return trick.eval_weights is not None and trick.stepped and trick.eval_weights != trick.stepped[-1]
     raise ValueError(f"unknown aspect {aspect!r}")
+
+
+def contract_budget(workload: str, steps: Optional[int] = None) -> Budget:
+    """The FLOPs of ``steps`` baseline steps (default: `CONTRACT_STEPS` of the workload)."""
+    steps = steps or CONTRACT_STEPS.get(workload, DEFAULT_CONTRACT_STEPS)
+    return Budget("flops", steps * baseline_step_flops(get_workload(workload)))
+
+
+_BASELINES: dict[tuple[str, float, int], Trace] = {}
+
+
+def baseline_trace(workload: str, budget: Budget, seed: int = 0) -> Trace:
+    """The baseline's trace on ``workload`` (trained once per process and budget)."""
+    key = (workload, budget.value, seed)
+    if key not in _BASELINES:
+        _BASELINES[key] = trace_trial(workload, [], seed=seed, budget=budget)
+    return _BASELINES[key]
+
+
+def check_trick(name: str, workload: str = "mnist1d", settings: Mapping[str, Any] | None = None,
+                steps: Optional[int] = None, seed: int = 0) -> Trace:
+    """Check trick ``name``'s contract on ``workload``; raise an AssertionError saying what it broke.
+
+    ``settings`` sets the trick's own parameters (``{"half_life": "10ba"}``), chosen so that its
+    claimed changes show within ``steps`` baseline steps. Returns the trick's `Trace`.
+    """
+    info = get_trick(name)
+    status, reason = trick_status(info, get_workload(workload))
+    assert status in ("ok", "no-op"), f"{name} cannot run on {workload}: {reason}"
+    overrides = {f"{name}.{key}": value for key, value in (settings or {}).items()}
+    budget = contract_budget(workload, steps)
+    base = baseline_trace(workload, budget, seed)
+    # audit mode measures every step's FLOPs and raises if a cached step cost was wrong
+    trace = trace_trial(workload, [name], seed=seed, budget=budget, overrides=overrides)
+    record = trace.record
+
+    spent = record.flops / budget.value
+    assert abs(spent - 1) <= BUDGET_TOLERANCE, f"{name} spent {spent:.3f} of the budget on {workload} (allowed: 1 ± {BUDGET_TOLERANCE})"
+    assert trace.steps_at_end == trace.max_duration_at_end, (
+        f"{name} on {workload}: the schedule must end where the budget ends (trained {trace.steps_at_end} steps, "
+        f"max_duration {trace.max_duration_at_end}); do not set max_duration in a trick")
+    assert not record.diverged, f"{name} diverged on {workload} at step {record.diverged_step}"
+
+    again = run_trial(workload, [name], seed=seed, budget=budget, overrides=overrides)
+    assert (again.metrics.eval_value, again.metrics.train_loss, again.steps) == (
+        record.metrics.eval_value, record.metrics.train_loss, record.steps), (
+        f"{name} is not deterministic on {workload}: seed its own randomness from the run's seed (trick_generator)")
+
+    if workload in info.noop_on:
+        assert record.metrics == base.record.metrics, f"{name} declares a no-op on {workload} but changed the result"
+        return trace
+    for aspect in info.changes:
+        assert changed(aspect, trace, base), (
+            f"{name} claims to change {aspect!r}, but the probe saw no such change on {workload} "
+            f"(what each claim means: trickstack.testing.contract)")
+    return trace
+
+
+def contract_cases(tricks: Iterable[str] | None = None, workloads: Iterable[str] | None = None) -> list:
+    """pytest parameters ``(name, workload)``, one per trick and workload where it runs ("ok" or "no-op")::
+
+        @pytest.mark.parametrize("name,workload", contract_cases(["my_trick"]))
+        def test_contract(name, workload):
+            check_trick(name, workload, settings=MY_SETTINGS[name])
+    """
+    import pytest  # deferred: only tests call this, and trickstack does not depend on pytest
+
+    names = list_tricks() if tricks is None else list(tricks)
+    cases = [(t, w) for w in (list_workloads() if workloads is None else workloads) for t in names
+             if trick_status(get_trick(t), get_workload(w))[0] in ("ok", "no-op")]
+    return [pytest.param(t, w, id=f"{t}@{w}") for t, w in cases]

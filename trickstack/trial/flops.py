@@ -5,8 +5,17 @@ training step, so a trick that runs two passes per step (SAM) pays twice and one
 cheaper (layer freezing, selective backprop) gets more of them. Counting every step would slow
 training down, so a step is measured once per *cost signature* -- which parameters require grad,
 plus the ``cost_key(state)`` of every algorithm whose step cost varies -- and reused after that.
-``audit=True`` measures every step and records any step whose cost differs from the cached one;
-the contract tests run every trick that way.
+
+Nothing a trick spends in training escapes the count:
+
+- work outside the steps (at FIT_START, at EPOCH_END, between steps, after the last one) is
+  counted by a counter that is open whenever no step is, from just before `Trainer.fit` to
+  FIT_END, and charged to the budget like a step's (``flops_outside_steps``); for ordinary tricks
+  it is zero;
+- a step whose cost changed although its signature did not (a trick doing extra passes without a
+  ``cost_key``) is caught by a sampled audit: one random step in every `AUDIT_WINDOW` is measured
+  again and compared with the cached cost (``audit_mismatches``; the runner refuses such a run).
+  ``audit=True`` measures every step instead; the contract tests run every trick that way.
 
 The step count is not fixed in advance: after each step's backward pass the callback sets
 ``state.max_duration`` to the number of steps the remaining budget buys at the last measured cost,
@@ -18,6 +27,7 @@ other step, selective backprop's interrupts) are projected right.
 from __future__ import annotations
 
 import math
+import random
 import time
 from collections import deque
 from typing import Any, Hashable, Optional
@@ -30,6 +40,9 @@ from torch.utils.flop_counter import FlopCounterMode
 from trickstack.core.budget import Budget
 
 COST_WINDOW = 16  # steps averaged to project the cost of the steps still to come
+# One step in every AUDIT_WINDOW (chosen at random within each window) is measured again although
+# its cost is cached: a measured step takes ~3 plain steps of time, so this costs ~2% of a run.
+AUDIT_WINDOW = 100
 
 
 def count_flops(fn, *args, **kwargs) -> int:
@@ -56,12 +69,14 @@ class BudgetController(Callback):
     Also ends a trial whose loss is NaN or infinite (``diverged``, ``diverged_step``).
     """
 
-    def __init__(self, budget: Budget, first_step_estimate: float, audit: bool = False):
+    def __init__(self, budget: Budget, first_step_estimate: float, audit: bool = False, seed: int = 0):
         self.budget = budget
         self.first_step_estimate = first_step_estimate  # cost units; only used before step 0 ends
         self.audit = audit
         self.spent = 0.0  # in budget units
         self.flops = 0  # always counted, whatever the unit
+        self.flops_outside_steps = 0  # part of `flops` spent between steps (epoch ends, ...)
+        self.audited_steps = 0  # steps measured again although their cost was cached
         self.steps = 0
         self.samples = 0
         self.recent_costs: deque[float] = deque(maxlen=COST_WINDOW)
@@ -75,6 +90,10 @@ class BudgetController(Callback):
         self._step_start = 0.0
         self._params: list = []  # set at FIT_START
         self._keyed: list = []
+        self._gap = FlopCounterMode(display=False)  # open whenever no step is: one object, re-entered
+        self._gap_open = False
+        self._audit_rng = random.Random(seed)  # its own stream: training's random state is untouched
+        self._next_audit = self._audit_rng.randrange(AUDIT_WINDOW)  # index of the step to audit next
 
     def initial_steps(self) -> int:
         return max(1, round(self.budget.value / self.first_step_estimate))
@@ -84,11 +103,23 @@ class BudgetController(Callback):
         # Surgery happens at INIT, so from here on the parameters and algorithms are fixed objects.
         self._params = list(state.model.parameters())
         self._keyed = [a for a in state.algorithms if callable(getattr(a, "cost_key", None))]
+        self.open_gap()  # the runner opened it before `fit` already; this is for other callers
 
     def before_dataloader(self, state: State, logger: Logger) -> None:
+        length = state.dataloader_len
+        if length is not None and int(state.timestamp.batch_in_epoch) >= int(length):
+            return  # the loader is dry: the epoch ends here, and its end is counted as a gap
+        self._close_gap()
         self._step_start = time.perf_counter()
         self._signature = step_signature(state, self._params, self._keyed)
-        if self.audit or self._signature not in self.cache:
+        cached = self._signature in self.cache
+        if self.steps == self._next_audit:  # this window's sampled step
+            self._next_audit = (self.steps // AUDIT_WINDOW + 1) * AUDIT_WINDOW + self._audit_rng.randrange(AUDIT_WINDOW)
+            audit = cached
+        else:
+            audit = cached and self.audit
+        if audit or not cached:
+            self.audited_steps += audit
             self._counter = FlopCounterMode(display=False)
             self._counter.__enter__()
 
@@ -127,12 +158,18 @@ class BudgetController(Callback):
         self.spent += cost
         self.recent_costs.append(cost)
         self.steps += 1
+        self.open_gap()
 
     def epoch_end(self, state: State, logger: Logger) -> None:
-        self._close_counter()  # the dataloader ran dry after BEFORE_DATALOADER: no step to count
+        self._step_to_gap()
 
     def fit_end(self, state: State, logger: Logger) -> None:
-        self._close_counter()
+        self._step_to_gap()
+        self._close_gap()
+
+    def close(self, state: State, logger: Logger) -> None:
+        self._close_counter()  # training raised: leave no counter on torch's mode stack
+        self._close_gap()
 
     # -- helpers ------------------------------------------------------------------------------
     def _cost_so_far(self) -> float:
@@ -159,3 +196,30 @@ class BudgetController(Callback):
         if self._counter is not None:
             self._counter.__exit__(None, None, None)
             self._counter = None
+
+    def _step_to_gap(self) -> None:
+        """A step counter still open when an epoch or the fit ends (a loader of unknown length ran
+        dry after BEFORE_DATALOADER): no step happened, so what it counted was spent between steps."""
+        if self._counter is not None:
+            self._spend_outside(self._counter.get_total_flops())
+            self._close_counter()
+            self.open_gap()
+
+    def open_gap(self) -> None:
+        """Start counting work outside the steps (idempotent); the runner calls it just before `fit`."""
+        if not self._gap_open:
+            self._gap.__enter__()  # clears its count
+            self._gap_open = True
+
+    def _close_gap(self) -> None:
+        if self._gap_open:
+            self._gap.__exit__(None, None, None)
+            self._gap_open = False
+            self._spend_outside(self._gap.get_total_flops())
+
+    def _spend_outside(self, flops: int) -> None:
+        if flops:
+            self.flops += flops
+            self.flops_outside_steps += flops
+            if self.budget.unit == "flops":
+                self.spent += flops

@@ -26,6 +26,8 @@ from trickstack.core.budget import Budget
 from trickstack.core.errors import UserError
 from trickstack.core.records import (
     BudgetRecord,
+    FlopCheck,
+    FlopMismatch,
     Metrics,
     ResolvedRecipe,
     RunRecord,
@@ -34,7 +36,7 @@ from trickstack.core.records import (
     provenance,
 )
 from trickstack.trial.devices import accelerator, composer_device, resolve_device, set_deterministic
-from trickstack.trial.flops import BudgetController, count_flops
+from trickstack.trial.flops import AUDIT_WINDOW, BudgetController, count_flops
 from trickstack.tricks.registry import TrickInfo, check_compatible, get_trick
 from trickstack.workloads import Workload, get_workload
 from trickstack.workloads.data import batched_loader
@@ -95,7 +97,12 @@ def resolve_stack(workload: Workload, stack: Iterable[str], overrides: Mapping[s
 
 
 class FlopAuditError(RuntimeError):
-    """With ``audit_flops=True``: a step's measured FLOPs differ from the cost cached for its signature."""
+    """A step's measured FLOPs differ from the cost cached for its signature: the run's spend is not
+    trusted. ``record`` is the run's record, its ``flops_check.mismatches`` saying where."""
+
+    def __init__(self, message: str, record: RunRecord):
+        super().__init__(message)
+        self.record = record
 
 
 _BASELINE_STEP_FLOPS: dict[str, int] = {}
@@ -159,7 +166,8 @@ def run_trial(
     parameters and its nuisance values; ``stack`` then adds tricks on top, ``overrides`` apply on top,
     and the record keeps the recipe beside the values actually used.
     A NaN or infinite loss ends the trial early with ``diverged=True``; it is not raised.
-    ``audit_flops`` measures every step and raises `FlopAuditError` if a cached cost was wrong.
+    Every run measures one random step in every `AUDIT_WINDOW` again and raises `FlopAuditError` if
+    a cached step cost was wrong; ``audit_flops`` measures every step.
     ``device``: ``cpu`` (the default, bit for bit as before devices could be chosen), ``auto``, ``cuda``,
     ``cuda:N`` or ``mps`` (`trickstack.trial.devices`); a device the machine lacks raises `UserError`.
     ``deterministic`` turns torch's deterministic algorithms on (the default) or off; the record says which.
@@ -180,7 +188,7 @@ def run_trial(
     set_deterministic(deterministic)  # before any CUDA work (cuBLAS reads its workspace setting once)
     reproducibility.seed_all(seed)  # model initialisation is a function of the seed alone
     model = wl.build_model()
-    controller = BudgetController(budget, _first_step_estimate(wl, budget), audit=audit_flops)
+    controller = BudgetController(budget, _first_step_estimate(wl, budget), audit=audit_flops, seed=seed)
     train_loader = batched_loader((splits.train_x, splits.train_y), wl.batch_size, seed=seed)
     eval_loader = batched_loader((splits.eval_x, splits.eval_y), wl.eval_batch_size, seed=None, drop_last=False)
 
@@ -209,6 +217,7 @@ def run_trial(
         )
         try:
             start = time.perf_counter()
+            controller.open_gap()  # from here on: FIT_START's tricks run before any callback could open it
             trainer.fit()
             train_seconds = time.perf_counter() - start
             eval_value, eval_seconds = None, 0.0
@@ -223,15 +232,9 @@ def run_trial(
             train_loss = trainer.state.total_loss_dict.get("loss/train/total")
         finally:
             trainer.close()
-    if controller.audit_mismatches:
-        raise FlopAuditError(
-            f"{'+'.join(stack) or 'baseline'}: a cached step cost differs from the measured one "
-            f"{controller.audit_mismatches[:3]}; a trick whose step cost varies must define cost_key(state)"
-        )
-
-    return RunRecord(
+    record = RunRecord(
         workload=wl.name,
-        tricks=[TrickRecord(name=t.info.name, params=t.params) for t in tricks],
+        tricks=[TrickRecord(name=t.info.name, params=t.params, distribution=t.info.distribution) for t in tricks],
         nuisance=nuisance,
         seed=seed,
         budget=BudgetRecord(unit=budget.unit, value=budget.value),
@@ -247,7 +250,20 @@ def run_trial(
         created=now(),
         provenance=provenance(accelerator(device), deterministic),
         recipe=recipe,
+        flops_check=FlopCheck(
+            audit_window=1 if audit_flops else AUDIT_WINDOW, audited_steps=controller.audited_steps,
+            flops_outside_steps=controller.flops_outside_steps,
+            mismatches=[FlopMismatch(**m) for m in controller.audit_mismatches],
+        ),
     )
+    if controller.audit_mismatches:
+        first = controller.audit_mismatches[0]
+        raise FlopAuditError(
+            f"{'+'.join(stack) or 'baseline'} on {wl.name}: the FLOPs counted are not trusted: step {first['step']} spent "
+            f"{first['measured']:.4g} FLOPs where {first['cached']:.4g} were cached for its cost signature "
+            f"({len(controller.audit_mismatches)} audited step(s) differ); a trick whose step cost varies must "
+            f"define cost_key(state)", record)
+    return record
 
 
 def with_recipe(recipe: Optional[ResolvedRecipe], workload: Workload, stack: Sequence[str],

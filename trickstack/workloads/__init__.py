@@ -103,6 +103,10 @@ class Workload:
     # overrides) -> RunRecord`` replaces `run_trial` for it (the ``synthetic`` workload of `trickstack.simulator`).
     simulate: Optional[Callable[..., Any]] = None
 
+    def __post_init__(self) -> None:
+        for p in self.nuisance:
+            p.validate(p.default, owner=self.name)  # a bad default names this workload
+
     def nuisance_param(self, name: str) -> Param:
         for p in self.nuisance:
             if p.name == name:

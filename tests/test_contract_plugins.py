@@ -1,0 +1,103 @@
+"""The contract as a plugin author meets it: an example plugin package, registered through a fake
+entry point, checks its trick in one line; tricks that lie about what they change fail it."""
+
+import importlib
+import sys
+import textwrap
+
+import pytest
+import torch
+from composer.core import Algorithm, Event
+
+from plugin_fixtures import FakeEntryPoint
+from trickstack.testing.contract import check_trick, contract_cases
+from trickstack.tricks.registry import Citation, TrickInfo
+from trickstack.tricks.surgery import trick_generator
+
+# The example plugin of the README's "Adding a trick": a package with one trick that changes the loss.
+EXAMPLE_PLUGIN = '''
+    """acme-tricks: an example trickstack plugin."""
+    from composer.core import Algorithm, Event
+
+    from trickstack import Citation, Param, register_trick
+
+
+    class LogitPenalty(Algorithm):
+        """Adds weight * mean(logits**2) to the loss of every forward pass."""
+
+        def __init__(self, weight: float):
+            self.weight = weight
+
+        def match(self, event, state):
+            return event == Event.AFTER_LOSS
+
+        def apply(self, event, state, logger):
+            state.loss = state.loss + self.weight * state.outputs.float().square().mean()
+
+
+    @register_trick(
+        name="acme_logit_penalty", year=2024, summary="Penalise large logits",
+        citation=Citation("An example", "https://example.org"), domains=("vision",),
+        changes=("loss",), requires=("logits",), params=(Param("weight", 1e-3, low=0.0, high=1.0),),
+    )
+    def acme_logit_penalty(weight: float) -> LogitPenalty:
+        return LogitPenalty(weight)
+'''
+
+
+@pytest.fixture
+def example_plugin(plugins, tmp_path, monkeypatch):
+    package = tmp_path / "acme_tricks"
+    package.mkdir()
+    (package / "__init__.py").write_text(textwrap.dedent(EXAMPLE_PLUGIN))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "acme_tricks", raising=False)
+    plugins(FakeEntryPoint("acme_logit_penalty", "acme_tricks", lambda: importlib.import_module("acme_tricks")))
+    yield
+    sys.modules.pop("acme_tricks", None)
+
+
+def test_an_example_plugin_checks_its_trick_in_one_line(example_plugin):
+    check_trick("acme_logit_penalty", workload="mnist1d", settings={"weight": 0.01})
+    assert [case.id for case in contract_cases(["acme_logit_penalty"])] == [
+        "acme_logit_penalty@digits", "acme_logit_penalty@mnist1d", "acme_logit_penalty@shakespeare-char"]
+
+
+class GradientNoise(Algorithm):
+    """Adds seeded noise to every gradient after the backward pass: it changes neither the loss nor the update rule."""
+
+    def match(self, event, state):
+        return event in (Event.FIT_START, Event.AFTER_BACKWARD)
+
+    def apply(self, event, state, logger):
+        if event == Event.FIT_START:
+            self.generator = trick_generator(state.seed, "noise")
+            return
+        for p in state.model.parameters():
+            p.grad.add_(1e-2 * torch.randn(p.grad.shape, generator=self.generator))
+
+
+class GradientScaleThroughTheLoss(Algorithm):
+    """Scales the loss's gradient by 1.5 without changing its value: a loss change, not an optimizer one."""
+
+    def match(self, event, state):
+        return event == Event.AFTER_LOSS
+
+    def apply(self, event, state, logger):
+        state.loss = state.loss + 0.5 * (state.loss - state.loss.detach())
+
+
+def lying(name: str, claims: tuple, algorithm) -> FakeEntryPoint:
+    info = TrickInfo(name=name, year=2024, summary="lies", citation=Citation("t", "https://example.org"),
+                     domains=("vision",), changes=claims, factory=algorithm)
+    return FakeEntryPoint(name, f"acme:{name}", lambda: info)
+
+
+@pytest.mark.parametrize("name,claims,algorithm", [
+    ("noise_claims_loss", ("loss",), GradientNoise),
+    ("scaled_gradient_claims_optimizer", ("optimizer",), GradientScaleThroughTheLoss),
+])
+def test_a_trick_that_lies_about_what_it_changes_fails_the_contract(plugins, name, claims, algorithm):
+    plugins(lying(name, claims, algorithm))
+    with pytest.raises(AssertionError, match=rf"{name} claims to change '{claims[0]}', but the probe saw no such change on mnist1d"):
+        check_trick(name, workload="mnist1d")

@@ -1,0 +1,89 @@
+"""Every FLOP a trial spends in training is counted or flagged, whatever the cost cache expected:
+work between steps is counted and charged to the budget, and a step whose cost changed under an
+unchanged cost signature is caught by the sampled audit of every run."""
+
+import pytest
+import torch
+from composer.core import Algorithm, Event
+from torch.utils._python_dispatch import _get_current_dispatch_mode
+
+from plugin_fixtures import FakeEntryPoint
+from trickstack.core.budget import Budget
+from trickstack.trial.flops import AUDIT_WINDOW, count_flops
+from trickstack.trial.runner import FlopAuditError, run_trial
+from trickstack.tricks.registry import Citation, TrickInfo
+from trickstack.workloads import get_workload
+
+
+class ExtraPasses(Algorithm):
+    """``passes`` forward passes of the current model on the last batch, at ``event``, from step ``start`` on;
+    ``spent`` adds up the FLOPs it did (measured by its own counter)."""
+
+    spent = 0
+
+    def __init__(self, event: Event, passes: int, start: int = 0, batch=None):
+        self.event, self.passes, self.start, self.batch = event, passes, start, batch
+
+    def match(self, event, state):
+        return event == self.event and int(state.timestamp.batch) >= self.start
+
+    def apply(self, event, state, logger):
+        def forward():
+            with torch.no_grad():
+                for _ in range(self.passes):
+                    state.model(state.batch if self.batch is None else self.batch)
+
+        type(self).spent += count_flops(forward)
+
+
+def cheat(plugins, name, algorithm):
+    info = TrickInfo(name=name, year=2024, summary="spends more than its cost signature says",
+                     citation=Citation("t", "https://example.org"), domains=("vision",), changes=("model",),
+                     factory=lambda: algorithm)
+    plugins(FakeEntryPoint(name, f"acme:{name}", lambda: info))
+
+
+@pytest.mark.parametrize("event", [Event.EPOCH_END, Event.FIT_START])
+def test_work_outside_the_steps_is_counted_and_charged_to_the_budget(plugins, step_flops, event):
+    ExtraPasses.spent = 0
+    splits = get_workload("mnist1d").splits
+    batch = (splits.train_x[:100], splits.train_y[:100])  # at FIT_START there is no batch yet
+    cheat(plugins, "extra_passes", ExtraPasses(event, passes=40, batch=batch))
+    budget = Budget("flops", 250 * step_flops)  # ~6 epochs of MNIST-1D (40 steps each)
+    record = run_trial("mnist1d", ["extra_passes"], seed=0, budget=budget)
+    assert ExtraPasses.spent > 0
+    assert record.flops == record.steps * step_flops + ExtraPasses.spent  # every FLOP, none twice
+    assert record.flops_check.flops_outside_steps == ExtraPasses.spent
+    assert abs(record.flops / budget.value - 1) <= 0.02  # paid for with fewer steps
+    assert record.steps < 250
+
+
+def test_a_step_cost_that_changes_without_a_cost_key_is_caught_by_every_run(plugins, step_flops):
+    cheat(plugins, "extra_forward", ExtraPasses(Event.AFTER_FORWARD, passes=1, start=20))
+    with pytest.raises(FlopAuditError, match=r"extra_forward on mnist1d: the FLOPs counted are not trusted: step \d+ spent "
+                                             r".*define cost_key\(state\)") as refused:
+        run_trial("mnist1d", ["extra_forward"], seed=0, budget=Budget("flops", 2.5 * AUDIT_WINDOW * step_flops))
+    check = refused.value.record.flops_check
+    assert check.mismatches and all(m.step >= 20 and m.measured > m.cached for m in check.mismatches)
+
+
+def test_an_ordinary_run_is_audited_and_spends_nothing_between_steps(small_budget, step_flops):
+    record = run_trial("mnist1d", ["label_smoothing"], seed=0, budget=Budget("flops", 2.5 * AUDIT_WINDOW * step_flops))
+    check = record.flops_check
+    assert check.audit_window == AUDIT_WINDOW and check.audited_steps >= 2
+    assert check.mismatches == [] and check.flops_outside_steps == 0
+    assert record.flops == record.steps * step_flops
+
+
+def test_no_flop_counter_is_left_open_when_training_raises(plugins, small_budget):
+    class Fails(Algorithm):
+        def match(self, event, state):
+            return event == Event.EPOCH_END  # between steps, where the counter of the gaps is open
+
+        def apply(self, event, state, logger):
+            raise RuntimeError("a bug in a trick")
+
+    cheat(plugins, "fails", Fails())
+    with pytest.raises(RuntimeError, match="a bug in a trick"):
+        run_trial("mnist1d", ["fails"], seed=0, budget=small_budget)
+    assert _get_current_dispatch_mode() is None
