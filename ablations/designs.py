@@ -255,7 +255,7 @@ def generate(design: str, tricks: Sequence[str], *, resolution: int = 5, permuta
     >>> generate("factorial", [f"t{i}" for i in range(20)])
     Traceback (most recent call last):
     ...
-    trickstack.core.errors.UserError: design 'factorial' over 20 tricks needs 1,048,576 arms, more than MAX_ARMS=256; use 'fractional' (a fraction of the factorial) or 'shapley' (sampled orders) instead
+    trickstack.core.errors.UserError: design 'factorial' over 20 tricks needs 1,048,576 arms, more than MAX_ARMS=256; ...
     """
     if design not in DESIGNS:
         raise UserError(f"unknown design {design!r}{close_matches(design, DESIGNS)}; known designs: {', '.join(DESIGNS)}")

@@ -19,6 +19,7 @@ from typing import Callable, Optional
 
 import optuna
 from optuna.trial import TrialState
+
 from trickstack.ablations import designs
 from trickstack.ablations.jobs import (
     EVAL,
@@ -42,7 +43,6 @@ from trickstack.ablations.state import (
 )
 from trickstack.ablations.storage import default_url, open_storage
 from trickstack.ablations.worker import work, worker_main
-
 from trickstack.core.errors import UserError
 from trickstack.core.stacks import Arm, arm_name
 from trickstack.stats import analysis, rules
@@ -122,7 +122,8 @@ def plan_arms(spec: StudySpec) -> tuple[list[Arm], list[tuple[Arm, str]]]:
 def jobs_for(ctx: Context, arms: list[Arm]) -> tuple[list[Job], Callable[[], list[Job]]]:
     """Tuning jobs now, and a function giving the evaluation jobs once tuning has finished."""
     spec = ctx.spec
-    tune = [Job(TUNE, arm, TUNING_SEED_OFFSET, tune_index=i) for arm in arms for i in range(spec.tune.trials_per_arm)] if spec.tune else []
+    per_arm = range(spec.tune.trials_per_arm) if spec.tune else range(0)
+    tune = [Job(TUNE, arm, TUNING_SEED_OFFSET, tune_index=i) for arm in arms for i in per_arm]
 
     def evaluation() -> list[Job]:
         best = best_nuisance(ctx) if spec.tune else {}
@@ -161,7 +162,8 @@ def run_phase(ctx: Context, jobs: list[Job], label: str) -> list[str]:
                 state = states.get(job.key)
                 if state == TrialState.FAIL:
                     retries[job.key] = retries.get(job.key, 0) + 1
-                if state not in (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING) and retries.get(job.key, 0) <= MAX_RETRIES:
+                live = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
+                if state not in live and retries.get(job.key, 0) <= MAX_RETRIES:
                     enqueue(ctx.study, job, ctx.order)
                     queued.add(job.key)
         except BaseException:  # Ctrl-C while queueing: leave no half-queued round for a worker to pick up
@@ -228,7 +230,8 @@ def greedy(ctx: Context) -> list[str]:
     path, failed = [], evaluate(ctx, [current])
     while remaining:
         candidates, _ = designs.exclude_conflicting(
-            [frozenset(ctx.spec.study.base) | c for c in designs.greedy_candidates(current, remaining)], wl.provides, wl.name, wl.includes)
+            [frozenset(ctx.spec.study.base) | c for c in designs.greedy_candidates(current, remaining)],
+            wl.provides, wl.name, wl.includes)
         candidates = [c - set(ctx.spec.study.base) for c in candidates]
         if not candidates:
             break

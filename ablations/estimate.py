@@ -6,7 +6,6 @@ import time
 from typing import Optional
 
 from trickstack.ablations.spec import StudySpec
-
 from trickstack.core.budget import Budget
 from trickstack.trial.runner import baseline_step_flops, run_trial
 from trickstack.workloads import get_workload

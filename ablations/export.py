@@ -8,6 +8,7 @@ from typing import Any
 import optuna
 import pandas as pd
 from optuna.trial import TrialState
+
 from trickstack.ablations.jobs import EVAL, job_states
 from trickstack.ablations.state import JobTrial, StudyState
 from trickstack.core.outputs import spreadsheet_safe_frame

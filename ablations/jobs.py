@@ -12,8 +12,8 @@ from typing import Any, Optional, Sequence
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
-from trickstack.ablations.state import JobTrial, job_attrs, job_params
 
+from trickstack.ablations.state import JobTrial, job_attrs, job_params
 from trickstack.core.stacks import Arm, arm_name
 
 EVAL, TUNE, SEARCH = "eval", "tune", "search"

@@ -17,12 +17,12 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 from scipy import stats
+
 from trickstack.ablations.designs import shapley_arms
 from trickstack.ablations.engine import ablate
 from trickstack.ablations.export import tidy
 from trickstack.ablations.state import StudyState
 from trickstack.ablations.storage import drop_memory
-
 from trickstack.core.errors import UserError
 from trickstack.core.stacks import BASELINE, arm_name, parse_arm
 from trickstack.simulator.workload import NAME, expected_score
@@ -235,9 +235,11 @@ def plan_study(spec, studies: int = PLAN_STUDIES, alpha: float = 0.05,
         "factorial": f"two-sided t-tests of the OLS factorial effects (seed-blocked), Holm over all terms, alpha {alpha:g}",
         "fractional": f"two-sided t-tests of the OLS factorial effects (seed-blocked), Holm over all terms, alpha {alpha:g}",
         "one-at-a-time": f"one-sided paired t-tests of each trick alone vs the baseline, Holm over the tricks, alpha {alpha:g}",
-        "leave-one-out": f"one-sided paired t-tests of the full stack vs the stack without each trick, Holm over the tricks, alpha {alpha:g}",
+        "leave-one-out": (f"one-sided paired t-tests of the full stack vs the stack without each trick, Holm over the "
+                          f"tricks, alpha {alpha:g}"),
         "shapley": f"two-sided t-tests of the sampled Shapley values, Holm over the tricks, alpha {alpha:g}",
-        "greedy": f"added to the stack by the greedy study (its own Holm-corrected one-sided paired tests at study.alpha {s.alpha:g})",
+        "greedy": (f"added to the stack by the greedy study (its own Holm-corrected one-sided paired tests at "
+                   f"study.alpha {s.alpha:g})"),
         "search": "in the best configuration the search found (no test)",
     }
     return {

@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import Field, model_validator
-from trickstack.recipes.recipe import open_recipe, resolve
 
 from trickstack.core.budget import UNITS, Budget
 from trickstack.core.datafiles import Strict as _Strict
 from trickstack.core.datafiles import parse_toml, read_text, validate
 from trickstack.core.errors import UserError
 from trickstack.core.records import ResolvedRecipe
+from trickstack.recipes.recipe import open_recipe, resolve
 from trickstack.simulator.truth import SyntheticSection
 from trickstack.trial.runner import resolve_stack
 from trickstack.tricks.registry import get_trick
@@ -76,7 +76,8 @@ class StudySection(_Strict):
     tricks: list[str] = Field(min_length=1)
     base: Union[list[str], str] = Field(default_factory=list, description="tricks every arm starts from, or a recipe "
                                         "(a file relative to the spec, or WORKLOAD/YEAR of a shipped one)")
-    overrides: dict[str, Union[float, int, str, bool]] = Field(default_factory=dict, description="fixed TRICK.PARAM or nuisance values")
+    overrides: dict[str, Union[float, int, str, bool]] = Field(default_factory=dict,
+                                                               description="fixed TRICK.PARAM or nuisance values")
     resolution: Count = Field(5, ge=3, le=8, description="fractional: minimum resolution")
     permutations: Count = Field(8, ge=1, le=1000, description="shapley: sampled orders")
     alpha: float = Field(0.05, gt=0, lt=1, description="greedy: one-sided paired test level for adding a trick")

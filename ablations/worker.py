@@ -18,6 +18,7 @@ from typing import Callable, Optional
 import optuna
 import torch
 from optuna.trial import TrialState
+
 from trickstack.ablations import state
 from trickstack.ablations.jobs import (
     TUNE,
@@ -35,10 +36,9 @@ from trickstack.ablations.storage import (
     reap_dead_trials,
     worker_identity,
 )
-
 from trickstack.core.errors import UserError
-from trickstack.stats import rules
 from trickstack.core.stacks import arm_name
+from trickstack.stats import rules
 from trickstack.trial.runner import run_trial
 from trickstack.workloads import get_workload
 

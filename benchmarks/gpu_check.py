@@ -24,8 +24,8 @@ import time
 from typing import Optional, Sequence
 
 import torch
-from trickstack.benchmarks.overhead import hand_written, trickstack_trial
 
+from trickstack.benchmarks.overhead import hand_written, trickstack_trial
 from trickstack.core.budget import Budget
 from trickstack.core.errors import UserError
 from trickstack.core.records import provenance
@@ -86,7 +86,8 @@ def show(r: dict) -> None:
     print(f"FLOP budget error (spent / budget - 1): {', '.join(f'{e:+.2e}' for e in r['budget_error'])}")
     o = r["overhead"]
     print(f"time per step, mnist1d, {o['steps']} steps, median of {o['repeats']}: trickstack "
-          f"{o['trickstack_seconds'] / o['steps'] * 1e3:.3f} ms, hand-written {o['hand_written_seconds'] / o['steps'] * 1e3:.3f} ms: "
+          f"{o['trickstack_seconds'] / o['steps'] * 1e3:.3f} ms, "
+          f"hand-written {o['hand_written_seconds'] / o['steps'] * 1e3:.3f} ms: "
           f"ratio {o['ratio']:.2f}")
     ref = r["reference"]
     label = "the reference budget" if ref["fraction"] == 1 else f"{ref['fraction']:g} x the reference budget (--tiny)"

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from trickstack.benchmarks.reuse import RecordFile, run_or_reuse
-
 from trickstack.core.budget import Budget
 from trickstack.trial.runner import reference_budget
 from trickstack.workloads import get_workload, list_workloads
@@ -37,9 +36,11 @@ def run(workload: str, seeds: int, path: Optional[Path] = None, fraction: float 
               f"{r.eval_seconds:.1f} s eval{', read back from ' + str(path) if reused else ''}", flush=True)
     values = [r.metrics.eval_value for r in records if not r.diverged]
     seconds = [r.train_seconds + r.eval_seconds for r in records]
-    print(f"{wl.name} at {fraction:g} x its reference budget: {budget.value:.4g} FLOPs = {records[0].steps} baseline steps of {wl.batch_size}")
+    print(f"{wl.name} at {fraction:g} x its reference budget: {budget.value:.4g} FLOPs = {records[0].steps} baseline "
+          f"steps of {wl.batch_size}")
     if values:
-        print(f"{wl.metric} over {len(values)} seeds ({len(records) - len(values)} diverged): mean {statistics.mean(values):.4f}, "
+        print(f"{wl.metric} over {len(values)} seeds ({len(records) - len(values)} diverged): "
+              f"mean {statistics.mean(values):.4f}, "
               f"sd {statistics.stdev(values) if len(values) > 1 else 0:.4f}, range [{min(values):.4f}, {max(values):.4f}]; "
               f"{statistics.mean(seconds):.1f} s per run")
 

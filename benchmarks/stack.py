@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import pandas as pd
-from trickstack.benchmarks.reuse import RecordFile, run_or_reuse
-from trickstack.recipes.recipe import open_recipe, resolve
 
+from trickstack.benchmarks.reuse import RecordFile, run_or_reuse
 from trickstack.core.budget import Budget
 from trickstack.core.errors import UserError
 from trickstack.core.records import ResolvedRecipe, RunRecord
 from trickstack.core.stacks import arm_name
+from trickstack.recipes.recipe import open_recipe, resolve
 from trickstack.stats.analysis import paired_differences
 from trickstack.trial.runner import parse_overrides, reference_budget
 from trickstack.workloads import get_workload, list_workloads
@@ -81,7 +81,8 @@ def main(argv: Optional[Sequence[str]] = None, workload: Optional[str] = None, s
                         help="nuisance (lr=3e-3) or TRICK.PARAM value for the stack's arm; repeatable")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--budget-fraction", type=float, default=1.0, help="of the workload's reference budget")
-    parser.add_argument("--records", type=Path, help="append every run record to this JSON-lines file; runs already in it are read back, not trained again")
+    parser.add_argument("--records", type=Path, help="append every run record to this JSON-lines file; runs already "
+                        "in it are read back, not trained again")
     args = parser.parse_args(argv)
     try:
         resolved = resolve(open_recipe(args.recipe)) if args.recipe else None

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from optuna.trial import TrialState
+
 from trickstack.ablations.engine import ablate
 from trickstack.ablations.spec import StudySpec
 from trickstack.ablations.state import JobTrial

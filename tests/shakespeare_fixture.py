@@ -52,6 +52,7 @@ def real_corpus_or_skip():
     """The real Tiny Shakespeare's path, found (data dir, ``../shared/data``, cache) or downloaded now;
     when it can be neither, the calling test is skipped with the reason (a fresh clone without network)."""
     import pytest
+
     from trickstack.core.errors import UserError
     from trickstack.workloads.shakespeare_char import corpus_file
 

@@ -12,8 +12,8 @@ import composer.algorithms
 import pytest
 import torch
 from composer.core import Algorithm
-from trickstack.algorithms.unusable import UNUSABLE
 
+from trickstack.algorithms.unusable import UNUSABLE
 from trickstack.tricks.registry import all_tricks
 
 COMPOSER = {

@@ -82,8 +82,8 @@ def test_seq_length_warmup_cuts_tuple_batches_and_keeps_targets_aligned(truncate
 
 def test_factorize_refuses_tied_weights_and_acts_on_digits():
     from composer.algorithms.factorize import FactorizedConv2d, FactorizedLinear
-    from trickstack.algorithms.factorize import Factorize, tied_linears
 
+    from trickstack.algorithms.factorize import Factorize, tied_linears
     from trickstack.workloads.digits import SmallCNN
     from trickstack.workloads.shakespeare_char import GPT
 

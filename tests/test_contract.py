@@ -15,8 +15,8 @@ from trick_settings import SETTINGS, settings_for
 from trickstack.core.budget import Budget
 from trickstack.core.errors import UserError
 from trickstack.testing.contract import CONTRACT_STEPS, check_trick, contract_cases
-from trickstack.tricks.registry import get_trick, list_tricks, trick_status
 from trickstack.trial.runner import run_trial
+from trickstack.tricks.registry import get_trick, list_tricks, trick_status
 from trickstack.workloads import get_workload, list_workloads
 
 TRICKS = list_tricks()

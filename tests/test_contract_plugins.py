@@ -8,8 +8,8 @@ import textwrap
 import pytest
 import torch
 from composer.core import Algorithm, Event
-
 from plugin_fixtures import FakeEntryPoint
+
 from trickstack.testing.contract import check_trick, contract_cases
 from trickstack.tricks.registry import Citation, TrickInfo
 from trickstack.tricks.surgery import trick_generator

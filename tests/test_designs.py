@@ -5,9 +5,10 @@ import math
 
 import numpy as np
 import pytest
-import trickstack.ablations.designs as designs
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+import trickstack.ablations.designs as designs
 from trickstack.ablations.designs import (
     MAX_ARMS,
     design_matrix,
@@ -21,7 +22,6 @@ from trickstack.ablations.designs import (
     resolution,
     shapley_arms,
 )
-
 from trickstack.core.errors import UserError
 from trickstack.core.stacks import arm_name, parse_arm
 

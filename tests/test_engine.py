@@ -5,6 +5,7 @@ import math
 
 import pytest
 from optuna.trial import TrialState
+
 from trickstack.ablations.engine import ablate
 from trickstack.ablations.export import status, tidy
 from trickstack.ablations.jobs import TUNING_SEED_OFFSET, job_states

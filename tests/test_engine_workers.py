@@ -23,6 +23,7 @@ from pathlib import Path
 import optuna
 import pytest
 from optuna.trial import TrialState
+
 from trickstack.ablations import engine
 from trickstack.ablations.jobs import EVAL, Job, enqueue
 from trickstack.ablations.spec import StudySpec

@@ -5,9 +5,9 @@ unchanged cost signature is caught by the sampled audit of every run."""
 import pytest
 import torch
 from composer.core import Algorithm, Event
+from plugin_fixtures import FakeEntryPoint
 from torch.utils._python_dispatch import _get_current_dispatch_mode
 
-from plugin_fixtures import FakeEntryPoint
 from trickstack.core.budget import Budget
 from trickstack.trial.flops import AUDIT_WINDOW, count_flops
 from trickstack.trial.runner import FlopAuditError, run_trial

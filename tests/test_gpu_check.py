@@ -6,8 +6,8 @@ import json
 import math
 
 import pytest
-from trickstack.benchmarks import gpu_check
 
+from trickstack.benchmarks import gpu_check
 from trickstack.trial import devices
 
 

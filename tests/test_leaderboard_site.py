@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from leaderboard_fixtures import NUISANCE, SEEDS, make_recipes
+
 from trickstack.core.errors import UserError
 from trickstack.leaderboard.board import build
 from trickstack.leaderboard.claims import check_texts

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 from torch import nn
+
 from trickstack.algorithms.logit_softcap.logit_softcap import (
     SoftCap,
     apply_soft_cap,
@@ -14,7 +15,6 @@ from trickstack.algorithms.logit_softcap.logit_softcap import (
 )
 from trickstack.algorithms.wsd.wsd import wsd_multiplier
 from trickstack.algorithms.z_loss.z_loss import IGNORE_INDEX, target_mask, z_loss
-
 from trickstack.core.errors import UserError
 from trickstack.tricks.registry import check_compatible
 
@@ -150,6 +150,7 @@ def test_wsd_follows_the_budget_and_no_step_runs_at_zero():
     from types import SimpleNamespace
 
     from composer.core import Event, Time
+
     from trickstack.algorithms.wsd.wsd import WSD
 
     param = nn.Parameter(torch.zeros(1))

@@ -7,6 +7,7 @@ import pytest
 import torch
 from composer.core import Callback
 from schedulefree import AdamWScheduleFree, AdamWScheduleFreePaper
+
 from trickstack.algorithms.adamw import AdamW, adamw_from, decoupled_decay
 from trickstack.algorithms.lion import lion_from, lion_step
 from trickstack.algorithms.lookahead import Lookahead, LookaheadOptimizer
@@ -25,7 +26,6 @@ from trickstack.algorithms.schedule_free import (
     gradient_point,
     schedule_free_from,
 )
-
 from trickstack.core.budget import Budget
 from trickstack.core.errors import UserError
 from trickstack.trial.runner import run_trial

@@ -30,6 +30,7 @@ def test_bad_values_name_the_parameter(param, text, message):
 def test_a_bad_default_is_caught_where_its_owner_is_defined_and_names_it():
     """A trick's bad default is named with the trick and its module (the plugin case: tests/test_plugins.py)."""
     from composer.algorithms import LabelSmoothing
+
     from trickstack.tricks.registry import Citation, TrickInfo
 
     with pytest.raises(UserError, match=r"trick 'smooth' \(in my_plugin\): the default of parameter 'x' is invalid: "

@@ -8,11 +8,11 @@ from importlib.metadata import version
 
 import pytest
 from composer.algorithms import LabelSmoothing
+from plugin_fixtures import FakeDist, FakeEntryPoint
 
 from trickstack.core.errors import RegistryError, UserError
 from trickstack.core.params import Param
 from trickstack.tricks.registry import Citation, TrickInfo, get_trick, list_tricks, plugin_failures, register
-from plugin_fixtures import FakeDist, FakeEntryPoint
 
 
 def trick(name: str, **kw) -> TrickInfo:

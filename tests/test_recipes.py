@@ -8,6 +8,9 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+
+from trickstack.core.errors import UserError
+from trickstack.core.records import SCHEMA_PATH, ResolvedRecipe, RunRecord
 from trickstack.recipes.recipe import (
     Recipe,
     find_recipe,
@@ -18,9 +21,6 @@ from trickstack.recipes.recipe import (
     resolve,
     write_recipe,
 )
-
-from trickstack.core.errors import UserError
-from trickstack.core.records import SCHEMA_PATH, ResolvedRecipe, RunRecord
 
 R2016 = '''
 [recipe]

@@ -4,8 +4,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-import trickstack.algorithms
 
+import trickstack.algorithms
 from trickstack.core.errors import RegistryError, UserError
 from trickstack.tricks.registry import (
     CHANGES,

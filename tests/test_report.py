@@ -10,11 +10,11 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
+
 from trickstack.ablations.designs import shapley_arms
 from trickstack.ablations.engine import ablate
 from trickstack.ablations.export import tidy
 from trickstack.ablations.spec import StudySpec
-
 from trickstack.reports.files import FORMATS, write
 from trickstack.reports.model import TITLES
 from trickstack.reports.sections import build_report

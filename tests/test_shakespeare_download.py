@@ -9,11 +9,10 @@ import io
 import urllib.error
 
 import pytest
+from shakespeare_fixture import real_corpus_or_skip
 
 from trickstack.core.errors import UserError
 from trickstack.workloads import shakespeare_char as sc
-
-from shakespeare_fixture import real_corpus_or_skip
 
 SERVED = b"First Citizen:\nBefore we proceed any further, hear me speak.\n"
 

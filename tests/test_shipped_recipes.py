@@ -6,16 +6,15 @@ import json
 
 import pytest
 import torch
-from trickstack.recipes.recipe import find_recipe, list_recipes, recipes_root, resolve, shipped_paths
+from shakespeare_fixture import real_corpus_or_skip
 
 from trickstack.core.budget import Budget
-from trickstack.leaderboard.site import write_site
 from trickstack.core.records import RunRecord, provenance
 from trickstack.leaderboard.board import build
+from trickstack.leaderboard.site import write_site
+from trickstack.recipes.recipe import find_recipe, list_recipes, recipes_root, resolve, shipped_paths
 from trickstack.trial.runner import run_trial
 from trickstack.workloads import get_workload
-
-from shakespeare_fixture import real_corpus_or_skip
 
 WORKLOADS = ("mnist1d", "shakespeare-char")
 

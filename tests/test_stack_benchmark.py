@@ -35,7 +35,6 @@ def test_records_are_read_back_so_a_rerun_trains_nothing_new(tmp_path, capsys):
 def test_baseline_runs_are_shared_with_the_reference_benchmark(tmp_path, capsys):
     from trickstack.benchmarks.reference import main as reference
     from trickstack.benchmarks.reuse import RecordFile
-
     from trickstack.core.budget import Budget
     from trickstack.trial.runner import reference_budget
     from trickstack.workloads import get_workload

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import optuna
 import pytest
+
 from trickstack.ablations import state
 from trickstack.ablations.state import SCHEMA_KEY, SCHEMA_VERSION, JobTrial, StudyState
-
 from trickstack.core.errors import UserError
 
 

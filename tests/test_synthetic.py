@@ -9,6 +9,7 @@ import jsonschema
 import numpy as np
 import pytest
 from scipy import stats
+
 from trickstack.ablations.engine import ablate
 from trickstack.ablations.export import tidy
 from trickstack.ablations.plan import (
@@ -19,7 +20,6 @@ from trickstack.ablations.plan import (
 )
 from trickstack.ablations.spec import StudySpec, SyntheticSection
 from trickstack.ablations.storage import open_storage
-
 from trickstack.core.budget import Budget
 from trickstack.core.errors import UserError
 from trickstack.core.records import SCHEMA_PATH, RunRecord

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from composer.core import Callback
 from shakespeare_fixture import generated_corpus
 from torch import nn
+
 from trickstack.algorithms.qk_norm import apply_qk_norm, head_norm
 from trickstack.algorithms.relu2 import ReLUSquared, apply_relu2, relu_squared
 from trickstack.algorithms.rmsnorm import apply_rmsnorm, rms_norm
@@ -28,7 +29,6 @@ from trickstack.algorithms.swiglu import (
 )
 from trickstack.algorithms.untied_embeddings import untie_embeddings
 from trickstack.algorithms.zero_init_residual import zero_residual_projections
-
 from trickstack.core.budget import Budget
 from trickstack.core.errors import UserError
 from trickstack.trial.runner import baseline_step_flops, run_trial

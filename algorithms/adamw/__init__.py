@@ -1,7 +1,6 @@
 """AdamW: decoupled weight decay instead of Adam's L2 penalty (ours, on torch.optim.AdamW)."""
 
 from trickstack.algorithms.adamw.adamw import AdamW, adamw_from, decoupled_decay
-
 from trickstack.core.params import Param
 from trickstack.tricks.registry import Citation, register_trick
 

@@ -4,7 +4,6 @@ from trickstack.algorithms.cosine_schedule.cosine_schedule import (
     CosineSchedule,
     cosine_multiplier,
 )
-
 from trickstack.core.params import Param
 from trickstack.tricks.registry import Citation, register_trick
 

@@ -1,7 +1,6 @@
 """Lion: sign of an interpolated momentum, every coordinate moves by the learning rate (ours, on lion-pytorch)."""
 
 from trickstack.algorithms.lion.lion import Lion, lion_from, lion_step
-
 from trickstack.core.params import Param
 from trickstack.tricks.registry import Citation, register_trick
 

@@ -6,7 +6,6 @@ from trickstack.algorithms.logit_softcap.logit_softcap import (
     apply_soft_cap,
     soft_cap,
 )
-
 from trickstack.core.params import Param
 from trickstack.tricks.registry import Citation, register_trick
 

@@ -113,4 +113,5 @@ class LogitSoftCap(Algorithm):
             return
         lost = [name for name, layer in output_layers(state.model) if not isinstance(getattr(layer, CHILD, None), SoftCap)]
         if lost:
-            raise UserError(f"logit_softcap: another trick replaced the output layer {', '.join(lost)} after the cap was attached")
+            raise UserError(f"logit_softcap: another trick replaced the output layer {', '.join(lost)} after the cap "
+                            "was attached")

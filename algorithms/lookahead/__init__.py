@@ -5,7 +5,6 @@ from trickstack.algorithms.lookahead.lookahead import (
     LookaheadOptimizer,
     wrap_lookahead,
 )
-
 from trickstack.core.params import Param
 from trickstack.tricks.registry import Citation, register_trick
 

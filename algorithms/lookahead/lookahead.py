@@ -25,7 +25,8 @@ class LookaheadOptimizer(torch_optimizer.Lookahead):
 
     def __init__(self, optimizer: torch.optim.Optimizer, k: int, alpha: float):
         super().__init__(optimizer, k=k, alpha=alpha)
-        for table in ("step_pre", "step_post", "state_dict_pre", "state_dict_post", "load_state_dict_pre", "load_state_dict_post"):
+        for table in ("step_pre", "step_post", "state_dict_pre", "state_dict_post", "load_state_dict_pre",
+                      "load_state_dict_post"):
             setattr(self, f"_optimizer_{table}_hooks", OrderedDict())
         self._patch_step_function()
 

@@ -1,7 +1,6 @@
 """Learning-rate warm-up: ramp the learning rate up linearly over the first part of the budget (ours)."""
 
 from trickstack.algorithms.lr_warmup.lr_warmup import LRWarmup, warmup_multiplier
-
 from trickstack.core.params import Param
 from trickstack.tricks.registry import Citation, register_trick
 

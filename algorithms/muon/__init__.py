@@ -8,7 +8,6 @@ from trickstack.algorithms.muon.muon import (
     newton_schulz,
     shape_scale,
 )
-
 from trickstack.core.params import Param
 from trickstack.tricks.registry import Citation, register_trick
 

@@ -7,7 +7,6 @@ from trickstack.algorithms.qk_norm.qk_norm import (
     head_norm,
     make_head_norm,
 )
-
 from trickstack.core.params import Param
 from trickstack.tricks.registry import Citation, register_trick
 from trickstack.tricks.surgery import GPT_BLOCKS

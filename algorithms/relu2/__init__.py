@@ -6,7 +6,6 @@ from trickstack.algorithms.relu2.relu2 import (
     apply_relu2,
     relu_squared,
 )
-
 from trickstack.tricks.registry import Citation, register_trick
 from trickstack.tricks.surgery import GPT_BLOCKS
 

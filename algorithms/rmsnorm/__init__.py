@@ -6,7 +6,6 @@ from trickstack.algorithms.rmsnorm.rmsnorm import (
     rms_norm,
     to_rmsnorm,
 )
-
 from trickstack.tricks.registry import Citation, register_trick
 from trickstack.tricks.surgery import GPT_BLOCKS
 

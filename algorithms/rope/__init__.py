@@ -1,7 +1,6 @@
 """RoPE: rotary position embeddings on queries and keys, replacing learned positions (ours, module surgery)."""
 
 from trickstack.algorithms.rope.rope import RoPE, Rotary, apply_rope, rotate
-
 from trickstack.core.params import Param
 from trickstack.tricks.registry import Citation, register_trick
 from trickstack.tricks.surgery import GPT_BLOCKS

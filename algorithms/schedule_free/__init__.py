@@ -6,7 +6,6 @@ from trickstack.algorithms.schedule_free.schedule_free import (
     gradient_point,
     schedule_free_from,
 )
-
 from trickstack.core.params import Param
 from trickstack.tricks.registry import Citation, register_trick
 

@@ -13,8 +13,8 @@ from composer.core import Algorithm, Event, State, TimeUnit
 from composer.loggers import Logger
 from composer.optim import ConstantScheduler, compile_composer_scheduler
 from schedulefree import AdamWScheduleFree
-from trickstack.algorithms.lr_warmup.lr_warmup import warmup_multiplier
 
+from trickstack.algorithms.lr_warmup.lr_warmup import warmup_multiplier
 from trickstack.core.errors import UserError
 from trickstack.tricks.optimizers import replace_optimizers, split_for_decay
 

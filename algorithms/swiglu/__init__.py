@@ -7,7 +7,6 @@ from trickstack.algorithms.swiglu.swiglu import (
     swiglu_ffn,
     swiglu_hidden,
 )
-
 from trickstack.tricks.registry import Citation, register_trick
 from trickstack.tricks.surgery import GPT_BLOCKS
 

@@ -4,7 +4,6 @@ from trickstack.algorithms.untied_embeddings.untied_embeddings import (
     UntiedEmbeddings,
     untie_embeddings,
 )
-
 from trickstack.tricks.registry import Citation, register_trick
 from trickstack.tricks.surgery import GPT_BLOCKS
 

@@ -1,7 +1,6 @@
 """Warm-up–stable–decay: warm up, hold the peak learning rate, decay over the last part of the budget (ours)."""
 
 from trickstack.algorithms.wsd.wsd import SHAPES, WSD, wsd_multiplier
-
 from trickstack.core.params import Param
 from trickstack.tricks.registry import Citation, register_trick
 

@@ -1,7 +1,6 @@
 """z-loss: penalise the squared log of the softmax normaliser to keep logits from drifting (ours)."""
 
 from trickstack.algorithms.z_loss.z_loss import ZLoss, z_loss
-
 from trickstack.core.params import Param
 from trickstack.tricks.registry import Citation, register_trick
 

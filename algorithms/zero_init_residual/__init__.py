@@ -4,7 +4,6 @@ from trickstack.algorithms.zero_init_residual.zero_init_residual import (
     ZeroInitResidual,
     zero_residual_projections,
 )
-
 from trickstack.tricks.registry import Citation, register_trick
 from trickstack.tricks.surgery import GPT_BLOCKS
 

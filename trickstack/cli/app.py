@@ -15,7 +15,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from trickstack.cli.consoles import err, out, phase_progress
-from trickstack.cli.guards import out_file as checked_out_file, out_flag, out_folder
+from trickstack.cli.guards import out_file as checked_out_file
+from trickstack.cli.guards import out_flag, out_folder
 from trickstack.cli.help import DETERMINISTIC_HELP, DEVICE_HELP, WORKERS_DEVICE_HELP
 from trickstack.cli.recipes import leaderboard, recipe_app
 from trickstack.cli.views import print_record, print_simulated_plan
@@ -202,14 +203,16 @@ def _load_study(name: str, storage: Optional[str]):
         known = [s.study_name for s in optuna.get_all_study_summaries(backend) if "::" not in s.study_name]
         from trickstack.core.errors import close_matches
 
+        hint = close_matches(name, known) or (" (it has: " + ", ".join(known) + ")" if known else " (it has none)")
         raise UserError(f"no study {name!r} in {shown_url(storage) or f'the default storage ({DEFAULT_SQLITE})'}"
-                        f"{close_matches(name, known) or (' (it has: ' + ', '.join(known) + ')' if known else ' (it has none)')}") from None
+                        f"{hint}") from None
 
 
 @app.command()
 def ablate(
     spec_path: Path = typer.Argument(..., metavar="SPEC.toml", help="study spec (see ablations/*.toml)"),
-    storage: Optional[str] = typer.Option(None, help="sqlite:///FILE, postgresql://..., or journal:///FILE; default sqlite:///trickstack.db (journal:///trickstack.journal with --workers > 1)"),
+    storage: Optional[str] = typer.Option(None, help="sqlite:///FILE, postgresql://..., or journal:///FILE; default "
+                                          "sqlite:///trickstack.db (journal:///trickstack.journal with --workers > 1)"),
     workers: int = typer.Option(1, min=1, help="local worker processes (each imports Composer once and runs many trials)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="list the arms, trial count and estimated time; train nothing"),
     yes: bool = typer.Option(False, "--yes", help="queue a study of more than 10,000 runs or about 30 days"),
@@ -378,7 +381,8 @@ def report(
                              "smallest p is 1/2^pairs, so p < 0.01 needs 7 pairs); rank (signed-rank, a diverged run "
                              "counts as the worst score of its seed; smallest p also 1/2^pairs)"),
     only: Optional[str] = typer.Option(None, help="comma-separated sections (arms, baseline, full, effects, shapley, "
-                                       "additivity, power, tuning, greedy, search, excluded); refused if the design cannot give one"),
+                                       "additivity, power, tuning, greedy, search, excluded); refused if the design "
+                                       "cannot give one"),
     force: bool = typer.Option(False, "--force", help="replace report files already in the --out folder"),
 ) -> None:
     """What a study found, from its stored runs: arms, paired gains, effects, Shapley values, additivity, power, tuning."""
@@ -409,7 +413,8 @@ def report(
 
 @app.command()
 def plan(
-    spec_path: Path = typer.Argument(..., metavar="SPEC.toml", help='a study spec with workload = "synthetic" and a synthetic table of guessed effects and noise'),
+    spec_path: Path = typer.Argument(..., metavar="SPEC.toml", help='a study spec with workload = "synthetic" and a '
+                                     'synthetic table of guessed effects and noise'),
     studies: int = typer.Option(20, "--studies", min=1, help="how many times to simulate the study"),
     alpha: float = typer.Option(0.05, help="significance level, after Holm's correction"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),

@@ -27,7 +27,8 @@ def tricks_table() -> str:
         params = "; ".join(f"`{p.describe()}`" for p in info.params) or "—"
         name = f"[{info.name}](algorithms/{info.name}/README.md)"
         cited = f"[{info.year}]({info.citation.url})"
-        lines.append("| " + " | ".join([name, cited, ", ".join(info.changes), params, ", ".join(info.conflicts) or "—", *status]) + " |")
+        cells = [name, cited, ", ".join(info.changes), params, ", ".join(info.conflicts) or "—", *status]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -11,7 +11,8 @@ def print_simulated_plan(r: dict) -> None:
     fmt = lambda x, spec=".4g": "-" if x is None else format(x, spec)  # noqa: E731
     out.print(f"study {r['study']}: design {r['design']} over {len(r['tricks'])} tricks, {r['seeds']} paired seeds; "
               f"{r['studies']} simulated studies in {r['seconds']:.1f} s", highlight=False)
-    runs = f"{r['runs_per_study']:.0f}" if r["runs_min"] == r["runs_max"] else f"{r['runs_per_study']:.1f} (from {r['runs_min']} to {r['runs_max']})"
+    runs = (f"{r['runs_per_study']:.0f}" if r["runs_min"] == r["runs_max"]
+            else f"{r['runs_per_study']:.1f} (from {r['runs_min']} to {r['runs_max']})")
     out.print(f"  each study: {runs} training runs over {r['arms']} arms, {fmt(r['compute_per_study'], '.3g')} "
               f"{r['budget']['unit']} in all; {r['diverged_per_study']:.1f} diverged runs on average", highlight=False)
     out.print(f"  significant: {r['test']}", highlight=False)
@@ -31,7 +32,8 @@ def print_simulated_plan(r: dict) -> None:
 def print_record(record) -> None:
     m = record.metrics
     value = "diverged" if record.diverged else f"{m.eval_value:.4f}"
-    table = Table(show_header=False, title=f"{record.workload}: {', '.join(t.name for t in record.tricks) or 'baseline'} (seed {record.seed})")
+    stack = ", ".join(t.name for t in record.tricks) or "baseline"
+    table = Table(show_header=False, title=f"{record.workload}: {stack} (seed {record.seed})")
     table.add_row(f"eval {m.eval_metric}", value)
     table.add_row("final train loss", "-" if m.train_loss is None else f"{m.train_loss:.4f}")
     table.add_row("budget", f"{record.budget.value:.4g} {record.budget.unit}")

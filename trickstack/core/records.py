@@ -83,7 +83,8 @@ class Provenance(_Model):
     accelerator: Optional[str] = Field(None, description="the GPU's model (torch's device name); null on the CPU")
     accelerator_count: Optional[int] = Field(None, description="GPUs visible to the process; null on the CPU")
     cuda: Optional[str] = Field(None, description="torch's CUDA version on a CUDA device; null otherwise")
-    deterministic: Optional[bool] = Field(None, description="torch's deterministic algorithms were on; null in older records (on)")
+    deterministic: Optional[bool] = Field(
+        None, description="torch's deterministic algorithms were on; null in older records (on)")
 
 
 class ResolvedRecipe(_Model):
@@ -116,10 +117,13 @@ class FlopMismatch(_Model):
 class FlopCheck(_Model):
     """How a run's FLOPs were checked: what the cost cache could miss is measured, not trusted."""
 
-    audit_window: int = Field(description="one step in every this many was measured again although its cost was cached (1: every step)")
+    audit_window: int = Field(
+        description="one step in every this many was measured again although its cost was cached (1: every step)")
     audited_steps: int = Field(description="steps measured again and compared with the cached cost of their signature")
-    flops_outside_steps: float = Field(description="FLOPs spent between steps (epoch ends, ...), included in flops and charged to the budget")
-    mismatches: list[FlopMismatch] = Field(description="audited steps whose cost differed from the cache: such a run is refused (FlopAuditError)")
+    flops_outside_steps: float = Field(
+        description="FLOPs spent between steps (epoch ends, ...), included in flops and charged to the budget")
+    mismatches: list[FlopMismatch] = Field(
+        description="audited steps whose cost differed from the cache: such a run is refused (FlopAuditError)")
 
 
 class RunRecord(_Model):
@@ -129,8 +133,10 @@ class RunRecord(_Model):
     nuisance: dict[str, Value] = Field(description="the workload's optimizer and schedule settings used")
     seed: int
     budget: BudgetRecord
-    flops: float = Field(description="training FLOPs counted by torch's FlopCounterMode (forward and backward, and any work between steps)")
-    flops_measured_steps: int = Field(description="steps measured with the counter (the first of each signature, and audited ones); the others reused a measured cost of the same signature")
+    flops: float = Field(
+        description="training FLOPs counted by torch's FlopCounterMode (forward and backward, and any work between steps)")
+    flops_measured_steps: int = Field(description="steps measured with the counter (the first of each signature, and "
+                                      "audited ones); the others reused a measured cost of the same signature")
     steps: int
     samples: int
     train_seconds: float

@@ -25,8 +25,8 @@ from typing import Any, Optional
 
 import pandas as pd
 
-from trickstack.leaderboard.evidence import _frozen, _params, runs_of, stack_of
 from trickstack.core.stacks import BASELINE, arm_name
+from trickstack.leaderboard.evidence import _frozen, _params, runs_of, stack_of
 from trickstack.reports.model import Report, StudyInfo
 from trickstack.reports.sections import report_from_table
 from trickstack.stats.compare import compare

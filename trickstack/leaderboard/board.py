@@ -33,18 +33,26 @@ from typing import Any, Mapping, Optional
 
 import pandas as pd
 
-from trickstack.stats import analysis as an
 from trickstack.core.errors import UserError
 from trickstack.core.stacks import BASELINE
+from trickstack.leaderboard import attribution as attr
+from trickstack.leaderboard.claims import check_candidate_claim, check_texts, differing
+from trickstack.leaderboard.evidence import (
+    ListedRecipe,
+    _describe,
+    _params,
+    check_seal,
+    read_evidence,
+    read_recipes,
+    runs_of,
+    stack_of,
+)
+from trickstack.leaderboard.negative import negative_results
+from trickstack.recipes.recipe import recipes_root
+from trickstack.stats import analysis as an
 from trickstack.stats import rules
 from trickstack.stats.compare import compare
 from trickstack.stats.table import runs_table
-from trickstack.leaderboard import attribution as attr
-from trickstack.leaderboard.claims import check_candidate_claim, check_texts, differing
-from trickstack.leaderboard.evidence import (ListedRecipe, _describe, _params, check_seal, read_evidence, read_recipes,
-                                             runs_of, stack_of)
-from trickstack.leaderboard.negative import negative_results
-from trickstack.recipes.recipe import recipes_root
 from trickstack.workloads import get_workload
 
 MAY_NOT_CHANGE = (
@@ -54,7 +62,8 @@ MAY_NOT_CHANGE = (
     "the budget: its unit and its value, counted the same way for every arm",
 )
 STATUSES = {"baseline": "the workload with no trick, its nuisance values as run",
-            "new best": f"beats the previous year's recipe: p < {rules.LEADERBOARD_ALPHA} over at least {rules.LEADERBOARD_MIN_SEEDS} paired seeds",
+            "new best": (f"beats the previous year's recipe: p < {rules.LEADERBOARD_ALPHA} over at least "
+                         f"{rules.LEADERBOARD_MIN_SEEDS} paired seeds"),
             "carried forward": "no candidate passed the test: the previous year's recipe stays (same tricks)",
             "not significant": "hand-written recipe whose evidence does not pass the test (no provenance)"}
 COLUMNS = ["workload", "metric", "direction", "entry", "year", "status", "n", "n_diverged", "mean", "sd", "ci_low",
@@ -318,7 +327,8 @@ def _check_claims(e: Entry, status: str, versus: Mapping[str, float]) -> None:
         raise UserError(f"{path}: provenance.accepted = true, but its tricks and nuisance equal {prev}'s")
     if p["accepted"] and status != "new best":
         raise UserError(f"{path}: provenance.accepted = true, but its evidence {e.evidence} gives p = {versus['p']:.3g} "
-                        f"over {versus['n_pairs']} paired seeds against {prev} (rules: p < {rules.LEADERBOARD_ALPHA}, at least {rules.LEADERBOARD_MIN_SEEDS} seeds)")
+                        f"over {versus['n_pairs']} paired seeds against {prev} (rules: p < {rules.LEADERBOARD_ALPHA}, "
+                        f"at least {rules.LEADERBOARD_MIN_SEEDS} seeds)")
     if not p["accepted"] and status != "carried forward":
         raise UserError(f"{path}: provenance.accepted = false means {prev} is carried forward, but the recipe's "
                         f"tricks or nuisance differ from it")
@@ -330,8 +340,10 @@ def _check_claims(e: Entry, status: str, versus: Mapping[str, float]) -> None:
 
 def rules_summary(lb: Leaderboard) -> dict[str, Any]:
     """The rules, from the constants above and each workload's registered contract."""
-    return {"min_seeds": rules.LEADERBOARD_MIN_SEEDS, "alpha": rules.LEADERBOARD_ALPHA, "test": rules.LEADERBOARD_TEST, "level": an.LEVEL,
-            "seeds": f"at least {rules.LEADERBOARD_MIN_SEEDS} paired evaluation seeds, disjoint from the seeds used for tuning and search",
+    return {"min_seeds": rules.LEADERBOARD_MIN_SEEDS, "alpha": rules.LEADERBOARD_ALPHA, "test": rules.LEADERBOARD_TEST,
+            "level": an.LEVEL,
+            "seeds": (f"at least {rules.LEADERBOARD_MIN_SEEDS} paired evaluation seeds, disjoint from the seeds used for "
+                      "tuning and search"),
             "comparison": "same workload, same budget (unit and value) and same class of hardware as the previous year",
             "may_not_change": list(MAY_NOT_CHANGE),
             "negative_results": "tricks tried and not kept are published with their evidence",

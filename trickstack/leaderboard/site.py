@@ -19,7 +19,6 @@ from typing import Mapping, Optional
 import numpy as np
 
 from trickstack.leaderboard import board as lb_
-from trickstack.stats import rules
 from trickstack.leaderboard import tables as tb
 from trickstack.leaderboard.attribution import NUISANCE
 from trickstack.leaderboard.board import Board, Entry, Leaderboard
@@ -29,6 +28,7 @@ from trickstack.leaderboard.trickpages import render_trick, tricks_list
 from trickstack.leaderboard.tricks import collect
 from trickstack.reports.html import BAD, GOOD, NEUTRAL, TOTAL, arm_figure, interaction_figure, svg, waterfall_figure
 from trickstack.reports.render import display, value_lines
+from trickstack.stats import rules
 
 STATUS_COLOR = {"new best": TOTAL, "carried forward": NEUTRAL, "not significant": BAD}
 # The status colour is not the plots' blue (TOTAL): the browser test finds the rendered plots by their colours.
@@ -131,7 +131,8 @@ def render_index(lb: Leaderboard, tricks: Mapping) -> str:
             f"<ul class=\"meta\"><li>computed from the recipes in <code>{esc(lb.source_label)}</code> and their evidence "
             "files only" + (f", as of {lb.year}" if lb.year else "") + "; each evidence file sealed by its SHA-256 in "
             "the recipe</li>"
-            f"<li>a new entry needs at least {rules.LEADERBOARD_MIN_SEEDS} paired seeds and a {esc(rules.LEADERBOARD_TEST)} at p &lt; {rules.LEADERBOARD_ALPHA} "
+            f"<li>a new entry needs at least {rules.LEADERBOARD_MIN_SEEDS} paired seeds and a "
+            f"{esc(rules.LEADERBOARD_TEST)} at p &lt; {rules.LEADERBOARD_ALPHA} "
             "(see <a href=\"rules.html\">the rules</a>); intervals are 95%; gains are signed so that + is better</li></ul>"]
     for b in lb.boards.values():
         body += [f"<section id=\"{esc(b.workload)}\" class=\"workload\"><h2>{esc(b.workload)}</h2>",
@@ -250,7 +251,8 @@ def _section(e: Entry, key: str, draw, caption: str, tricks: Mapping) -> list[st
 def render_rules(lb: Leaderboard) -> str:
     rules = lb_.rules_summary(lb)
     body = ["<h1>Rules of the leaderboards</h1>",
-            "<p>Generated from trickstack's constants (<code>trickstack.stats.rules</code>) and the registered workloads; <code>trickstack recipe derive</code> applies the same "
+            "<p>Generated from trickstack's constants (<code>trickstack.stats.rules</code>) and the registered "
+            "workloads; <code>trickstack recipe derive</code> applies the same "
             "ones.</p>",
             "<h2>A new entry replaces the previous year's only with evidence</h2><ul>",
             f"<li>Seeds: {esc(rules['seeds'])}; seed <i>i</i> means the same initialisation and data order in every "

@@ -17,12 +17,12 @@ from typing import Any, Mapping
 import pandas as pd
 
 from trickstack.leaderboard import board as lb_
-from trickstack.stats import rules
 from trickstack.leaderboard.attribution import reason_without_numbers
 from trickstack.leaderboard.board import Board, Entry, Leaderboard
 from trickstack.leaderboard.evidence import _params
 from trickstack.reports.render import fmt, plain
 from trickstack.stats import analysis as an
+from trickstack.stats import rules
 
 INDEX_HEADINGS = ["recipe", "status", "mean ± 95% CI (n)", "gain over the previous year (paired)", "changes",
                   "train time per run", "evidence"]
@@ -155,7 +155,8 @@ def _md_table(heads: list[str], rows: list[dict[str, str]]) -> list[str]:
 
 def render_markdown(lb: Leaderboard, tricks: Mapping[str, Any]) -> str:
     out = ["# trickstack leaderboards", "", f"Computed from the recipes in `{lb.source_label}` and their evidence files"
-           + (f", as of {lb.year}" if lb.year else "") + f". Rules: at least {rules.LEADERBOARD_MIN_SEEDS} paired seeds and a {rules.LEADERBOARD_TEST} "
+           + (f", as of {lb.year}" if lb.year else "")
+           + f". Rules: at least {rules.LEADERBOARD_MIN_SEEDS} paired seeds and a {rules.LEADERBOARD_TEST} "
            f"at p < {rules.LEADERBOARD_ALPHA}; intervals are {an.LEVEL:.0%}; gains are signed so that + is better."]
     for b in lb.boards.values():
         out += ["", f"## {b.workload}: {b.metric} ({b.direction}), budget {b.budget:.4g} {b.budget_unit}", ""]

@@ -344,7 +344,8 @@ def _tuning(c: _Context, s: Section) -> None:
                            for row in used.to_dict("records"))
         s.unavailable = ("the study did not re-tune the nuisance hyperparameters per arm" +
                          (" (tuning has not finished)" if c.info.attrs.get("spec", {}).get("tune") else " (no [tune] section)")
-                         + f"; every arm ran with {values or 'the workload defaults'}, which may suit some arms better than others")
+                         + f"; every arm ran with {values or 'the workload defaults'}, which may suit some arms "
+                         "better than others")
         return
     eval_flops = c.runs.groupby("arm").flops.sum()
     rows = [{"arm": arm, "trials": t["trials"], "tuning_flops": t["flops"], "tuning_seconds": t["seconds"],
@@ -363,7 +364,7 @@ def _greedy(c: _Context, s: Section) -> None:
                          else "the greedy path is stored when the study finishes")
         return
     s.table = pd.DataFrame([{"round": i + 1, "current": r["current"], "candidate": arm, "gain": gain, "p_value": p,
-                             "added": r["added"] is not None and set(arm.split("+")) - set(r["current"].split("+")) == {r["added"]}}
+                             "added": r["added"] is not None and parse_arm(arm) - parse_arm(r["current"]) == {r["added"]}}
                             for i, r in enumerate(path) for arm, gain, p in r["tests"]])
     last = path[-1] if path else {"current": BASELINE, "added": None}
     stack = arm_name(parse_arm(last["current"]) | ({last["added"]} if last["added"] else set()))
@@ -385,7 +386,8 @@ def _search(c: _Context, s: Section) -> None:
     ).reset_index(drop=True)
     s.values = {"best_arm": best["arm"], "best_search_value": best["value"],
                 **{f"best.{k}": v for k, v in best["trick_params"].items()}}
-    s.notes.append(f"{best['arm']} was evaluated again on the evaluation seeds: see '{TITLES['arms']}' and '{TITLES['baseline']}'.")
+    s.notes.append(f"{best['arm']} was evaluated again on the evaluation seeds: see '{TITLES['arms']}' and "
+                   f"'{TITLES['baseline']}'.")
 
 
 def _excluded(c: _Context, s: Section) -> None:

@@ -16,7 +16,8 @@ Another ``noise_seed`` is an independent replicate of the whole study.
 
 `simulate_run` returns a full `RunRecord`; the workload declares it as its ``simulate`` function, so
 the ablation worker calls it instead of `run_trial` and the whole pipeline (spec, designs, engine,
-storage, export, analysis) runs in seconds. `trickstack.ablations.plan` simulates whole studies with it (``trickstack plan SPEC.toml``).
+storage, export, analysis) runs in seconds. `trickstack.ablations.plan` simulates whole studies with it
+(``trickstack plan SPEC.toml``).
 
 >>> from trickstack.simulator.truth import SyntheticSection
 >>> truth = SyntheticSection(baseline=0.5, effects={"ema": 0.01}, seed_noise=0.02)
@@ -161,7 +162,8 @@ def simulate_run(truth: Any, workload: Union[str, Workload] = NAME, stack: Seque
 SYNTHETIC = register_workload(Workload(
     name=NAME,
     domain="simulation",
-    summary="no training: each run's score is simulated from the truth in the study's synthetic table (effects, interactions, paired noise)",
+    summary=("no training: each run's score is simulated from the truth in the study's synthetic table (effects, "
+             "interactions, paired noise)"),
     provides=AllCapabilities(),  # type: ignore[arg-type]
     metric="score",
     metric_key="score",

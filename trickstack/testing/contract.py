@@ -39,8 +39,8 @@ from composer.loggers import Logger
 
 from trickstack.core.budget import Budget
 from trickstack.core.records import RunRecord
-from trickstack.tricks.registry import get_trick, list_tricks, trick_status
 from trickstack.trial.runner import baseline_step_flops, run_trial
+from trickstack.tricks.registry import get_trick, list_tricks, trick_status
 from trickstack.workloads import get_workload, list_workloads
 
 # Baseline steps of a contract run: enough for every built-in trick's claimed change to show and for
@@ -213,7 +213,8 @@ def check_trick(name: str, workload: str = "mnist1d", settings: Mapping[str, Any
     record = trace.record
 
     spent = record.flops / budget.value
-    assert abs(spent - 1) <= BUDGET_TOLERANCE, f"{name} spent {spent:.3f} of the budget on {workload} (allowed: 1 ± {BUDGET_TOLERANCE})"
+    assert abs(spent - 1) <= BUDGET_TOLERANCE, (f"{name} spent {spent:.3f} of the budget on {workload} "
+                                                f"(allowed: 1 ± {BUDGET_TOLERANCE})")
     assert trace.steps_at_end == trace.max_duration_at_end, (
         f"{name} on {workload}: the schedule must end where the budget ends (trained {trace.steps_at_end} steps, "
         f"max_duration {trace.max_duration_at_end}); do not set max_duration in a trick")

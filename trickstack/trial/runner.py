@@ -180,7 +180,8 @@ def run_trial(
     nuisance = wl.resolve_nuisance(split_overrides(overrides)[1])
     budget = budget or reference_budget(wl)
     if budget.unit == "flops" and budget.value < baseline_step_flops(wl):
-        raise UserError(f"budget {budget.value:.3g} FLOPs is smaller than one {wl.name} step ({baseline_step_flops(wl):.3g} FLOPs)")
+        raise UserError(f"budget {budget.value:.3g} FLOPs is smaller than one {wl.name} step "
+                        f"({baseline_step_flops(wl):.3g} FLOPs)")
     if budget.unit == "samples" and budget.value < wl.batch_size:
         raise UserError(f"budget {budget.value:g} samples is smaller than one {wl.name} step ({wl.batch_size} samples)")
 

@@ -90,7 +90,8 @@ MNIST1D = register_workload(
         batch_size=100,
         eval_batch_size=1000,
         reference_steps=6000,
-        reference_note="the paper's CNN run (6,000 steps of 100); python -m trickstack.benchmarks.reference --workload mnist1d measures it",
+        reference_note=("the paper's CNN run (6,000 steps of 100); python -m trickstack.benchmarks.reference --workload "
+                        "mnist1d measures it"),
         nuisance=small_classifier.nuisance(lr=1e-2),
         build_model=build_model,
         load_splits=load_splits,

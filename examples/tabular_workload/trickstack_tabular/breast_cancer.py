@@ -81,7 +81,8 @@ def make_workload() -> Workload:
         batch_size=32,
         eval_batch_size=EVAL_SIZE,  # the whole eval split in one batch
         reference_steps=450,  # ~32 epochs of 455 tumours
-        reference_note="450 steps of 32 (~32 epochs); python -m trickstack.benchmarks.reference --workload breast_cancer measures it",
+        reference_note=("450 steps of 32 (~32 epochs); python -m trickstack.benchmarks.reference --workload breast_cancer "
+                        "measures it"),
         nuisance=(
             Param("lr", 1e-3, low=1e-5, high=1.0, log=True, help="learning rate of Adam"),
             Param("weight_decay", 0.0, low=0.0, high=0.01, help="Adam's L2 penalty (coupled)"),
