@@ -33,6 +33,7 @@ from trickstack.core.records import (
     now,
     provenance,
 )
+from trickstack.trial.composer_patches import apply_patches
 from trickstack.trial.flops import BudgetController, count_flops
 from trickstack.tricks.registry import TrickInfo, check_compatible, get_trick
 from trickstack.workloads import Workload, get_workload
@@ -159,6 +160,7 @@ def run_trial(
         raise UserError(f"budget {budget.value:g} samples is smaller than one {wl.name} step ({wl.batch_size} samples)")
 
     splits = wl.splits
+    apply_patches()  # Composer's event engine without its idle per-event costs (same behaviour)
     reproducibility.configure_deterministic_mode()
     reproducibility.seed_all(seed)  # model initialisation is a function of the seed alone
     model = wl.build_model()
