@@ -3,6 +3,7 @@ written for, and a trial under them is the same trial, event for event and bit f
 
 from __future__ import annotations
 
+import copy
 import warnings
 
 import composer
@@ -31,8 +32,9 @@ def test_patched_functions_are_the_known_ones():
     # so re-read the new source and re-check the patch before updating the hash.
     assert composer.__version__ == composer_patches.COMPOSER_VERSION
     for patch in PATCHES:
-        assert source_hash(patch.original) == patch.known_hash, f"{patch.owner.__name__}.{patch.name} changed"
-    assert apply_patches() == ["StringEnum.__eq__", "Engine._debug_log"]
+        assert source_hash(patch.checked) == patch.known_hash, f"{patch.label} changed"
+    assert apply_patches() == ["StringEnum.__eq__", "Engine._debug_log", "Event.is_before_event", "Event.is_after_event",
+                               "Engine._run_algorithms", "composer.trainer.trainer.deepcopy"]
     assert StringEnum.__dict__["__eq__"] is composer_patches._same_enum_eq
 
 
@@ -42,7 +44,7 @@ def test_not_applied_to_another_composer_version(monkeypatch, unpatched):
     with pytest.warns(UserWarning, match="not applied"):
         assert apply_patches() == []
     assert StringEnum.__dict__["__eq__"] is composer_patches._original_eq
-    assert Engine.__dict__["_debug_log"] is composer_patches._original_debug_log
+    assert all(p.owner.__dict__[p.name] is p.original for p in PATCHES)
 
 
 def test_event_comparisons_unchanged():
@@ -56,6 +58,31 @@ def test_event_comparisons_unchanged():
         assert Event.BATCH_END == "batch_end" and Event.BATCH_END == "BATCH_END" and not Event.BATCH_END == "nope"
     with pytest.warns(UserWarning, match="comparison between a string"):
         assert Event.INIT == "init"
+
+
+def test_before_and_after_events_are_the_original_ones(unpatched):
+    original = {e: (e.is_before_event, e.is_after_event) for e in Event}
+    apply_patches()
+    assert {e: (e.is_before_event, e.is_after_event) for e in Event} == original
+    assert sum(before for before, _ in original.values()) > 10
+
+
+def test_batch_copy_is_a_deepcopy():
+    apply_patches()
+    x = torch.randn(6, 4)  # contiguous, as the loaders yield
+    batch = (x, torch.arange(6))
+    fast, slow = composer_patches._batch_deepcopy(batch), copy.deepcopy(batch)
+    assert type(fast) is tuple and len(fast) == 2
+    for a, b, source in zip(fast, slow, batch):
+        assert torch.equal(a, b) and a.dtype == b.dtype and a.stride() == b.stride()
+        assert a.untyped_storage().data_ptr() != source.untyped_storage().data_ptr()
+    shared = [x, x[1:]]  # sharing memory, needing grad, or not tensors: the original deepcopy
+    needs_grad = (torch.ones(2, requires_grad=True),)
+    for other in (shared, needs_grad, {"x": x}, []):
+        assert composer_patches._batch_deepcopy(other) is not other
+    copied = composer_patches._batch_deepcopy(shared)
+    assert copied[1].untyped_storage().data_ptr() == copied[0].untyped_storage().data_ptr()
+    assert composer_patches._batch_deepcopy(needs_grad)[0].is_leaf
 
 
 def test_debug_log_still_logs_when_asked(monkeypatch, caplog):
