@@ -152,6 +152,22 @@ def test_two_worker_processes_on_a_journal_complete_each_job_once(tmp_path):
     assert os.getpid() not in pids, "jobs ran in the coordinator, not in worker processes"
 
 
+def test_worker_processes_start_with_composer_already_imported():
+    # Local workers fork from a server that imported the worker module (Composer, torch) once, so a
+    # worker does not pay those seconds itself (a spawned one starts from a bare interpreter).
+    import preload_probe
+
+    context = engine.worker_context()
+    queue = context.Queue()
+    proc = context.Process(target=preload_probe.composer_was_loaded, args=(queue,))
+    proc.start()
+    try:
+        assert queue.get(timeout=TIMEOUT) is True
+    finally:
+        proc.join(timeout=TIMEOUT)
+    assert proc.exitcode == 0
+
+
 # --- 3 and 4. a worker killed mid-trial ---------------------------------------------------------------------
 
 def trickstack_command() -> list[str]:
