@@ -9,7 +9,6 @@ decided from the results of the last.
 from __future__ import annotations
 
 import math
-import multiprocessing
 import os
 import statistics
 import time
@@ -31,6 +30,7 @@ from trickstack.ablations.jobs import (
     enqueue,
     job_states,
 )
+from trickstack.ablations.processes import worker_context
 from trickstack.ablations.spec import StudySpec
 from trickstack.ablations.state import (
     JobTrial,
@@ -189,23 +189,6 @@ def _run_workers(ctx: Context, keys: set[str], label: str) -> None:
     for p in procs:
         p.join()
     report()
-
-
-# Worker processes are forked from a fork server that has imported the worker (Composer, torch, Optuna:
-# most of a worker's start-up) once, so each worker starts in well under a second instead of paying
-# the imports itself. A server, not `fork` of the coordinator: torch's OpenMP thread pool, once used
-# in the coordinator (a one-worker study in the same process), hangs a forked child that uses more
-# than one thread, and a progress bar's refresh thread may hold a lock at the fork.
-WORKER_PRELOAD = ["trickstack.ablations.worker"]
-
-
-def worker_context() -> multiprocessing.context.BaseContext:
-    """The multiprocessing context local workers start in; its fork server starts (and imports) at most once."""
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")  # e.g. Windows: every worker imports by itself
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(WORKER_PRELOAD)
-    return context
 
 
 def evaluate(ctx: Context, arms: list[Arm]) -> list[str]:

@@ -25,6 +25,7 @@ import pytest
 from optuna.trial import TrialState
 from trickstack.ablations import engine
 from trickstack.ablations.jobs import EVAL, Job, enqueue
+from trickstack.ablations.processes import worker_context
 from trickstack.ablations.spec import StudySpec
 from trickstack.ablations.storage import open_storage
 
@@ -157,7 +158,7 @@ def test_worker_processes_start_with_composer_already_imported():
     # worker does not pay those seconds itself (a spawned one starts from a bare interpreter).
     import preload_probe
 
-    context = engine.worker_context()
+    context = worker_context()
     queue = context.Queue()
     proc = context.Process(target=preload_probe.composer_was_loaded, args=(queue,))
     proc.start()
