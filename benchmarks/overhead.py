@@ -7,8 +7,9 @@ per workload the time ratios trickstack / hand-written (the goal on MNIST-1D is 
 Composer / hand-written (what Composer's event engine costs by itself) and trickstack / bare Composer
 (what trickstack adds), and trickstack's overhead per step in milliseconds over the hand-written loop.
 Evaluation is excluded; trainer construction is included. The three are interleaved within one
-process, so drifts in machine load hit all three alike; on a shared machine still read the ratios as
-rough.
+process, so drifts in machine load hit all three alike. Each figure is given in wall-clock seconds and
+in this process's CPU seconds: on a machine shared with other work the CPU figures are the steadier
+(waiting for a core does not count), the wall-clock ones are what a user waits.
 
     python -m trickstack.benchmarks.overhead [--workloads mnist1d digits shakespeare-char]
         [--steps 2000] [--repeats 3] [--threads N]
@@ -35,13 +36,13 @@ def _loader(wl: Workload, seed: int):
     return batched_loader((wl.splits.train_x, wl.splits.train_y), wl.batch_size, seed=seed)
 
 
-def hand_written(wl: Workload, steps: int, seed: int) -> float:
+def hand_written(wl: Workload, steps: int, seed: int) -> tuple[float, float]:
     hp = wl.resolve_nuisance()
     reproducibility.seed_all(seed)
     model = wl.build_model()
     optimizer = wl.make_optimizer(model, hp)
     loader = _loader(wl, seed)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     done = 0
     while done < steps:
         for batch in loader:
@@ -53,44 +54,48 @@ def hand_written(wl: Workload, steps: int, seed: int) -> float:
             done += 1
             if done == steps:
                 break
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
-def bare_composer(wl: Workload, steps: int, seed: int) -> float:
+def bare_composer(wl: Workload, steps: int, seed: int) -> tuple[float, float]:
     hp = wl.resolve_nuisance()
     reproducibility.seed_all(seed)
     model = wl.build_model()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     trainer = Trainer(
         model=model, train_dataloader=_loader(wl, seed), max_duration=f"{steps}ba", optimizers=wl.make_optimizer(model, hp),
         loggers=[], progress_bar=False, log_to_console=False, log_traces=False, auto_log_hparams=False, device="cpu",
         device_train_microbatch_size=wl.batch_size, seed=seed, deterministic_mode=True, python_log_level=None,
     )
     trainer.fit()
-    elapsed = time.perf_counter() - start
+    elapsed = time.perf_counter() - start, time.process_time() - cpu
     trainer.close()
     return elapsed
 
 
-def trickstack_trial(wl: Workload, steps: int, seed: int) -> float:
+def trickstack_trial(wl: Workload, steps: int, seed: int) -> tuple[float, float]:
     budget = Budget("flops", steps * baseline_step_flops(wl))
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     record = run_trial(wl, [], seed=seed, budget=budget)
     assert record.steps == steps, (record.steps, steps)
-    return time.perf_counter() - start - record.eval_seconds
+    # evaluation excluded: its wall time from the record, its CPU time taken as the same
+    return time.perf_counter() - start - record.eval_seconds, time.process_time() - cpu - record.eval_seconds
 
 
-def measure(wl: Workload, steps: int, repeats: int) -> dict[str, float]:
-    """Median seconds of each of the three over ``repeats`` interleaved repetitions."""
+def measure(wl: Workload, steps: int, repeats: int) -> dict[str, tuple[float, float]]:
+    """Median (wall, CPU) seconds of each of the three over ``repeats`` interleaved repetitions."""
     trickstack_trial(wl, 20, 0), bare_composer(wl, 20, 0), hand_written(wl, 20, 0)  # warm up: data, allocator
     ours, bare, floor = [], [], []
     for repeat in range(repeats):  # interleaved, so drifts in machine load hit all three alike
         ours.append(trickstack_trial(wl, steps, repeat))
         bare.append(bare_composer(wl, steps, repeat))
         floor.append(hand_written(wl, steps, repeat))
-        print(f"  repeat {repeat}: trickstack {ours[-1]:.2f} s, bare Composer {bare[-1]:.2f} s, "
-              f"hand-written {floor[-1]:.2f} s", flush=True)
-    med = statistics.median
+        print(f"  repeat {repeat} (wall s, CPU s): trickstack {ours[-1][0]:.2f}, {ours[-1][1]:.2f}; bare Composer "
+              f"{bare[-1][0]:.2f}, {bare[-1][1]:.2f}; hand-written {floor[-1][0]:.2f}, {floor[-1][1]:.2f}", flush=True)
+
+    def med(runs: list[tuple[float, float]]) -> tuple[float, float]:
+        return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+
     return {"trickstack": med(ours), "bare": med(bare), "floor": med(floor)}
 
 
@@ -109,12 +114,14 @@ def main() -> None:
         wl = get_workload(name)
         print(f"{name}: {args.steps} steps of {wl.batch_size}, median of {args.repeats}, torch threads {torch.get_num_threads()}")
         t = measure(wl, args.steps, args.repeats)
-        print(f"  trickstack / hand-written    {t['trickstack'] / t['floor']:.3f}" + ("  (goal <= 1.3)" if name == "mnist1d" else ""))
-        print(f"  bare Composer / hand-written {t['bare'] / t['floor']:.3f}")
-        print(f"  trickstack / bare Composer   {t['trickstack'] / t['bare']:.3f}")
-        print(f"  overhead per step over hand-written: trickstack {(t['trickstack'] - t['floor']) / args.steps * 1e3:.2f} ms, "
-              f"bare Composer {(t['bare'] - t['floor']) / args.steps * 1e3:.2f} ms "
-              f"(hand-written step {t['floor'] / args.steps * 1e3:.2f} ms)", flush=True)
+        for i, clock in enumerate(("wall-clock", "CPU")):
+            ours, bare, floor = t["trickstack"][i], t["bare"][i], t["floor"][i]
+            goal = "  (goal <= 1.3)" if name == "mnist1d" else ""
+            print(f"  {clock}: trickstack / hand-written {ours / floor:.3f}{goal}, bare Composer / hand-written "
+                  f"{bare / floor:.3f}, trickstack / bare Composer {ours / bare:.3f}")
+            print(f"  {clock}: overhead per step over hand-written: trickstack {(ours - floor) / args.steps * 1e3:.2f} ms, "
+                  f"bare Composer {(bare - floor) / args.steps * 1e3:.2f} ms (hand-written step "
+                  f"{floor / args.steps * 1e3:.2f} ms)", flush=True)
 
 
 if __name__ == "__main__":
