@@ -78,8 +78,9 @@ def _debug_log_when_enabled(self: Engine, event: Any, msg: str) -> None:
         _original_debug_log(self, event, msg)
 
 
-_BEFORE_EVENTS = frozenset(event_module._BEFORE_EVENTS)
-_AFTER_EVENTS = frozenset(event_module._AFTER_EVENTS)
+# getattr: in another Composer version these may be missing; the patches are then not applied (see apply_patches)
+_BEFORE_EVENTS = frozenset(getattr(event_module, "_BEFORE_EVENTS", ()))
+_AFTER_EVENTS = frozenset(getattr(event_module, "_AFTER_EVENTS", ()))
 
 
 def _is_before_event(self: Event) -> bool:
@@ -90,7 +91,7 @@ def _is_after_event(self: Event) -> bool:
     return self in _AFTER_EVENTS
 
 
-_DEFAULT_PASSES = engine_module._get_default_passes()
+_DEFAULT_PASSES = getattr(engine_module, "_get_default_passes", list)()
 
 
 def _run_algorithms_if_any(self: Engine, event: Event):
