@@ -9,7 +9,6 @@ decided from the results of the last.
 from __future__ import annotations
 
 import math
-import multiprocessing
 import os
 import statistics
 import time
@@ -33,6 +32,7 @@ from trickstack.ablations.jobs import (
     job_states,
     withdraw,
 )
+from trickstack.ablations.processes import worker_context
 from trickstack.ablations.spec import StudySpec
 from trickstack.ablations.state import (
     JobTrial,
@@ -194,9 +194,8 @@ def _run_workers(ctx: Context, keys: set[str], label: str) -> None:
         work(ctx.spec.study.name, ctx.storage_url, on_trial=report, device=devices[0], deterministic=ctx.deterministic)
         return
     threads = max(1, (os.cpu_count() or 1) // ctx.workers)  # split the CPU threads between workers
-    spawn = multiprocessing.get_context("spawn")
-    procs = [spawn.Process(target=worker_main, args=(ctx.spec.study.name, ctx.storage_url, ctx.workers, threads,
-                                                     device, ctx.deterministic))
+    procs = [worker_context().Process(target=worker_main, args=(ctx.spec.study.name, ctx.storage_url, ctx.workers,
+                                                                threads, device, ctx.deterministic))
              for device in devices]
     for p in procs:
         p.start()

@@ -58,11 +58,12 @@ def check(device: str = "auto", workload: str = "mnist1d", tiny: bool = False) -
     result["budget_error"] = [r.flops / r.budget.value - 1 for r in (a, b)]
 
     steps = OVERHEAD_STEPS[size]
-    trickstack_trial(5, 0, device), hand_written(5, 0, device)  # warm up: kernels, allocator, data
+    mnist = get_workload("mnist1d")
+    trickstack_trial(mnist, 5, 0, device), hand_written(mnist, 5, 0, device)  # warm up: kernels, allocator, data
     ours, floor = [], []
     for repeat in range(REPEATS[size]):  # interleaved, so drifts in load hit both alike
-        ours.append(trickstack_trial(steps, repeat, device))
-        floor.append(hand_written(steps, repeat, device))
+        ours.append(trickstack_trial(mnist, steps, repeat, device)[0])  # wall-clock seconds
+        floor.append(hand_written(mnist, steps, repeat, device)[0])
     result["overhead"] = {"steps": steps, "repeats": REPEATS[size], "trickstack_seconds": statistics.median(ours),
                           "hand_written_seconds": statistics.median(floor),
                           "ratio": statistics.median(ours) / statistics.median(floor)}

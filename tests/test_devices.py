@@ -64,7 +64,7 @@ def test_the_study_engine_starts_each_worker_on_its_device(monkeypatch):
         Process = FakeProcess
 
     monkeypatch.setattr(devices, "_cuda_count", lambda: 2)
-    monkeypatch.setattr(engine.multiprocessing, "get_context", lambda method: FakeContext())
+    monkeypatch.setattr(engine, "worker_context", lambda: FakeContext())
     spec = type("Spec", (), {"study": type("Study", (), {"name": "s"})()})()
     ctx = engine.Context(spec, "journal:///x", 3, study=None, order=[], device="auto", deterministic=False)
     engine._run_workers(ctx, set(), "evaluation")

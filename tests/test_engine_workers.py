@@ -26,6 +26,7 @@ from optuna.trial import TrialState
 
 from trickstack.ablations import engine
 from trickstack.ablations.jobs import EVAL, Job, enqueue
+from trickstack.ablations.processes import worker_context
 from trickstack.ablations.spec import StudySpec
 from trickstack.ablations.storage import open_storage
 
@@ -151,6 +152,22 @@ def test_two_worker_processes_on_a_journal_complete_each_job_once(tmp_path):
     assert study.user_attrs["finished"] is True and study.user_attrs["failed_jobs"] == []
     pids = {t.user_attrs["worker"]["pid"] for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
     assert os.getpid() not in pids, "jobs ran in the coordinator, not in worker processes"
+
+
+def test_worker_processes_start_with_composer_already_imported():
+    # Local workers fork from a server that imported the worker module (Composer, torch) once, so a
+    # worker does not pay those seconds itself (a spawned one starts from a bare interpreter).
+    import preload_probe
+
+    context = worker_context()
+    queue = context.Queue()
+    proc = context.Process(target=preload_probe.composer_was_loaded, args=(queue,))
+    proc.start()
+    try:
+        assert queue.get(timeout=TIMEOUT) is True
+    finally:
+        proc.join(timeout=TIMEOUT)
+    assert proc.exitcode == 0
 
 
 # --- 3 and 4. a worker killed mid-trial ---------------------------------------------------------------------

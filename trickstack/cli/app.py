@@ -213,7 +213,8 @@ def ablate(
     spec_path: Path = typer.Argument(..., metavar="SPEC.toml", help="study spec (see ablations/*.toml)"),
     storage: Optional[str] = typer.Option(None, help="sqlite:///FILE, postgresql://..., or journal:///FILE; default "
                                           "sqlite:///trickstack.db (journal:///trickstack.journal with --workers > 1)"),
-    workers: int = typer.Option(1, min=1, help="local worker processes (each imports Composer once and runs many trials)"),
+    workers: int = typer.Option(1, min=1, help="local worker processes (forked from one server that imports Composer "
+                                "once; each runs many trials)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="list the arms, trial count and estimated time; train nothing"),
     yes: bool = typer.Option(False, "--yes", help="queue a study of more than 10,000 runs or about 30 days"),
     device: str = typer.Option("auto", help=WORKERS_DEVICE_HELP),
@@ -221,6 +222,10 @@ def ablate(
 ) -> None:
     """Run or continue a combination study: tricks alone and together, paired seeds, fixed budget.
     The plan and its estimated time are printed first."""
+    if workers > 1 and not dry_run:
+        from trickstack.ablations.processes import start_worker_server
+
+        start_worker_server()  # imports the worker's modules while this process imports its own
     from trickstack.ablations.engine import ablate as run_study
     from trickstack.ablations.engine import plan_arms
     from trickstack.ablations.estimate import oversized

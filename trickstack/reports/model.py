@@ -23,6 +23,7 @@ TITLES = {
     "greedy": "Greedy stacking path",
     "search": "Search",
     "excluded": "Excluded arms and failed jobs",
+    "wall_clock": "Wall-clock time per run",
 }
 
 HOW_TO_READ = {
@@ -62,6 +63,10 @@ HOW_TO_READ = {
     "search": "Configurations (tricks on and their parameters) tried by the sampler on search seeds; the best one was "
               "evaluated again on the evaluation seeds, so its reported gain is not inflated by having been selected.",
     "excluded": "Arms the design asked for that cannot be stacked (conflicting tricks), and jobs that kept failing.",
+    "wall_clock": "Equal FLOPs is not equal time. Per arm: the median training seconds of its finished evaluation runs "
+                  "(evaluation excluded) and its ratio to the baseline's median, both measured in this study, on the "
+                  "hardware named (CPU model and torch threads, from the runs' provenance). Times from a machine shared "
+                  "with other work are noisy; the median resists single slow runs.",
 }
 
 

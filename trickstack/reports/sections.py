@@ -398,8 +398,30 @@ def _excluded(c: _Context, s: Section) -> None:
         s.notes.append("none: every arm the design asked for was run.")
 
 
+def _wall_clock(c: _Context, s: Section) -> None:
+    runs = c.runs[~c.runs.diverged.astype(bool)] if "train_seconds" in c.runs else c.runs.iloc[:0]
+    if runs.empty:
+        s.unavailable = "no evaluation run finished with a recorded training time"
+        return
+    medians = runs.groupby("arm", sort=False).train_seconds.agg(["size", "median"])
+    base = medians["median"].get(BASELINE)
+    s.table = pd.DataFrame({"arm": medians.index, "n": medians["size"].to_numpy(),
+                            "median_train_seconds": medians["median"].to_numpy(),
+                            "ratio_to_baseline": medians["median"].to_numpy() / base if base else np.nan})
+    s.labels = {"median_train_seconds": "median train s", "ratio_to_baseline": "x baseline"}
+    if base is None:
+        s.notes.append("the baseline has no finished evaluation run in this study, so there is no ratio to it.")
+    hardware = runs[[col for col in ("cpu", "torch_threads") if col in runs]].drop_duplicates()
+    where = [f"{h.get('cpu') or 'unknown CPU'}, {h.get('torch_threads', '?')} torch thread(s)"
+             for h in hardware.to_dict("records")]
+    if where:
+        s.values["hardware"] = "; ".join(where)
+        s.notes.append(f"measured on {s.values['hardware']}" + (" -- runs on different hardware: the ratios mix them."
+                                                                  if len(where) > 1 else "."))
+
+
 BUILDERS: dict[str, Callable[[_Context, Section], None]] = {
     "arms": _arms, "baseline": _baseline, "full": _full, "effects": _effects, "shapley": _shapley,
     "additivity": _additivity, "power": _power, "tuning": _tuning, "greedy": _greedy, "search": _search,
-    "excluded": _excluded,
+    "excluded": _excluded, "wall_clock": _wall_clock,
 }

@@ -15,6 +15,7 @@ JSON dict, as a study stores them). Its columns, in order:
 ``train_loss``     last training loss
 ``diverged``       the loss became NaN or infinite; the run has no value
 ``flops``, ``steps``, ``budget``, ``budget_unit``, ``train_seconds``, ``eval_seconds``: what it spent
+``cpu``, ``torch_threads``  the hardware it ran on (from its provenance; None for a record without one)
 =================  ============================================================================
 
 >>> from trickstack.core.records import RunRecord
@@ -51,6 +52,8 @@ def row(record: Record, arm: str, phase: str = "eval", tricks: Sequence[str] = (
                 "diverged": r["diverged"], "flops": r["flops"], "steps": r["steps"],
                 "budget": r["budget"]["value"], "budget_unit": r["budget"]["unit"],
                 "train_seconds": r["train_seconds"], "eval_seconds": r["eval_seconds"]})
+    provenance = r.get("provenance") or {}
+    out.update({"cpu": provenance.get("cpu"), "torch_threads": provenance.get("torch_threads")})
     return out
 
 

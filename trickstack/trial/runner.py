@@ -35,6 +35,7 @@ from trickstack.core.records import (
     now,
     provenance,
 )
+from trickstack.trial.composer_patches import apply_patches
 from trickstack.trial.devices import accelerator, composer_device, resolve_device, set_deterministic
 from trickstack.trial.flops import AUDIT_WINDOW, BudgetController, count_flops
 from trickstack.tricks.registry import TrickInfo, check_compatible, get_trick
@@ -186,6 +187,7 @@ def run_trial(
         raise UserError(f"budget {budget.value:g} samples is smaller than one {wl.name} step ({wl.batch_size} samples)")
 
     splits = wl.splits
+    apply_patches()  # Composer's event engine without its idle per-event costs (same behaviour)
     set_deterministic(deterministic)  # before any CUDA work (cuBLAS reads its workspace setting once)
     reproducibility.seed_all(seed)  # model initialisation is a function of the seed alone
     model = wl.build_model()
