@@ -195,7 +195,8 @@ def test_a_set_key_given_twice_names_it(cli, no_training):
     ("permutations", "true", "study.permutations: Input should be a valid integer"),
 ])
 def test_a_count_that_is_not_an_integer_is_refused(cli, tmp_path, key, value, message):
-    path = spec_file(tmp_path, design="shapley", replace=("seeds = 1\n", f"seeds = 1\n{key} = {value}\n" if key != "seeds" else f"seeds = {value}\n"))
+    line = f"seeds = 1\n{key} = {value}\n" if key != "seeds" else f"seeds = {value}\n"
+    path = spec_file(tmp_path, design="shapley", replace=("seeds = 1\n", line))
     code, _, err = cli("ablate", str(path), "--dry-run")
     assert f"{path}: {message}" in one_error(code, err)
 

@@ -48,7 +48,8 @@ def test_rows_follow_the_planted_gains(board, recipes):
     assert list(board.table.status) == ["baseline", "new best", "new best", "carried forward"]
     y16, y18, y19 = (row(board, f"synthetic/{y}") for y in (2016, 2018, 2019))
     # planted: 2016 = baseline + 0.04; 2018 = 2016 + 0.02 (mixup) - 0.01 (its overlap with label_smoothing)
-    assert y16["gain_base"] > 0 and y16["gain_base_low"] <= 0.04 <= y16["gain_base_high"] and y16["p_base"] < rules.LEADERBOARD_ALPHA
+    assert y16["gain_base"] > 0 and y16["gain_base_low"] <= 0.04 <= y16["gain_base_high"]
+    assert y16["p_base"] < rules.LEADERBOARD_ALPHA
     assert y16["previous"] == "baseline" and y16["gain_prev"] == y16["gain_base"]
     assert y18["previous"] == "synthetic/2016" and y18["gain_prev_low"] <= 0.01 <= y18["gain_prev_high"]
     assert y18["p_prev"] < rules.LEADERBOARD_ALPHA and y18["n_pairs_prev"] == len(SEEDS) >= rules.LEADERBOARD_MIN_SEEDS
@@ -56,7 +57,8 @@ def test_rows_follow_the_planted_gains(board, recipes):
     assert "label_smoothing(smoothing=0.15)" in y16["added"] and "cosine_schedule" in y16["added"]
     # the same numbers, computed here from the evidence file by hand
     evidence = recipes / "synthetic" / "2018.runs.jsonl"
-    this, before = values(evidence, ["cosine_schedule", "label_smoothing", "mixup"]), values(evidence, ["cosine_schedule", "label_smoothing"])
+    this = values(evidence, ["cosine_schedule", "label_smoothing", "mixup"])
+    before = values(evidence, ["cosine_schedule", "label_smoothing"])
     assert y18["mean"] == pytest.approx(this.mean(), abs=1e-12) and y18["n"] == len(SEEDS)
     assert y18["gain_prev"] == pytest.approx((this - before).mean(), abs=1e-12)
     base = values(evidence, [], {"lr": 0.01, "weight_decay": 0.0})
@@ -86,7 +88,8 @@ def test_shapley_values_add_up_to_the_full_gain_and_match_the_truth(board):
 def test_negative_results_are_the_candidates_not_kept(board):
     neg = board.negative.set_index("year")
     assert neg.tried.to_dict() == {2016: "+gradient_clipping", 2018: "+swa", 2019: "+lookahead"}
-    assert (neg.gain_low < 0).all() and (neg.gain_high > 0).all() and (neg.p_value > rules.LEADERBOARD_ALPHA).all()  # no effect planted
+    # no effect planted
+    assert (neg.gain_low < 0).all() and (neg.gain_high > 0).all() and (neg.p_value > rules.LEADERBOARD_ALPHA).all()
     assert (neg.reference == neg.recipe).all() and (neg.n_pairs == len(SEEDS)).all()
 
 
@@ -178,7 +181,8 @@ def _edit_run(path: Path, stack: tuple[str, ...], seed: int, record: dict | None
     raise AssertionError(f"no run of {stack} on seed {seed} in {path}")
 
 
-EDITED = ["2018.runs.jsonl: its SHA-256 is", "2018.toml records provenance.evidence_sha256 =", "edited after the recipe was derived"]
+EDITED = ["2018.runs.jsonl: its SHA-256 is", "2018.toml records provenance.evidence_sha256 =",
+          "edited after the recipe was derived"]
 BAD = {  # case -> (change to a fresh copy of the recipes, words the one error line must contain)
     "no recipes for the workload": (lambda d: None, ["no recipes for workload 'mnist1d'", "/recipes/mnist1d"]),
     "evidence missing": (lambda d: (d / "2018.runs.jsonl").unlink(),

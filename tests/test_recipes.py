@@ -204,7 +204,8 @@ BAD = {
     "base of a later year": ("2015.toml", R2018.replace("2018", "2015"),
                              "2015.toml: recipe.base: {dir}/2016.toml is the 2016 recipe; a base must be of a year before 2015"),
     "base of another workload": ("2018.toml", R2018.replace('base = "2016"', 'base = "../digits/2016.toml"'),
-                                 "2018.toml: recipe.base: {dir}/../digits/2016.toml is a recipe of workload 'digits', not 'mnist1d'"),
+                                 "2018.toml: recipe.base: {dir}/../digits/2016.toml is a recipe of workload 'digits', "
+                                 "not 'mnist1d'"),
     "base of itself": ("2018.toml", R2018.replace('base = "2016"', 'base = "2018"'),
                        "2018.toml: recipe.base: cycle of bases: {dir}/2018.toml -> {dir}/2018.toml"),
     "cycle of bases": ("2016.toml", R2016.replace('summary', 'base = "2015"\nsummary'),

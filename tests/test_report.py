@@ -38,15 +38,20 @@ DESIGNS = {  # study name (= design) -> the rest of its [study] section
 ALL = set(TITLES)  # the sections
 # Sections each design gives (must) and cannot give (never); the rest depend on the results (greedy, search).
 SUPPORT = {
-    "factorial": ({"arms", "baseline", "full", "effects", "shapley", "additivity", "power", "excluded"}, {"tuning", "greedy", "search"}),
-    "fractional": ({"arms", "baseline", "effects", "excluded"}, {"full", "shapley", "additivity", "power", "tuning", "greedy", "search"}),
-    "one-at-a-time": ({"arms", "baseline", "power", "excluded"}, {"full", "effects", "shapley", "additivity", "tuning", "greedy", "search"}),
-    "leave-one-out": ({"arms", "full", "power", "excluded"}, {"baseline", "effects", "shapley", "additivity", "tuning", "greedy", "search"}),
+    "factorial": ({"arms", "baseline", "full", "effects", "shapley", "additivity", "power", "excluded"},
+                  {"tuning", "greedy", "search"}),
+    "fractional": ({"arms", "baseline", "effects", "excluded"},
+                   {"full", "shapley", "additivity", "power", "tuning", "greedy", "search"}),
+    "one-at-a-time": ({"arms", "baseline", "power", "excluded"},
+                      {"full", "effects", "shapley", "additivity", "tuning", "greedy", "search"}),
+    "leave-one-out": ({"arms", "full", "power", "excluded"},
+                      {"baseline", "effects", "shapley", "additivity", "tuning", "greedy", "search"}),
     "shapley": ({"arms", "baseline", "full", "shapley", "power", "excluded"}, {"effects", "tuning", "greedy", "search"}),
     "greedy": ({"arms", "baseline", "power", "greedy", "excluded"}, {"effects", "shapley", "tuning", "search"}),
     "search": ({"arms", "search", "excluded"}, {"effects", "shapley", "additivity", "tuning", "greedy"}),
     # one trick: its arm is also the full stack, and there is nothing to add up
-    "diverged": ({"arms", "baseline", "full", "power", "tuning", "excluded"}, {"effects", "shapley", "additivity", "greedy", "search"}),
+    "diverged": ({"arms", "baseline", "full", "power", "tuning", "excluded"},
+                 {"effects", "shapley", "additivity", "greedy", "search"}),
 }
 
 
@@ -142,7 +147,8 @@ def test_factorial_numbers_are_the_analysis_functions_outputs(studies):
     assert_columns_equal(frame(got, "arms"), an.arm_summary(table, d), ["n", "n_diverged", "mean", "sd", "ci_low", "ci_high"])
     assert list(frame(got, "arms").arm) == list(an.arm_summary(table, d).arm)
     base = an.paired_differences(table, "baseline", d, adjust="holm")
-    assert_columns_equal(frame(got, "baseline"), base, ["n_pairs", "mean_gain", "sd_diff", "ci_low", "ci_high", "p_value", "p_adjusted"])
+    assert_columns_equal(frame(got, "baseline"), base,
+                         ["n_pairs", "mean_gain", "sd_diff", "ci_low", "ci_high", "p_value", "p_adjusted"])
     effects = an.factorial_effects(table, tricks, d, adjust="holm")
     assert list(frame(got, "effects").term) == list(effects.term) and "label_smoothing:ema" in set(effects.term)
     assert_columns_equal(frame(got, "effects"), effects, ["estimate", "se", "ci_low", "ci_high", "p_value", "p_adjusted"])
@@ -161,14 +167,16 @@ def test_factorial_numbers_are_the_analysis_functions_outputs(studies):
         imp = an.probability_of_improvement(table, t, "baseline", d)
         pair = base.set_index("arm").loc[t]
         assert power.loc[t, "comparison"] == f"{t} vs baseline"
-        assert power.loc[t, "p_improve"] == pytest.approx(imp.probability) and power.loc[t, "p_improve_low"] == pytest.approx(imp.ci_low)
+        assert power.loc[t, "p_improve"] == pytest.approx(imp.probability)
+        assert power.loc[t, "p_improve_low"] == pytest.approx(imp.ci_low)
         seeds = an.seeds_for_power(pair.mean_gain, pair.sd_diff)
         assert (power.loc[t, "seeds_80"] == seeds) if math.isfinite(seeds) else np.isnan(power.loc[t, "seeds_80"])
     full = frame(got, "full").set_index("arm")
     for arm in full.index:  # the full stack's gain over each arm: the paired difference with that arm as reference
         two = table[table.arm.isin([arm, "ema+label_smoothing+mixup"])]
         row = an.paired_differences(two, arm, d).iloc[0]
-        assert full.loc[arm, "mean_gain"] == pytest.approx(row.mean_gain) and full.loc[arm, "p_value"] == pytest.approx(row.p_value)
+        assert full.loc[arm, "mean_gain"] == pytest.approx(row.mean_gain)
+        assert full.loc[arm, "p_value"] == pytest.approx(row.p_value)
     np.testing.assert_allclose(full.p_adjusted, an.correct(full.p_value, "holm"))
 
 

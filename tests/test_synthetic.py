@@ -133,7 +133,8 @@ def _holm_significant(p_adjusted: float) -> bool:
 def replicates(tmp_path_factory):
     """STUDIES factorial studies (3 tricks x 5 seeds) through the engine (in-memory storage), analysed."""
     spec = write_spec(tmp_path_factory.mktemp("cov"))
-    arms = [frozenset(c) for c in [(), *[(t,) for t in TRICKS], *[(a, b) for i, a in enumerate(TRICKS) for b in TRICKS[i + 1:]], tuple(TRICKS)]]
+    pairs = [(a, b) for i, a in enumerate(TRICKS) for b in TRICKS[i + 1:]]
+    arms = [frozenset(c) for c in [(), *[(t,) for t in TRICKS], *pairs, tuple(TRICKS)]]
     start = time.perf_counter()
     out = []
     with frozen_gc():  # statsmodels' Holm calls gc.collect(): cheap only with Composer's objects frozen

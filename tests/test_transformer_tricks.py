@@ -243,7 +243,8 @@ def test_swiglu_surgery_matches_the_parameter_count():
     mlp = gpt.blocks[0].mlp
     assert isinstance(mlp, SwiGLUMLP) and swiglu_hidden(WIDTH) == 341 == mlp.gate.out_features
     assert abs(sum(p.numel() for p in mlp.parameters()) / gelu_mlp - 1) < 0.002  # 130,944 vs 131,072
-    assert abs(mlp.gate.weight.std().item() - 0.02) < 0.002 and abs(mlp.fc_proj.weight.std().item() - gpt.residual_init_std) < 0.001
+    assert abs(mlp.gate.weight.std().item() - 0.02) < 0.002
+    assert abs(mlp.fc_proj.weight.std().item() - gpt.residual_init_std) < 0.001
     assert_optimizer_matches(gpt, opt)
 
 
