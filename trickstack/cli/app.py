@@ -19,7 +19,7 @@ from trickstack.cli.guards import out_file as checked_out_file
 from trickstack.cli.guards import out_flag, out_folder
 from trickstack.cli.help import DETERMINISTIC_HELP, DEVICE_HELP, WORKERS_DEVICE_HELP
 from trickstack.cli.recipes import leaderboard, recipe_app
-from trickstack.cli.views import print_record, print_simulated_plan
+from trickstack.cli.views import print_record, print_results, print_simulated_plan, print_status
 from trickstack.core.errors import DataWarning, UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Measure how small training tricks add up.")
@@ -242,8 +242,8 @@ def ablate(
                         "(--dry-run shows the plan), or pass --yes to queue it anyway")
     with phase_progress(spec.study.name) as progress:
         ctx = run_study(spec, storage, workers, progress, device=device, deterministic=deterministic)
-    _print_status(ctx.study)
-    _print_results(ctx.study)
+    print_status(ctx.study)
+    print_results(ctx.study)
 
 
 def _print_plan(spec, arms, excluded, workers: int, out=out) -> tuple[int, float]:
@@ -267,45 +267,6 @@ def _print_plan(spec, arms, excluded, workers: int, out=out) -> tuple[int, float
     out.print(f"  {runs} training runs ({len(arms)} x ({s.seeds} evaluation seeds + {tune} tuning runs)); "
               f"about {per_run:.1f} s each, {seconds / 60:.1f} min with {workers} worker(s)")
     return runs, seconds
-
-
-def _print_status(study) -> None:
-    from trickstack.ablations.export import status
-
-    st = status(study)
-    eta = "-" if st["eta_seconds"] is None else f"{st['eta_seconds'] / 60:.1f} min"
-    out.print(f"study {st['study']} ({st['design']}): arms {st['arms_done']}/{st['arms_total']} done, "
-              f"jobs {st['jobs_complete']} complete, {st['jobs_running']} running, {st['jobs_waiting']} waiting, "
-              f"{len(st['jobs_failed'])} failed; ETA {eta}{'; finished' if st['finished'] else ''}", highlight=False)
-    for job in st["jobs_failed"]:
-        out.print(f"  failed: {job}", highlight=False)
-    for arm, why in st["excluded_arms"]:
-        out.print(f"  excluded {arm}: {why}", highlight=False)
-
-
-def _print_results(study) -> None:
-    from trickstack.ablations.export import tidy
-    from trickstack.ablations.state import StudyState
-    from trickstack.stats.analysis import arm_summary
-
-    table = tidy(study)
-    if table.empty or not (table["phase"] == "eval").any():
-        return
-    state = StudyState(study)
-    summary = arm_summary(table, state.direction)  # best first
-    metric = table.loc[table["phase"] == "eval", "metric"].iloc[0]
-    view = Table("arm", "n", f"{metric} mean", "sd", "95% CI", "diverged", title=f"{study.study_name}: evaluation")
-    for row in summary.itertuples():
-        ci = f"{row.ci_low:.4f} to {row.ci_high:.4f}" if row.n - row.n_diverged > 1 else "-"
-        view.add_row(row.arm, str(row.n), f"{row.mean:.4f}", f"{row.sd:.4f}" if row.n - row.n_diverged > 1 else "-", ci,
-                     str(row.n_diverged))
-    out.print(view)
-    if state.tuning:
-        view = Table("arm", "tuning trials", "tuning FLOPs", "tuning seconds", "tuned values", title="tuning compute per arm")
-        for arm, t in sorted(state.tuning.items()):
-            best = ", ".join(f"{k}={v:.4g}" for k, v in (t["best"] or {}).items())
-            view.add_row(arm, str(t["trials"]), f"{t['flops']:.3g}", f"{t['seconds']:.1f}", best)
-        out.print(view)
 
 
 @app.command()
@@ -341,7 +302,7 @@ def status(
     if as_json:
         print(json.dumps(study_status(loaded)))
     else:
-        _print_status(loaded)
+        print_status(loaded)
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""How the CLI shows a run record and a simulated plan on the terminal."""
+"""How the CLI shows a run record, a simulated plan and a study's progress and results on the terminal."""
 
 from __future__ import annotations
 
@@ -51,3 +51,44 @@ def print_record(record) -> None:
     table.add_row("provenance", f"trickstack {prov.trickstack_version} @ {(prov.git_commit or 'wheel')[:10]}"
                   f"{' (dirty)' if prov.git_dirty else ''}, torch {prov.torch}, composer {prov.composer}")
     out.print(table)
+
+
+def print_status(study) -> None:
+    """A study's progress: arms and jobs done, failures, exclusions, ETA."""
+    from trickstack.ablations.export import status
+
+    st = status(study)
+    eta = "-" if st["eta_seconds"] is None else f"{st['eta_seconds'] / 60:.1f} min"
+    out.print(f"study {st['study']} ({st['design']}): arms {st['arms_done']}/{st['arms_total']} done, "
+              f"jobs {st['jobs_complete']} complete, {st['jobs_running']} running, {st['jobs_waiting']} waiting, "
+              f"{len(st['jobs_failed'])} failed; ETA {eta}{'; finished' if st['finished'] else ''}", highlight=False)
+    for job in st["jobs_failed"]:
+        out.print(f"  failed: {job}", highlight=False)
+    for arm, why in st["excluded_arms"]:
+        out.print(f"  excluded {arm}: {why}", highlight=False)
+
+
+def print_results(study) -> None:
+    """Each arm's evaluation runs (best first) and the tuning compute per arm."""
+    from trickstack.ablations.export import tidy
+    from trickstack.ablations.state import StudyState
+    from trickstack.stats.analysis import arm_summary
+
+    table = tidy(study)
+    if table.empty or not (table["phase"] == "eval").any():
+        return
+    state = StudyState(study)
+    summary = arm_summary(table, state.direction)  # best first
+    metric = table.loc[table["phase"] == "eval", "metric"].iloc[0]
+    view = Table("arm", "n", f"{metric} mean", "sd", "95% CI", "diverged", title=f"{study.study_name}: evaluation")
+    for row in summary.itertuples():
+        ci = f"{row.ci_low:.4f} to {row.ci_high:.4f}" if row.n - row.n_diverged > 1 else "-"
+        view.add_row(row.arm, str(row.n), f"{row.mean:.4f}", f"{row.sd:.4f}" if row.n - row.n_diverged > 1 else "-", ci,
+                     str(row.n_diverged))
+    out.print(view)
+    if state.tuning:
+        view = Table("arm", "tuning trials", "tuning FLOPs", "tuning seconds", "tuned values", title="tuning compute per arm")
+        for arm, t in sorted(state.tuning.items()):
+            best = ", ".join(f"{k}={v:.4g}" for k, v in (t["best"] or {}).items())
+            view.add_row(arm, str(t["trials"]), f"{t['flops']:.3g}", f"{t['seconds']:.1f}", best)
+        out.print(view)
