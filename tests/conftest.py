@@ -11,6 +11,19 @@ from trickstack.core.budget import Budget
 pytest_plugins = ["plugin_fixtures"]  # the `plugins` fixture: fake trick entry points
 
 
+@pytest.fixture(autouse=True)
+def _workload_registry_restored():
+    """A workload a test makes (``module:factory`` references register theirs) does not outlive the test."""
+    from trickstack import workloads
+
+    workloads.list_workloads(testing=True)  # built-ins, plugins and the simulated one loaded before the snapshot
+    saved = dict(workloads._REGISTRY), dict(workloads._FROM_REFS)
+    yield
+    for live, kept in zip((workloads._REGISTRY, workloads._FROM_REFS), saved):
+        live.clear()
+        live.update(kept)
+
+
 @pytest.fixture(scope="session")
 def workload():
     from trickstack.workloads import get_workload

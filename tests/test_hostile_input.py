@@ -218,7 +218,7 @@ def test_a_runaway_study_is_planned_then_refused_without_yes(cli, tmp_path, monk
     class Started(Exception):
         """Raised in place of queueing: this test trains nothing."""
 
-    def start(spec, storage, workers, progress):
+    def start(spec, storage, workers, progress, **options):  # options: device, deterministic
         raise Started(spec.study.name)
 
     monkeypatch.setattr(engine, "ablate", start)

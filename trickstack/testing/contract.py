@@ -236,7 +236,8 @@ def check_trick(name: str, workload: str = "mnist1d", settings: Mapping[str, Any
 
 
 def contract_cases(tricks: Iterable[str] | None = None, workloads: Iterable[str] | None = None) -> list:
-    """pytest parameters ``(name, workload)``, one per trick and workload where it runs ("ok" or "no-op")::
+    """pytest parameters ``(name, workload)``, one per trick and workload where it runs ("ok" or "no-op");
+    ``workloads`` defaults to the built-in ones (a plugin's own workload is named explicitly)::
 
         @pytest.mark.parametrize("name,workload", contract_cases(["my_trick"]))
         def test_contract(name, workload):
@@ -245,6 +246,6 @@ def contract_cases(tricks: Iterable[str] | None = None, workloads: Iterable[str]
     import pytest  # deferred: only tests call this, and trickstack does not depend on pytest
 
     names = list_tricks() if tricks is None else list(tricks)
-    cases = [(t, w) for w in (list_workloads() if workloads is None else workloads) for t in names
+    cases = [(t, w) for w in (list_workloads(plugins=False) if workloads is None else workloads) for t in names
              if trick_status(get_trick(t), get_workload(w))[0] in ("ok", "no-op")]
     return [pytest.param(t, w, id=f"{t}@{w}") for t, w in cases]
