@@ -14,7 +14,7 @@ from shakespeare_fixture import real_corpus_or_skip
 from trickstack.core.errors import UserError
 from trickstack.workloads import shakespeare_char as sc
 
-SERVED = b"First Citizen:\nBefore we proceed any further, hear me speak.\n"
+SERVED = b"A stand-in for the corpus: two short lines of text.\nIts digest plays the published one where a test says so.\n"
 
 
 @pytest.fixture
