@@ -13,7 +13,7 @@ from typing import Any, Optional, Sequence
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from trickstack.ablations.state import JobTrial, job_attrs, job_params
+from trickstack.ablations.state import JobTrial, job_attrs, job_params, mark_withdrawn
 from trickstack.core.stacks import Arm, arm_name
 
 EVAL, TUNE, SEARCH = "eval", "tune", "search"
@@ -51,9 +51,9 @@ def withdraw(study: optuna.Study, keys: set[str]) -> int:
     no worker runs them; a later ``ablate`` queues them again. Returns how many were withdrawn."""
     storage, n = study._storage, 0
     for trial in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-        if trial.user_attrs.get("job") in keys and storage.get_trial(trial._trial_id).state == TrialState.WAITING:
+        if JobTrial(trial).key in keys and storage.get_trial(trial._trial_id).state == TrialState.WAITING:
             try:
-                storage.set_trial_user_attr(trial._trial_id, "withdrawn", True)
+                mark_withdrawn(storage, trial._trial_id)
                 n += bool(storage.set_trial_state_values(trial._trial_id, state=TrialState.PRUNED))
             except optuna.exceptions.UpdateFinishedTrialError:
                 pass  # a worker took it meanwhile: it runs to the end like any other

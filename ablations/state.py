@@ -15,7 +15,7 @@ study attributes (`StudyState`)
 job trials (`job_attrs`, `JobTrial`)
     ``job`` (the job's key), ``phase``, ``arm`` (its name), ``nuisance``, ``trick_params``,
     ``tune_index``; then ``worker``, ``records`` (the run records as JSON), ``error``, ``duplicate_of``,
-    ``retry_of``. Parameters: ``arm_mask`` and ``seed`` (fixed by the queue), and one boolean
+    ``retry_of``, ``withdrawn``. Parameters: ``arm_mask`` and ``seed`` (fixed by the queue), and one boolean
     ``use.<trick>`` per trick of the study, so that Optuna's own tools (optuna-dashboard) show each
     trial's tricks by name.
 the search sub-study (`search_study_name`)
@@ -171,10 +171,6 @@ class StudyState:
     def set_derive(self, started: dict) -> None:
         self._set("derive", started)
 
-    def attrs(self) -> dict[str, Any]:
-        """All stored attributes, for a report that shows them."""
-        return dict(self.study.user_attrs)
-
     def search_study(self, **create: Any) -> optuna.Study:
         """The search sub-study in the same storage (created if missing; ``create``: sampler, ...)."""
         return optuna.create_study(study_name=search_study_name(self.name), storage=self.study._storage,
@@ -286,6 +282,11 @@ def set_error(trial: optuna.Trial, error: str) -> None:
 
 def set_duplicate(trial: optuna.Trial, key: str) -> None:
     trial.set_user_attr("duplicate_of", key)
+
+
+def mark_withdrawn(storage, trial_id: int) -> None:
+    """A queued job taken back out before any worker ran it (Ctrl-C while queueing)."""
+    storage.set_trial_user_attr(trial_id, "withdrawn", True)
 
 
 def set_excluded_proposal(trial: optuna.Trial, reason: str) -> None:

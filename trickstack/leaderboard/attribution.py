@@ -66,16 +66,16 @@ def attribution(e, direction: str) -> tuple[Optional[Report], Optional[str]]:
     if BASELINE not in arms:
         return None, "the evidence has no baseline run"
     table = runs_table(arms, tricks)
-    attrs = {"spec": {"study": {"workload": e.recipe.workload,
-                                "budget": {e.runs[0].budget.unit: e.runs[0].budget.value}}}, "arms": list(arms)}
+    what = {"spec": {"workload": e.recipe.workload, "budget": {e.runs[0].budget.unit: e.runs[0].budget.value}},
+            "arms": list(arms)}  # the evidence as a study: its workload, budget and the arms it ran
     if len(arms) == 2 ** len(tricks):
-        return report_from_table(table, StudyInfo(e.name, "factorial", list(tricks), direction, attrs)), None
+        return report_from_table(table, StudyInfo(e.name, "factorial", list(tricks), direction, **what)), None
     found = orders(set(arms), tricks)
     if not found:
         return None, (f"the evidence has {len(arms)} of the {2 ** len(tricks)} subsets of the recipe's tricks and no "
                       "chain of them from the baseline to the recipe: Shapley values need a full factorial or orders")
-    sampled = report_from_table(table, StudyInfo(e.name, "shapley", list(tricks), direction, {**attrs, "orders": found}))
-    fraction = report_from_table(table, StudyInfo(e.name, "fractional", list(tricks), direction, attrs))
+    sampled = report_from_table(table, StudyInfo(e.name, "shapley", list(tricks), direction, orders=found, **what))
+    fraction = report_from_table(table, StudyInfo(e.name, "fractional", list(tricks), direction, **what))
     sections = {k: sampled.sections[k] for k in ("arms", "shapley", "additivity")}
     sections["effects"] = fraction.sections["effects"]
     return Report(sampled.info, sampled.meta, sections), None
@@ -115,7 +115,7 @@ def contributions(e, wl, baseline_runs: list) -> Optional[pd.DataFrame]:
         was = {k: baseline_runs[0].nuisance.get(k) for k in changed}
         rows.append({"part": NUISANCE, "kind": "nuisance", "value": c["gain"], "ci_low": c["low"], "ci_high": c["high"],
                      "detail": f"{_params(was)} -> {_params(changed)}, no trick, {c['n_pairs']} paired seeds"})
-    k, used = len(e.attribution.info.tricks), e.attribution.info.attrs.get("orders")
+    k, used = len(e.attribution.info.tricks), e.attribution.info.orders
     how = (f"exact, over all {2 ** k} subsets of the recipe's tricks" if used is None else
            f"averaged over the {len(used)} orders of adding the tricks whose every step the attribution runs hold")
     for r in s.table.sort_values("shapley", ascending=False).itertuples():

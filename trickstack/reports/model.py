@@ -72,18 +72,24 @@ HOW_TO_READ = {
 
 @dataclass(frozen=True)
 class StudyInfo:
-    """What the report needs to know about a study besides its runs: name, design, tricks, direction and
-    the stored attributes (``spec``, ``tuning``, ``greedy_path``, ``search_best``, ``orders``, ...)."""
+    """What the report needs to know about a study besides its runs, typed: a stored study's fields come
+    from `trickstack.ablations.state.StudyState` (`trickstack.reports.sections.study_info`); a table of runs
+    that is no study (a recipe's evidence) gives what it has."""
 
     name: str
     design: str
     tricks: list[str]
     direction: str = "maximize"
-    attrs: dict = field(default_factory=dict)
-
-    @property
-    def spec(self) -> dict:
-        return self.attrs.get("spec", {}).get("study", {})
+    spec: dict = field(default_factory=dict)  # the spec's [study] table: workload, budget, seeds, ...
+    tuned: bool = False  # the spec has a [tune] section
+    arms: Optional[list[str]] = None  # the arms a static design asked for
+    orders: Optional[list[list[str]]] = None  # a Shapley design's sampled orders
+    excluded: list = field(default_factory=list)  # [arm, reason] pairs
+    failed_jobs: list[str] = field(default_factory=list)
+    tuning: dict = field(default_factory=dict)  # per arm: tuning trials, FLOPs, seconds, best values
+    greedy_path: Optional[list[dict]] = None
+    search_best: Optional[dict] = None
+    finished: bool = True
 
 
 @dataclass

@@ -46,7 +46,11 @@ def study_info(study) -> StudyInfo:
     state = StudyState(study)
     s = state.study_section
     tricks = state.trick_order or list(s.get("tricks") or [])
-    return StudyInfo(state.name, s.get("design", "unknown"), tricks, state.direction, state.attrs())
+    return StudyInfo(state.name, s.get("design", "unknown"), tricks, state.direction, spec=s,
+                     tuned=bool((state.spec or {}).get("tune")), arms=state.arms, orders=state.orders,
+                     excluded=state.excluded, failed_jobs=state.failed_jobs, tuning=state.tuning,
+                     greedy_path=state.greedy_path if state.finished or state.greedy_path else None,
+                     search_best=state.search_best or None, finished=state.finished)
 
 
 def report_from_table(table: pd.DataFrame, info: StudyInfo, adjust: str = "holm", test: str = "t",
@@ -102,16 +106,16 @@ class _Context:
 
     def absent(self, arm: str, what: str) -> str:
         """Why ``arm`` has no finished run: the design lacks it, it was excluded, or its runs failed."""
-        why = dict(map(tuple, self.info.attrs.get("excluded", []))).get(arm)
+        why = dict(map(tuple, self.info.excluded)).get(arm)
         what = what if arm == BASELINE else f"{what} ({arm})"
         if why:
             return f"{what} was excluded: {why}"
         if self.design == "search":
-            best = (self.info.attrs.get("search_best") or {}).get("arm")
+            best = (self.info.search_best or {}).get("arm")
             return f"a search study evaluates the baseline and its best configuration ({best}) only, not {what}"
         if self.design == "greedy" and arm != BASELINE:
             return f"the greedy path stopped before {what}"
-        planned = self.info.attrs.get("arms")
+        planned = self.info.arms
         if planned is not None and arm not in planned:
             return f"the {self.design} design does not include {what}"
         return f"{what} has no finished run: every run of it diverged or failed"
@@ -125,7 +129,7 @@ class _Context:
                 "base": s.get("base") or [], "overrides": s.get("overrides") or {},
                 "seeds": int(self.runs.seed.nunique()), "arms": int(self.runs.arm.nunique()),
                 "eval_runs": len(self.runs), "diverged_runs": int(self.summary.n_diverged.sum()),
-                "finished": bool(self.info.attrs.get("finished", True)), "test": self.test, "adjust": self.adjust,
+                "finished": self.info.finished, "test": self.test, "adjust": self.adjust,
                 "baseline": BASELINE, "full_stack": self.full}
 
 
@@ -133,7 +137,7 @@ def _arms(c: _Context, s: Section) -> None:
     s.table = c.summary[["arm", "n", "n_diverged", "mean", "sd", "ci_low", "ci_high"]]
     if c.summary.n_diverged.any():
         s.notes.append(f"{int(c.summary.n_diverged.sum())} run(s) diverged; they count in n and are left out of the means.")
-    best = c.info.attrs.get("search_best")
+    best = c.info.search_best
     if best and best.get("trick_params"):
         params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in best["trick_params"].items())
         s.notes.append(f"arm {best['arm']} ran with the parameters found by the search: {params}.")
@@ -224,7 +228,7 @@ def _shapley(c: _Context, s: Section) -> None:
             return
         method = f"exact, over the {2 ** len(c.tricks)} arms of the factorial"
     elif c.design == "shapley":
-        orders = c.info.attrs.get("orders")
+        orders = c.info.orders
         if orders is None:  # a study run before the orders were stored: they follow from its spec
             orders = shapley_arms(c.info.spec["tricks"], c.info.spec["permutations"], c.info.spec["seed"])[1]
             s.notes.append("the sampled orders were recomputed from the study's spec (permutations, seed).")
@@ -337,13 +341,13 @@ def _trick_pair(c: _Context, trick: str) -> Optional[tuple[str, str]]:
 
 
 def _tuning(c: _Context, s: Section) -> None:
-    tuning, nuisance = c.info.attrs.get("tuning") or {}, [k for k in c.runs if k.startswith("nuisance.")]
+    tuning, nuisance = c.info.tuning, [k for k in c.runs if k.startswith("nuisance.")]
     if not tuning:
         used = c.runs[nuisance].drop_duplicates()
         values = "; ".join(", ".join(f"{k[9:]}={v:g}" if isinstance(v, float) else f"{k[9:]}={v}" for k, v in row.items())
                            for row in used.to_dict("records"))
         s.unavailable = ("the study did not re-tune the nuisance hyperparameters per arm" +
-                         (" (tuning has not finished)" if c.info.attrs.get("spec", {}).get("tune") else " (no [tune] section)")
+                         (" (tuning has not finished)" if c.info.tuned else " (no [tune] section)")
                          + f"; every arm ran with {values or 'the workload defaults'}, which may suit some arms "
                          "better than others")
         return
@@ -358,7 +362,7 @@ def _tuning(c: _Context, s: Section) -> None:
 
 
 def _greedy(c: _Context, s: Section) -> None:
-    path = c.info.attrs.get("greedy_path")
+    path = c.info.greedy_path
     if c.design != "greedy" or path is None:
         s.unavailable = (f"only a greedy study records a stacking path; this one is {c.design}" if c.design != "greedy"
                          else "the greedy path is stored when the study finishes")
@@ -373,7 +377,7 @@ def _greedy(c: _Context, s: Section) -> None:
 
 
 def _search(c: _Context, s: Section) -> None:
-    best = c.info.attrs.get("search_best")
+    best = c.info.search_best
     if c.design != "search" or best is None:
         s.unavailable = (f"only a search study has a best configuration; this one is {c.design}" if c.design != "search"
                          else "the best configuration is stored when the search finishes")
@@ -391,8 +395,8 @@ def _search(c: _Context, s: Section) -> None:
 
 
 def _excluded(c: _Context, s: Section) -> None:
-    rows = [{"arm": arm, "reason": why} for arm, why in c.info.attrs.get("excluded", [])]
-    rows += [{"arm": job, "reason": "job failed on every retry"} for job in c.info.attrs.get("failed_jobs", [])]
+    rows = [{"arm": arm, "reason": why} for arm, why in c.info.excluded]
+    rows += [{"arm": job, "reason": "job failed on every retry"} for job in c.info.failed_jobs]
     s.table = pd.DataFrame(rows, columns=["arm", "reason"])
     if not rows:
         s.notes.append("none: every arm the design asked for was run.")
