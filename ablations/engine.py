@@ -193,7 +193,7 @@ def _run_workers(ctx: Context, keys: set[str], label: str) -> None:
     if ctx.workers <= 1:
         work(ctx.spec.study.name, ctx.storage_url, on_trial=report, device=devices[0], deterministic=ctx.deterministic)
         return
-    threads = max(1, (os.cpu_count() or 1) // ctx.workers)  # split the CPU threads between workers
+    threads = max(1, usable_cpus() // ctx.workers)  # split the CPU threads between workers
     procs = [worker_context().Process(target=worker_main, args=(ctx.spec.study.name, ctx.storage_url, ctx.workers,
                                                                 threads, device, ctx.deterministic))
              for device in devices]
@@ -352,3 +352,8 @@ def ablate(spec: StudySpec, storage_url: Optional[str] = None, workers: int = 1,
         failed = search(ctx)
     state.finish(failed)
     return ctx
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (``taskset`` and cgroup CPU sets respected, as torch's default threads do)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

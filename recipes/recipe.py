@@ -31,7 +31,7 @@ import math
 import re
 from importlib.resources import files
 from pathlib import Path
-from typing import Optional, Union
+from typing import Literal, Optional, Union
 
 import tomlkit
 from pydantic import Field, model_validator
@@ -48,7 +48,27 @@ __all__ = ["Recipe", "ResolvedRecipe", "find_recipe", "lineage", "list_recipes",
            "recipes_root", "resolve", "shipped_paths", "write_recipe"]
 
 YEAR = re.compile(r"\d{4}")
-REFERENCE = re.compile(r"(?P<workload>[A-Za-z0-9_.\-]+)/(?P<year>\d{4})")  # "mnist1d/2019"
+# "mnist1d/2019" (the FLOP track), "mnist1d/seconds/2026" (the time track)
+REFERENCE = re.compile(r"(?P<workload>[A-Za-z0-9_.\-]+)/(?:(?P<track>seconds)/)?(?P<year>\d{4})")
+Track = Literal["flops", "seconds"]
+TRACKS: tuple[Track, ...] = ("flops", "seconds")  # a recipe's track is the unit of its budget
+
+
+def track_folder(root: Union[str, Path], workload: str, track: str = "flops") -> Path:
+    """Where a track's recipes live: ``<root>/<workload>/`` (FLOPs) or ``<root>/<workload>/seconds/`` (time).
+
+    >>> track_folder("recipes", "mnist1d").as_posix(), track_folder("recipes", "mnist1d", "seconds").as_posix()
+    ('recipes/mnist1d', 'recipes/mnist1d/seconds')
+    """
+    if track not in TRACKS:
+        raise UserError(f"recipes are kept for a budget in {' or '.join(TRACKS)}, not {track}")
+    folder = Path(root) / workload
+    return folder if track == "flops" else folder / track
+
+
+def recipe_name(workload: str, year: int, track: str = "flops") -> str:
+    """A recipe's one name: ``mnist1d/2019``, or ``mnist1d/seconds/2026`` on the time track."""
+    return f"{workload}/{year}" if track == "flops" else f"{workload}/{track}/{year}"
 
 
 class RecipeSection(Strict):
@@ -56,6 +76,8 @@ class RecipeSection(Strict):
     year: int = Field(ge=1900, description="tricks published after this year are not allowed")
     base: Optional[str] = Field(None, min_length=1, description='an earlier year ("2017") or a path relative to this file')
     summary: OneLine
+    track: Optional[Literal["seconds"]] = Field(None, description='"seconds": the time track (a budget of training '
+                                                                  'seconds on one class of hardware); omitted: FLOPs')
 
 
 class TrickEntry(Strict):
@@ -83,6 +105,8 @@ class ProvenanceSection(Strict):
     evidence: str = Field(min_length=1, description="the run records behind the numbers, relative to the recipe file")
     evidence_sha256: Optional[str] = Field(None, pattern=r"^[0-9a-f]{64}$",
                                            description="SHA-256 of the evidence file: any later edit of it is detected")
+    hardware: Optional[OneLine] = Field(None, description="time track: the hardware class every run was timed on "
+                                                          "(`trickstack.core.records.Provenance.hardware_class`)")
 
     @model_validator(mode="after")
     def _consistent(self) -> "ProvenanceSection":
@@ -103,9 +127,24 @@ class Recipe(Strict):
     provenance: Optional[ProvenanceSection] = None
     source: str = Field("<recipe>", description="the file it was read from (not written back)")
 
+    @model_validator(mode="after")
+    def _track(self) -> "Recipe":
+        prov = self.provenance
+        if prov is not None and (prov.budget.unit == "seconds") != (self.track == "seconds"):
+            raise ValueError(f"provenance.budget is in {prov.budget.unit}, but the recipe is of the {self.track} track "
+                             '(recipe.track = "seconds" is the time track, and only it has a budget in seconds)')
+        if prov is not None and self.track == "seconds" and not prov.hardware:
+            raise ValueError("provenance.hardware is missing: a time-track recipe names the hardware its runs were "
+                             "timed on")
+        return self
+
+    @property
+    def track(self) -> Track:
+        return self.recipe.track or "flops"
+
     @property
     def name(self) -> str:
-        return f"{self.recipe.workload}/{self.recipe.year}"
+        return recipe_name(self.recipe.workload, self.recipe.year, self.track)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -130,34 +169,48 @@ def recipes_root() -> Path:
     return Path(str(files("trickstack.recipes")))
 
 
-def _shipped(path: Path) -> Recipe:
-    recipe = load_recipe(path)
-    if recipe.recipe.workload != path.parent.name:
+def check_folder(recipe: Recipe, path: Path) -> Recipe:
+    """``recipe`` if ``path`` is where its workload and track keep it (`track_folder`), else a `UserError`."""
+    folder = path.parent
+    track = folder.name if folder.name in TRACKS[1:] else "flops"
+    workload = folder.parent.name if track != "flops" else folder.name
+    if recipe.recipe.workload != workload:
         raise UserError(f"{path}: recipe.workload = {recipe.recipe.workload!r}, but the file is in the "
-                        f"folder of workload {path.parent.name!r}")
+                        f"folder of workload {workload!r}")
+    if recipe.track != track:
+        raise UserError(f"{path}: a recipe of the {recipe.track} track in the folder of the {track} track "
+                        f"(recipe.track = {recipe.recipe.track!r}; the time track is {workload}/seconds/)")
     return recipe
 
 
-def shipped_paths(workload: Optional[str] = None) -> list[Path]:
-    """The files of the shipped recipes (of ``workload``), sorted by workload and year."""
-    paths = [p for p in recipes_root().glob(f"{workload or '*'}/*.toml") if YEAR.fullmatch(p.stem)]
-    return sorted(paths, key=lambda p: (p.parent.name, int(p.stem)))
+def _shipped(path: Path) -> Recipe:
+    return check_folder(load_recipe(path), path)
 
 
-def list_recipes(workload: Optional[str] = None) -> list[Recipe]:
-    """The shipped recipes (of ``workload``), sorted by workload and year. Not resolved."""
-    return [_shipped(p) for p in shipped_paths(workload)]
+def shipped_paths(workload: Optional[str] = None, track: Optional[str] = None) -> list[Path]:
+    """The files of the shipped recipes (of ``workload``, of ``track``; default all), sorted by workload, track
+    and year."""
+    paths = [p for t in ([track] if track else TRACKS)
+             for p in recipes_root().glob(f"{track_folder('', workload or '*', t).as_posix()}/*.toml") if YEAR.fullmatch(p.stem)]
+    return sorted(paths, key=lambda p: (p.relative_to(recipes_root()).parts[0], p.parent.name in TRACKS, int(p.stem)))
 
 
-def find_recipe(workload: str, year: int) -> Recipe:
-    """The shipped recipe ``recipes/<workload>/<year>.toml``; a `UserError` listing the years there are."""
+def list_recipes(workload: Optional[str] = None, track: Optional[str] = None) -> list[Recipe]:
+    """The shipped recipes (of ``workload``, of ``track``), sorted by workload, track and year. Not resolved."""
+    return [_shipped(p) for p in shipped_paths(workload, track)]
+
+
+def find_recipe(workload: str, year: int, track: str = "flops") -> Recipe:
+    """The shipped recipe ``recipes/<workload>/<year>.toml`` (or of another track); a `UserError` listing
+    the recipes there are."""
 
     get_workload(workload)
-    path = recipes_root() / workload / f"{year}.toml"
+    path = track_folder(recipes_root(), workload, track) / f"{year}.toml"
     if not path.exists():
-        years = [str(r.recipe.year) for r in list_recipes(workload)]
-        there = f"shipped for {workload}: {', '.join(years)}" if years else f"none is shipped for {workload} yet"
-        raise UserError(f"no recipe {workload}/{year}: {path} does not exist ({there})")
+        years = [str(r.recipe.year) for r in list_recipes(workload, track)]
+        shown = workload if track == "flops" else f"{workload}/{track}"
+        there = f"shipped for {shown}: {', '.join(years)}" if years else f"none is shipped for {shown} yet"
+        raise UserError(f"no recipe {recipe_name(workload, year, track)}: {path} does not exist ({there})")
     return _shipped(path)
 
 
@@ -166,7 +219,7 @@ def open_recipe(ref: Union[str, Path]) -> Recipe:
     text = str(ref)
     match = REFERENCE.fullmatch(text)
     if match and not Path(text).exists():
-        return find_recipe(match["workload"], int(match["year"]))
+        return find_recipe(match["workload"], int(match["year"]), match["track"] or "flops")
     if text.endswith(".toml") or Path(text).exists():
         return load_recipe(text)
     raise UserError(f"{text!r} is neither a recipe file (.toml) nor WORKLOAD/YEAR of a shipped recipe (e.g. mnist1d/2019)")
@@ -280,6 +333,9 @@ def _resolve(recipe: Recipe, chain: tuple[Path, ...]) -> tuple[ResolvedRecipe, l
             raise fail("recipe.base", error) from None
         if parent.recipe.workload != r.workload:
             raise fail("recipe.base", f"{path} is a recipe of workload {parent.recipe.workload!r}, not {r.workload!r}")
+        if parent.track != recipe.track:
+            raise fail("recipe.base", f"{path} is a recipe of the {parent.track} track, this one of the {recipe.track} "
+                                      "track: a base is of the same budget unit")
         if parent.recipe.year >= r.year:
             raise fail("recipe.base", f"{path} is the {parent.recipe.year} recipe; a base must be of a year before {r.year}")
         try:
@@ -322,7 +378,7 @@ def _resolve(recipe: Recipe, chain: tuple[Path, ...]) -> tuple[ResolvedRecipe, l
     except UserError as error:
         raise fail("tricks", error) from None
 
-    resolved = ResolvedRecipe(name=f"{wl.name}/{r.year}", workload=wl.name, year=r.year,
+    resolved = ResolvedRecipe(name=recipe_name(wl.name, r.year, recipe.track), workload=wl.name, year=r.year,
                               tricks=[TrickRecord(name=t.info.name, params=t.params) for t in stack], nuisance=nuisance)
     prov = recipe.provenance
     if prov is not None and not prov.accepted and resolved.tricks != (base.tricks if base else []):
@@ -336,7 +392,7 @@ def _base_path(recipe: Recipe) -> Path:
     ref, folder = recipe.recipe.base, Path(recipe.source).parent
     if YEAR.fullmatch(ref):
         beside = folder / f"{ref}.toml"
-        shipped = recipes_root() / recipe.recipe.workload / f"{ref}.toml"
+        shipped = track_folder(recipes_root(), recipe.recipe.workload, recipe.track) / f"{ref}.toml"
         if beside.exists() or not shipped.exists():
             return beside
         return shipped

@@ -21,10 +21,10 @@ WORKLOADS = ("mnist1d", "shakespeare-char")
 
 def test_several_years_of_each_workload_are_shipped_with_their_evidence():
     for workload in WORKLOADS:
-        recipes = list_recipes(workload)
+        recipes = list_recipes(workload, "flops")
         years = [r.recipe.year for r in recipes]
         assert len(years) >= 3 and min(years) >= 2016 and max(years) <= 2026, (workload, years)
-        for path, recipe in zip(shipped_paths(workload), recipes):
+        for path, recipe in zip(shipped_paths(workload, "flops"), recipes):
             assert recipe.provenance is not None, f"{path}: shipped recipes are derived, with provenance"
             assert (path.parent / recipe.provenance.evidence).is_file()
             assert not recipe.provenance.commit.endswith("-dirty"), f"{path}: derived from uncommitted code"
@@ -35,7 +35,7 @@ def test_the_leaderboard_builds_from_the_shipped_recipes_and_checks_their_claims
     board = build(None)  # raises if any provenance claim disagrees with its evidence records
     assert set(WORKLOADS) <= set(board.boards)
     for workload in WORKLOADS:
-        assert len(board.boards[workload].entries) == len(list_recipes(workload))
+        assert len(board.boards[workload].entries) == len(list_recipes(workload, "flops"))
 
 
 def test_the_shipped_site_adds_up_names_no_local_path_and_has_every_tricks_page(tmp_path):
@@ -62,9 +62,9 @@ def test_the_shipped_site_adds_up_names_no_local_path_and_has_every_tricks_page(
 
 @pytest.mark.parametrize("workload", WORKLOADS)
 def test_a_recorded_run_of_the_newest_recipe_replays_bit_for_bit(workload):
-    recipe = list_recipes(workload)[-1]
+    recipe = list_recipes(workload, "flops")[-1]
     resolved = resolve(find_recipe(workload, recipe.recipe.year))
-    evidence = shipped_paths(workload)[-1].parent / recipe.provenance.evidence
+    evidence = shipped_paths(workload, "flops")[-1].parent / recipe.provenance.evidence
     records = [RunRecord.from_json(line) for line in evidence.read_text().splitlines() if line.strip()]
     record = next(r for r in records if r.recipe == resolved and r.seed == 0 and
                   [t.name for t in r.tricks] == resolved.stack)

@@ -99,8 +99,12 @@ def recipe_derive(
     workload: str = typer.Option(..., help="workload name (see `trickstack workloads list`) or package.module:factory"),
     year: int = typer.Option(..., help="the recipe's year: only tricks of YEAR or before are searched"),
     budget: Optional[str] = typer.Option(None, help="FLOPs per run, or a fraction of the reference budget (0.25x); "
-                                         "default: the previous recipe's, else the workload's reference budget. Every "
-                                         "recipe of a workload has the same budget"),
+                                         "with --budget-unit seconds, training seconds per run. Default: the previous "
+                                         "recipe's, else the workload's reference budget (FLOPs). Every recipe of a "
+                                         "workload's track has the same budget"),
+    budget_unit: str = typer.Option("flops", help="flops (the FLOP track, recipes/W/Y.toml) or seconds (the time "
+                                                  "track, recipes/W/seconds/Y.toml: a budget of training seconds on "
+                                                  "this machine's class of hardware, see the leaderboard's rules)"),
     seeds: int = typer.Option(5, help="paired evaluation seeds 0..N-1 (at least 5, the leaderboard's rule)"),
     trials: int = typer.Option(16, help="configurations the search trains (on search seeds, disjoint from evaluation's)"),
     search_seeds: int = typer.Option(1, min=1, help="search seeds per configuration"),
@@ -123,24 +127,28 @@ def recipe_derive(
     deterministic: bool = typer.Option(True, "--deterministic/--no-deterministic", help=DETERMINISTIC_HELP),
 ) -> None:
     """Derive a year's recipe: search the tricks known by YEAR starting from the previous recipe (tricks may be
-    dropped), confirm the best on fresh paired seeds, and write recipes/WORKLOAD/YEAR.toml with its evidence.
+    dropped), confirm the best on fresh paired seeds, and write recipes/WORKLOAD/YEAR.toml (the time track:
+    recipes/WORKLOAD/seconds/YEAR.toml) with its evidence.
     It beats the previous recipe only at p < 0.01 (one-sided paired t-test, at least 5 seeds); otherwise the
     previous recipe is carried forward."""
     from trickstack.cli.flags import budget_flag, device_flag
     from trickstack.derive.derive import DeriveOptions, derive, load_truth
     from trickstack.derive.inputs import reference
+    from trickstack.recipes.recipe import TRACKS, recipe_name
     from trickstack.workloads import get_workload
 
     device = device_flag(device)
     truth = load_truth(synthetic) if synthetic is not None else None
     names = tuple(t.strip() for t in tricks.split(",") if t.strip()) or None
-    chosen = budget_flag(budget, "flops", lambda: reference(get_workload(workload)))
-    options = DeriveOptions(budget=chosen, seeds=seeds, trials=trials, search_seeds=search_seeds, tricks=names,
+    if budget_unit not in TRACKS:
+        raise UserError(f"--budget-unit {budget_unit}: recipes are derived for a budget in {' or '.join(TRACKS)}")
+    chosen = budget_flag(budget, budget_unit, lambda: reference(get_workload(workload)))
+    options = DeriveOptions(budget=chosen, track=budget_unit, seeds=seeds, trials=trials, search_seeds=search_seeds, tricks=names,
                             orders=orders, study=study, force=force, device=device, deterministic=deterministic)
-    with phase_progress(f"{workload}/{year}") as progress:
+    with phase_progress(recipe_name(workload, year, budget_unit)) as progress:
         d = derive(workload, year, options, recipes=recipes, storage=storage, workers=workers, truth=truth,
                    progress=progress)
-    previous = "the baseline" if d.previous == "baseline" else f"{d.recipe.workload}/{d.previous}"
+    previous = "the baseline" if d.previous == "baseline" else recipe_name(d.recipe.workload, int(d.previous), budget_unit)
     test = (f"{d.gain:+.4g} {d.metric} over {previous} (95% CI {d.ci[0]:+.4g} to {d.ci[1]:+.4g}), "
             f"p = {d.p_value:.3g} over {d.n_pairs} paired seeds")
     if d.accepted:

@@ -86,6 +86,20 @@ class Provenance(_Model):
     deterministic: Optional[bool] = Field(
         None, description="torch's deterministic algorithms were on; null in older records (on)")
 
+    @property
+    def hardware_class(self) -> str:
+        """What a run's training time depends on: the GPU model where it trained on one, else the CPU model and
+        torch's thread count. Times are compared only between runs of one class (the time track's rule).
+
+        >>> p = Provenance(trickstack_version="0", git_commit=None, git_dirty=None, python="3", torch="2", composer="0",
+        ...                optuna="5", platform="Linux", cpu="AMD EPYC 7B13", torch_threads=1)
+        >>> p.hardware_class
+        'AMD EPYC 7B13, 1 torch thread'
+        """
+        if self.accelerator:
+            return f"{self.accelerator} (GPU)"
+        return f"{self.cpu}, {self.torch_threads} torch thread{'s' if self.torch_threads != 1 else ''}"
+
 
 class ResolvedRecipe(_Model):
     """A recipe with its bases applied, removed tricks dropped and defaults filled in (`trickstack.recipes.recipe`).

@@ -44,7 +44,7 @@ from trickstack.derive.config import Config, describe
 from trickstack.derive.search import Runs, confirm, prepare, run
 from trickstack.derive.search import candidate as best_candidate
 from trickstack.derive.writing import check_recipe, recipe_of, stamp
-from trickstack.recipes.recipe import evidence_digest, recipes_root, resolve, write_recipe
+from trickstack.recipes.recipe import TRACKS, evidence_digest, recipes_root, resolve, track_folder, write_recipe
 from trickstack.simulator.truth import SyntheticSection
 from trickstack.stats import rules
 from trickstack.workloads import get_workload
@@ -59,6 +59,7 @@ class DeriveOptions:
     sampled Shapley orders for a recipe of more than ``FACTORIAL_UP_TO`` tricks."""
 
     budget: Optional[Budget] = None
+    track: str = "flops"  # the budget's unit: "seconds" derives the time track (`trickstack.derive.inputs.timed`)
     seeds: int = rules.LEADERBOARD_MIN_SEEDS  # paired evaluation seeds 0..seeds-1
     trials: int = DEFAULT_TRIALS  # configurations the search trains
     search_seeds: int = 1  # seeds each searched configuration trains on (disjoint from evaluation's)
@@ -73,6 +74,10 @@ class DeriveOptions:
         if self.trials < 2:
             raise UserError(f"{self.trials} search trials: the search needs at least 2 configurations (it starts "
                             "from the previous recipe and must try another)")
+        if self.track not in TRACKS:
+            raise UserError(f"recipes are derived for a budget in {' or '.join(TRACKS)}, not {self.track}")
+        if self.budget is not None and self.budget.unit != self.track:
+            raise UserError(f"a budget of {self.budget} for the {self.track} track: give it in {self.track}")
         if self.seeds < rules.LEADERBOARD_MIN_SEEDS:
             raise UserError(f"{self.seeds} evaluation seeds: a recipe is tested on at least "
                             f"{rules.LEADERBOARD_MIN_SEEDS} paired evaluation seeds (the leaderboard's rule)")
@@ -110,12 +115,13 @@ def derive(workload: str, year: int, options: DeriveOptions = DeriveOptions(), *
     if year > this_year:
         raise UserError(f"year {year} is after the current year ({this_year}): a recipe knows only published tricks")
     checked = inputs.check_truth(wl, truth)
-    folder = (Path(recipes) if recipes is not None else recipes_root()) / wl.name
+    folder = track_folder(Path(recipes) if recipes is not None else recipes_root(), wl.name, options.track)
     path, evidence = folder / f"{year}.toml", folder / f"{year}.runs.jsonl"
     if path.exists() and not options.force:
         raise UserError(f"{path} exists: deriving it again (force) replaces it and its evidence {evidence.name}")
     prev_path, prev = inputs.previous(folder, year)
-    budget = inputs.budget_of(options.budget, wl, prev_path)
+    budget = inputs.budget_of(options.budget, wl, prev_path, options.track)
+    hardware = inputs.timed(wl, prev_path, workers, options.device) if options.track == "seconds" else None
     tricks = inputs.candidates(wl, year, options.tricks, prev)
     name = options.study or f"derive-{wl.name}-{year}"
     spec = inputs.study_spec(name, wl, year, budget, options.seeds, options.trials, options.search_seeds, tricks,
@@ -140,9 +146,11 @@ def derive(workload: str, year: int, options: DeriveOptions = DeriveOptions(), *
         "attribution and negative results")
 
     records = runs.refresh().evidence()
+    if hardware is not None:
+        inputs.check_timed(records, hardware)
     found = Found(wl, year, prev, chosen, candidate, accepted, test, runs, eval_seeds, options.orders, negatives,
                   skipped, len(tried))
-    recipe = recipe_of(found, path, budget, name)
+    recipe = recipe_of(found, path, budget, name, hardware)
     resolved = resolve(recipe)
     check_recipe(resolved, runs.of(chosen, eval_seeds))
     stamped = [stamp(r, resolved, prev) for r in records]

@@ -6,15 +6,19 @@ import math
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
+import torch
+
+from trickstack.ablations.engine import usable_cpus
 from trickstack.ablations.spec import StudySpec
 from trickstack.core.budget import Budget
 from trickstack.core.datafiles import Strict, parse_toml, read_text, validate
 from trickstack.core.errors import UserError
-from trickstack.core.records import ResolvedRecipe
+from trickstack.core.records import ResolvedRecipe, RunRecord, provenance
 from trickstack.derive.config import Config
 from trickstack.recipes.recipe import YEAR, load_recipe, resolve
 from trickstack.simulator.truth import SyntheticSection
 from trickstack.simulator.workload import DEFAULT_BUDGET
+from trickstack.trial import devices
 from trickstack.trial.runner import reference_budget
 from trickstack.tricks.registry import all_tricks, get_trick, trick_status
 from trickstack.workloads import Workload
@@ -53,20 +57,50 @@ def previous(folder: Path, year: int) -> tuple[Optional[Path], Optional[Resolved
     return path, resolve(load_recipe(path))
 
 
-def budget_of(given: Optional[Budget], wl: Workload, prev_path: Optional[Path]) -> Budget:
-    """The budget: as given, else the previous recipe's, else the reference; it must equal the previous one's."""
+def budget_of(given: Optional[Budget], wl: Workload, prev_path: Optional[Path], track: str = "flops") -> Budget:
+    """The budget: as given, else the previous recipe's, else the reference; it must equal the previous one's.
+    The time track has no reference: its first year's budget is given."""
     claimed = None
     if prev_path is not None:
         prov = load_recipe(prev_path).provenance
         claimed = prov.budget.as_budget() if prov else None
     if given is None and claimed is not None:
         return claimed
+    if given is None and track != "flops":
+        raise UserError(f"the first {track}-track recipe of {wl.name} needs a budget in {track} (a workload's "
+                        "reference budget is in FLOPs): give one, e.g. 10 seconds of training per run")
     chosen = given or reference(wl)
     if claimed is not None and (claimed.unit != chosen.unit or not math.isclose(claimed.value, chosen.value, rel_tol=1e-9)):
         raise UserError(f"budget {chosen.value:.6g} {chosen.unit} differs from the budget of the previous recipe "
                         f"{prev_path} ({claimed.value:.6g} {claimed.unit}): every recipe of a workload has the same "
                         "budget (give none to use it)")
     return chosen
+
+
+def timed(wl: Workload, prev_path: Optional[Path], workers: int, device: str) -> str:
+    """The hardware class the time track's runs will be timed on (`Provenance.hardware_class`); a `UserError`
+    before any training if the previous recipe of the track was timed on another (times compare only within one)."""
+    if wl.simulate is not None:
+        return "simulated"
+    threads = torch.get_num_threads() if workers <= 1 else max(1, usable_cpus() // workers)  # as the engine sets them
+    here = provenance(devices.accelerator(device)).model_copy(update={"torch_threads": threads}).hardware_class
+    prov = load_recipe(prev_path).provenance if prev_path is not None else None
+    if prov is not None and prov.hardware != here:
+        raise UserError(f"{prev_path}: the time track's previous recipe was timed on {prov.hardware}, and this "
+                        f"derivation would run on {here}: times are compared only on one class of hardware (derive "
+                        "there, or into another recipes folder with --recipes)")
+    return here
+
+
+def check_timed(records: Sequence[RunRecord], hardware: str) -> None:
+    """Every run of a time-track derivation was timed on ``hardware`` (a `UserError` naming the others)."""
+    if hardware == "simulated":
+        return
+    other = sorted({r.provenance.hardware_class for r in records} - {hardware})
+    if other:
+        raise UserError(f"runs of this time-track derivation ran on {', '.join(other)} as well as on {hardware}: "
+                        "times are compared only on one class of hardware (a worker on another machine, or another "
+                        "thread count); derive again with workers of one class")
 
 
 def reference(wl: Workload) -> Budget:

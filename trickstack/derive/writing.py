@@ -15,11 +15,12 @@ from trickstack.recipes.recipe import Recipe
 from trickstack.tricks.registry import get_trick
 
 
-def recipe_of(f: Found, path: Path, budget: Budget, study: str) -> Recipe:
+def recipe_of(f: Found, path: Path, budget: Budget, study: str, hardware: Optional[str] = None) -> Recipe:
     """The `Recipe` to write: the changes from the previous recipe, with reasons and provenance."""
     wl, prev, test = f.wl, f.prev, f.test
     prev_name = prev.name if prev else "the baseline"
-    data: dict[str, Any] = {"recipe": {"workload": wl.name, "year": f.year, **({"base": str(prev.year)} if prev else {})}}
+    data: dict[str, Any] = {"recipe": {"workload": wl.name, "year": f.year, **({"base": str(prev.year)} if prev else {}),
+                                       **({"track": budget.unit} if budget.unit == "seconds" else {})}}
     if f.accepted:
         record = f.runs.of(f.config, f.seeds)[0]
         new = {t.name: t.params for t in record.tricks}
@@ -49,7 +50,7 @@ def recipe_of(f: Found, path: Path, budget: Budget, study: str) -> Recipe:
         "budget": {"unit": budget.unit, "value": budget.value}, "seeds": list(f.seeds),
         "previous": str(prev.year) if prev else "baseline", "gain": float(test["gain"]),
         "ci": [float(test["low"]), float(test["high"])], "p_value": float(test["p"]), "accepted": f.accepted,
-        "evidence": f"{f.year}.runs.jsonl"}
+        "evidence": f"{f.year}.runs.jsonl", **({"hardware": hardware} if hardware else {})}
     return Recipe.model_validate({**data, "source": str(path)})
 
 

@@ -48,11 +48,12 @@ from trickstack.leaderboard.evidence import (
     stack_of,
 )
 from trickstack.leaderboard.negative import negative_results
-from trickstack.recipes.recipe import recipes_root
+from trickstack.recipes.recipe import TRACKS, recipes_root, track_folder
 from trickstack.stats import analysis as an
 from trickstack.stats import rules
 from trickstack.stats.compare import compare
 from trickstack.stats.table import runs_table
+from trickstack.trial.flops import SECONDS_INCLUDE
 from trickstack.workloads import get_workload
 
 MAY_NOT_CHANGE = (
@@ -103,13 +104,15 @@ class Entry:
 
     @property
     def page(self) -> str:
-        return f"{self.recipe.workload}-{self.recipe.year}.html"
+        return f"{self.name.replace('/', '-')}.html"
 
 
 @dataclass
 class Board:
-    """One workload's leaderboard."""
+    """One workload's leaderboard on one track: FLOPs (``name`` = the workload) or time (``mnist1d/seconds``)."""
 
+    name: str
+    track: str
     workload: str
     metric: str
     direction: str
@@ -152,28 +155,31 @@ def build(recipes_dir: Optional[Path] = None, year: Optional[int] = None, worklo
     if not root.is_dir():
         raise UserError(f"{root}: no such recipes folder")
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))
+    tracks = lambda folder: [track_folder(root, folder.name, t) for t in TRACKS]  # noqa: E731
     if workload is not None:
         get_workload(workload)  # an unknown name: "did you mean"
         folder = root / workload
-        have = [p.name for p in folders if any(p.glob("*.toml"))]
-        if not list(folder.glob("*.toml")):
+        have = [p.name for p in folders if any(any(f.glob("*.toml")) for f in tracks(p))]
+        if not any(any(f.glob("*.toml")) for f in tracks(folder)):
             raise UserError(f"{folder}: no recipes for workload {workload!r} (no <year>.toml there; workloads with "
                             f"recipes in {root}: {', '.join(have) or 'none'})")
         folders = [folder]
     boards = {}
     for folder in folders:
-        recipes = [r for r in read_recipes(folder) if year is None or r.year <= year]
-        if recipes:
-            boards[folder.name] = _board(folder, recipes, year)
-        elif workload is not None:
+        found = {f: [r for r in read_recipes(f) if year is None or r.year <= year] for f in tracks(folder)}
+        for f, recipes in found.items():
+            if recipes:
+                board = _board(recipes, year)
+                boards[board.name] = board
+        if workload is not None and not any(found.values()):
             raise UserError(f"{folder}: no recipe of workload {workload!r} from {year} or before")
     if not boards:
         raise UserError(f"{root}: no recipes (recipes/<workload>/<year>.toml)" + (f" from {year} or before" if year else ""))
     return Leaderboard(root, year, boards)
 
 
-def _board(folder: Path, recipes: list[ListedRecipe], year: Optional[int]) -> Board:
-    wl = get_workload(folder.name)
+def _board(recipes: list[ListedRecipe], year: Optional[int]) -> Board:
+    wl, track = get_workload(recipes[0].workload), recipes[0].track
     by_year = {r.year: r for r in recipes}
     entries: list[Entry] = []
     for recipe in sorted(recipes, key=lambda r: r.year):
@@ -208,8 +214,28 @@ def _board(folder: Path, recipes: list[ListedRecipe], year: Optional[int]) -> Bo
     baseline = _baseline_row(entries[-1], wl, unit, value)
     table = _typed(pd.DataFrame([baseline] + [e.row for e in entries], columns=COLUMNS))
     negative = _typed(pd.DataFrame([n for e in entries for n in e.negative], columns=NEGATIVE_COLUMNS))
-    hardware = sorted({r.provenance.cpu for e in entries for r in e.records})
-    return Board(folder.name, wl.metric, wl.direction, unit, value, hardware, entries, table, negative)
+    if track == "flops":
+        hardware = sorted({r.provenance.cpu for e in entries for r in e.records})
+    else:
+        hardware = [_timed_on(entries)]
+    name = track_folder("", wl.name, track).as_posix()
+    return Board(name, track, wl.name, wl.metric, wl.direction, unit, value, hardware, entries, table, negative)
+
+
+def _timed_on(entries: list[Entry]) -> str:
+    """The time track's one class of hardware (`Provenance.hardware_class`): every recipe's provenance.hardware
+    and every run of its evidence, the search's too (`rules.TIME_TRACK`)."""
+    claimed = {e.recipe.path: e.recipe.provenance.get("hardware") for e in entries}
+    if len(set(claimed.values())) > 1:
+        raise UserError(f"time-track recipes of {entries[0].recipe.workload} timed on different hardware: "
+                        f"{'; '.join(f'{path}: {hw}' for path, hw in claimed.items())}. {rules.TIME_TRACK}")
+    hardware = next(iter(claimed.values()))
+    for e in entries:
+        other = sorted({r.provenance.hardware_class for r in [*e.records, *e.search]} - {hardware})
+        if other:
+            raise UserError(f"{e.evidence}: runs timed on {', '.join(other)}, but {e.recipe.path} claims "
+                            f"provenance.hardware = {hardware!r}: {rules.TIME_TRACK}")
+    return hardware
 
 
 def _typed(table: pd.DataFrame) -> pd.DataFrame:
@@ -270,7 +296,8 @@ def _common(e: Entry, wl, unit: str, value: float) -> dict[str, Any]:
     return {"workload": wl.name, "metric": wl.metric, "direction": wl.direction, "budget_unit": unit, "budget": value,
             "date": str(e.recipe.provenance.get("date", created)),
             "commit": str(e.recipe.provenance.get("commit", (commits.most_common(1)[0][0][:7] if commits else ""))),
-            "evidence": f"evidence/{wl.name}/{e.evidence.name}", "evidence_sha256": e.seal}
+            "evidence": f"{track_folder('evidence', wl.name, e.recipe.track).as_posix()}/{e.evidence.name}",
+            "evidence_sha256": e.seal}
 
 
 def _cost(runs, baseline_runs) -> dict[str, float]:
@@ -347,5 +374,6 @@ def rules_summary(lb: Leaderboard) -> dict[str, Any]:
             "comparison": "same workload, same budget (unit and value) and same class of hardware as the previous year",
             "may_not_change": list(MAY_NOT_CHANGE),
             "negative_results": "tricks tried and not kept are published with their evidence",
-            "workloads": {b.workload: {"metric": b.metric, "direction": b.direction, "budget_unit": b.budget_unit,
+            "time_track": rules.TIME_TRACK, "time_measured": SECONDS_INCLUDE,
+            "workloads": {b.name: {"metric": b.metric, "direction": b.direction, "budget_unit": b.budget_unit,
                                        "budget": b.budget, "hardware": b.hardware} for b in lb.boards.values()}}

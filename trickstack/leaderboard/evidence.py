@@ -22,7 +22,7 @@ from typing import Any, Mapping, Optional
 from trickstack.core.errors import UserError
 from trickstack.core.evidence import read_runs
 from trickstack.core.records import RunRecord
-from trickstack.recipes.recipe import YEAR, evidence_digest, load_recipe, resolve
+from trickstack.recipes.recipe import YEAR, check_folder, evidence_digest, load_recipe, resolve
 from trickstack.tricks.registry import get_trick
 
 Stack = dict[str, dict[str, Any]]  # trick -> resolved parameters
@@ -41,25 +41,22 @@ class ListedRecipe:
     nuisance: dict[str, Any]
     reasons: dict[str, str]  # trick (added or removed this year) -> reason given in the file
     provenance: dict[str, Any]
-
-    @property
-    def name(self) -> str:
-        return f"{self.workload}/{self.year}"
+    name: str  # the recipe's one name (`trickstack.recipes.recipe.recipe_name`)
+    track: str = "flops"
 
 
 def read_recipes(folder: Path) -> list[ListedRecipe]:
-    """Every ``<year>.toml`` of one workload's folder, loaded and resolved strictly (errors name the file)."""
+    """Every ``<year>.toml`` of one track's folder (`track_folder`), loaded and resolved strictly (errors name
+    the file)."""
     out = []
     for path in sorted((p for p in folder.glob("*.toml") if YEAR.fullmatch(p.stem)), key=lambda p: int(p.stem)):
-        loaded = load_recipe(path)
-        if loaded.recipe.workload != folder.name:
-            raise UserError(f"{path}: recipe.workload = {loaded.recipe.workload!r}, but the file is in the folder "
-                            f"of workload {folder.name!r}")
+        loaded = check_folder(load_recipe(path), path)
         resolved = resolve(loaded)
         reasons = {**{n: e.reason for n, e in loaded.tricks.items()}, **{n: e.reason for n, e in loaded.removed.items()}}
         out.append(ListedRecipe(path, resolved.workload, resolved.year, loaded.recipe.summary,
                           {t.name: dict(t.params) for t in resolved.tricks}, dict(resolved.nuisance), reasons,
-                          loaded.provenance.model_dump(mode="json", exclude_none=True) if loaded.provenance else {}))
+                          loaded.provenance.model_dump(mode="json", exclude_none=True) if loaded.provenance else {},
+                          resolved.name, loaded.track))
     return out
 
 

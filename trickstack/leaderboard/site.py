@@ -46,7 +46,7 @@ def write_site(lb: Leaderboard, out: Path) -> list[Path]:
         written.append(path)
 
     for board in lb.boards.values():
-        folder = out / "evidence" / board.workload
+        folder = out / "evidence" / board.name
         folder.mkdir(parents=True, exist_ok=True)
         for e in board.entries:
             written.append(Path(shutil.copyfile(e.evidence, folder / e.evidence.name)))
@@ -135,7 +135,7 @@ def render_index(lb: Leaderboard, tricks: Mapping) -> str:
             f"{esc(rules.LEADERBOARD_TEST)} at p &lt; {rules.LEADERBOARD_ALPHA} "
             "(see <a href=\"rules.html\">the rules</a>); intervals are 95%; gains are signed so that + is better</li></ul>"]
     for b in lb.boards.values():
-        body += [f"<section id=\"{esc(b.workload)}\" class=\"workload\"><h2>{esc(b.workload)}</h2>",
+        body += [f"<section id=\"{esc(b.name.replace('/', '-'))}\" class=\"workload\"><h2>{esc(b.name)}</h2>",
                  f"<ul class=\"meta\"><li>metric {esc(b.metric)} ({esc(b.direction)}); budget {b.budget:.4g} "
                  f"{esc(b.budget_unit)}; hardware: {esc(', '.join(b.hardware))}</li></ul>",
                  _board_table(b, tricks),
@@ -266,9 +266,14 @@ def render_rules(lb: Leaderboard) -> str:
             "interval, p) is recomputed from it.</li>",
             f"<li>Negative results: {esc(rules['negative_results'])}.</li></ul>",
             "<h2>What may not change</h2><ul>" + "".join(f"<li>{esc(x)}</li>" for x in rules["may_not_change"]) + "</ul>",
-            "<h2>Fixed budget per workload</h2>",
-            table(["workload", "metric", "budget unit", "budget", "hardware in the records"],
-                  [{"workload": w, "metric": f"{v['metric']} ({v['direction']})", "budget unit": v["budget_unit"],
+            "<h2>Two tracks: FLOPs and time</h2><ul>",
+            "<li>The FLOP track (<code>recipes/WORKLOAD/</code>) gives every run the same number of training FLOPs, "
+            "counted from the work done; its runs replay bit for bit on the CPU.</li>",
+            f"<li>The time track (<code>recipes/WORKLOAD/seconds/</code>): {esc(rules['time_track'])}.</li>",
+            f"<li>A run's time: {esc(rules['time_measured'])}.</li></ul>",
+            "<h2>Fixed budget per workload and track</h2>",
+            table(["leaderboard", "metric", "budget unit", "budget", "hardware in the records"],
+                  [{"leaderboard": w, "metric": f"{v['metric']} ({v['direction']})", "budget unit": v["budget_unit"],
                     "budget": f"{v['budget']:.4g}", "hardware in the records": ", ".join(v["hardware"])}
                    for w, v in rules["workloads"].items()], "rules")]
     return page("trickstack leaderboard rules", body)

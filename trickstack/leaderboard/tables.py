@@ -159,7 +159,7 @@ def render_markdown(lb: Leaderboard, tricks: Mapping[str, Any]) -> str:
            + f". Rules: at least {rules.LEADERBOARD_MIN_SEEDS} paired seeds and a {rules.LEADERBOARD_TEST} "
            f"at p < {rules.LEADERBOARD_ALPHA}; intervals are {an.LEVEL:.0%}; gains are signed so that + is better."]
     for b in lb.boards.values():
-        out += ["", f"## {b.workload}: {b.metric} ({b.direction}), budget {b.budget:.4g} {b.budget_unit}", ""]
+        out += ["", f"## {b.name}: {b.metric} ({b.direction}), budget {b.budget:.4g} {b.budget_unit}", ""]
         out += _md_table(INDEX_HEADINGS, index_rows(b))
         for e in b.entries:
             out += ["", f"### {e.name}", "", md_cell(e.recipe.summary or "-"), ""]
@@ -204,7 +204,7 @@ def to_dict(lb: Leaderboard, tricks: Mapping[str, Any]) -> dict[str, Any]:
         return out
 
     return plain({"source": lb.source_label, "year": lb.year, "rules": lb_.rules_summary(lb), "workloads": {
-        b.workload: {"metric": b.metric, "direction": b.direction, "budget": {"unit": b.budget_unit, "value": b.budget},
+        b.name: {"metric": b.metric, "direction": b.direction, "budget": {"unit": b.budget_unit, "value": b.budget},
                      "rows": records(b.table), "negative_results": records(b.negative),
                      "recipes": {e.name: {"summary": e.recipe.summary, "tricks": e.recipe.stack,
                                           "nuisance": e.recipe.nuisance,

@@ -61,7 +61,7 @@ def collect(lb) -> dict[str, TrickEvidence]:
                     of(name)
             for record in e.search:
                 for name in stack_of(record):
-                    of(name).searched[(board.workload, e.recipe.year)] += 1
+                    of(name).searched[(board.name, e.recipe.year)] += 1
             previous = e.previous.recipe.stack if e.previous else {}
             shapley = {}
             if e.contributions is not None:
@@ -69,7 +69,7 @@ def collect(lb) -> dict[str, TrickEvidence]:
             for name in sorted(set(e.recipe.stack) | set(previous)):
                 s = shapley.get(name)
                 of(name).history.append({
-                    "workload": board.workload, "year": e.recipe.year, "recipe": e.name, "page": e.page,
+                    "workload": board.name, "year": e.recipe.year, "recipe": e.name, "page": e.page,
                     "status": e.row["status"], "role": role(name, e.recipe.stack, previous),
                     "shapley": s.value if s is not None else math.nan, "ci_low": s.ci_low if s is not None else math.nan,
                     "ci_high": s.ci_high if s is not None else math.nan})
@@ -78,11 +78,11 @@ def collect(lb) -> dict[str, TrickEvidence]:
                     of(name).negative.append(n)
             for pair in interactions(e):
                 for name, partner in ((pair["a"], pair["b"]), (pair["b"], pair["a"])):
-                    of(name).interactions.append({"workload": board.workload, "year": e.recipe.year, "recipe": e.name,
+                    of(name).interactions.append({"workload": board.name, "year": e.recipe.year, "recipe": e.name,
                                                   "page": e.page, "partner": partner, **{k: pair[k] for k in
                                                   ("estimate", "ci_low", "ci_high")}})
     for t in tricks.values():
-        t.verdict = verdict(t, [b.workload for b in lb.boards.values()])
+        t.verdict = verdict(t, [b.name for b in lb.boards.values()])
     return dict(sorted(tricks.items()))
 
 
@@ -104,7 +104,7 @@ def verdict(t: TrickEvidence, workloads: list[str]) -> list[str]:
         measured = [h for h in rows if not math.isnan(h["shapley"])]
         helps = [h["year"] for h in measured if h["ci_low"] > 0]
         hurts = [h["year"] for h in measured if h["ci_high"] < 0]
-        tried = sorted({n["year"] for n in t.negative if n["workload"] == w})
+        tried = sorted({n["year"] for n in t.negative if n["recipe"].rsplit("/", 1)[0] == w})  # the board: the name less the year
         removed = [h["year"] for h in mine if h["role"] == "removed"]
         searched = sum(v for (wl, _), v in t.searched.items() if wl == w)
         tail = []  # the latest recipes with the trick, as long as its interval is above 0 in each

@@ -29,6 +29,13 @@ STUDY_ALPHA = 0.05  # default level of a study's tests (a spec's `study.alpha` m
 LEADERBOARD_ALPHA = 0.01  # a new leaderboard entry needs a one-sided paired p below this ...
 LEADERBOARD_MIN_SEEDS = 5  # ... over at least this many paired evaluation seeds
 LEADERBOARD_TEST = "one-sided paired t-test (H1: better than the previous year's recipe)"
+TIME_TRACK = ("on the time track a budget is seconds of training per run, and times are compared only between runs on "
+              "one class of hardware: the GPU model, or the CPU model and torch's thread count (the record's "
+              "provenance). Every comparison is between runs of one derivation on one machine, paired by seed: the "
+              "previous year's recipe and the baseline are run again beside the candidate, never read from another "
+              "year's evidence. A timed run does not replay bit for bit (its step count follows the clock), so a rerun "
+              "on the same class of hardware is a new sample, compared by its paired gain over a baseline run beside "
+              "it, not by its metric to the bit")
 
 
 def sign(direction: str) -> float:

@@ -17,6 +17,10 @@ Nothing a trick spends in training escapes the count:
   again and compared with the cached cost (``audit_mismatches``; the runner refuses such a run).
   ``audit=True`` measures every step instead; the contract tests run every trick that way.
 
+A budget in seconds is spent the same way, with time in place of FLOPs: each step's wall time from
+fetching its batch to BATCH_END, plus the wall time between steps while training runs (FIT_START, epoch
+ends, a trick's work between steps), but not evaluation, imports or building the model (`SECONDS_INCLUDE`).
+
 The step count is not fixed in advance: after each step's backward pass the callback sets
 ``state.max_duration`` to the number of steps the remaining budget buys at the last measured cost,
 so the learning-rate schedule and every trick's own ``dur`` schedule end where the budget ends.
@@ -43,6 +47,11 @@ COST_WINDOW = 16  # steps averaged to project the cost of the steps still to com
 # One step in every AUDIT_WINDOW (chosen at random within each window) is measured again although
 # its cost is cached: a measured step takes ~3 plain steps of time, so this costs ~2% of a run.
 AUDIT_WINDOW = 100
+SECONDS_INCLUDE = ("every training step's wall time, from fetching its batch to the end of the optimizer step and of "
+                   "every trick's work in it, including trickstack's FLOP count of a step whose cost signature is new "
+                   f"and of one audited step in {AUDIT_WINDOW}; and the wall time between steps while training runs "
+                   "(the start of training, epoch ends, a trick's work between steps). Not imports, building the model "
+                   "or the data, nor evaluation")
 
 
 def count_flops(fn, *args, **kwargs) -> int:
@@ -92,6 +101,7 @@ class BudgetController(Callback):
         self._keyed: list = []
         self._gap = FlopCounterMode(display=False)  # open whenever no step is: one object, re-entered
         self._gap_open = False
+        self._gap_start = 0.0
         self._audit_rng = random.Random(seed)  # its own stream: training's random state is untouched
         self._next_audit = self._audit_rng.randrange(AUDIT_WINDOW)  # index of the step to audit next
 
@@ -210,11 +220,14 @@ class BudgetController(Callback):
         if not self._gap_open:
             self._gap.__enter__()  # clears its count
             self._gap_open = True
+            self._gap_start = time.perf_counter()
 
     def _close_gap(self) -> None:
         if self._gap_open:
             self._gap.__exit__(None, None, None)
             self._gap_open = False
+            if self.budget.unit == "seconds":  # time between steps is training time too (SECONDS_INCLUDE)
+                self.spent += time.perf_counter() - self._gap_start
             self._spend_outside(self._gap.get_total_flops())
 
     def _spend_outside(self, flops: int) -> None:
