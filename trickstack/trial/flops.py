@@ -156,6 +156,7 @@ class BudgetController(Callback):
             state.max_duration = Time(steps, "ba")
 
     def batch_end(self, state: State, logger: Logger) -> None:
+        counted = self._counter is not None  # this step ran under torch's FLOP counter: slower than the others
         flops = self._finish_flops()
         self.flops += flops
         self.samples = int(state.timestamp.sample)
@@ -166,7 +167,8 @@ class BudgetController(Callback):
         else:
             cost = time.perf_counter() - self._step_start
         self.spent += cost
-        self.recent_costs.append(cost)
+        if not (counted and self.budget.unit == "seconds"):  # a counted step's time would overstate the steps to come
+            self.recent_costs.append(cost)
         self.steps += 1
         self.open_gap()
 

@@ -1,0 +1,140 @@
+"""The time track: recipes derived under a budget of training seconds (`recipe derive --budget-unit seconds`),
+kept in ``recipes/<workload>/seconds/``, timed on one class of hardware, and a leaderboard of their own."""
+
+import json
+import time
+import uuid
+
+import pytest
+import tomlkit
+from composer.core import Callback
+
+from trickstack.core.budget import Budget
+from trickstack.core.errors import UserError
+from trickstack.core.records import provenance
+from trickstack.derive import inputs
+from trickstack.derive.derive import DeriveOptions, derive
+from trickstack.leaderboard import board as lb
+from trickstack.leaderboard.site import write_site
+from trickstack.recipes.recipe import load_recipe, open_recipe, recipe_name, resolve, seal_recipe, track_folder
+from trickstack.trial.runner import run_trial
+from trickstack.workloads import get_workload
+
+BUDGET = Budget("seconds", 0.25)  # training seconds per run: a derivation of ~20 runs in seconds
+
+
+@pytest.fixture(scope="module")
+def derived(tmp_path_factory):
+    """A real time-track derivation on mnist1d: 2 searched configurations, 5 evaluation seeds, 0.25 s runs."""
+    from trickstack.ablations.storage import drop_memory
+
+    root = tmp_path_factory.mktemp("recipes")
+    url = f"memory://{uuid.uuid4().hex}"
+    try:
+        d = derive("mnist1d", 2016, DeriveOptions(budget=BUDGET, track="seconds", trials=2, tricks=("label_smoothing",)),
+                   storage=url, recipes=root)
+    finally:
+        drop_memory(url)
+    return root, d
+
+
+def records(path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_a_time_track_recipe_is_written_to_its_own_folder_with_its_hardware(derived):
+    root, d = derived
+    assert d.path == track_folder(root, "mnist1d", "seconds") / "2016.toml" == root / "mnist1d" / "seconds" / "2016.toml"
+    recipe = load_recipe(d.path)
+    assert recipe.track == "seconds" and recipe.name == "mnist1d/seconds/2016" == d.recipe.name
+    assert recipe.provenance.budget.unit == "seconds" and recipe.provenance.budget.value == BUDGET.value
+    runs = records(d.evidence)
+    here = provenance().model_copy(update={"torch_threads": runs[0]["provenance"]["torch_threads"]}).hardware_class
+    assert recipe.provenance.hardware == here  # the class of this machine, named as the records give it
+    assert {r["budget"]["unit"] for r in runs} == {"seconds"}
+    for r in runs:  # each run trained for its budget: to the nearest step (it stops when under half a step is left)
+        step = r["train_seconds"] / r["steps"]
+        assert BUDGET.value - step <= r["train_seconds"] < BUDGET.value + 0.2, (r["train_seconds"], r["steps"])
+    assert not (root / "mnist1d" / "2016.toml").exists()  # the FLOP track is untouched
+
+
+def test_the_leaderboard_has_a_board_per_track_and_states_the_time_rules(derived, tmp_path):
+    root, d = derived
+    board = lb.build(root).boards["mnist1d/seconds"]
+    assert board.track == "seconds" and board.budget_unit == "seconds" and board.budget == BUDGET.value
+    assert board.hardware == [load_recipe(d.path).provenance.hardware]
+    assert list(board.table.entry) == ["baseline", "mnist1d/seconds/2016"]
+    assert (board.table.train_seconds > 0.8 * BUDGET.value).all()  # from the records: every run spent its seconds
+    write_site(lb.build(root), tmp_path / "site")
+    assert (tmp_path / "site" / "mnist1d-seconds-2016.html").is_file()
+    assert (tmp_path / "site" / "evidence" / "mnist1d" / "seconds" / "2016.runs.jsonl").is_file()
+    rules = (tmp_path / "site" / "rules.html").read_text()
+    assert "Not imports, building the model or the data, nor evaluation" in rules and "torch&#x27;s thread count" in rules
+
+
+def test_runs_timed_on_other_hardware_are_refused(derived, tmp_path):
+    root, d = derived
+    folder = tmp_path / "mnist1d" / "seconds"
+    folder.mkdir(parents=True)
+    for name in ("2016.toml", "2016.runs.jsonl"):
+        (folder / name).write_text((d.path.parent / name).read_text())
+    doc = tomlkit.parse((folder / "2016.toml").read_text())
+    doc["provenance"]["hardware"] = "NVIDIA H200 (GPU)"  # a claim its records do not bear out
+    (folder / "2016.toml").write_text(tomlkit.dumps(doc))
+    with pytest.raises(UserError, match=r"2016.runs.jsonl: runs timed on .*, but .*2016.toml claims "
+                                        r"provenance.hardware = 'NVIDIA H200 \(GPU\)'"):
+        lb.build(tmp_path)
+    # and the next year's derivation refuses, before training, to compare with times from another class
+    with pytest.raises(UserError, match="timed on NVIDIA H200 \\(GPU\\), and this derivation would run on"):
+        inputs.timed(get_workload("mnist1d"), folder / "2016.toml", 1, "cpu")
+
+
+def test_a_recipe_keeps_to_its_track(derived, tmp_path):
+    root, d = derived
+    text = d.path.read_text()
+    (tmp_path / "mnist1d").mkdir()
+    (tmp_path / "mnist1d" / "2016.toml").write_text(text)  # a time-track recipe in the FLOP track's folder
+    with pytest.raises(UserError, match="a recipe of the seconds track in the folder of the flops track"):
+        lb.build(tmp_path)
+    flops = text.replace('track = "seconds"\n', "")
+    (tmp_path / "mine.toml").write_text(flops)
+    with pytest.raises(UserError, match="provenance.budget is in seconds, but the recipe is of the flops track"):
+        load_recipe(tmp_path / "mine.toml")
+    (tmp_path / "mine.toml").write_text(text.replace('hardware = "', 'hardware_was = "'))
+    with pytest.raises(UserError, match="hardware_was"):
+        load_recipe(tmp_path / "mine.toml")
+    later = tmp_path / "later.toml"  # a FLOP-track recipe built on a time-track one
+    later.write_text(f'[recipe]\nworkload = "mnist1d"\nyear = 2019\nbase = "{d.path.as_posix()}"\nsummary = "x"\n')
+    with pytest.raises(UserError, match="recipe.base: .* is a recipe of the seconds track, this one of the flops track"):
+        resolve(load_recipe(later))
+
+
+def test_names_and_references_of_the_time_track(derived, monkeypatch):
+    root, d = derived
+    monkeypatch.setattr("trickstack.recipes.recipe.recipes_root", lambda: root)
+    assert recipe_name("mnist1d", 2016, "seconds") == "mnist1d/seconds/2016" and recipe_name("mnist1d", 2016) == "mnist1d/2016"
+    assert resolve(open_recipe("mnist1d/seconds/2016")).name == "mnist1d/seconds/2016"
+    with pytest.raises(UserError, match=r"no recipe mnist1d/2016: .* \(none is shipped for mnist1d yet\)"):
+        open_recipe("mnist1d/2016")
+    assert seal_recipe(d.path) == load_recipe(d.path).provenance.evidence_sha256  # sealed already, unchanged
+
+
+def test_the_first_time_track_year_needs_a_budget_in_seconds(tmp_path):
+    with pytest.raises(UserError, match="the first seconds-track recipe of mnist1d needs a budget in seconds"):
+        derive("mnist1d", 2016, DeriveOptions(track="seconds"), recipes=tmp_path, storage="memory://none")
+    with pytest.raises(UserError, match="a budget of 2e\\+09 flops for the seconds track: give it in seconds"):
+        DeriveOptions(budget=Budget("flops", 2e9), track="seconds")
+    with pytest.raises(UserError, match="not samples"):
+        DeriveOptions(track="samples")
+
+
+class SleepAtFitStart(Callback):
+    """Work outside the steps: the time a trick spends between steps is training time too."""
+
+    def fit_start(self, state, logger):
+        time.sleep(0.3)
+
+
+def test_time_between_steps_is_charged_to_a_budget_in_seconds():
+    record = run_trial("digits", seed=0, budget=Budget("seconds", 0.4), callbacks=[SleepAtFitStart()])
+    assert record.steps >= 1 and 0.4 <= record.train_seconds < 0.55, (record.steps, record.train_seconds)
