@@ -7,16 +7,19 @@ import uuid
 
 import pytest
 import tomlkit
+import torch
 from composer.core import Callback
 
 from trickstack.core.budget import Budget
 from trickstack.core.errors import UserError
-from trickstack.core.records import provenance
+from trickstack.core.evidence import write_runs
+from trickstack.core.records import RunRecord, provenance
 from trickstack.derive import inputs
 from trickstack.derive.derive import DeriveOptions, derive
 from trickstack.leaderboard import board as lb
 from trickstack.leaderboard.site import write_site
 from trickstack.recipes.recipe import load_recipe, open_recipe, recipe_name, resolve, seal_recipe, track_folder
+from trickstack.stats import rules
 from trickstack.trial.runner import run_trial
 from trickstack.workloads import get_workload
 
@@ -30,12 +33,23 @@ def derived(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("recipes")
     url = f"memory://{uuid.uuid4().hex}"
+    threads, share = torch.get_num_threads(), rules.BUSY_SHARE
+    torch.set_num_threads(1)  # one thread: the class the shipped time track is timed on
+    rules.BUSY_SHARE = 0.0  # the test machine may be busy (`busy_machine_allowed`)
     try:
         d = derive("mnist1d", 2016, DeriveOptions(budget=BUDGET, track="seconds", trials=2, tricks=("label_smoothing",)),
                    storage=url, recipes=root)
     finally:
         drop_memory(url)
+        torch.set_num_threads(threads)
+        rules.BUSY_SHARE = share
     return root, d
+
+
+@pytest.fixture(autouse=True)
+def busy_machine_allowed(monkeypatch):
+    """The machine running the tests may be busy: only the test of busy runs checks the CPU share (`rules.busy_runs`)."""
+    monkeypatch.setattr(rules, "BUSY_SHARE", 0.0)
 
 
 def records(path) -> list[dict]:
@@ -137,4 +151,26 @@ class SleepAtFitStart(Callback):
 
 def test_time_between_steps_is_charged_to_a_budget_in_seconds():
     record = run_trial("digits", seed=0, budget=Budget("seconds", 0.4), callbacks=[SleepAtFitStart()])
-    assert record.steps >= 1 and 0.4 <= record.train_seconds < 0.55, (record.steps, record.train_seconds)
+    # 0.3 s of sleep and steps up to the budget (to the nearest step); uncharged, the sleep would come on top of it
+    assert record.steps >= 1 and 0.3 <= record.train_seconds < 0.55, (record.steps, record.train_seconds)
+
+
+def test_runs_timed_on_a_busy_machine_are_refused(derived, tmp_path, monkeypatch):
+    root, d = derived
+    runs = [RunRecord.from_json(line) for line in d.evidence.read_text().splitlines()]
+    hardware = load_recipe(d.path).provenance.hardware
+    for r in runs:  # the process's CPU time while it trained is recorded (one thread: at most its wall time, about)
+        assert 0 < r.train_cpu_seconds < 1.1 * r.train_seconds, (r.train_cpu_seconds, r.train_seconds)
+    monkeypatch.setattr(rules, "BUSY_SHARE", 0.9)
+    idle = [r.model_copy(update={"train_cpu_seconds": 0.97 * r.train_seconds}) for r in runs]  # as on an idle machine
+    inputs.check_timed(idle, hardware)
+    starved = idle[3].model_copy(update={"train_cpu_seconds": 0.4 * runs[3].train_seconds})  # another process had 60%
+    with pytest.raises(UserError, match="1 of the 17 timed runs got less than 90% of their CPU threads' time "
+                                        "\\(as little as 40%\\): the machine was busy"):
+        inputs.check_timed([*idle[:3], starved, *idle[4:]], hardware)
+    folder = tmp_path / "mnist1d" / "seconds"
+    folder.mkdir(parents=True)
+    (folder / "2016.toml").write_text(d.path.read_text())
+    write_runs(folder / "2016.runs.jsonl", [*idle[:3], starved, *idle[4:]])
+    with pytest.raises(UserError, match="2016.runs.jsonl: 1 timed run\\(s\\) got less than 90% of their CPU threads' time"):
+        lb.build(tmp_path)

@@ -155,6 +155,10 @@ class RunRecord(_Model):
     samples: int
     train_seconds: float
     eval_seconds: float
+    train_cpu_seconds: Optional[float] = Field(
+        None, description="CPU time of the training process during training (all its threads); with train_seconds and "
+                          "provenance.torch_threads it shows whether a CPU run had its cores to itself; null in older "
+                          "records")
     metrics: Metrics
     diverged: bool
     diverged_step: Optional[int]

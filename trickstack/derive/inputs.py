@@ -18,6 +18,7 @@ from trickstack.derive.config import Config
 from trickstack.recipes.recipe import YEAR, load_recipe, resolve
 from trickstack.simulator.truth import SyntheticSection
 from trickstack.simulator.workload import DEFAULT_BUDGET
+from trickstack.stats import rules
 from trickstack.trial import devices
 from trickstack.trial.runner import reference_budget
 from trickstack.tricks.registry import all_tricks, get_trick, trick_status
@@ -101,6 +102,13 @@ def check_timed(records: Sequence[RunRecord], hardware: str) -> None:
         raise UserError(f"runs of this time-track derivation ran on {', '.join(other)} as well as on {hardware}: "
                         "times are compared only on one class of hardware (a worker on another machine, or another "
                         "thread count); derive again with workers of one class")
+    busy = rules.busy_runs(records)
+    if busy:
+        shares = sorted(r.train_cpu_seconds / (r.train_seconds * r.provenance.torch_threads) for r in busy)
+        raise UserError(f"{len(busy)} of the {len(records)} timed runs got less than {rules.BUSY_SHARE:.0%} of their "
+                        f"CPU threads' time (as little as {shares[0]:.0%}): the machine was busy, and their seconds "
+                        "bought fewer steps than an idle machine's. Nothing is written; derive again on an idle machine, "
+                        "into a new study (--study or --storage)")
 
 
 def reference(wl: Workload) -> Budget:

@@ -209,15 +209,15 @@ def _board(recipes: list[ListedRecipe], year: Optional[int]) -> Board:
         e.negative = negative_results(e, wl, _summary)
         check_candidate_claim(e)
         check_texts(e)
+    if track == "flops":
+        hardware = sorted({r.provenance.cpu for e in entries for r in e.records})
+    else:
+        hardware = [_timed_on(entries)]
     for e in entries:  # last, so that a more specific error about a record is reported first
         e.seal = e.row["evidence_sha256"] = check_seal(e.recipe, e.evidence)
     baseline = _baseline_row(entries[-1], wl, unit, value)
     table = _typed(pd.DataFrame([baseline] + [e.row for e in entries], columns=COLUMNS))
     negative = _typed(pd.DataFrame([n for e in entries for n in e.negative], columns=NEGATIVE_COLUMNS))
-    if track == "flops":
-        hardware = sorted({r.provenance.cpu for e in entries for r in e.records})
-    else:
-        hardware = [_timed_on(entries)]
     name = track_folder("", wl.name, track).as_posix()
     return Board(name, track, wl.name, wl.metric, wl.direction, unit, value, hardware, entries, table, negative)
 
@@ -235,6 +235,10 @@ def _timed_on(entries: list[Entry]) -> str:
         if other:
             raise UserError(f"{e.evidence}: runs timed on {', '.join(other)}, but {e.recipe.path} claims "
                             f"provenance.hardware = {hardware!r}: {rules.TIME_TRACK}")
+        busy = rules.busy_runs([*e.records, *e.search])
+        if busy:
+            raise UserError(f"{e.evidence}: {len(busy)} timed run(s) got less than {rules.BUSY_SHARE:.0%} of their CPU "
+                            f"threads' time (seed {busy[0].seed} first): timed on a busy machine. {rules.TIME_TRACK}")
     return hardware
 
 

@@ -37,6 +37,15 @@ TIME_TRACK = ("on the time track a budget is seconds of training per run, and ti
               "year's evidence. A timed run does not replay bit for bit (its step count follows the clock), so a rerun "
               "on the same class of hardware is a new sample, compared by its paired gain over a baseline run beside "
               "it, not by its metric to the bit")
+BUSY_SHARE = 0.9  # a timed CPU run that got less of its CPU threads' time than this shared its cores: refused
+
+
+def busy_runs(records: Sequence) -> list:
+    """The timed CPU runs among ``records`` (`RunRecord`s) whose training got less than `BUSY_SHARE` of its threads'
+    time (``train_cpu_seconds / (train_seconds * torch_threads)``): the machine was busy, so their time bought fewer
+    steps than it would have on an idle one. GPU runs and records without CPU time are not judged."""
+    return [r for r in records if r.train_cpu_seconds is not None and r.provenance.accelerator is None and
+            r.train_seconds > 0 and r.train_cpu_seconds / (r.train_seconds * r.provenance.torch_threads) < BUSY_SHARE]
 
 
 def sign(direction: str) -> float:

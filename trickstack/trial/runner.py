@@ -219,10 +219,10 @@ def run_trial(
             python_log_level=None,
         )
         try:
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             controller.open_gap()  # from here on: FIT_START's tricks run before any callback could open it
             trainer.fit()
-            train_seconds = time.perf_counter() - start
+            train_seconds, train_cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
             eval_value, eval_seconds = None, 0.0
             if not controller.diverged:
                 start = time.perf_counter()
@@ -247,6 +247,7 @@ def run_trial(
         samples=controller.samples,
         train_seconds=train_seconds,
         eval_seconds=eval_seconds,
+        train_cpu_seconds=train_cpu_seconds,
         metrics=Metrics(eval_metric=wl.metric, eval_value=eval_value, direction=wl.direction, train_loss=train_loss),
         diverged=controller.diverged,
         diverged_step=controller.diverged_step,
