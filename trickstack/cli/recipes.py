@@ -50,7 +50,8 @@ def recipe_show(
         return
     verdict = "accepted" if prov.accepted else "not significant: the previous recipe is carried forward"
     out.print(f"  provenance: study {escape(prov.study)} on {prov.date}, commit {escape(prov.commit)}; budget "
-              f"{prov.budget.value:.4g} {prov.budget.unit}, {len(prov.seeds)} evaluation seeds; gain over "
+              f"{prov.budget.value:.4g} {prov.budget.unit}" + (f" on {escape(prov.hardware)}" if prov.hardware else "") +
+              f", {len(prov.seeds)} evaluation seeds; gain over "
               f"{escape(prov.previous)} {prov.gain:+.4g} (95% CI {prov.ci[0]:+.4g} to {prov.ci[1]:+.4g}), "
               f"p = {prov.p_value:.3g}: {verdict}; runs in {escape(prov.evidence)}", highlight=False)
 
