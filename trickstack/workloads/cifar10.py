@@ -9,7 +9,7 @@ Two workloads share everything but their size:
 - ``cifar10``: the 50,000 train / 10,000 test images, airbench94's network (widths 64/256/256), batch
   1,024, 9.9 epochs. Sized for a GPU; CPU test suites check ``cifar10-tiny`` in its place (``cpu_variant``).
 - ``cifar10-tiny``: the first 2,000 train / 1,000 test images, the same network at widths 8/32/32, batch
-  100, 2 epochs (40 steps): a run takes seconds on one CPU core, so a study runs here.
+  50, 1 epoch (40 steps): a run takes seconds on one CPU core, so a study runs here.
 
 Network (`CifarNet`, the ``airbench_net`` capability). ``whiten``: a 2x2 convolution with bias, no padding,
 3 -> 24 channels, then GELU; ``groups``: three `ConvGroup` (``conv1`` 3x3 'same' convolution without bias,
@@ -58,6 +58,7 @@ from composer.models import ComposerClassifier
 from composer.optim import ComposerScheduler
 from torch import nn
 
+from trickstack.core.errors import UserError
 from trickstack.core.params import Param, Value
 from trickstack.workloads import Workload, register_workload
 from trickstack.workloads.cifar10_data import AugmentedBatches, normalise, uint8_splits
@@ -67,6 +68,7 @@ from trickstack.workloads.small_classifier import classifier
 AIRBENCH_NET = "airbench_net"  # capability: the network has `whiten` and `groups` as described in the module doc
 TRAIN_IMAGES = "train_images"  # capability: the train loader's dataset holds the un-augmented images as tensors[0]
 HFLIP_INVARIANT = "hflip_invariant"  # capability: a left-right mirrored image has the same label
+FLIP_AUGMENT = "flip_augment"  # capability: the train loader's dataset flips images and has a `flip` mode
 WHITEN_KERNEL = 2  # side of the whitening convolution (airbench94: hyp['net']['whitening']['kernel_size'])
 WHITEN_WIDTH = 2 * 3 * WHITEN_KERNEL**2  # 24: each eigenvector of a 2x2x3 patch and its negation
 BN_MOMENTUM = 0.4  # torch's running-average momentum (airbench's 0.6 is the weight of the old average)
@@ -116,6 +118,15 @@ class CifarNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.pool(self.groups(self.act(self.whiten(x))))
         return self.head(h.flatten(1)) * LOGIT_SCALE
+
+
+def find_net(model: nn.Module, trick: str) -> CifarNet:
+    """The first module inside ``model`` with the ``airbench_net`` slots (``whiten``, ``groups``), for ``trick``."""
+    for module in model.modules():
+        if isinstance(getattr(module, "whiten", None), nn.Conv2d) and isinstance(getattr(module, "groups", None), nn.Module):
+            return module  # type: ignore[return-value]
+    raise UserError(f"{trick}: the model has no module with a `whiten` convolution and `groups`; this trick needs "
+                    f"a network following the {AIRBENCH_NET} contract (see trickstack.workloads.cifar10)")
 
 
 def triangle(fraction: float) -> float:
@@ -192,7 +203,8 @@ def cifar10_workload(name: str, summary: str, widths: tuple[int, int, int], trai
         name=name,
         domain="image classification",
         summary=summary,
-        provides=("classification", "images2d", "conv", "logits", AIRBENCH_NET, TRAIN_IMAGES, HFLIP_INVARIANT),
+        provides=("classification", "images2d", "conv", "logits", AIRBENCH_NET, TRAIN_IMAGES, HFLIP_INVARIANT,
+                  FLIP_AUGMENT),
         metric="accuracy",
         metric_key="MulticlassAccuracy",
         direction="maximize",
@@ -220,6 +232,6 @@ CIFAR10 = register_workload(cifar10_workload(
 ))
 CIFAR10_TINY = register_workload(cifar10_workload(
     "cifar10-tiny", "CIFAR-10's first 2,000/1,000 images, airbench94's network at an eighth of its width (CPU-sized)",
-    widths=(8, 32, 32), train_size=TINY_TRAIN, eval_size=TINY_EVAL, batch_size=100, epochs=2,
+    widths=(8, 32, 32), train_size=TINY_TRAIN, eval_size=TINY_EVAL, batch_size=50, epochs=1,
     train_images=TINY_TRAIN,
 ))

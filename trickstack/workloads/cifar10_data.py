@@ -23,7 +23,7 @@ every two epochs instead of at random).
 >>> x = torch.arange(2 * 3 * 4 * 4, dtype=torch.float32).view(2, 3, 4, 4)
 >>> crop(x, torch.zeros(2, 2, dtype=torch.long), pad=1).equal(x)  # offset 0 is the original image
 True
->>> crop(x, torch.tensor([[1, 1], [-1, 0]]), pad=1)[0, 0, 0].tolist()  # shifted one pixel right and down
+>>> crop(x, torch.tensor([[1, 1], [-1, 0]]), pad=1)[0, 0, 0].tolist()  # a window one pixel lower and righter
 [5.0, 6.0, 7.0, 6.0]
 """
 
@@ -193,18 +193,20 @@ class AugmentedBatches(TensorBatches):
         self.first_flip = torch.rand(len(images), generator=torch.Generator().manual_seed(seed + 2)) < 0.5
         self.served = 0
 
+    def flip_mask(self, index: torch.Tensor, epoch: int) -> torch.Tensor:
+        """Which of the images ``index`` are mirrored in ``epoch`` (random mode: a fresh draw at each call)."""
+        if self.flip == "random":
+            return torch.rand(len(index), generator=self.flips) < 0.5
+        if self.flip == "alternating":
+            return self.first_flip[index] ^ bool(epoch % 2)
+        raise UserError(f"cifar10: flip must be one of {', '.join(FLIPS)}, got {self.flip!r}")
+
     def __getitem__(self, indices: list[int]) -> tuple[torch.Tensor, ...]:
-        if self.flip not in FLIPS:
-            raise UserError(f"cifar10: flip must be one of {', '.join(FLIPS)}, got {self.flip!r}")
         index = torch.as_tensor(indices)
         images, labels = (t[index] for t in self.tensors)
-        per_epoch = (len(self) // len(index)) * len(index)
-        epoch = self.served // per_epoch
+        epoch = self.served // ((len(self) // len(index)) * len(index))
         self.served += len(index)
         shifts = torch.randint(-TRANSLATE, TRANSLATE + 1, (len(index), 2), generator=self.crops)
+        flip = self.flip_mask(index, epoch)
         images = crop(images, shifts)
-        if self.flip == "random":
-            flip = torch.rand(len(index), generator=self.flips) < 0.5
-        else:
-            flip = self.first_flip[index] ^ bool(epoch % 2)
         return torch.where(flip[:, None, None, None], images.flip(-1), images), labels
