@@ -143,3 +143,18 @@ def test_cifar10_tiny_trains_bit_for_bit_on_the_generated_set_and_keeps_the_cont
         c = run_trial(wl, [], seed=4, budget=budget)
         assert c.metrics.train_loss != a.metrics.train_loss  # another seed: other initial weights, order and crops
         check_workload("cifar10-tiny", steps=2, skip=("tricks",))  # the tricks: tests/test_contract.py
+
+
+AIRBENCH_TRICKS = ("label_smoothing", "lookahead", "ema", "flip_tta", "alternating_flip", "whitening_init", "identity_init")
+
+
+def test_airbench_ingredients_are_tricks_that_run_on_cifar10_and_only_where_they_fit():
+    from trickstack.tricks.registry import get_trick, trick_status
+
+    for workload in ("cifar10", "cifar10-tiny"):
+        wl = get_workload(workload)
+        assert [trick_status(get_trick(t), wl)[0] for t in AIRBENCH_TRICKS] == ["ok"] * len(AIRBENCH_TRICKS)
+        assert trick_status(get_trick("adamw"), wl)[0] == "excluded"  # it replaces an Adam-family optimizer; this is SGD
+    digits = get_workload("digits")  # a mirrored digit is another digit; its network has no whitening layer
+    assert {t: trick_status(get_trick(t), digits)[0] for t in ("flip_tta", "whitening_init", "identity_init")} == {
+        "flip_tta": "excluded", "whitening_init": "excluded", "identity_init": "excluded"}

@@ -188,9 +188,11 @@ class AugmentedBatches(TensorBatches):
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, seed: int, flip: str = "random"):
         super().__init__((images, labels))
         self.flip = flip
-        self.crops = torch.Generator().manual_seed(seed)
-        self.flips = torch.Generator().manual_seed(seed + 1)
-        self.first_flip = torch.rand(len(images), generator=torch.Generator().manual_seed(seed + 2)) < 0.5
+        # Streams of their own, apart from the loader's order (seeded with ``seed`` itself) and from each other,
+        # so that the crops of a seed are the same whichever flip mode a trick chooses.
+        self.crops = torch.Generator().manual_seed(4 * seed + 1)
+        self.flips = torch.Generator().manual_seed(4 * seed + 2)
+        self.first_flip = torch.rand(len(images), generator=torch.Generator().manual_seed(4 * seed + 3)) < 0.5
         self.served = 0
 
     def flip_mask(self, index: torch.Tensor, epoch: int) -> torch.Tensor:
