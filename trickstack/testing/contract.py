@@ -24,7 +24,8 @@ aspects in `trickstack.tricks.registry.CHANGES` by what it means:
 - optimizer: at some step the weights and the gradients (after the backward pass) are the
   baseline's, but the weights after the optimizer step are not: the update rule changed;
 - schedule: the learning rate differs at some step;
-- evaluation: the weights evaluated differ from the weights of the last optimizer step.
+- evaluation: the weights evaluated differ from the weights of the last optimizer step, or the trick trained
+  and evaluated the baseline's weights but its first eval batch gave other outputs (test-time augmentation).
 """
 
 from __future__ import annotations
