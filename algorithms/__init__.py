@@ -35,6 +35,11 @@ BUILTIN = (
     "z_loss",
     "logit_softcap",
     "wsd",
+    # airbench94's ingredients that are not its baseline (trickstack.workloads.cifar10)
+    "flip_tta",
+    "alternating_flip",
+    "whitening_init",
+    "identity_init",
     # Composer's vision and sequence algorithms (the ones that cannot act here: algorithms/unusable.py)
     "blurpool",
     "colout",

@@ -103,7 +103,8 @@ def measure(wl: Workload, steps: int, repeats: int) -> dict[str, tuple[float, fl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workloads", nargs="+", default=list_workloads(), choices=list_workloads())
+    cpu_sized = [w for w in list_workloads() if get_workload(w).cpu_variant is None]  # cifar10: its cifar10-tiny
+    parser.add_argument("--workloads", nargs="+", default=cpu_sized, choices=list_workloads())
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")

@@ -9,20 +9,22 @@ trick with no entry fails here. shakespeare-char trains on a generated text (nev
 """
 
 import pytest
+from cifar_fixture import generated_cifar
 from shakespeare_fixture import generated_corpus
 from trick_settings import SETTINGS, settings_for
 
 from trickstack.core.budget import Budget
 from trickstack.core.errors import UserError
-from trickstack.testing.contract import CONTRACT_STEPS, check_trick, contract_cases
+from trickstack.testing.contract import CONTRACT_STEPS, check_trick, contract_cases, cpu_workloads
 from trickstack.trial.runner import run_trial
 from trickstack.tricks.registry import get_trick, list_tricks, trick_status
 from trickstack.workloads import get_workload, list_workloads
 
 TRICKS = list_tricks()
-WORKLOADS = list_workloads(plugins=False)  # a plugin's workload is checked by its own tests
+WORKLOADS = cpu_workloads()  # a plugin's workload is checked by its own tests; cifar10 through cifar10-tiny
+ALL_WORKLOADS = list_workloads(plugins=False)
 CASES = contract_cases(workloads=WORKLOADS)
-REFUSED = [(t, w) for w in WORKLOADS for t in TRICKS if trick_status(get_trick(t), get_workload(w))[0] not in ("ok", "no-op")]
+REFUSED = [(t, w) for w in ALL_WORKLOADS for t in TRICKS if trick_status(get_trick(t), get_workload(w))[0] not in ("ok", "no-op")]
 
 
 def test_every_trick_has_a_contract_setting():
@@ -42,8 +44,8 @@ def test_baseline_inclusions_name_registered_tricks():
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    """shakespeare-char reads the generated text for this module; its cached splits are dropped after."""
-    with generated_corpus(tmp_path_factory.mktemp("shakespeare")):
+    """shakespeare-char and CIFAR-10 read generated data for this module; their cached splits are dropped after."""
+    with generated_corpus(tmp_path_factory.mktemp("shakespeare")), generated_cifar(tmp_path_factory.mktemp("cifar")):
         yield
 
 

@@ -6,15 +6,17 @@ import json
 import math
 
 import pytest
+from cifar_fixture import generated_cifar
 
 from trickstack.benchmarks import gpu_check
 from trickstack.trial import devices
 
 
-def test_the_dry_path_runs_every_check_on_the_cpu(capsys):
-    gpu_check.main(["--device", "cpu", "--tiny", "--json"])
+def test_the_dry_path_runs_every_check_on_the_cpu(capsys, tmp_path):
+    with generated_cifar(tmp_path):  # cifar10 by default; --tiny trains its CPU variant, on a generated set here
+        gpu_check.main(["--device", "cpu", "--tiny", "--json"])
     r = json.loads(capsys.readouterr().out)
-    assert r["device"] == "cpu" and r["accelerator"] is None and r["workload"] == "mnist1d"
+    assert r["device"] == "cpu" and r["accelerator"] is None and r["workload"] == "cifar10-tiny"
     assert r["repeat"]["identical"] is True and r["repeat"]["steps"] == gpu_check.REPEAT_STEPS[1]
     assert all(abs(e) <= 0.02 for e in r["budget_error"])
     o = r["overhead"]
@@ -23,7 +25,8 @@ def test_the_dry_path_runs_every_check_on_the_cpu(capsys):
     gpu_check.show(r)
     text = capsys.readouterr().out
     assert "two deterministic runs" in text and "identical" in text and "FLOP budget error" in text
-    assert "hand-written" in text and "baseline at 0.01 x the reference budget" in text
+    assert "hand-written" in text and f"baseline at {gpu_check.TINY_REFERENCE:g} x the reference budget" in text
+    assert text.startswith("device cpu") and "cifar10-tiny: two deterministic runs" in text
 
 
 def test_a_device_the_machine_lacks_exits_2_with_one_line(monkeypatch, capsys):

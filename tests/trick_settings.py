@@ -45,6 +45,11 @@ SETTINGS: dict[str, dict] = {
     "seq_length_warmup": {},  # 8 characters at step 0 (the contract run is 30 steps)
     "squeeze_excite": {},
     "weight_standardization": {},
+    # airbench94's ingredients (cifar10-tiny): evaluation, the flips at step 0, initial weights.
+    "flip_tta": {},
+    "alternating_flip": {},
+    "whitening_init": {},
+    "identity_init": {},
 }
 
 

@@ -2,6 +2,7 @@
 
 from trickstack.algorithms.adamw.adamw import AdamW, adamw_from, decoupled_decay
 from trickstack.core.params import Param
+from trickstack.tricks.optimizers import ADAM_OPTIMIZER
 from trickstack.tricks.registry import Citation, register_trick
 
 __all__ = ["AdamW", "adamw_from", "decoupled_decay"]
@@ -14,6 +15,7 @@ __all__ = ["AdamW", "adamw_from", "decoupled_decay"]
     citation=Citation("Decoupled Weight Decay Regularization (Loshchilov & Hutter)", "https://arxiv.org/abs/1711.05101"),
     domains=("vision", "language", "audio"),
     changes=("optimizer",),
+    requires=(ADAM_OPTIMIZER,),  # keeps the workload optimizer's lr, betas and eps
     # Each of these replaces the optimizer too; only one optimizer can be in charge.
     conflicts=("lion", "muon", "schedule_free"),
     params=(

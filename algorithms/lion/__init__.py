@@ -2,6 +2,7 @@
 
 from trickstack.algorithms.lion.lion import Lion, lion_from, lion_step
 from trickstack.core.params import Param
+from trickstack.tricks.optimizers import ADAM_OPTIMIZER
 from trickstack.tricks.registry import Citation, register_trick
 
 __all__ = ["Lion", "lion_from", "lion_step"]
@@ -14,6 +15,7 @@ __all__ = ["Lion", "lion_from", "lion_step"]
     citation=Citation("Symbolic Discovery of Optimization Algorithms (Chen et al.)", "https://arxiv.org/abs/2302.06675"),
     domains=("vision", "language"),
     changes=("optimizer",),
+    requires=(ADAM_OPTIMIZER,),  # keeps the workload optimizer's lr, betas and eps
     conflicts=("adamw", "muon", "schedule_free"),  # each replaces the optimizer
     params=(
         # The paper: Lion's lr is 3-10x smaller than AdamW's (ratio 0.1-0.33) and its decay 3-10x larger.

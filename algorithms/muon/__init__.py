@@ -9,6 +9,7 @@ from trickstack.algorithms.muon.muon import (
     shape_scale,
 )
 from trickstack.core.params import Param
+from trickstack.tricks.optimizers import ADAM_OPTIMIZER
 from trickstack.tricks.registry import Citation, register_trick
 
 __all__ = ["Muon", "MuonWithAdamW", "input_output_params", "muon_from", "newton_schulz", "shape_scale"]
@@ -22,6 +23,7 @@ __all__ = ["Muon", "MuonWithAdamW", "input_output_params", "muon_from", "newton_
                       "https://kellerjordan.github.io/posts/muon/"),
     domains=("vision", "language"),
     changes=("optimizer",),
+    requires=(ADAM_OPTIMIZER,),  # keeps the workload optimizer's lr, betas and eps
     conflicts=("adamw", "lion", "schedule_free"),  # each replaces the optimizer
     params=(
         # The reference's 0.02: an orthogonal step of spectral norm ~lr x shape scale, in its own units

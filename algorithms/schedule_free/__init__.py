@@ -7,6 +7,7 @@ from trickstack.algorithms.schedule_free.schedule_free import (
     schedule_free_from,
 )
 from trickstack.core.params import Param
+from trickstack.tricks.optimizers import ADAM_OPTIMIZER
 from trickstack.tricks.registry import Citation, register_trick
 
 __all__ = ["ScheduleFree", "averaged_point", "gradient_point", "schedule_free_from"]
@@ -19,6 +20,7 @@ __all__ = ["ScheduleFree", "averaged_point", "gradient_point", "schedule_free_fr
     citation=Citation("The Road Less Scheduled (Defazio et al.)", "https://arxiv.org/abs/2405.15682"),
     domains=("vision", "language", "audio"),
     changes=("optimizer", "schedule", "evaluation"),
+    requires=(ADAM_OPTIMIZER,),  # keeps the workload optimizer's lr, betas and eps
     conflicts=(
         "adamw", "lion", "muon",  # each replaces the optimizer
         "cosine_schedule",  # replaces the base schedule too; a decay is what schedule-free does without

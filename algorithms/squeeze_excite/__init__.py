@@ -1,7 +1,9 @@
-"""Squeeze-and-Excitation: rescale each 2-D convolution's output channels by a gate computed from their means (Composer's)."""
+"""Squeeze-and-Excitation: rescale each 2-D convolution's output channels by a gate computed from their means.
 
-from composer.algorithms import SqueezeExcite
+Composer's, except that the gates' parameters join the optimizer group of their convolution (several groups work).
+"""
 
+from trickstack.algorithms.squeeze_excite.squeeze_excite import SqueezeExciteInGroups
 from trickstack.core.params import Param
 from trickstack.tricks.registry import Citation, register_trick
 
@@ -21,5 +23,5 @@ from trickstack.tricks.registry import Citation, register_trick
               help="a gate follows a convolution only if its input and output channels both reach this"),
     ),
 )
-def squeeze_excite(latent_channels: float, min_channels: int) -> SqueezeExcite:
-    return SqueezeExcite(latent_channels=latent_channels, min_channels=min_channels)
+def squeeze_excite(latent_channels: float, min_channels: int) -> SqueezeExciteInGroups:
+    return SqueezeExciteInGroups(latent_channels=latent_channels, min_channels=min_channels)

@@ -68,7 +68,7 @@ def tricks_list(
     table = Table(title=f"{len(rows)} tricks",
                   caption="ok: runs there; no-op: runs but changes nothing there; base: the workload's baseline already "
                           "has it; —: its requirements exclude it (reasons: `tricks show NAME` or --json)")
-    table.add_column("name", no_wrap=True)
+    table.add_column("name", no_wrap=True, min_width=max((len(r["name"]) for r in rows), default=4))
     table.add_column("year")
     table.add_column("domains")
     table.add_column("changes")

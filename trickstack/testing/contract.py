@@ -24,7 +24,8 @@ aspects in `trickstack.tricks.registry.CHANGES` by what it means:
 - optimizer: at some step the weights and the gradients (after the backward pass) are the
   baseline's, but the weights after the optimizer step are not: the update rule changed;
 - schedule: the learning rate differs at some step;
-- evaluation: the weights evaluated differ from the weights of the last optimizer step.
+- evaluation: the weights evaluated differ from the weights of the last optimizer step, or the trick trained
+  and evaluated the baseline's weights but its first eval batch gave other outputs (test-time augmentation).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from trickstack.workloads import get_workload, list_workloads
 # Baseline steps of a contract run: enough for every built-in trick's claimed change to show and for
 # the budget to be met within 2% by tricks whose steps cost more (muon: 1.64 GPT steps), few enough
 # that all of them train in a few minutes on two cores (a GPT step costs ~50 MNIST-1D steps).
-CONTRACT_STEPS = {"mnist1d": 120, "digits": 120, "shakespeare-char": 30}
+CONTRACT_STEPS = {"mnist1d": 120, "digits": 120, "shakespeare-char": 30, "cifar10-tiny": 40}
 DEFAULT_CONTRACT_STEPS = 120  # on a workload not listed above
 BUDGET_TOLERANCE = 0.02  # a trick spends the budget within ±2%
 
@@ -77,6 +78,7 @@ class Trace:
     backward: list[str] = field(default_factory=list)  # weights and gradients after the first backward pass
     stepped: list[str] = field(default_factory=list)  # weights after each optimizer step
     eval_weights: Optional[str] = None
+    eval_outputs: Optional[str] = None  # the outputs of the first eval batch
     max_duration_at_end: Optional[int] = None
     steps_at_end: Optional[int] = None
     record: Optional[RunRecord] = None
@@ -135,6 +137,10 @@ class Probe(Callback):
         if self.trace.eval_weights is None:
             self.trace.eval_weights = _weights(state)
 
+    def eval_after_forward(self, state: State, logger: Logger) -> None:
+        if self.trace.eval_outputs is None:
+            self.trace.eval_outputs = fingerprint([state.outputs])
+
 
 def _total(loss: Any) -> float:
     if isinstance(loss, dict):
@@ -173,8 +179,10 @@ def changed(aspect: str, trick: Trace, base: Trace) -> bool:
         return any(trick.backward[i] == base.backward[i] and trick.stepped[i] != base.stepped[i] for i in range(m))
     if aspect == "schedule":
         return _first_difference(trick.lr, base.lr) is not None
-    if aspect == "evaluation":
-        return trick.eval_weights is not None and trick.stepped and trick.eval_weights != trick.stepped[-1]
+    if aspect == "evaluation":  # other weights evaluated, or the same trained weights evaluated differently
+        other_weights = trick.eval_weights is not None and trick.stepped and trick.eval_weights != trick.stepped[-1]
+        same_training = trick.stepped == base.stepped and trick.eval_weights == base.eval_weights
+        return bool(other_weights) or (same_training and trick.eval_outputs != base.eval_outputs)
     raise ValueError(f"unknown aspect {aspect!r}")
 
 
@@ -235,9 +243,15 @@ def check_trick(name: str, workload: str = "mnist1d", settings: Mapping[str, Any
     return trace
 
 
+def cpu_workloads() -> list[str]:
+    """The built-in workloads a CPU test suite trains: each one sized for a GPU is left out for its ``cpu_variant``."""
+    return [w for w in list_workloads(plugins=False) if get_workload(w).cpu_variant is None]
+
+
 def contract_cases(tricks: Iterable[str] | None = None, workloads: Iterable[str] | None = None) -> list:
     """pytest parameters ``(name, workload)``, one per trick and workload where it runs ("ok" or "no-op");
-    ``workloads`` defaults to the built-in ones (a plugin's own workload is named explicitly)::
+    ``workloads`` defaults to the built-in ones that train on a CPU (`cpu_workloads`; a plugin's own workload is
+    named explicitly)::
 
         @pytest.mark.parametrize("name,workload", contract_cases(["my_trick"]))
         def test_contract(name, workload):
@@ -246,6 +260,6 @@ def contract_cases(tricks: Iterable[str] | None = None, workloads: Iterable[str]
     import pytest  # deferred: only tests call this, and trickstack does not depend on pytest
 
     names = list_tricks() if tricks is None else list(tricks)
-    cases = [(t, w) for w in (list_workloads(plugins=False) if workloads is None else workloads) for t in names
+    cases = [(t, w) for w in (cpu_workloads() if workloads is None else workloads) for t in names
              if trick_status(get_trick(t), get_workload(w))[0] in ("ok", "no-op")]
     return [pytest.param(t, w, id=f"{t}@{w}") for t, w in cases]

@@ -192,7 +192,8 @@ def run_trial(
     reproducibility.seed_all(seed)  # model initialisation is a function of the seed alone
     model = wl.build_model()
     controller = BudgetController(budget, _first_step_estimate(wl, budget), audit=audit_flops, seed=seed)
-    train_loader = batched_loader((splits.train_x, splits.train_y), wl.batch_size, seed=seed)
+    train_data = wl.train_dataset(splits, seed) if wl.train_dataset else (splits.train_x, splits.train_y)
+    train_loader = batched_loader(train_data, wl.batch_size, seed=seed)
     eval_loader = batched_loader((splits.eval_x, splits.eval_y), wl.eval_batch_size, seed=None, drop_last=False)
 
     with warnings.catch_warnings():

@@ -29,6 +29,10 @@ from composer.utils import ensure_tuple
 
 from trickstack.core.errors import UserError
 
+# The capability of a workload whose optimizer is of the Adam family (its groups carry lr, betas and eps):
+# the tricks that replace it require it (a workload trained with SGD, such as cifar10, does not provide it).
+ADAM_OPTIMIZER = "adam_optimizer"
+
 
 def decays(param: torch.Tensor) -> bool:
     """Whether weight decay applies to ``param``: matrices, kernels and embeddings, not biases or gains."""

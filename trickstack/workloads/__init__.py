@@ -36,7 +36,7 @@ from trickstack.core.errors import RegistryError, UserError, close_matches
 from trickstack.core.params import Param, Value
 from trickstack.workloads.data import Splits
 
-BUILTIN = ("digits", "mnist1d", "shakespeare_char")  # modules of trickstack.workloads; their names: `builtin_names`
+BUILTIN = ("cifar10", "digits", "mnist1d", "shakespeare_char")  # modules of trickstack.workloads; their names: `builtin_names`
 # Workloads that train nothing -> the module that defines them (``synthetic``: runs simulated from a
 # known truth). Found by name at run time, like plugins, from the higher layer that owns them; not
 # benchmarks, so `list_workloads` leaves them out unless asked (``testing=True``).
@@ -68,8 +68,11 @@ class Workload:
       trial's seed), eval disjoint from train. Batches are ``(x[idx], y[idx])``.
     - ``make_optimizer(model, nuisance)``, ``make_schedule(nuisance)``: a torch optimizer and a Composer scheduler.
 
-    Optional: ``includes`` (tricks the baseline already has: not stacked again) and ``simulate`` (runs drawn,
-    not trained; the ``synthetic`` workload).
+    Optional: ``includes`` (tricks the baseline already has: not stacked again), ``simulate`` (runs drawn,
+    not trained; the ``synthetic`` workload), ``train_dataset`` (``(splits, seed) -> Dataset`` of whole batches
+    indexed by a list of indices, e.g. with data augmentation drawn from ``seed``; default: the plain tensors)
+    and ``cpu_variant`` (the name of a smaller workload with the same pipeline that CPU-only test suites
+    check in place of this one, which is sized for a GPU).
 
     What the budget machinery needs: one training step must be a forward, a loss and a backward that torch's
     ``FlopCounterMode`` can count on one batch of ``batch_size`` (`trickstack.trial.runner.baseline_step_flops`),
@@ -102,6 +105,12 @@ class Workload:
     # A workload whose runs are simulated, not trained: ``simulate(truth, workload, stack, seed, budget,
     # overrides) -> RunRecord`` replaces `run_trial` for it (the ``synthetic`` workload of `trickstack.simulator`).
     simulate: Optional[Callable[..., Any]] = None
+    # The training batches: ``train_dataset(splits, seed)`` is a Dataset indexed by a list of indices (as
+    # `trickstack.workloads.data.TensorBatches`), e.g. augmenting each batch from a generator seeded by ``seed``.
+    train_dataset: Optional[Callable[[Splits, int], Any]] = None
+    # A workload sized for a GPU names its CPU-sized variant (same data pipeline, network and recipe, smaller):
+    # trickstack's CPU test suite checks the variant in its place.
+    cpu_variant: Optional[str] = None
 
     def __post_init__(self) -> None:
         for p in self.nuisance:

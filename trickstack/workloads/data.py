@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 import torch
 from torch.utils.data import (
@@ -45,10 +45,12 @@ class TensorBatches(Dataset):
 
 
 def batched_loader(
-    tensors: Sequence[torch.Tensor], batch_size: int, seed: Optional[int] = None, drop_last: bool = True
+    tensors: Union[Sequence[torch.Tensor], Dataset], batch_size: int, seed: Optional[int] = None, drop_last: bool = True
 ) -> DataLoader:
-    """A DataLoader over whole batches; shuffled by a generator seeded with ``seed`` (None: in order)."""
-    dataset = TensorBatches(tensors)
+    """A DataLoader over whole batches; shuffled by a generator seeded with ``seed`` (None: in order).
+
+    ``tensors`` are indexed together (`TensorBatches`), or are already a Dataset indexed by a list of indices."""
+    dataset = tensors if isinstance(tensors, Dataset) else TensorBatches(tensors)
     if seed is None:
         sampler = SequentialSampler(dataset)
     else:

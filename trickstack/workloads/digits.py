@@ -89,7 +89,7 @@ DIGITS = register_workload(
         domain="image classification",
         summary="scikit-learn's 8x8 digits, 1,437/360 stratified split, a small 2-D CNN",
         # resizable_images: the model accepts images smaller than 8x8 (see SmallCNN.grid).
-        provides=("classification", "images2d", "resizable_images", "conv", "logits"),
+        provides=("classification", "images2d", "resizable_images", "conv", "logits", "adam_optimizer"),
         metric="accuracy",
         metric_key="MulticlassAccuracy",
         direction="maximize",

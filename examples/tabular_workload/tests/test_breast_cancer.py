@@ -20,7 +20,7 @@ def test_the_workload_keeps_trickstacks_contract():
 
 def test_the_entry_point_registers_it_by_name():
     assert "breast_cancer" in list_workloads()
-    assert get_workload("breast_cancer").provides == ("classification", "logits", "tabular")
+    assert get_workload("breast_cancer").provides == ("classification", "logits", "adam_optimizer", "tabular")
 
 
 def test_the_split_is_fixed_and_stratified():

@@ -74,7 +74,7 @@ def make_workload() -> Workload:
         name="breast_cancer",
         domain="tabular classification",
         summary="scikit-learn's Wisconsin breast cancer data, 455/114 stratified split, a 30-64-2 MLP",
-        provides=("classification", "logits", "tabular"),
+        provides=("classification", "logits", "adam_optimizer", "tabular"),
         metric="accuracy",
         metric_key="MulticlassAccuracy",
         direction="maximize",
