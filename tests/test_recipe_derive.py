@@ -232,3 +232,24 @@ def test_a_real_derivation_on_mnist1d(tmp_path, storage, small_budget):
     board = lb.build(tmp_path).boards["mnist1d"]
     assert list(board.table.entry) == ["baseline", "mnist1d/2016"] and board.budget == small_budget.value / 4
     assert board.table.status.iloc[1] == ("new best" if d.accepted else "carried forward")
+
+
+def test_a_recipe_matches_its_runs_whatever_distribution_provided_their_tricks(small_budget):
+    """Run records name the distribution whose code ran each trick and resolved recipes do not: an accepted
+    derivation's check of the recipe against its runs, and the stamping of its evidence, compare stacks only
+    (before the fix, every accepted real derivation failed at its last step)."""
+    from trickstack.core.records import ResolvedRecipe, TrickRecord
+    from trickstack.derive.writing import check_recipe, stamp
+    from trickstack.trial.runner import run_trial
+    from trickstack.workloads import get_workload
+
+    wl = get_workload("mnist1d")
+    recipe = ResolvedRecipe(name="mnist1d/2016", workload="mnist1d", year=2016, nuisance=wl.resolve_nuisance(),
+                            tricks=[TrickRecord(name="label_smoothing", params={"smoothing": 0.1})])
+    ran = run_trial("mnist1d", seed=0, budget=small_budget.scaled(0.1), recipe=recipe)
+    assert ran.tricks[0].distribution is not None and ran.tricks[0].distribution.name == "trickstack"
+    check_recipe(recipe, [ran])  # no error: the same stack
+    assert stamp(ran.model_copy(update={"recipe": None}), recipe, None).recipe == recipe
+    other = ran.model_copy(update={"tricks": [TrickRecord(name="label_smoothing", params={"smoothing": 0.2})]})
+    with pytest.raises(RuntimeError, match="differs from its runs"):
+        check_recipe(recipe, [other])

@@ -17,7 +17,7 @@ import sys
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, Literal, Mapping, Optional, Union
+from typing import Any, Literal, Mapping, Optional, Sequence, Union
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -50,6 +50,12 @@ class TrickRecord(_Model):
     # Optional, so records and recipes written before it are still valid.
     distribution: Optional[DistributionRecord] = Field(
         None, description="the distribution and version whose code the trick ran; null in older records and in recipes")
+
+
+def same_tricks(a: Sequence[TrickRecord], b: Sequence[TrickRecord]) -> bool:
+    """Whether two lists of tricks are the same stack: names and resolved parameters, in order. Where a trick's code
+    came from (``distribution``, which run records name and recipes do not) is not part of the stack."""
+    return [(t.name, t.params) for t in a] == [(t.name, t.params) for t in b]
 
 
 class BudgetRecord(_Model):  # a `Budget` as run records and recipe files store it

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from trickstack.core.budget import Budget
-from trickstack.core.records import ResolvedRecipe, RunRecord, provenance
+from trickstack.core.records import ResolvedRecipe, RunRecord, provenance, same_tricks
 from trickstack.derive.attribution import Found, removed_reason, shapley_reasons
 from trickstack.derive.config import describe, num
 from trickstack.recipes.recipe import Recipe
@@ -57,7 +57,7 @@ def recipe_of(f: Found, path: Path, budget: Budget, study: str, hardware: Option
 def check_recipe(resolved: ResolvedRecipe, runs: list[RunRecord]) -> None:
     """The recipe written must be exactly what its runs ran (a bug otherwise, not bad input)."""
     ran = runs[0]
-    if resolved.tricks != ran.tricks or resolved.nuisance != ran.nuisance:
+    if not same_tricks(resolved.tricks, ran.tricks) or resolved.nuisance != ran.nuisance:
         raise RuntimeError(f"the recipe {resolved.name} ({resolved.tricks}, {resolved.nuisance}) differs from its runs "
                            f"({ran.tricks}, {ran.nuisance})")
 
@@ -65,7 +65,7 @@ def check_recipe(resolved: ResolvedRecipe, runs: list[RunRecord]) -> None:
 def stamp(record: RunRecord, recipe: ResolvedRecipe, prev: Optional[ResolvedRecipe]) -> RunRecord:
     """A run of exactly a recipe's tricks and values carries that resolved recipe (as `run_trial(recipe=)` would)."""
     for r in (recipe, prev):
-        if r is not None and record.tricks == r.tricks and record.nuisance == r.nuisance:
+        if r is not None and same_tricks(record.tricks, r.tricks) and record.nuisance == r.nuisance:
             return record.model_copy(update={"recipe": r})
     return record
 

@@ -21,7 +21,7 @@ from typing import Any, Mapping, Optional
 
 from trickstack.core.errors import UserError
 from trickstack.core.evidence import read_runs
-from trickstack.core.records import RunRecord
+from trickstack.core.records import RunRecord, same_tricks
 from trickstack.recipes.recipe import YEAR, check_folder, evidence_digest, load_recipe, resolve
 from trickstack.tricks.registry import get_trick
 
@@ -87,7 +87,7 @@ def read_evidence(path: Path, recipe: ListedRecipe, metric: str, direction: str)
                     "have tried tricks published by then")
         stamp = record.recipe
         if stamp is not None and (stamp.workload != recipe.workload or stamp.year > recipe.year
-                                  or stamp.tricks != record.tricks or stamp.nuisance != record.nuisance):
+                                  or not same_tricks(stamp.tricks, record.tricks) or stamp.nuisance != record.nuisance):
             return (f"a run stamped with recipe {stamp.name} but run with {_describe(stack_of(record))}, nuisance "
                     f"{_params(record.nuisance)}, in the evidence of {recipe.name}: records that do not match the recipe")
         if date is not None and record.created.date().isoformat() > str(date):
