@@ -49,7 +49,7 @@ def recipe_of(f: Found, path: Path, budget: Budget, study: str) -> Recipe:
         "budget": {"unit": budget.unit, "value": budget.value}, "seeds": list(f.seeds),
         "previous": str(prev.year) if prev else "baseline", "gain": float(test["gain"]),
         "ci": [float(test["low"]), float(test["high"])], "p_value": float(test["p"]), "accepted": f.accepted,
-        "evidence": f"{f.year}.runs.jsonl"}
+        "evidence": f"{f.year}.runs.jsonl", **({"confirmation": f.confirmation} if f.confirmation else {})}
     return Recipe.model_validate({**data, "source": str(path)})
 
 

@@ -36,7 +36,7 @@ import pandas as pd
 from trickstack.core.errors import UserError
 from trickstack.core.stacks import BASELINE
 from trickstack.leaderboard import attribution as attr
-from trickstack.leaderboard.claims import check_candidate_claim, check_texts, differing
+from trickstack.leaderboard.claims import check_candidate_claim, check_sequential, check_texts, differing
 from trickstack.leaderboard.evidence import (
     ListedRecipe,
     _describe,
@@ -304,7 +304,10 @@ def _row(e: Entry, wl, unit: str, value: float) -> dict[str, Any]:
             raise UserError(f"{e.evidence}: no run of the previous recipe {prev.name} ({_describe(prev_stack)}) in the "
                             f"evidence of {e.name}, needed for its paired gain over the previous year")
         versus = compare(e.runs, prev_runs, direction)
-    status = "carried forward" if same else "new best" if rules.passes(versus) else "not significant"
+    if not same:
+        check_sequential(e, e.runs, base_runs if prev is None else prev_runs, direction)
+    confirmation = r.provenance.get("confirmation")  # a sequential confirmation is judged at the look it stopped
+    status = "carried forward" if same else "new best" if rules.passes(versus, confirmation=confirmation) else "not significant"
     _check_claims(e, status, versus)
     added = {n: p for n, p in r.stack.items() if prev_stack.get(n) != p}
     removed = sorted(set(prev_stack) - set(r.stack))
@@ -326,8 +329,9 @@ def _check_claims(e: Entry, status: str, versus: Mapping[str, float]) -> None:
     if p["accepted"] and status == "carried forward":
         raise UserError(f"{path}: provenance.accepted = true, but its tricks and nuisance equal {prev}'s")
     if p["accepted"] and status != "new best":
+        level = rules.sequential_level(p["confirmation"]) if p.get("confirmation") else rules.LEADERBOARD_ALPHA
         raise UserError(f"{path}: provenance.accepted = true, but its evidence {e.evidence} gives p = {versus['p']:.3g} "
-                        f"over {versus['n_pairs']} paired seeds against {prev} (rules: p < {rules.LEADERBOARD_ALPHA}, "
+                        f"over {versus['n_pairs']} paired seeds against {prev} (rules: p < {level:.4g}, "
                         f"at least {rules.LEADERBOARD_MIN_SEEDS} seeds)")
     if not p["accepted"] and status != "carried forward":
         raise UserError(f"{path}: provenance.accepted = false means {prev} is carried forward, but the recipe's "
