@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import tomllib
 
 import pytest
+import tomllib
 from scipy import stats
 
 from trickstack.benchmarks.sequential_derive import GAIN, confirm_year, truth

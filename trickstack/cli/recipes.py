@@ -101,7 +101,8 @@ def recipe_derive(
     budget: Optional[str] = typer.Option(None, help="FLOPs per run, or a fraction of the reference budget (0.25x); "
                                          "default: the previous recipe's, else the workload's reference budget. Every "
                                          "recipe of a workload has the same budget"),
-    seeds: int = typer.Option(5, help="with --confirm fixed: paired evaluation seeds 0..N-1 (at least 5, the leaderboard's rule)"),
+    seeds: int = typer.Option(5, help="with --confirm fixed: paired evaluation seeds 0..N-1 (at least 5, the "
+                                      "leaderboard's rule)"),
     confirm: str = typer.Option("sequential", help="sequential: add evaluation seeds look by look (--looks) while the "
                                                    "candidate is promising, alpha spent over the looks; fixed: --seeds seeds"),
     looks: str = typer.Option("5,8,12", help="sequential confirmation: cumulative paired evaluation seeds at each look"),
