@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 
+import numpy as np
 import pytest
 import tomllib
 from scipy import stats
@@ -16,7 +18,9 @@ from trickstack.benchmarks.sequential_derive import GAIN, confirm_year, truth
 from trickstack.core.errors import UserError
 from trickstack.derive.derive import DeriveOptions, derive
 from trickstack.leaderboard import board as lb
+from trickstack.leaderboard.site import write_site
 from trickstack.stats import rules
+from trickstack.stats.sequential import run_plan
 
 ALPHA = rules.LEADERBOARD_ALPHA
 OPTIONS = DeriveOptions(trials=4, tricks=("label_smoothing",))
@@ -110,3 +114,39 @@ def test_bad_confirmation_options_are_refused():
         DeriveOptions(looks=(3, 8))
     with pytest.raises(UserError, match="spending"):
         DeriveOptions(spending="haybittle")
+
+
+def _gains(records: list[dict], recipe, seeds) -> np.ndarray:
+    """Per-seed gain of the recipe over the baseline, read from the evidence records without trickstack."""
+    def by_seed(stack, nuisance):
+        return {r["seed"]: r["metrics"]["eval_value"] for r in records
+                if sorted(t["name"] for t in r["tricks"]) == sorted(stack) and r["nuisance"] == nuisance}
+    ours, base = by_seed(recipe.stack, recipe.nuisance), by_seed([], {"lr": 0.01, "weight_decay": 0.0})
+    return np.array([ours[s] - base[s] for s in seeds])
+
+
+@pytest.mark.parametrize("confirm, gain", [("sequential", GAIN), ("fixed", 4.0)])  # year 0: both accepted
+def test_the_recipe_page_shows_the_power_of_its_confirmation_from_its_evidence(tmp_path, confirm, gain):
+    d = derive("synthetic", 2016, dataclasses.replace(OPTIONS, confirm=confirm), truth=truth(gain, 0),
+               recipes=tmp_path / "recipes", storage=f"memory://power-page-{confirm}")
+    assert d.accepted
+    records = [json.loads(line) for line in d.evidence.read_text().splitlines()]
+    g = _gains(records, d.recipe, d.seeds)
+    effect = g.mean() / g.std(ddof=1)
+    if confirm == "sequential":  # the plan's acceptance rate at the observed effect, simulated
+        plan = OPTIONS.plan()
+        x = np.random.default_rng(0).normal(effect, 1.0, (20_000, plan.looks[-1]))
+        power = float((run_plan(plan, x)[0] > 0).mean())
+    else:  # the fixed test's exact power at the observed effect (noncentral t)
+        n = len(d.seeds)
+        power = float(stats.nct.sf(stats.t.isf(ALPHA, n - 1), n - 1, effect * math.sqrt(n)))
+    row = lb.build(tmp_path / "recipes").boards["synthetic"].table.iloc[1]
+    assert row.power_prev == pytest.approx(power, abs=1e-3) and row.n_pairs_prev == len(d.seeds)
+    assert row.seeds_80_prev >= rules.LEADERBOARD_MIN_SEEDS and row.seeds_80_prev_cautious >= row.seeds_80_prev
+    assert row.power_prev_cautious <= row.power_prev
+    write_site(lb.build(tmp_path / "recipes"), tmp_path / "site")
+    page = (tmp_path / "site" / "synthetic-2016.html").read_text()
+    assert f"power of this confirmation, estimated from this study itself: {row.power_prev:.0%}" in page
+    looks = "sequential (looks 5, 8, 12" if confirm == "sequential" else "fixed (p &lt; 0.01 needed)"
+    assert f"confirmation: {len(d.seeds)} paired seeds, {looks}" in page
+
