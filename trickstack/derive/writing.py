@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from trickstack.core.budget import Budget
-from trickstack.core.records import ResolvedRecipe, RunRecord, provenance
+from trickstack.core.records import ResolvedRecipe, RunRecord, TrickRecord, provenance
 from trickstack.derive.attribution import Found, removed_reason, shapley_reasons
 from trickstack.derive.config import describe, num
 from trickstack.recipes.recipe import Recipe
@@ -56,7 +56,7 @@ def recipe_of(f: Found, path: Path, budget: Budget, study: str) -> Recipe:
 def check_recipe(resolved: ResolvedRecipe, runs: list[RunRecord]) -> None:
     """The recipe written must be exactly what its runs ran (a bug otherwise, not bad input)."""
     ran = runs[0]
-    if resolved.tricks != ran.tricks or resolved.nuisance != ran.nuisance:
+    if resolved.tricks != _bare(ran.tricks) or resolved.nuisance != ran.nuisance:
         raise RuntimeError(f"the recipe {resolved.name} ({resolved.tricks}, {resolved.nuisance}) differs from its runs "
                            f"({ran.tricks}, {ran.nuisance})")
 
@@ -67,6 +67,11 @@ def stamp(record: RunRecord, recipe: ResolvedRecipe, prev: Optional[ResolvedReci
         if r is not None and record.tricks == r.tricks and record.nuisance == r.nuisance:
             return record.model_copy(update={"recipe": r})
     return record
+
+
+def _bare(tricks: list[TrickRecord]) -> list[TrickRecord]:
+    """A run's tricks as a recipe states them: without the distribution that provided each (a recipe has none)."""
+    return [t.model_copy(update={"distribution": None}) for t in tricks]
 
 
 def _commit() -> str:
