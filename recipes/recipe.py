@@ -89,6 +89,20 @@ class RemovedEntry(Strict):
     reason: OneLine
 
 
+class ConfirmationSection(Strict):
+    """How the candidate was confirmed when seeds were added sequentially (`trickstack.stats.sequential`);
+    absent when it ran on a fixed number of seeds. `trickstack.stats.rules.passes` judges it."""
+
+    design: Literal["sequential"]
+    looks: list[int] = Field(min_length=1, description="cumulative paired evaluation seeds at each look")
+    spending: str = Field(min_length=1, description="the alpha-spending function over the looks")
+    alpha: float = Field(gt=0, lt=0.5, description="false acceptance allowed over all looks together")
+    futility: float = Field(allow_inf_nan=False, description="an interim look stops when the t statistic is below this")
+    looks_taken: int = Field(ge=1, description="the look where it stopped (1-based)")
+    decision: Literal["accept", "stop", "reject"]
+    nominal: float = Field(ge=0, le=1, description="the p that the look where it stopped had to beat")
+
+
 class ProvenanceSection(Strict):
     """How `trickstack recipe derive` found the recipe; absent from a hand-written one."""
 
@@ -107,6 +121,7 @@ class ProvenanceSection(Strict):
                                            description="SHA-256 of the evidence file: any later edit of it is detected")
     hardware: Optional[OneLine] = Field(None, description="time track: the hardware class every run was timed on "
                                                           "(`trickstack.core.records.Provenance.hardware_class`)")
+    confirmation: Optional[ConfirmationSection] = None
 
     @model_validator(mode="after")
     def _consistent(self) -> "ProvenanceSection":
@@ -116,6 +131,9 @@ class ProvenanceSection(Strict):
             raise ValueError(f"budget.value must be a positive number of {self.budget.unit}, got {self.budget.value}")
         if not self.ci[0] <= self.ci[1]:
             raise ValueError(f"ci must be [low, high] with low <= high, got {list(self.ci)}")
+        c = self.confirmation
+        if c is not None and not (c.looks_taken <= len(c.looks) and len(self.seeds) == c.looks[c.looks_taken - 1]):
+            raise ValueError(f"confirmation.looks_taken = {c.looks_taken} of looks {c.looks}, but {len(self.seeds)} seeds")
         return self
 
 

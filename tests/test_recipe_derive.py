@@ -197,6 +197,9 @@ def test_the_command_line(tmp_path, cli):
         ("--year", "2018", "--seeds", "3"): "at least 5 paired evaluation seeds",
         ("--year", "2016"): "2016.toml exists: deriving it again (force) replaces it",
         ("--year", "2018", "--trials", "1"): "at least 2 configurations",
+        ("--year", "2018", "--confirm", "maybe"): "confirmation 'maybe': expected one of sequential, fixed",
+        ("--year", "2018", "--looks", "5,x"): "--looks '5,x': expected comma-separated seed counts",
+        ("--year", "2018", "--looks", "4,8"): "the first look needs at least 5 paired evaluation seeds",
         ("--year", "2015", "--tricks", "mixup"): "trick 'mixup' is from 2018, after 2015",
     }
     for args, problem in bad.items():

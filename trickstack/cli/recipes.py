@@ -106,7 +106,13 @@ def recipe_derive(
     budget_unit: str = typer.Option("flops", help="flops (the FLOP track, recipes/W/Y.toml) or seconds (the time "
                                                   "track, recipes/W/seconds/Y.toml: a budget of training seconds on "
                                                   "this machine's class of hardware, see the leaderboard's rules)"),
-    seeds: int = typer.Option(5, help="paired evaluation seeds 0..N-1 (at least 5, the leaderboard's rule)"),
+    seeds: int = typer.Option(5, help="with --confirm fixed: paired evaluation seeds 0..N-1 (at least 5, the "
+                                      "leaderboard's rule)"),
+    confirm: str = typer.Option("sequential", help="sequential: add evaluation seeds look by look (--looks) while the "
+                                                   "candidate is promising, alpha spent over the looks; fixed: --seeds seeds"),
+    looks: str = typer.Option("5,8,12", help="sequential confirmation: cumulative paired evaluation seeds at each look"),
+    spending: str = typer.Option("pocock", help="sequential confirmation: alpha spending over the looks, pocock or "
+                                                "obrien-fleming"),
     trials: int = typer.Option(16, help="configurations the search trains (on search seeds, disjoint from evaluation's)"),
     search_seeds: int = typer.Option(1, min=1, help="search seeds per configuration"),
     orders: int = typer.Option(4, min=1, help="attribution of a recipe of more than 4 tricks: the prefixes of this many "
@@ -130,8 +136,9 @@ def recipe_derive(
     """Derive a year's recipe: search the tricks known by YEAR starting from the previous recipe (tricks may be
     dropped), confirm the best on fresh paired seeds, and write recipes/WORKLOAD/YEAR.toml (the time track:
     recipes/WORKLOAD/seconds/YEAR.toml) with its evidence.
-    It beats the previous recipe only at p < 0.01 (one-sided paired t-test, at least 5 seeds); otherwise the
-    previous recipe is carried forward."""
+    It beats the previous recipe only at p < 0.01 (one-sided paired t-test, at least 5 seeds; with sequential
+    seeds, each look's stricter level that keeps false acceptance at 0.01); otherwise the previous recipe is
+    carried forward."""
     from trickstack.cli.flags import budget_flag, device_flag
     from trickstack.derive.derive import DeriveOptions, derive, load_truth
     from trickstack.derive.inputs import reference
@@ -144,14 +151,21 @@ def recipe_derive(
     if budget_unit not in TRACKS:
         raise UserError(f"--budget-unit {budget_unit}: recipes are derived for a budget in {' or '.join(TRACKS)}")
     chosen = budget_flag(budget, budget_unit, lambda: reference(get_workload(workload)))
-    options = DeriveOptions(budget=chosen, track=budget_unit, seeds=seeds, trials=trials, search_seeds=search_seeds, tricks=names,
-                            orders=orders, study=study, force=force, device=device, deterministic=deterministic)
+    try:
+        planned = tuple(int(n) for n in looks.split(","))
+    except ValueError:
+        raise UserError(f"--looks {looks!r}: expected comma-separated seed counts, e.g. 5,8,12") from None
+    options = DeriveOptions(budget=chosen, track=budget_unit, seeds=seeds, confirm=confirm, looks=planned,
+                            spending=spending, trials=trials, search_seeds=search_seeds, tricks=names, orders=orders,
+                            study=study, force=force, device=device, deterministic=deterministic)
     with phase_progress(recipe_name(workload, year, budget_unit)) as progress:
         d = derive(workload, year, options, recipes=recipes, storage=storage, workers=workers, truth=truth,
                    progress=progress)
     previous = "the baseline" if d.previous == "baseline" else recipe_name(d.recipe.workload, int(d.previous), budget_unit)
     test = (f"{d.gain:+.4g} {d.metric} over {previous} (95% CI {d.ci[0]:+.4g} to {d.ci[1]:+.4g}), "
-            f"p = {d.p_value:.3g} over {d.n_pairs} paired seeds")
+            f"p = {d.p_value:.3g} over {d.n_pairs} paired seeds"
+            + (f" (sequential: look {d.confirmation['looks_taken']} of {len(d.confirmation['looks'])}, "
+               f"p < {d.confirmation['nominal']:.2g} needed)" if d.confirmation else ""))
     if d.accepted:
         out.print(f"{d.recipe.name}: new best, {escape(d.candidate)}: {test}", highlight=False)
         out.print(f"  added: {', '.join(d.added) or '-'}; removed: {', '.join(d.removed) or '-'}", highlight=False)

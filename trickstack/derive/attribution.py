@@ -78,6 +78,7 @@ class Found:
     negatives: dict[str, Config]
     skipped: dict[str, str]
     tried: int
+    confirmation: Optional[dict] = None  # provenance.confirmation of a sequential confirmation
 
 
 def shapley_reasons(f: Found) -> dict[str, str]:

@@ -6,11 +6,16 @@
    tricks of year <= Y that act on W (`trick_status` "ok"; not those W's baseline already includes) and
    the previous recipe's tricks. The previous recipe (or, the first year, the baseline) is enqueued as
    the first proposal, so the search starts from it and may drop its tricks.
-2. **Confirmation.** The best configuration that differs from the previous recipe (the *candidate*) is
-   run on the evaluation seeds ``0..N-1``, with the previous recipe and the baseline. It is accepted
-   only by the leaderboard's own rule (`trickstack.stats.rules.passes`: a one-sided paired t-test at
-   p < ``LEADERBOARD_ALPHA`` over at least ``LEADERBOARD_MIN_SEEDS`` seeds); otherwise the previous
-   recipe is carried forward.
+2. **Confirmation** (`trickstack.derive.search.confirmation`). The best configuration that differs from
+   the previous recipe (the *candidate*) is run on the evaluation seeds ``0..N-1``, with the previous
+   recipe and the baseline. It is accepted only by the leaderboard's own rule
+   (`trickstack.stats.rules.passes`: a one-sided paired t-test at p < ``LEADERBOARD_ALPHA`` over at
+   least ``LEADERBOARD_MIN_SEEDS`` seeds); otherwise the previous recipe is carried forward. By default
+   the seeds are added sequentially (``confirm="sequential"``, `trickstack.stats.sequential`): 5 seeds,
+   then 8, then 12 while the candidate is promising but not yet significant, each look judged at the
+   nominal level of an alpha-spending plan so that false acceptance stays at ``LEADERBOARD_ALPHA``; the
+   recipe records the plan, the looks taken and the decision (``provenance.confirmation``), and the
+   seeds used are its evaluation seeds. ``confirm="fixed"``: ``seeds`` seeds, one test.
 3. **Attribution and negative results** (`trickstack.derive.attribution`) on the same seeds: every
    subset of the recipe's tricks (up to ``FACTORIAL_UP_TO`` tricks; beyond, the prefixes of ``orders``
    random orders) for its Shapley values, and the tricks not kept -- those new since the previous recipe
@@ -41,15 +46,19 @@ from trickstack.core.records import ResolvedRecipe
 from trickstack.derive import inputs
 from trickstack.derive.attribution import ORDERS, Found, followups
 from trickstack.derive.config import Config, describe
-from trickstack.derive.search import Runs, confirm, prepare, run
+from trickstack.derive.search import Runs, confirm, confirmation, plan_record, prepare, run
 from trickstack.derive.search import candidate as best_candidate
 from trickstack.derive.writing import check_recipe, recipe_of, stamp
 from trickstack.recipes.recipe import TRACKS, evidence_digest, recipes_root, resolve, track_folder, write_recipe
 from trickstack.simulator.truth import SyntheticSection
 from trickstack.stats import rules
+from trickstack.stats.sequential import SequentialPlan
 from trickstack.workloads import get_workload
 
 DEFAULT_TRIALS = 16  # configurations the search trains (one search seed each by default)
+CONFIRM = ("sequential", "fixed")
+LOOKS = (5, 8, 12)  # sequential looks: 5 seeds as today's rule, at most 12 (2.4x) for a promising candidate
+SPENDING = "pocock"  # spends alpha about evenly over the looks: a strong candidate stops at 5 seeds
 
 
 @dataclass(frozen=True)
@@ -60,7 +69,10 @@ class DeriveOptions:
 
     budget: Optional[Budget] = None
     track: str = "flops"  # the budget's unit: "seconds" derives the time track (`trickstack.derive.inputs.timed`)
-    seeds: int = rules.LEADERBOARD_MIN_SEEDS  # paired evaluation seeds 0..seeds-1
+    seeds: int = rules.LEADERBOARD_MIN_SEEDS  # paired evaluation seeds 0..seeds-1 (confirm="fixed")
+    confirm: str = "sequential"  # "sequential": seeds added look by look (looks, spending); "fixed": seeds
+    looks: tuple[int, ...] = LOOKS  # cumulative paired evaluation seeds at each sequential look
+    spending: str = SPENDING  # the alpha-spending function over the looks (trickstack.stats.sequential.SPENDING)
     trials: int = DEFAULT_TRIALS  # configurations the search trains
     search_seeds: int = 1  # seeds each searched configuration trains on (disjoint from evaluation's)
     tricks: Optional[tuple[str, ...]] = None
@@ -81,6 +93,23 @@ class DeriveOptions:
         if self.seeds < rules.LEADERBOARD_MIN_SEEDS:
             raise UserError(f"{self.seeds} evaluation seeds: a recipe is tested on at least "
                             f"{rules.LEADERBOARD_MIN_SEEDS} paired evaluation seeds (the leaderboard's rule)")
+        if self.confirm not in CONFIRM:
+            raise UserError(f"confirmation {self.confirm!r}: expected one of {', '.join(CONFIRM)}")
+        if self.confirm == "sequential" and tuple(self.looks)[:1] < (rules.LEADERBOARD_MIN_SEEDS,):
+            raise UserError(f"sequential looks {list(self.looks)}: the first look needs at least "
+                            f"{rules.LEADERBOARD_MIN_SEEDS} paired evaluation seeds (the leaderboard's rule)")
+        self.plan()  # checks the looks and the spending function
+
+    def plan(self) -> Optional[SequentialPlan]:
+        """The sequential confirmation's plan at the leaderboard's alpha; None for a fixed number of seeds."""
+        if self.confirm == "fixed":
+            return None
+        return SequentialPlan(looks=tuple(self.looks), alpha=rules.LEADERBOARD_ALPHA, spending=self.spending)
+
+    @property
+    def first_seeds(self) -> int:
+        """The evaluation seeds every candidate runs on (the search's best is re-evaluated on them)."""
+        return self.seeds if self.confirm == "fixed" else int(self.looks[0])
 
 
 @dataclass
@@ -101,6 +130,8 @@ class Derived:
     runs: int  # run records in the evidence file
     added: list[str]
     removed: list[str]
+    seeds: list[int]  # the evaluation seeds used (a sequential confirmation adds them look by look)
+    confirmation: Optional[dict] = None  # provenance.confirmation: the plan, the looks taken, the decision
 
 
 def derive(workload: str, year: int, options: DeriveOptions = DeriveOptions(), *,
@@ -124,22 +155,26 @@ def derive(workload: str, year: int, options: DeriveOptions = DeriveOptions(), *
     hardware = inputs.timed(wl, prev_path, workers, options.device) if options.track == "seconds" else None
     tricks = inputs.candidates(wl, year, options.tricks, prev)
     name = options.study or f"derive-{wl.name}-{year}"
-    spec = inputs.study_spec(name, wl, year, budget, options.seeds, options.trials, options.search_seeds, tricks,
+    spec = inputs.study_spec(name, wl, year, budget, options.first_seeds, options.trials, options.search_seeds, tricks,
                              checked)
     if workload != wl.name:  # package.module:factory: workers in other processes make the workload from it
         spec = spec.model_copy(update={"study": spec.study.model_copy(update={"workload": workload})})
-    eval_seeds = list(range(options.seeds))
+    plan = options.plan()
 
     start = inputs.config_of(prev, wl) if prev else Config(frozenset(), {inputs.SEARCHED_NUISANCE: inputs.default_lr(wl)})
-    prepare(spec, storage, workers, start, prev)
+    prepare(spec, storage, workers, start, prev, plan_record(plan) if plan else None)
     ctx = ablate(spec, storage, workers, progress, device=options.device, deterministic=options.deterministic)
     candidate, tried = best_candidate(ctx, spec, start)
     baseline = Config(frozenset())  # the engine's baseline jobs: no trick, the workload's nuisance values
-    run(ctx, [*candidate.jobs(eval_seeds), *(start.jobs(eval_seeds) if prev else [])], "confirmation")
     runs = Runs(ctx)
-    reference = runs.of(start if prev else baseline, eval_seeds)
-    test = confirm(runs.of(candidate, eval_seeds), reference, wl, candidate, start)
-    accepted = rules.passes(test)
+
+    def evaluate(seeds: list[int]) -> dict[str, float]:  # one look: the candidate, the reference, the baseline
+        run(ctx, [*candidate.jobs(seeds), *(start.jobs(seeds) if prev else []), *baseline.jobs(seeds)], "confirmation")
+        runs.refresh()
+        return confirm(runs.of(candidate, seeds), runs.of(start if prev else baseline, seeds), wl, candidate, start)
+
+    confirmed = confirmation(evaluate, plan, options.seeds)
+    test, accepted, eval_seeds = confirmed.test, confirmed.accepted, confirmed.seeds
     chosen = candidate if accepted else start if prev else baseline
     subsets, negatives, skipped = followups(wl, chosen, prev, tricks, tried, options.orders)
     run(ctx, [job for c in [*subsets, *negatives.values()] for job in c.jobs(eval_seeds)],
@@ -149,7 +184,7 @@ def derive(workload: str, year: int, options: DeriveOptions = DeriveOptions(), *
     if hardware is not None:
         inputs.check_timed(records, hardware)
     found = Found(wl, year, prev, chosen, candidate, accepted, test, runs, eval_seeds, options.orders, negatives,
-                  skipped, len(tried))
+                  skipped, len(tried), confirmed.record)
     recipe = recipe_of(found, path, budget, name, hardware)
     resolved = resolve(recipe)
     check_recipe(resolved, runs.of(chosen, eval_seeds))
@@ -161,7 +196,8 @@ def derive(workload: str, year: int, options: DeriveOptions = DeriveOptions(), *
     prev_stack = set(prev.stack) if prev else set()
     return Derived(path, evidence, resolved, recipe.provenance.previous, accepted, describe(candidate),
                    test["gain"], (test["low"], test["high"]), recipe.provenance.p_value, test["n_pairs"], wl.metric,
-                   len(stamped), sorted(set(resolved.stack) - prev_stack), sorted(prev_stack - set(resolved.stack)))
+                   len(stamped), sorted(set(resolved.stack) - prev_stack), sorted(prev_stack - set(resolved.stack)),
+                   eval_seeds, confirmed.record)
 
 
 def load_truth(path: Union[str, Path]) -> SyntheticSection:

@@ -1,11 +1,20 @@
 """`recipe derive`'s study: the search study prepared from the previous recipe, its best candidate, the
-confirmation of that candidate on the evaluation seeds, and the finished runs by job."""
+confirmation of that candidate on the evaluation seeds, and the finished runs by job.
+
+The confirmation is sequential by default (`trickstack.stats.sequential`): the candidate and the
+reference run on the first look's seeds ``0..looks[0]-1``; while the candidate is promising but not yet
+significant (`trickstack.stats.rules.sequential_decision`), the next look's seeds are added, up to the
+last look. Each look is a phase of jobs of the study, and the decision at a look depends only on the
+finished runs of its seeds, so an interrupted derivation resumed reads the earlier looks' runs back (it
+trains none of them again) and takes the same decisions.
+"""
 
 from __future__ import annotations
 
 import json
 import math
-from typing import Optional, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, Sequence
 
 import optuna
 from optuna.trial import TrialState
@@ -20,23 +29,28 @@ from trickstack.core.records import ResolvedRecipe, RunRecord
 from trickstack.derive.config import Config, describe
 from trickstack.stats import rules
 from trickstack.stats.compare import compare
+from trickstack.stats.sequential import SequentialPlan
 from trickstack.workloads import Workload, get_workload
 
 
-def prepare(spec: StudySpec, storage: Optional[str], workers: int, start: Config, prev: Optional[ResolvedRecipe]) -> None:
-    """Create the study (or check that it was started from the same previous recipe) and enqueue the
-    starting configuration as the search's first proposal."""
+def prepare(spec: StudySpec, storage: Optional[str], workers: int, start: Config, prev: Optional[ResolvedRecipe],
+            plan: Optional[dict[str, Any]] = None) -> None:
+    """Create the study (or check that it was started from the same previous recipe and confirmation
+    ``plan``) and enqueue the starting configuration as the search's first proposal."""
     s = spec.study
     backend = open_storage(storage, workers)
     direction = get_workload(s.workload).direction
     study = optuna.create_study(study_name=s.name, storage=backend, direction=direction, load_if_exists=True)
     state = StudyState(study)
-    started = {"previous": prev.model_dump(mode="json") if prev else None}
+    started = {"previous": prev.model_dump(mode="json") if prev else None, "confirmation": plan}
     stored = state.derive
-    if stored is not None and stored != started:
+    if stored is not None and stored["previous"] != started["previous"]:
         was = (stored["previous"] or {}).get("name", "the baseline")
         raise UserError(f"study {s.name!r} was started from {was}, but the previous recipe is now "
                         f"{prev.name if prev else 'the baseline'} (it changed); derive under another study name or storage")
+    if stored is not None and stored.get("confirmation", plan) != plan:  # a resumed study takes the same decisions
+        raise UserError(f"study {s.name!r} was started with confirmation {stored.get('confirmation') or 'on fixed seeds'}, "
+                        f"not {plan or 'on fixed seeds'}; derive under another study name or storage")
     state.set_derive(started)
     proposals = state.search_study()
     if not proposals.get_trials(deepcopy=False):
@@ -112,3 +126,43 @@ def confirm(runs: list[RunRecord], reference: list[RunRecord], wl: Workload, can
     if not math.isfinite(c["p"]):  # identical on every seed: the test cannot reject
         c = {**c, "p": 1.0}
     return c
+
+
+@dataclass(frozen=True)
+class Confirmed:
+    """The confirmation's outcome: the paired test on the seeds used, those seeds, whether the candidate is
+    accepted, and what ``provenance.confirmation`` records (None on a fixed number of seeds)."""
+
+    test: dict[str, float]
+    seeds: list[int]
+    accepted: bool
+    record: Optional[dict[str, Any]]
+
+
+def plan_record(plan: SequentialPlan) -> dict[str, Any]:
+    """The plan as ``provenance.confirmation`` records it (before a look is taken)."""
+    return {"design": "sequential", "looks": list(plan.looks), "spending": plan.spending, "alpha": plan.alpha,
+            "futility": plan.futility}
+
+
+def confirmation(evaluate: Callable[[list[int]], dict[str, float]], plan: Optional[SequentialPlan],
+                 seeds: int) -> Confirmed:
+    """Confirm a candidate: ``evaluate(seeds)`` runs it and the reference on ``seeds`` (runs already
+    finished are read back) and gives their paired test (`confirm`). ``plan`` None: one look at ``seeds``
+    seeds, judged by `trickstack.stats.rules.passes`; else seeds added look by look as the plan decides."""
+    if plan is None:
+        used = list(range(seeds))
+        test = evaluate(used)
+        return Confirmed(test, used, rules.passes(test), None)
+    for look, n in enumerate(plan.looks, 1):
+        used = list(range(n))
+        test = evaluate(used)
+        decision = rules.sequential_decision(plan, look, test)
+        if decision.action != "continue":
+            break
+    record = {**plan_record(plan), "looks_taken": decision.look, "decision": decision.action,
+              "nominal": decision.nominal}
+    accepted = rules.passes(test, confirmation=record)
+    if accepted != (decision.action == "accept"):  # one rule: the leaderboard re-checks the recipe with passes
+        raise RuntimeError(f"the sequential decision {decision} disagrees with the leaderboard's rule on {test}")
+    return Confirmed(test, used, accepted, record)

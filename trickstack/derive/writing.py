@@ -50,7 +50,8 @@ def recipe_of(f: Found, path: Path, budget: Budget, study: str, hardware: Option
         "budget": {"unit": budget.unit, "value": budget.value}, "seeds": list(f.seeds),
         "previous": str(prev.year) if prev else "baseline", "gain": float(test["gain"]),
         "ci": [float(test["low"]), float(test["high"])], "p_value": float(test["p"]), "accepted": f.accepted,
-        "evidence": f"{f.year}.runs.jsonl", **({"hardware": hardware} if hardware else {})}
+        "evidence": f"{f.year}.runs.jsonl", **({"hardware": hardware} if hardware else {}),
+        **({"confirmation": f.confirmation} if f.confirmation else {})}
     return Recipe.model_validate({**data, "source": str(path)})
 
 

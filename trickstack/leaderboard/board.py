@@ -36,7 +36,7 @@ import pandas as pd
 from trickstack.core.errors import UserError
 from trickstack.core.stacks import BASELINE
 from trickstack.leaderboard import attribution as attr
-from trickstack.leaderboard.claims import check_candidate_claim, check_texts, differing
+from trickstack.leaderboard.claims import check_candidate_claim, check_sequential, check_texts, differing
 from trickstack.leaderboard.evidence import (
     ListedRecipe,
     _describe,
@@ -50,7 +50,7 @@ from trickstack.leaderboard.evidence import (
 from trickstack.leaderboard.negative import negative_results
 from trickstack.recipes.recipe import TRACKS, recipes_root, track_folder
 from trickstack.stats import analysis as an
-from trickstack.stats import rules
+from trickstack.stats import planning, rules
 from trickstack.stats.compare import compare
 from trickstack.stats.table import runs_table
 from trickstack.trial.flops import SECONDS_INCLUDE
@@ -69,13 +69,14 @@ STATUSES = {"baseline": "the workload with no trick, its nuisance values as run"
             "not significant": "hand-written recipe whose evidence does not pass the test (no provenance)"}
 COLUMNS = ["workload", "metric", "direction", "entry", "year", "status", "n", "n_diverged", "mean", "sd", "ci_low",
            "ci_high", "previous", "n_pairs_prev", "gain_prev", "gain_prev_low", "gain_prev_high", "p_prev",
+           "looks_taken", "power_prev", "power_prev_cautious", "seeds_80_prev", "seeds_80_prev_cautious",
            "n_pairs_base", "gain_base", "gain_base_low", "gain_base_high", "p_base", "budget_unit", "budget",
            "added", "removed", "train_seconds", "train_ratio", "date", "commit", "evidence", "evidence_sha256", "page"]
 NEGATIVE_COLUMNS = ["workload", "year", "recipe", "tried", "stack", "n", "n_diverged", "mean", "ci_low", "ci_high",
                     "reference", "n_pairs", "gain", "gain_low", "gain_high", "p_value", "evidence"]
 
 # Integer columns, as nullable Int64: the baseline row has no year and no pairs.
-INTEGERS = ("year", "n", "n_diverged", "n_pairs_prev", "n_pairs_base", "n_pairs")
+INTEGERS = ("year", "n", "n_diverged", "n_pairs_prev", "n_pairs_base", "n_pairs", "looks_taken")
 
 
 # ---- the leaderboard ----------------------------------------------------------------------------------
@@ -335,14 +336,22 @@ def _row(e: Entry, wl, unit: str, value: float) -> dict[str, Any]:
             raise UserError(f"{e.evidence}: no run of the previous recipe {prev.name} ({_describe(prev_stack)}) in the "
                             f"evidence of {e.name}, needed for its paired gain over the previous year")
         versus = compare(e.runs, prev_runs, direction)
-    status = "carried forward" if same else "new best" if rules.passes(versus) else "not significant"
+    if not same:
+        check_sequential(e, e.runs, base_runs if prev is None else prev_runs, direction)
+    confirmation = r.provenance.get("confirmation")  # a sequential confirmation is judged at the look it stopped
+    status = "carried forward" if same else "new best" if rules.passes(versus, confirmation=confirmation) else "not significant"
     _check_claims(e, status, versus)
     added = {n: p for n, p in r.stack.items() if prev_stack.get(n) != p}
     removed = sorted(set(prev_stack) - set(r.stack))
+    # the confirmation's power for its own observed effect, estimated from this evidence (NaN: carried forward)
+    power = planning.achieved(versus["gain"], versus.get("sd", math.nan), versus["n_pairs"], confirmation)
     return {**_common(e, wl, unit, value), "entry": r.name, "year": r.year, "status": status,
             **_summary(e.runs, direction), "previous": prev.name if prev else BASELINE,
             "n_pairs_prev": versus["n_pairs"], "gain_prev": versus["gain"], "gain_prev_low": versus["low"],
-            "gain_prev_high": versus["high"], "p_prev": versus["p"], "n_pairs_base": base["n_pairs"],
+            "gain_prev_high": versus["high"], "p_prev": versus["p"],
+            "looks_taken": confirmation["looks_taken"] if confirmation and not same else None,
+            "power_prev": power.power, "power_prev_cautious": power.power_cautious, "seeds_80_prev": power.seeds_80,
+            "seeds_80_prev_cautious": power.seeds_80_cautious, "n_pairs_base": base["n_pairs"],
             "gain_base": base["gain"], "gain_base_low": base["low"], "gain_base_high": base["high"],
             "p_base": base["p"], "added": "; ".join(_describe({n: p}) for n, p in added.items()),
             "removed": "; ".join(removed), **_cost(e.runs, base_runs), "page": e.page}
@@ -357,8 +366,9 @@ def _check_claims(e: Entry, status: str, versus: Mapping[str, float]) -> None:
     if p["accepted"] and status == "carried forward":
         raise UserError(f"{path}: provenance.accepted = true, but its tricks and nuisance equal {prev}'s")
     if p["accepted"] and status != "new best":
+        level = rules.sequential_level(p["confirmation"]) if p.get("confirmation") else rules.LEADERBOARD_ALPHA
         raise UserError(f"{path}: provenance.accepted = true, but its evidence {e.evidence} gives p = {versus['p']:.3g} "
-                        f"over {versus['n_pairs']} paired seeds against {prev} (rules: p < {rules.LEADERBOARD_ALPHA}, "
+                        f"over {versus['n_pairs']} paired seeds against {prev} (rules: p < {level:.4g}, "
                         f"at least {rules.LEADERBOARD_MIN_SEEDS} seeds)")
     if not p["accepted"] and status != "carried forward":
         raise UserError(f"{path}: provenance.accepted = false means {prev} is carried forward, but the recipe's "

@@ -12,6 +12,8 @@ import re
 from typing import Any, Mapping
 
 from trickstack.core.errors import UserError
+from trickstack.stats import rules
+from trickstack.stats.compare import compare
 
 # The numbers derive writes into a summary and into a removed trick's reason (trickstack.derive.derive._recipe)
 ACCEPTED = re.compile(r", (?P<gain>[+-][\d.e+-]+) \S+ over (?P<previous>.+?) \(p = (?P<p>[\d.e+-]+), (?P<n>\d+) paired seeds\)$")
@@ -47,6 +49,28 @@ def check_candidate_claim(e) -> None:
     raise UserError(f"{e.recipe.path}: provenance.gain = {p.get('gain')}, ci = {list(p.get('ci', []))}, p_value = "
                     f"{p.get('p_value')} (the best candidate's test against {e.name}), but no candidate in its evidence "
                     f"{e.evidence} gives them (candidates tested against it: {seen}): records that do not match the recipe")
+
+
+def check_sequential(e, runs, reference, direction: str) -> None:
+    """An accepted recipe confirmed sequentially: each look before the one it stopped at must have said
+    "continue" on its seeds (the first seeds of ``provenance.seeds``), the last one "accept", at the nominal
+    level recorded -- so a recipe cannot claim a later look than its evidence allowed it to reach."""
+    p = e.recipe.provenance
+    c = p.get("confirmation")
+    if not c or not p.get("accepted"):
+        return
+    plan, taken, seeds = rules.sequential_plan(c), int(c["looks_taken"]), sorted(p["seeds"])
+    if not math.isclose(c["nominal"], rules.sequential_level(c), rel_tol=1e-9):
+        raise UserError(f"{e.recipe.path}: provenance.confirmation.nominal = {c['nominal']}, but its plan's level at look "
+                        f"{taken} is {rules.sequential_level(c):.6g}")
+    for look, n in enumerate(plan.looks[:taken], 1):
+        first = set(seeds[:n])
+        test = compare([r for r in runs if r.seed in first], [r for r in reference if r.seed in first], direction)
+        decision = rules.sequential_decision(plan, look, test)
+        expected = "continue" if look < taken else c["decision"]
+        if decision.action != expected:
+            raise UserError(f"{e.recipe.path}: provenance.confirmation says look {look} ({n} seeds) decided {expected!r}, "
+                            f"but its evidence {e.evidence} gives p = {test['p']:.3g} there: {decision.action!r}")
 
 
 def check_texts(e) -> None:

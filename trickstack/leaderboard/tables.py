@@ -22,7 +22,7 @@ from trickstack.leaderboard.board import Board, Entry, Leaderboard
 from trickstack.leaderboard.evidence import _params
 from trickstack.reports.render import fmt, plain
 from trickstack.stats import analysis as an
-from trickstack.stats import rules
+from trickstack.stats import planning, rules
 
 INDEX_HEADINGS = ["recipe", "status", "mean ± 95% CI (n)", "gain over the previous year (paired)", "changes",
                   "train time per run", "evidence"]
@@ -85,6 +85,32 @@ def changes_cell(e: Entry) -> str:
     changed = [k for k, v in e.recipe.nuisance.items() if prev_nuisance is not None and prev_nuisance.get(k) != v]
     parts += [f"{', '.join(changed)} re-tuned"] if changed else []
     return ", ".join(parts) or "none"
+
+
+def confirmation_lines(e: Entry) -> list[str]:
+    """How the recipe was confirmed against the previous one (seeds, looks) and the power of that
+    confirmation for its own observed gain, with the caveat that the power is estimated from this study."""
+    row, c = e.row, e.recipe.provenance.get("confirmation")
+    if not row["n_pairs_prev"]:
+        return []
+    if c:
+        how = (f"confirmation: {row['n_pairs_prev']} paired seeds, sequential (looks {', '.join(map(str, c['looks']))}; "
+               f"{c['spending']} spending of alpha {c['alpha']:g}); stopped at look {c['looks_taken']} "
+               f"({c['decision']}), where p < {rules.sequential_level(c):.2g} was needed")
+    else:
+        how = f"confirmation: {row['n_pairs_prev']} paired seeds, fixed (p < {rules.LEADERBOARD_ALPHA:g} needed)"
+    if not math.isfinite(row["power_prev"]):
+        return [how]
+
+    def seeds(n: float) -> str:
+        return f"{n:.0f}" if math.isfinite(n) else "no number of"
+
+    caveat = (f"power of this confirmation, estimated from this study itself: {row['power_prev']:.0%} at the observed "
+              f"gain, {row['power_prev_cautious']:.0%} at its {planning.CAUTION:.0%} lower confidence bound; a fixed "
+              f"test at p < {rules.LEADERBOARD_ALPHA:g} needs {seeds(row['seeds_80_prev'])} seeds for "
+              f"{planning.POWER:.0%} power at the observed gain, {seeds(row['seeds_80_prev_cautious'])} at the bound "
+              "(a gain that passed its test is usually overestimated: the figures at the observed gain flatter it)")
+    return [how, caveat]
 
 
 def index_rows(board: Board) -> list[dict[str, str]]:
@@ -164,6 +190,7 @@ def render_markdown(lb: Leaderboard, tricks: Mapping[str, Any]) -> str:
         for e in b.entries:
             out += ["", f"### {e.name}", "", md_cell(e.recipe.summary or "-"), ""]
             out += _md_table(["field", "value"], result_rows(b, e))
+            out += ["", *(f"- {md_cell(line)}" for line in confirmation_lines(e))] if confirmation_lines(e) else []
             rows = tricks_rows(e)
             out += ["", *_md_table(list(rows[0]), rows)] if rows else []
             if e.contributions is not None:

@@ -33,7 +33,7 @@ from trickstack.stats import paired_tests, planning
 from trickstack.stats.rules import LEADERBOARD_ALPHA, LEADERBOARD_MIN_SEEDS, STUDY_ALPHA
 
 TESTS = an.TESTS
-POWER = 0.8  # power for "seeds needed": the usual 80%
+POWER = planning.POWER  # power for "seeds needed": the usual 80%
 
 
 def build_report(study, adjust: str = "holm", test: str = "t", only: Optional[Sequence[str]] = None) -> Report:
@@ -287,9 +287,9 @@ def _power(c: _Context, s: Section) -> None:
         seeds = [np.nan, np.nan, np.nan]
         if d.n_pairs >= 2 and d.sd_diff > 0:
             cautious = planning.cautious_effect(d.mean_gain, d.sd_diff, int(d.n_pairs))
-            seeds = [_seeds_for_power(d.mean_gain, d.sd_diff, STUDY_ALPHA),
-                     max(fewest, _seeds_for_power(d.mean_gain, d.sd_diff, LEADERBOARD_ALPHA)),
-                     max(fewest, _seeds_for_power(cautious, 1.0, LEADERBOARD_ALPHA))]
+            seeds = [planning.seeds_needed(d.mean_gain, d.sd_diff, STUDY_ALPHA),
+                     max(fewest, planning.seeds_needed(d.mean_gain, d.sd_diff, LEADERBOARD_ALPHA)),
+                     max(fewest, planning.seeds_needed(cautious, 1.0, LEADERBOARD_ALPHA))]
             if math.isnan(seeds[0]):
                 unsolved.append(t)
         rows.append({"trick": t, "comparison": f"{arm} vs {ref}", "n_pairs": int(d.n_pairs), "mean_gain": d.mean_gain,
@@ -313,18 +313,6 @@ def _power(c: _Context, s: Section) -> None:
         s.notes.append(f"the {c.test} test's smallest p is 1/2^pairs: the leaderboard's p < {LEADERBOARD_ALPHA:g} needs "
                        f"at least {fewest} pairs, so no leaderboard figure is below {fewest}; the figures are t-test "
                        "power, which a sign-flip test does not quite reach.")
-
-
-def _seeds_for_power(gain: float, sd: float, alpha: float) -> float:
-    """`analysis.seeds_for_power`, NaN where statsmodels' solver still finds no root."""
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # statsmodels' ConvergenceWarning: the NaN below says it
-        try:
-            return an.seeds_for_power(gain, sd, alpha, POWER)
-        except ValueError:  # math.ceil(nan)
-            return math.nan
 
 
 def _trick_pair(c: _Context, trick: str) -> Optional[tuple[str, str]]:

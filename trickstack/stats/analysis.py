@@ -20,13 +20,13 @@ import pandas as pd
 from scipy import stats
 from statsmodels.regression.linear_model import OLS
 from statsmodels.stats.multitest import multipletests
-from statsmodels.stats.power import TTestPower
 from statsmodels.stats.proportion import proportion_confint
 
 from trickstack.core.errors import UserError
 from trickstack.core.stacks import BASELINE, arm_name
 from trickstack.stats import paired_tests as pt
 from trickstack.stats.paired_tests import RESAMPLES  # noqa: F401  (re-exported: analysis.RESAMPLES)
+from trickstack.stats.planning import seeds_for_power  # noqa: F401  (re-exported: analysis.seeds_for_power)
 from trickstack.stats.rules import sign as _sign
 
 LEVEL = 0.95  # confidence level of every interval
@@ -325,28 +325,6 @@ def probability_of_improvement(table: pd.DataFrame, arm: str, reference: str, di
     wins, ties = int((d > 0).sum()), int((d == 0).sum())
     low, high = proportion_confint(wins + ties / 2, len(d), alpha=1 - LEVEL, method="wilson")
     return Improvement((wins + ties / 2) / len(d), wins, ties, len(d), float(low), float(high))
-
-
-def seeds_for_power(mean_gain: float, sd_diff: float, alpha: float = 0.05, power: float = 0.8) -> int | float:
-    """Paired seeds a one-sided paired t-test at ``alpha`` needs to detect ``mean_gain`` with ``power``,
-    given the sd of the per-seed differences; ``inf`` for a gain that is not positive. (Leaderboard
-    entries need alpha=0.01 and at least 5 seeds.)
-
-    >>> seeds_for_power(0.01, 0.01), seeds_for_power(0.01, 0.01, alpha=0.01), seeds_for_power(-0.01, 0.01)
-    (8, 13, inf)
-    >>> seeds_for_power(0.5, 0.01)  # a huge effect: the fewest seeds a paired test can use
-    2
-    """
-    if not sd_diff > 0:
-        raise UserError(f"sd_diff must be positive, got {sd_diff}")
-    if not mean_gain > 0:  # no number of seeds shows a gain that is not there
-        return math.inf
-    effect = mean_gain / sd_diff
-    if TTestPower().power(effect_size=effect, nobs=2, alpha=alpha, alternative="larger") >= power:
-        return 2  # the solver fails (NaN) for effects this large; two pairs already suffice
-    n = TTestPower().solve_power(effect_size=effect, alpha=alpha, power=power, alternative="larger")
-    return max(2, math.ceil(n))
-
 
 
 def _arm(subset: frozenset[str]) -> str:

@@ -11,16 +11,28 @@ Gains are *signed by the metric's direction*, so that + is always better:
 (1.0, -1.0)
 >>> passes({"n_pairs": 5, "p": 0.004}), passes({"n_pairs": 4, "p": 0.0001})
 (True, False)
+
+A recipe confirmed sequentially (`trickstack.stats.sequential`: seeds added look by look while the
+candidate is promising) records its plan and the look where it stopped; it passes at that look's nominal
+level, which the plan's alpha spending makes stricter than ``LEADERBOARD_ALPHA`` so that looking more
+than once still accepts a candidate no better than the previous recipe at most ``LEADERBOARD_ALPHA`` of
+the time:
+
+>>> sequential = {"design": "sequential", "looks": [5, 8, 12], "spending": "pocock", "alpha": 0.01,
+...               "futility": 0.5, "looks_taken": 2, "decision": "accept"}
+>>> passes({"n_pairs": 8, "p": 0.004}, confirmation=sequential), passes({"n_pairs": 8, "p": 0.002}, confirmation=sequential)
+(False, True)
 """
 
 from __future__ import annotations
 
-from typing import Literal, Mapping, Optional, Sequence
+from typing import Any, Literal, Mapping, Optional, Sequence
 
 import numpy as np
 from scipy import stats
 
 from trickstack.core.errors import UserError
+from trickstack.stats.sequential import Decision, SequentialPlan
 
 Direction = Literal["maximize", "minimize"]
 DIRECTIONS: tuple[Direction, ...] = ("maximize", "minimize")
@@ -69,10 +81,43 @@ def one_sided_p(gains: Sequence[float]) -> float:
     return float(stats.ttest_1samp(d, 0.0, alternative="greater").pvalue)
 
 
-def passes(comparison: Mapping[str, float], alpha: Optional[float] = None, min_seeds: Optional[int] = None) -> bool:
+def passes(comparison: Mapping[str, float], alpha: Optional[float] = None, min_seeds: Optional[int] = None,
+           confirmation: Optional[Mapping[str, Any]] = None) -> bool:
     """The leaderboard's rule: at least ``min_seeds`` pairs (default `LEADERBOARD_MIN_SEEDS`) and a
     one-sided p below ``alpha`` (default `LEADERBOARD_ALPHA`). ``comparison`` holds ``n_pairs`` and ``p``
-    (as `trickstack.stats.compare.compare` returns)."""
+    (as `trickstack.stats.compare.compare` returns). ``confirmation``: a recipe's
+    ``provenance.confirmation`` (none for a fixed number of seeds); a sequential one passes where its plan
+    accepts at the look it stopped at (`sequential_level`)."""
     alpha = LEADERBOARD_ALPHA if alpha is None else alpha
     min_seeds = LEADERBOARD_MIN_SEEDS if min_seeds is None else min_seeds
+    if confirmation is not None:
+        alpha = min(alpha, sequential_level(confirmation))
     return comparison["n_pairs"] >= min_seeds and bool(comparison["p"] < alpha)
+
+
+def sequential_plan(confirmation: Mapping[str, Any]) -> SequentialPlan:
+    """The plan a recipe's ``provenance.confirmation`` records; its alpha may not exceed the leaderboard's."""
+    if confirmation.get("design") != "sequential":
+        raise UserError(f"confirmation design {confirmation.get('design')!r}: only 'sequential' is recorded")
+    plan = SequentialPlan(looks=tuple(confirmation["looks"]), alpha=float(confirmation["alpha"]),
+                          spending=str(confirmation["spending"]), futility=float(confirmation["futility"]))
+    if plan.alpha > LEADERBOARD_ALPHA or plan.looks[0] < LEADERBOARD_MIN_SEEDS:
+        raise UserError(f"a sequential confirmation at alpha {plan.alpha} from {plan.looks[0]} seeds is looser than the "
+                        f"leaderboard's rule (alpha {LEADERBOARD_ALPHA}, at least {LEADERBOARD_MIN_SEEDS} seeds)")
+    return plan
+
+
+def sequential_level(confirmation: Mapping[str, Any]) -> float:
+    """The p a sequentially confirmed recipe must beat: its plan's nominal level at the look it stopped at."""
+    plan, look = sequential_plan(confirmation), int(confirmation["looks_taken"])
+    if not 1 <= look <= len(plan.looks):
+        raise UserError(f"confirmation.looks_taken = {look}, but the plan has looks {list(plan.looks)}")
+    return plan.nominal[look - 1]
+
+
+def sequential_decision(plan: SequentialPlan, look: int, comparison: Mapping[str, float]) -> Decision:
+    """`recipe derive`'s decision at ``look`` (1-based) of ``plan`` from the paired test of the seeds so far:
+    accept, add the next look's seeds, or stop. Accepting here is `passes` with the recorded plan."""
+    if comparison["n_pairs"] < LEADERBOARD_MIN_SEEDS:  # too few pairs finished (the others diverged)
+        return plan.judge(look, 1.0, int(comparison["n_pairs"]))
+    return plan.judge(look, float(comparison["p"]), int(comparison["n_pairs"]))

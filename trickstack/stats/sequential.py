@@ -120,8 +120,22 @@ class SequentialPlan:
         d = np.asarray(differences, dtype=float)
         if len(d) not in self.looks:
             raise UserError(f"{len(d)} paired seeds is not a look of the sequential plan (looks: {list(self.looks)})")
-        k = self.looks.index(len(d))
         t, p = (float(v[0]) for v in _t_and_p(d[None, :]))
+        return self._decision(self.looks.index(len(d)), len(d), t, p)
+
+    def judge(self, look: int, p: float, n_pairs: int) -> Decision:
+        """`decide` from a paired test already made at ``look`` (1-based): its one-sided p over ``n_pairs``
+        pairs (fewer than the look's seeds where runs diverged); the t statistic is the one that p implies.
+
+        >>> SequentialPlan().judge(2, 0.002, 8).action, SequentialPlan().judge(1, 0.4, 5).action
+        ('accept', 'stop')
+        """
+        if not 1 <= look <= len(self.looks):
+            raise UserError(f"look {look} is not a look of the sequential plan (looks: {list(self.looks)})")
+        t = float(stats.t.isf(p, n_pairs - 1)) if n_pairs >= 2 and math.isfinite(p) else 0.0
+        return self._decision(look - 1, n_pairs, t, p if math.isfinite(p) else 1.0)
+
+    def _decision(self, k: int, n_pairs: int, t: float, p: float) -> Decision:
         last = k == len(self.looks) - 1
         if p < self.nominal[k]:
             action = "accept"
@@ -129,7 +143,7 @@ class SequentialPlan:
             action = "reject"
         else:
             action = "stop" if t < self.futility else "continue"
-        return Decision(action, k + 1, len(d), t, p, self.nominal[k], None if action != "continue" else self.looks[k + 1])
+        return Decision(action, k + 1, n_pairs, t, p, self.nominal[k], None if action != "continue" else self.looks[k + 1])
 
 
 @dataclass(frozen=True)
