@@ -35,7 +35,7 @@ def test_patched_functions_are_the_known_ones():
         assert source_hash(patch.checked) == patch.known_hash, f"{patch.label} changed"
     assert apply_patches() == ["StringEnum.__eq__", "Engine._debug_log", "Event.is_before_event", "Event.is_after_event",
                                "Engine._run_algorithms", "composer.trainer.trainer.deepcopy", "Engine.run_event",
-                               "Trainer._accumulate_time_across_ranks"]
+                               "Trainer._accumulate_time_across_ranks", "Timestamp.to_next_batch"]
     assert StringEnum.__dict__["__eq__"] is composer_patches._same_enum_eq
 
 
@@ -238,3 +238,30 @@ def test_lean_run_event_leaves_the_rest_to_composer(monkeypatch):
     monkeypatch.setenv("ENGINE_DEBUG", "1")
     composer_patches._lean_run_event(engine, Event.BATCH_END)  # debug logging asked for
     assert taken == [Event.INIT, "batch_end", Event.BATCH_END]
+
+
+def _fields(timestamp):
+    return {k: (type(v), v.value, v.unit) if isinstance(v, composer.core.Time) else (type(v), v)
+            for k, v in vars(timestamp).items()}
+
+
+def test_next_batch_timestamp_is_the_original_one():
+    import datetime
+    import random
+
+    from composer.core import Timestamp
+
+    rng = random.Random(0)
+    counts = ("iteration", "epoch", "batch", "sample", "token", "epoch_in_iteration", "token_in_iteration", "batch_in_epoch",
+              "sample_in_epoch", "token_in_epoch")
+    walls = ("total_wct", "iteration_wct", "epoch_wct", "batch_wct")
+    for _ in range(500):
+        timestamp = Timestamp(**{k: rng.randrange(10**6) for k in counts},
+                              **{k: datetime.timedelta(seconds=rng.random() * 100) for k in walls})
+        duration = rng.choice([None, datetime.timedelta(seconds=rng.random())])
+        args = (rng.randrange(1000), rng.choice([0, rng.randrange(10**5)]), duration)
+        fast = composer_patches._to_next_batch(timestamp, *args)
+        assert type(fast) is Timestamp and _fields(fast) == _fields(composer_patches._original_to_next_batch(timestamp, *args))
+    timestamp = Timestamp(batch=3)  # counts given as Time: the original
+    assert _fields(composer_patches._to_next_batch(timestamp, composer.core.Time(5, "sp"))) == _fields(
+        composer_patches._original_to_next_batch(timestamp, composer.core.Time(5, "sp")))

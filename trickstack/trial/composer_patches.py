@@ -28,6 +28,8 @@ dozen times per training step:
 - ``Trainer._accumulate_time_across_ranks`` in a single process: three tensors, two no-op collectives and
   three ``.item()`` calls per step to return the counts given and the time rounded to float32; the patch
   returns those directly (integer counts in int32 range, no process group, world size 1; else the original).
+- ``Timestamp.to_next_batch`` with int counts: ``copy`` re-parses and re-validates all ten counts through
+  ``Time.from_input`` (enum lookups each); the patch builds the same timestamp's fields directly.
 
 Each patch is applied only when ``composer.__version__`` is the one it was written for and the
 source of the function it replaces hashes to the known value; otherwise it is not applied and a
@@ -57,6 +59,7 @@ from composer.core import event as event_module
 from composer.core.callback import Callback
 from composer.core.engine import Engine, Trace
 from composer.core.event import Event
+from composer.core.time import Time, Timestamp, TimeUnit
 from composer.loggers import LoggerDestination
 from composer.trainer.trainer import Trainer
 from composer.utils import dist as composer_dist
@@ -78,6 +81,7 @@ _original_run_algorithms = Engine._run_algorithms
 _original_deepcopy = copy.deepcopy
 _original_run_event = Engine.run_event
 _original_accumulate = Trainer._accumulate_time_across_ranks
+_original_to_next_batch = Timestamp.to_next_batch
 
 
 def _same_enum_eq(self: StringEnum, other: object) -> bool:
@@ -215,6 +219,44 @@ def _accumulate_alone(self: Trainer, num_samples: Any, num_tokens: Any, batch_ti
     return _original_accumulate(self, num_samples, num_tokens, batch_time)
 
 
+_COUNTS = ("_batch", "_batch_in_epoch", "_sample", "_sample_in_epoch", "_token", "_token_in_epoch", "_token_in_iteration")
+
+
+def _time(value: int, unit: TimeUnit) -> Time:
+    """``Time(value, unit)`` for an int value and a unit other than DURATION: the attributes its __init__ sets."""
+    t = Time.__new__(Time)
+    t._value, t._unit = value, unit
+    return t
+
+
+def _to_next_batch(self: Timestamp, samples: Any = 0, tokens: Any = 0, duration: Any = None) -> Timestamp:
+    """`Timestamp.to_next_batch` for int counts: the same new timestamp (``copy`` with each count advanced and
+    the durations added), built without re-validating the ten counts that its __init__ re-parses. Else the original."""
+    d = self.__dict__
+    if (self.__class__ is not Timestamp or type(samples) is not int or type(tokens) is not int
+            or not (duration is None or type(duration) is datetime.timedelta)
+            or not all(type(d[name]._value) is int for name in _COUNTS)):
+        return _original_to_next_batch(self, samples, tokens, duration)
+    if duration is None:
+        duration = datetime.timedelta(seconds=0)
+    new = Timestamp.__new__(Timestamp)
+    new.__dict__.update(d)
+    new.__dict__.update(
+        _batch=_time(d["_batch"]._value + 1, TimeUnit.BATCH),
+        _batch_in_epoch=_time(d["_batch_in_epoch"]._value + 1, TimeUnit.BATCH),
+        _sample=_time(d["_sample"]._value + samples, TimeUnit.SAMPLE),
+        _sample_in_epoch=_time(d["_sample_in_epoch"]._value + samples, TimeUnit.SAMPLE),
+        _token=_time(d["_token"]._value + tokens, TimeUnit.TOKEN),
+        _token_in_epoch=_time(d["_token_in_epoch"]._value + tokens, TimeUnit.TOKEN),
+        _token_in_iteration=_time(d["_token_in_iteration"]._value + tokens, TimeUnit.TOKEN),
+        _total_wct=d["_total_wct"] + duration,
+        _iteration_wct=d["_iteration_wct"] + duration,
+        _epoch_wct=d["_epoch_wct"] + duration,
+        _batch_wct=duration,
+    )
+    return new
+
+
 @dataclass(frozen=True)
 class Patch:
     owner: Any  # a class or module of Composer
@@ -249,6 +291,9 @@ PATCHES = (
     Patch(Trainer, "_accumulate_time_across_ranks", _original_accumulate, _accumulate_alone,
           (_original_accumulate, composer_dist.all_reduce, composer_dist.broadcast),
           "633c97626ada4e3a9251058a43b004fd0ca2a7b6c735417ed6de5349518a4bae"),
+    Patch(Timestamp, "to_next_batch", _original_to_next_batch, _to_next_batch,
+          (_original_to_next_batch, Timestamp.copy, Timestamp.__init__, Time.__init__, Time.__add__, Time._parse,
+           Time.from_input), "6dcba5398797c35819dd0a54bf2209b902947901ad37cba19f76d74ae0b546da"),
 )
 
 
