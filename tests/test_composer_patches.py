@@ -35,7 +35,7 @@ def test_patched_functions_are_the_known_ones():
         assert source_hash(patch.checked) == patch.known_hash, f"{patch.label} changed"
     assert apply_patches() == ["StringEnum.__eq__", "Engine._debug_log", "Event.is_before_event", "Event.is_after_event",
                                "Engine._run_algorithms", "composer.trainer.trainer.deepcopy", "Engine.run_event",
-                               "Trainer._accumulate_time_across_ranks", "Timestamp.to_next_batch"]
+                               "Trainer._accumulate_time_across_ranks", "Timestamp.to_next_batch", "State.fsdp_enabled"]
     assert StringEnum.__dict__["__eq__"] is composer_patches._same_enum_eq
 
 
@@ -265,3 +265,29 @@ def test_next_batch_timestamp_is_the_original_one():
     timestamp = Timestamp(batch=3)  # counts given as Time: the original
     assert _fields(composer_patches._to_next_batch(timestamp, composer.core.Time(5, "sp"))) == _fields(
         composer_patches._original_to_next_batch(timestamp, composer.core.Time(5, "sp")))
+
+
+def test_fsdp_enabled_answers_as_the_original():
+    from types import SimpleNamespace
+
+    from torch.distributed.fsdp import FSDPModule
+
+    def sharded():  # as fully_shard makes one: the module's class swapped for a subclass of FSDPModule
+        module = torch.nn.Linear(2, 2)
+        module.__class__ = type("FSDPLinear", (FSDPModule, torch.nn.Linear), {})
+        return module
+
+    class OwnWalk(torch.nn.Sequential):
+        def named_modules(self, *args, **kwargs):
+            yield "", self
+
+    shared = torch.nn.Linear(2, 2)
+    models = [get_workload(name).build_model() for name in ("mnist1d", "shakespeare-char")] + [
+        torch.nn.Sequential(torch.nn.Sequential(shared, torch.nn.ReLU()), shared),  # shared and nested
+        torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Sequential(torch.nn.ReLU(), sharded())),
+        torch.nn.Sequential(OwnWalk(sharded())),  # a module that walks its own way: the original decides
+    ]
+    models[2].register_module("empty", None)
+    answers = [composer_patches._fsdp_enabled(SimpleNamespace(model=m)) for m in models]
+    assert answers == [composer_patches._original_fsdp_enabled.fget(SimpleNamespace(model=m)) for m in models]
+    assert answers == [False, False, False, True, False]

@@ -28,6 +28,8 @@ dozen times per training step:
 - ``Trainer._accumulate_time_across_ranks`` in a single process: three tensors, two no-op collectives and
   three ``.item()`` calls per step to return the counts given and the time rounded to float32; the patch
   returns those directly (integer counts in int32 range, no process group, world size 1; else the original).
+- ``State.fsdp_enabled``, asked once per step: walks every module through ``Module.modules()`` 's nested
+  generators; the patch walks the same ``_modules`` tree with a list (same answer; see `_fsdp_enabled`).
 - ``Timestamp.to_next_batch`` with int counts: ``copy`` re-parses and re-validates all ten counts through
   ``Time.from_input`` (enum lookups each); the patch builds the same timestamp's fields directly.
 
@@ -56,9 +58,11 @@ import numpy as np
 import torch
 from composer.core import engine as engine_module
 from composer.core import event as event_module
+from composer.core import state as state_module
 from composer.core.callback import Callback
 from composer.core.engine import Engine, Trace
 from composer.core.event import Event
+from composer.core.state import State
 from composer.core.time import Time, Timestamp, TimeUnit
 from composer.loggers import LoggerDestination
 from composer.trainer.trainer import Trainer
@@ -82,6 +86,7 @@ _original_deepcopy = copy.deepcopy
 _original_run_event = Engine.run_event
 _original_accumulate = Trainer._accumulate_time_across_ranks
 _original_to_next_batch = Timestamp.to_next_batch
+_original_fsdp_enabled = State.__dict__["fsdp_enabled"]
 
 
 def _same_enum_eq(self: StringEnum, other: object) -> bool:
@@ -178,6 +183,14 @@ def _run_matched(self: Engine, event: Event, algorithms: list) -> Any:
     return trace
 
 
+_ENV = getattr(os.environ, "_data", None)  # os.environ's own dict: ``get`` without the KeyError of a missing key
+_ENGINE_DEBUG = os.environ.encodekey("ENGINE_DEBUG") if _ENV is not None else None  # type: ignore[attr-defined]
+
+
+def _engine_debug() -> bool:
+    return bool(_ENV.get(_ENGINE_DEBUG) if _ENV is not None else os.environ.get("ENGINE_DEBUG", None))
+
+
 def _lean_run_event(self: Engine, event: Any):
     """`Engine.run_event` for a batch event with no profiler and no ``ENGINE_DEBUG``: the same checks, algorithm
     ``match``/``apply`` calls, traces and callback calls in the same order, without the per-call work those
@@ -185,7 +198,7 @@ def _lean_run_event(self: Engine, event: Any):
     callback's empty base-class handler. Anything else goes to the original."""
     state = self.state
     if (event.__class__ is not Event or event not in _BATCH_EVENTS or self._is_closed or state.profiler is not None
-            or os.environ.get("ENGINE_DEBUG", None)):
+            or _engine_debug()):
         return _original_run_event(self, event)
     assert state.dataloader is not None, f"The trainer should have set state.dataloader for event {event}."
     if event in _NEEDS_DURATION:
@@ -257,6 +270,29 @@ def _to_next_batch(self: Timestamp, samples: Any = 0, tokens: Any = 0, duration:
     return new
 
 
+_FSDP_TYPES = (getattr(state_module, "FSDP", ()), getattr(state_module, "FSDPModule", ()))  # what the original tests
+
+
+def _fsdp_enabled(self: State) -> bool:
+    """`State.fsdp_enabled` (is any module of the model an FSDP one?) by walking ``_modules`` as
+    ``Module.modules()`` does, without its generators and name strings; a module class with its own
+    ``modules``/``named_modules`` sends the question to the original."""
+    todo, seen = [self.model], set()
+    if type(self.model).modules is not torch.nn.Module.modules:
+        return _original_fsdp_enabled.fget(self)
+    while todo:
+        module = todo.pop()
+        if id(module) in seen:
+            continue
+        if type(module).named_modules is not torch.nn.Module.named_modules:
+            return _original_fsdp_enabled.fget(self)
+        if isinstance(module, _FSDP_TYPES):
+            return True
+        seen.add(id(module))
+        todo.extend(child for child in module._modules.values() if child is not None)
+    return False
+
+
 @dataclass(frozen=True)
 class Patch:
     owner: Any  # a class or module of Composer
@@ -294,6 +330,9 @@ PATCHES = (
     Patch(Timestamp, "to_next_batch", _original_to_next_batch, _to_next_batch,
           (_original_to_next_batch, Timestamp.copy, Timestamp.__init__, Time.__init__, Time.__add__, Time._parse,
            Time.from_input), "6dcba5398797c35819dd0a54bf2209b902947901ad37cba19f76d74ae0b546da"),
+    Patch(State, "fsdp_enabled", _original_fsdp_enabled, property(_fsdp_enabled),
+          (_original_fsdp_enabled.fget, torch.nn.Module.modules, torch.nn.Module.named_modules),
+          "52a883e079b2ea1f214064b9324654d6a6b7a91ea4c2d47b0469a0940ad3f997"),
 )
 
 
