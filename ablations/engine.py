@@ -32,7 +32,7 @@ from trickstack.ablations.jobs import (
     job_states,
     withdraw,
 )
-from trickstack.ablations.processes import worker_context
+from trickstack.ablations.processes import start_worker_server, worker_context
 from trickstack.ablations.spec import StudySpec
 from trickstack.ablations.state import (
     JobTrial,
@@ -194,6 +194,7 @@ def _run_workers(ctx: Context, keys: set[str], label: str) -> None:
         work(ctx.spec.study.name, ctx.storage_url, on_trial=report, device=devices[0], deterministic=ctx.deterministic)
         return
     threads = max(1, usable_cpus() // ctx.workers)  # split the CPU threads between workers
+    start_worker_server(ctx.workers, [ctx.spec.study.workload])  # if the command has not started it already
     procs = [worker_context().Process(target=worker_main, args=(ctx.spec.study.name, ctx.storage_url, ctx.workers,
                                                                 threads, device, ctx.deterministic))
              for device in devices]

@@ -7,6 +7,9 @@ once torch's OpenMP thread pool has run in the coordinator (a one-worker study i
 forked child that uses more than one thread hangs, and a progress bar's refresh thread may hold a lock
 at the fork. This module imports no Composer, so a command can start the server (`start_worker_server`)
 before its own heavy imports and the two import side by side.
+
+The server also loads the study's workloads (`PRELOAD_WORKLOADS`, read by `trickstack.ablations.preload`):
+their data and baseline step cost, which every worker would otherwise load again (seconds for MNIST-1D).
 """
 
 from __future__ import annotations
@@ -14,8 +17,14 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.context
 import multiprocessing.forkserver
+import os
+from pathlib import Path
+from typing import Iterable, Union
 
-WORKER_PRELOAD = ["trickstack.ablations.worker"]
+import tomllib
+
+WORKER_PRELOAD = ["trickstack.ablations.worker", "trickstack.ablations.preload"]
+PRELOAD_WORKLOADS = "TRICKSTACK_PRELOAD_WORKLOADS"  # environment of the server: comma-separated workload names
 
 
 def worker_context() -> multiprocessing.context.BaseContext:
@@ -27,7 +36,28 @@ def worker_context() -> multiprocessing.context.BaseContext:
     return context
 
 
-def start_worker_server() -> None:
-    """Start the fork server now (it imports in the background); a no-op where there is none or it runs."""
-    if worker_context().get_start_method() == "forkserver":
+def start_worker_server(workers: int = 2, workloads: Iterable[str] = ()) -> None:
+    """Start the fork server now, for ``workers`` local workers that will train ``workloads`` (it imports and
+    loads them in the background). A no-op for one worker (it runs in this process), where there is no fork
+    server, or where it runs already. Commands call it first thing; the engine again before starting workers."""
+    if workers <= 1 or worker_context().get_start_method() != "forkserver":
+        return
+    before = os.environ.get(PRELOAD_WORKLOADS)
+    os.environ[PRELOAD_WORKLOADS] = ",".join(workloads)  # the server starts with this process's environment
+    try:
         multiprocessing.forkserver.ensure_running()
+    finally:
+        if before is None:
+            del os.environ[PRELOAD_WORKLOADS]
+        else:
+            os.environ[PRELOAD_WORKLOADS] = before
+
+
+def spec_workloads(spec_path: Union[str, Path]) -> list[str]:
+    """The workload a study spec names, read without validating it (for `start_worker_server` before the
+    command's imports); none where the file does not say plainly (the spec's own loading reports why)."""
+    try:
+        workload = tomllib.loads(Path(spec_path).read_text())["study"]["workload"]
+    except Exception:  # noqa: BLE001 -- an unreadable spec is reported by StudySpec.load, not here
+        return []
+    return [workload] if isinstance(workload, str) else []

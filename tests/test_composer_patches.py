@@ -34,7 +34,8 @@ def test_patched_functions_are_the_known_ones():
     for patch in PATCHES:
         assert source_hash(patch.checked) == patch.known_hash, f"{patch.label} changed"
     assert apply_patches() == ["StringEnum.__eq__", "Engine._debug_log", "Event.is_before_event", "Event.is_after_event",
-                               "Engine._run_algorithms", "composer.trainer.trainer.deepcopy"]
+                               "Engine._run_algorithms", "composer.trainer.trainer.deepcopy", "Engine.run_event",
+                               "Trainer._accumulate_time_across_ranks", "Timestamp.to_next_batch", "State.fsdp_enabled"]
     assert StringEnum.__dict__["__eq__"] is composer_patches._same_enum_eq
 
 
@@ -123,3 +124,170 @@ def test_same_trial_with_and_without_patches(stack, monkeypatch):
     assert patched_events == original_events and len(original_events) > 12 * 10
     assert patched.metrics == original.metrics  # bit for bit: same eval value and train loss
     assert (patched.steps, patched.flops) == (original.steps, original.flops)
+
+
+def test_time_accumulated_alone_as_across_ranks():
+    import datetime
+    import random
+    from types import SimpleNamespace
+
+    from composer.devices import DeviceCPU
+
+    trainer = SimpleNamespace(state=SimpleNamespace(device=DeviceCPU()))
+    rng = random.Random(0)
+    for _ in range(2000):  # the float32 rounding of the time, the int32 counts, types
+        samples = rng.choice([0, 1, 100, 2**31 - 1, rng.randrange(2**31)])
+        seconds = rng.choice([0.0, 1e-6, rng.random() * 10 ** rng.randint(-6, 5)])
+        args = (samples, rng.randrange(10**6), datetime.timedelta(seconds=seconds))
+        fast, slow = composer_patches._accumulate_alone(trainer, *args), composer_patches._original_accumulate(trainer, *args)
+        assert fast == slow and [type(x) for x in fast] == [type(x) for x in slow]
+    assert composer_patches._accumulate_alone(trainer, 2.0, 0, datetime.timedelta(0)) == (2, 0, datetime.timedelta(0))
+    with pytest.raises(ValueError, match="integers"):  # a float count goes to the original, which refuses 2.5
+        composer_patches._accumulate_alone(trainer, 2.5, 0, datetime.timedelta(0))
+
+
+class Recorder(Callback):
+    """Records every call the engine makes, in order, with what the state holds at the call."""
+
+    def __init__(self, calls, name):
+        self.calls, self.name = calls, name
+
+    def run_event(self, event, state, logger):
+        self.calls.append((self.name, event.value, int(state.timestamp.batch)))
+
+
+class Idle(Callback):  # only Callback's empty handlers, but one set on the instance
+    pass
+
+
+class Algo(composer.core.Algorithm):
+    def __init__(self, calls, name, events):
+        self.calls, self.name, self.events = calls, name, events
+
+    def __repr__(self):  # traces are keyed by it
+        return f"Algo({self.name})"
+
+    def match(self, event, state):
+        self.calls.append((f"{self.name}.match", event.value))
+        return event.value in self.events
+
+    def apply(self, event, state, logger):
+        self.calls.append((f"{self.name}.apply", event.value))
+        return len(self.calls)
+
+
+def _engine_run(lean: bool):
+    """Every event of a short fit and an eval, through the lean `run_event` or Composer's own: the calls, in
+    order, and the traces each event returned."""
+    from composer import Trainer
+    from composer.core import Evaluator
+
+    from trickstack.workloads.data import batched_loader
+
+    wl = get_workload("mnist1d")
+    calls: list = []
+    idle = Idle()
+    idle.batch_end = lambda state, logger: calls.append(("idle.batch_end",))  # an instance handler is not idle
+    torch.manual_seed(0)
+    model = wl.build_model()
+    loader = batched_loader((wl.splits.train_x, wl.splits.train_y), wl.batch_size, seed=0)
+    algorithms = [Algo(calls, "a", {"after_loss", "batch_end", "fit_start"}), Algo(calls, "b", {"after_loss", "eval_batch_end"})]
+    optimizer = wl.make_optimizer(model, wl.resolve_nuisance())
+    trainer = Trainer(model=model, train_dataloader=loader, max_duration="3ba", optimizers=optimizer, algorithms=algorithms,
+                      callbacks=[Recorder(calls, "cb1"), idle, Recorder(calls, "cb2")], loggers=[], progress_bar=False,
+                      log_to_console=False, log_traces=False, auto_log_hparams=False, device="cpu", python_log_level=None,
+                      device_train_microbatch_size=wl.batch_size)
+    traces = []
+    original_run_event = composer_patches._original_run_event
+    patched = composer_patches._lean_run_event if lean else original_run_event
+
+    def recording(self, event):
+        result = patched(self, event)
+        traces.append((str(event), [(k, t.name, str(t.event), t.exit_code, t.order, t.run) for k, t in result.items()]))
+        return result
+
+    Engine.run_event = recording
+    try:
+        trainer.fit()
+        trainer.eval(eval_dataloader=Evaluator(label="eval", dataloader=batched_loader(
+            (wl.splits.eval_x[:64], wl.splits.eval_y[:64]), 32, seed=None, drop_last=False), metric_names=[wl.metric_key],
+            device_eval_microbatch_size=32))
+    finally:
+        Engine.run_event = composer_patches._lean_run_event
+        trainer.close()
+    return calls, traces
+
+
+def test_lean_run_event_makes_the_same_calls():
+    apply_patches()
+    lean_calls, lean_traces = _engine_run(lean=True)
+    calls, traces = _engine_run(lean=False)
+    assert lean_calls == calls and lean_traces == traces
+    assert ("b.apply", "eval_batch_end") in calls and ("idle.batch_end",) in calls
+    assert sum(1 for _, trace in traces if trace) >= 3 * 2 + 1  # traces of applied algorithms are compared too
+    assert Event.BATCH_END in composer_patches._BATCH_EVENTS and Event.INIT not in composer_patches._BATCH_EVENTS
+
+
+def test_lean_run_event_leaves_the_rest_to_composer(monkeypatch):
+    apply_patches()
+    taken = []
+    monkeypatch.setattr(composer_patches, "_original_run_event", lambda self, event: taken.append(event) or {})
+    engine = type("E", (), {"state": type("S", (), {"profiler": None})(), "_is_closed": False})()
+    composer_patches._lean_run_event(engine, Event.INIT)  # not a batch event
+    composer_patches._lean_run_event(engine, "batch_end")  # a string: Composer converts it
+    monkeypatch.setenv("ENGINE_DEBUG", "1")
+    composer_patches._lean_run_event(engine, Event.BATCH_END)  # debug logging asked for
+    assert taken == [Event.INIT, "batch_end", Event.BATCH_END]
+
+
+def _fields(timestamp):
+    return {k: (type(v), v.value, v.unit) if isinstance(v, composer.core.Time) else (type(v), v)
+            for k, v in vars(timestamp).items()}
+
+
+def test_next_batch_timestamp_is_the_original_one():
+    import datetime
+    import random
+
+    from composer.core import Timestamp
+
+    rng = random.Random(0)
+    counts = ("iteration", "epoch", "batch", "sample", "token", "epoch_in_iteration", "token_in_iteration", "batch_in_epoch",
+              "sample_in_epoch", "token_in_epoch")
+    walls = ("total_wct", "iteration_wct", "epoch_wct", "batch_wct")
+    for _ in range(500):
+        timestamp = Timestamp(**{k: rng.randrange(10**6) for k in counts},
+                              **{k: datetime.timedelta(seconds=rng.random() * 100) for k in walls})
+        duration = rng.choice([None, datetime.timedelta(seconds=rng.random())])
+        args = (rng.randrange(1000), rng.choice([0, rng.randrange(10**5)]), duration)
+        fast = composer_patches._to_next_batch(timestamp, *args)
+        assert type(fast) is Timestamp and _fields(fast) == _fields(composer_patches._original_to_next_batch(timestamp, *args))
+    timestamp = Timestamp(batch=3)  # counts given as Time: the original
+    assert _fields(composer_patches._to_next_batch(timestamp, composer.core.Time(5, "sp"))) == _fields(
+        composer_patches._original_to_next_batch(timestamp, composer.core.Time(5, "sp")))
+
+
+def test_fsdp_enabled_answers_as_the_original():
+    from types import SimpleNamespace
+
+    from torch.distributed.fsdp import FSDPModule
+
+    def sharded():  # as fully_shard makes one: the module's class swapped for a subclass of FSDPModule
+        module = torch.nn.Linear(2, 2)
+        module.__class__ = type("FSDPLinear", (FSDPModule, torch.nn.Linear), {})
+        return module
+
+    class OwnWalk(torch.nn.Sequential):
+        def named_modules(self, *args, **kwargs):
+            yield "", self
+
+    shared = torch.nn.Linear(2, 2)
+    models = [get_workload(name).build_model() for name in ("mnist1d", "shakespeare-char")] + [
+        torch.nn.Sequential(torch.nn.Sequential(shared, torch.nn.ReLU()), shared),  # shared and nested
+        torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Sequential(torch.nn.ReLU(), sharded())),
+        torch.nn.Sequential(OwnWalk(sharded())),  # a module that walks its own way: the original decides
+    ]
+    models[2].register_module("empty", None)
+    answers = [composer_patches._fsdp_enabled(SimpleNamespace(model=m)) for m in models]
+    assert answers == [composer_patches._original_fsdp_enabled.fget(SimpleNamespace(model=m)) for m in models]
+    assert answers == [False, False, False, True, False]

@@ -170,6 +170,24 @@ def test_worker_processes_start_with_composer_already_imported():
     assert proc.exitcode == 0
 
 
+def test_worker_processes_start_with_the_study_workload_loaded(tmp_path):
+    # The fork server loads the workloads it is started for (`ablate` and `recipe derive` start it with the
+    # spec's), so each worker does not load the data again. A fresh process: this one's server may run already.
+    from trickstack.ablations.processes import spec_workloads
+
+    spec = tmp_path / "s.toml"
+    spec.write_text('[study]\nname = "s"\nworkload = "mnist1d"\n')
+    assert spec_workloads(spec) == ["mnist1d"] and spec_workloads(tmp_path / "missing.toml") == []
+    code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import preload_probe\n"
+            "from trickstack.ablations.processes import start_worker_server, worker_context\n"
+            "start_worker_server(2, ['mnist1d', 'no-such-workload'])\n"
+            "context = worker_context(); queue = context.Queue()\n"
+            "proc = context.Process(target=preload_probe.workload_was_loaded, args=(queue, 'mnist1d')); proc.start()\n"
+            f"print(queue.get(timeout={TIMEOUT})); proc.join()\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT)
+    assert done.stdout.strip() == "True", done.stderr
+
+
 # --- 3 and 4. a worker killed mid-trial ---------------------------------------------------------------------
 
 def trickstack_command() -> list[str]:

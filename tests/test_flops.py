@@ -87,3 +87,24 @@ def test_no_flop_counter_is_left_open_when_training_raises(plugins, small_budget
     with pytest.raises(RuntimeError, match="a bug in a trick"):
         run_trial("mnist1d", ["fails"], seed=0, budget=small_budget)
     assert _get_current_dispatch_mode() is None
+
+
+def test_a_total_counter_counts_what_flop_counter_mode_counts():
+    # The budget's counters skip per-module attribution (no module hooks); their totals must not change.
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from trickstack.trial.flops import total_flop_counter
+    from trickstack.workloads import get_workload
+
+    for name in ("mnist1d", "shakespeare-char"):
+        wl = get_workload(name)
+        model = wl.build_model()
+        batch = (wl.splits.train_x[:4], wl.splits.train_y[:4])
+        totals = []
+        for counter in (FlopCounterMode(display=False), total_flop_counter(), total_flop_counter()):
+            with counter:
+                model.loss(model(batch), batch).backward()
+                torch.ones(3, 3) @ torch.ones(3, 3)  # outside any module
+            totals.append(counter.get_total_flops())
+        assert totals[0] == totals[1] == totals[2] > 0, name

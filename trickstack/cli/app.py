@@ -222,10 +222,10 @@ def ablate(
 ) -> None:
     """Run or continue a combination study: tricks alone and together, paired seeds, fixed budget.
     The plan and its estimated time are printed first."""
-    if workers > 1 and not dry_run:
-        from trickstack.ablations.processes import start_worker_server
+    if not dry_run:
+        from trickstack.ablations.processes import spec_workloads, start_worker_server
 
-        start_worker_server()  # imports the worker's modules while this process imports its own
+        start_worker_server(workers, spec_workloads(spec_path))  # imports and loads while this process imports
     from trickstack.ablations.engine import ablate as run_study
     from trickstack.ablations.engine import plan_arms
     from trickstack.ablations.estimate import oversized

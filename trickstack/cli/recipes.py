@@ -139,6 +139,9 @@ def recipe_derive(
     It beats the previous recipe only at p < 0.01 (one-sided paired t-test, at least 5 seeds; with sequential
     seeds, each look's stricter level that keeps false acceptance at 0.01); otherwise the previous recipe is
     carried forward."""
+    from trickstack.ablations.processes import start_worker_server
+
+    start_worker_server(workers, [workload])  # as `ablate` does: the server imports while this process imports
     from trickstack.cli.flags import budget_flag, device_flag
     from trickstack.derive.derive import DeriveOptions, derive, load_truth
     from trickstack.derive.inputs import reference

@@ -1,7 +1,7 @@
 """Narrow speed patches of Composer 0.32.1's per-event hot path, with the same behaviour.
 
 Composer 0.32.1 is frozen upstream. Profiling a trial (``python -m trickstack.benchmarks.overhead``
-under cProfile) showed two costs in its event engine that do no work a trial uses, paid about a
+under cProfile) showed costs in its trainer and event engine that do no work a trial uses, paid about a
 dozen times per training step:
 
 - ``StringEnum.__eq__``: every comparison of two ``Event`` s (``event == Event.X``, ``event in
@@ -20,6 +20,18 @@ dozen times per training step:
   metrics): ``copy.deepcopy`` walks a tensor's storage in Python. For a tuple or list of plain contiguous
   tensors that need no grad and share no storage, the patch clones them (same values, dtype, shape and
   strides); anything else goes to ``copy.deepcopy``.
+- ``Engine.run_event`` for the events of each batch, with no profiler and no ``ENGINE_DEBUG``: the original
+  re-wraps the event, checks the profiler, formats debug strings, walks the callbacks twice with an ABC
+  ``isinstance`` each and calls every callback's handler, most of them `Callback`'s empty one. The lean
+  path makes the same assertions, the same ``match``/``apply`` calls and traces and the same callback calls
+  in the same order, minus calls of `Callback`'s own empty handlers; other events go to the original.
+- ``Trainer._accumulate_time_across_ranks`` in a single process: three tensors, two no-op collectives and
+  three ``.item()`` calls per step to return the counts given and the time rounded to float32; the patch
+  returns those directly (integer counts in int32 range, no process group, world size 1; else the original).
+- ``State.fsdp_enabled``, asked once per step: walks every module through ``Module.modules()`` 's nested
+  generators; the patch walks the same ``_modules`` tree with a list (same answer; see `_fsdp_enabled`).
+- ``Timestamp.to_next_batch`` with int counts: ``copy`` re-parses and re-validates all ten counts through
+  ``Time.from_input`` (enum lookups each); the patch builds the same timestamp's fields directly.
 
 Each patch is applied only when ``composer.__version__`` is the one it was written for and the
 source of the function it replaces hashes to the known value; otherwise it is not applied and a
@@ -32,6 +44,7 @@ from __future__ import annotations
 
 import collections
 import copy
+import datetime
 import hashlib
 import inspect
 import os
@@ -41,20 +54,27 @@ from typing import Any, Callable
 
 import composer
 import composer.trainer.trainer as trainer_module
+import numpy as np
 import torch
 from composer.core import engine as engine_module
 from composer.core import event as event_module
-from composer.core.engine import Engine
+from composer.core import state as state_module
+from composer.core.callback import Callback
+from composer.core.engine import Engine, Trace
 from composer.core.event import Event
+from composer.core.state import State
+from composer.core.time import Time, Timestamp, TimeUnit
+from composer.loggers import LoggerDestination
 from composer.trainer.trainer import Trainer
+from composer.utils import dist as composer_dist
 from composer.utils.string_enum import StringEnum
 
 COMPOSER_VERSION = "0.32.1"  # the version the patches were written against
 
 
-def source_hash(fn: Callable[..., Any]) -> str:
-    """sha256 of a function's source text: a changed upstream function no longer matches."""
-    return hashlib.sha256(inspect.getsource(fn).encode()).hexdigest()
+def source_hash(fn: Callable[..., Any] | tuple[Callable[..., Any], ...]) -> str:
+    """sha256 of a function's source text (of several, joined): a changed upstream function no longer matches."""
+    return hashlib.sha256("".join(inspect.getsource(f) for f in (fn if isinstance(fn, tuple) else (fn,))).encode()).hexdigest()
 
 
 _original_eq = StringEnum.__eq__
@@ -63,6 +83,10 @@ _original_is_before = Event.__dict__["is_before_event"]
 _original_is_after = Event.__dict__["is_after_event"]
 _original_run_algorithms = Engine._run_algorithms
 _original_deepcopy = copy.deepcopy
+_original_run_event = Engine.run_event
+_original_accumulate = Trainer._accumulate_time_across_ranks
+_original_to_next_batch = Timestamp.to_next_batch
+_original_fsdp_enabled = State.__dict__["fsdp_enabled"]
 
 
 def _same_enum_eq(self: StringEnum, other: object) -> bool:
@@ -113,13 +137,169 @@ def _batch_deepcopy(x: Any, memo: Any = None, _nil: Any = []) -> Any:
     return _original_deepcopy(x, memo, _nil)
 
 
+# The events of every training and evaluation batch: the only ones the lean path takes. The rest (INIT, whose
+# callbacks run before its algorithms; FIT_START, epoch and fit ends, checkpoints, predict) are rare and go
+# through Composer's own `run_event`.
+_BATCH_EVENTS = frozenset((
+    Event.BEFORE_DATALOADER, Event.AFTER_DATALOADER, Event.BATCH_START, Event.BEFORE_TRAIN_BATCH, Event.BEFORE_FORWARD,
+    Event.AFTER_FORWARD, Event.BEFORE_LOSS, Event.AFTER_LOSS, Event.BEFORE_BACKWARD, Event.AFTER_BACKWARD,
+    Event.AFTER_TRAIN_BATCH, Event.BATCH_END, Event.BATCH_CHECKPOINT,
+    Event.EVAL_BATCH_START, Event.EVAL_BEFORE_FORWARD, Event.EVAL_AFTER_FORWARD, Event.EVAL_BATCH_END,
+))
+_NEEDS_DURATION = frozenset(e for e in _BATCH_EVENTS if not e.is_eval)  # the original's asserts, by event
+_idle: dict[tuple[type, Event], bool] = {}  # (callback class, event) -> its handler is `Callback`'s no-op
+_logger_class: dict[type, bool] = {}  # callback class -> isinstance of LoggerDestination (an ABC: slow to ask)
+
+
+def _is_logger(cb: Callback) -> bool:
+    is_logger = _logger_class.get(cb.__class__)
+    if is_logger is None:
+        is_logger = _logger_class[cb.__class__] = isinstance(cb, LoggerDestination)
+    return is_logger
+
+
+def _is_idle(cb: Callback, event: Event) -> bool:
+    """Whether ``cb.run_event(event, ...)`` would only call `Callback`'s own empty handler of ``event``."""
+    key = (cb.__class__, event)
+    idle = _idle.get(key)
+    if idle is None:
+        cls = cb.__class__
+        idle = _idle[key] = (cls.run_event is Callback.run_event
+                             and getattr(cls, event.value, None) is getattr(Callback, event.value))
+    return idle and event.value not in getattr(cb, "__dict__", ())
+
+
+def _run_matched(self: Engine, event: Event, algorithms: list) -> Any:
+    """`Engine._run_algorithms` after its ``match`` calls, with no profiler and no debug log (the lean path's
+    conditions): the passes, each ``apply`` in order, the traces and their log line."""
+    algorithms = self._compile(algorithms, event)
+    trace = engine_module._setup_trace(algorithms, event)
+    for order, algorithm in enumerate(algorithms):
+        exit_code = algorithm.apply(event, self.state, self.logger)
+        trace[f"{algorithm}/{event}"] = Trace(name=algorithm.__class__.__name__, event=event, exit_code=exit_code,
+                                              order=order, run=True)
+    if len(trace) > 0:
+        self.logger.log_traces({f"algorithm_traces/{tr.name}/{tr.event}": 1 if tr.run else 0 for _, tr in trace.items()})
+    return trace
+
+
+_ENV = getattr(os.environ, "_data", None)  # os.environ's own dict: ``get`` without the KeyError of a missing key
+_ENGINE_DEBUG = os.environ.encodekey("ENGINE_DEBUG") if _ENV is not None else None  # type: ignore[attr-defined]
+
+
+def _engine_debug() -> bool:
+    return bool(_ENV.get(_ENGINE_DEBUG) if _ENV is not None else os.environ.get("ENGINE_DEBUG", None))
+
+
+def _lean_run_event(self: Engine, event: Any):
+    """`Engine.run_event` for a batch event with no profiler and no ``ENGINE_DEBUG``: the same checks, algorithm
+    ``match``/``apply`` calls, traces and callback calls in the same order, without the per-call work those
+    conditions make idle (profiler markers, debug strings, re-wrapping the event) and without calling a
+    callback's empty base-class handler. Anything else goes to the original."""
+    state = self.state
+    if (event.__class__ is not Event or event not in _BATCH_EVENTS or self._is_closed or state.profiler is not None
+            or _engine_debug()):
+        return _original_run_event(self, event)
+    assert state.dataloader is not None, f"The trainer should have set state.dataloader for event {event}."
+    if event in _NEEDS_DURATION:
+        assert state.max_duration is not None, f"The trainer should have set state.max_duration for event {event}."
+    matched = [algo for algo in state.algorithms if algo.match(event, state)]
+    if matched or self.algorithm_passes != _DEFAULT_PASSES:
+        traces = _run_matched(self, event, matched)
+    else:
+        traces = collections.OrderedDict()  # what the default passes and the trace give for no algorithm
+    logger = self.logger
+    for cb in [cb for cb in state.callbacks if not _is_logger(cb)]:  # as the original: a snapshot, then the loggers
+        if not _is_idle(cb, event):
+            cb.run_event(event, state, logger)
+    for cb in [cb for cb in state.callbacks if _is_logger(cb)]:
+        if not _is_idle(cb, event):
+            cb.run_event(event, state, logger)
+    return traces
+
+
+_INT32 = range(-(2**31), 2**31)
+
+
+def _accumulate_alone(self: Trainer, num_samples: Any, num_tokens: Any, batch_time: datetime.timedelta):
+    """`Trainer._accumulate_time_across_ranks` in a single process: the sums over one rank are the counts
+    themselves (as int32 tensors, hence the range check) and the broadcast time is the time rounded to float32;
+    the original makes three tensors, two no-op collectives and three ``.item()`` calls to get there."""
+    if (type(num_samples) is int and type(num_tokens) is int and num_samples in _INT32 and num_tokens in _INT32
+            and not (torch.distributed.is_available() and torch.distributed.is_initialized())
+            and composer_dist.get_world_size() == 1):
+        return num_samples, num_tokens, datetime.timedelta(seconds=float(np.float32(batch_time.total_seconds())))
+    return _original_accumulate(self, num_samples, num_tokens, batch_time)
+
+
+_COUNTS = ("_batch", "_batch_in_epoch", "_sample", "_sample_in_epoch", "_token", "_token_in_epoch", "_token_in_iteration")
+
+
+def _time(value: int, unit: TimeUnit) -> Time:
+    """``Time(value, unit)`` for an int value and a unit other than DURATION: the attributes its __init__ sets."""
+    t = Time.__new__(Time)
+    t._value, t._unit = value, unit
+    return t
+
+
+def _to_next_batch(self: Timestamp, samples: Any = 0, tokens: Any = 0, duration: Any = None) -> Timestamp:
+    """`Timestamp.to_next_batch` for int counts: the same new timestamp (``copy`` with each count advanced and
+    the durations added), built without re-validating the ten counts that its __init__ re-parses. Else the original."""
+    d = self.__dict__
+    if (self.__class__ is not Timestamp or type(samples) is not int or type(tokens) is not int
+            or not (duration is None or type(duration) is datetime.timedelta)
+            or not all(type(d[name]._value) is int for name in _COUNTS)):
+        return _original_to_next_batch(self, samples, tokens, duration)
+    if duration is None:
+        duration = datetime.timedelta(seconds=0)
+    new = Timestamp.__new__(Timestamp)
+    new.__dict__.update(d)
+    new.__dict__.update(
+        _batch=_time(d["_batch"]._value + 1, TimeUnit.BATCH),
+        _batch_in_epoch=_time(d["_batch_in_epoch"]._value + 1, TimeUnit.BATCH),
+        _sample=_time(d["_sample"]._value + samples, TimeUnit.SAMPLE),
+        _sample_in_epoch=_time(d["_sample_in_epoch"]._value + samples, TimeUnit.SAMPLE),
+        _token=_time(d["_token"]._value + tokens, TimeUnit.TOKEN),
+        _token_in_epoch=_time(d["_token_in_epoch"]._value + tokens, TimeUnit.TOKEN),
+        _token_in_iteration=_time(d["_token_in_iteration"]._value + tokens, TimeUnit.TOKEN),
+        _total_wct=d["_total_wct"] + duration,
+        _iteration_wct=d["_iteration_wct"] + duration,
+        _epoch_wct=d["_epoch_wct"] + duration,
+        _batch_wct=duration,
+    )
+    return new
+
+
+_FSDP_TYPES = (getattr(state_module, "FSDP", ()), getattr(state_module, "FSDPModule", ()))  # what the original tests
+
+
+def _fsdp_enabled(self: State) -> bool:
+    """`State.fsdp_enabled` (is any module of the model an FSDP one?) by walking ``_modules`` as
+    ``Module.modules()`` does, without its generators and name strings; a module class with its own
+    ``modules``/``named_modules`` sends the question to the original."""
+    todo, seen = [self.model], set()
+    if type(self.model).modules is not torch.nn.Module.modules:
+        return _original_fsdp_enabled.fget(self)
+    while todo:
+        module = todo.pop()
+        if id(module) in seen:
+            continue
+        if type(module).named_modules is not torch.nn.Module.named_modules:
+            return _original_fsdp_enabled.fget(self)
+        if isinstance(module, _FSDP_TYPES):
+            return True
+        seen.add(id(module))
+        todo.extend(child for child in module._modules.values() if child is not None)
+    return False
+
+
 @dataclass(frozen=True)
 class Patch:
     owner: Any  # a class or module of Composer
     name: str
     original: Any
     replacement: Any
-    checked: Callable[..., Any]  # the function whose source must be unchanged: the original, or its caller
+    checked: Any  # the function(s) whose source must be unchanged: the original, its caller, what it reproduces
     known_hash: str  # source_hash(checked) in Composer COMPOSER_VERSION
 
     @property
@@ -140,6 +320,19 @@ PATCHES = (
           _original_run_algorithms, "7b3abe1ac482629d058026c19159ecec96707698201fb7a3679f03c7e2bce904"),
     Patch(trainer_module, "deepcopy", _original_deepcopy, _batch_deepcopy, Trainer._train_microbatch,
           "4b840744cb17d904d7d276bc1449242168092aad873db6af7fa2dfb1f1f326b0"),
+    Patch(Engine, "run_event", _original_run_event, _lean_run_event,
+          (_original_run_event, _original_run_algorithms, Engine._run_callbacks, Engine._run_nonlogger_callbacks,
+           Engine._run_loggers, Engine._assert_dataloader_and_duration_set, Engine._compile, Callback.run_event,
+           engine_module._setup_trace), "a5954c21f6c196dc88d26952d1277196f84bce0ff6124327e680a73ac086c1a0"),
+    Patch(Trainer, "_accumulate_time_across_ranks", _original_accumulate, _accumulate_alone,
+          (_original_accumulate, composer_dist.all_reduce, composer_dist.broadcast),
+          "633c97626ada4e3a9251058a43b004fd0ca2a7b6c735417ed6de5349518a4bae"),
+    Patch(Timestamp, "to_next_batch", _original_to_next_batch, _to_next_batch,
+          (_original_to_next_batch, Timestamp.copy, Timestamp.__init__, Time.__init__, Time.__add__, Time._parse,
+           Time.from_input), "6dcba5398797c35819dd0a54bf2209b902947901ad37cba19f76d74ae0b546da"),
+    Patch(State, "fsdp_enabled", _original_fsdp_enabled, property(_fsdp_enabled),
+          (_original_fsdp_enabled.fget, torch.nn.Module.modules, torch.nn.Module.named_modules),
+          "52a883e079b2ea1f214064b9324654d6a6b7a91ea4c2d47b0469a0940ad3f997"),
 )
 
 
