@@ -60,7 +60,8 @@ def example_plugin(plugins, tmp_path, monkeypatch):
 def test_an_example_plugin_checks_its_trick_in_one_line(example_plugin):
     check_trick("acme_logit_penalty", workload="mnist1d", settings={"weight": 0.01})
     assert [case.id for case in contract_cases(["acme_logit_penalty"])] == [
-        "acme_logit_penalty@digits", "acme_logit_penalty@mnist1d", "acme_logit_penalty@shakespeare-char"]
+        "acme_logit_penalty@cifar10-tiny", "acme_logit_penalty@digits", "acme_logit_penalty@mnist1d",
+        "acme_logit_penalty@shakespeare-char"]  # every CPU-sized workload: cifar10 is checked through cifar10-tiny
 
 
 class GradientNoise(Algorithm):

@@ -388,6 +388,6 @@ def rules_summary(lb: Leaderboard) -> dict[str, Any]:
             "comparison": "same workload, same budget (unit and value) and same class of hardware as the previous year",
             "may_not_change": list(MAY_NOT_CHANGE),
             "negative_results": "tricks tried and not kept are published with their evidence",
-            "time_track": rules.TIME_TRACK, "time_measured": SECONDS_INCLUDE,
+            "sequential": rules.SEQUENTIAL, "time_track": rules.TIME_TRACK, "time_measured": SECONDS_INCLUDE,
             "workloads": {b.name: {"metric": b.metric, "direction": b.direction, "budget_unit": b.budget_unit,
                                        "budget": b.budget, "hardware": b.hardware} for b in lb.boards.values()}}

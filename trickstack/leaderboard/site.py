@@ -140,7 +140,7 @@ def render_index(lb: Leaderboard, tricks: Mapping) -> str:
                  f"{esc(b.budget_unit)}; hardware: {esc(', '.join(b.hardware))}</li></ul>",
                  _board_table(b, tricks),
                  _figure(trend_figure(b), TREND_CAPTION.format(metric=b.metric)),
-                 f"<h3>Negative results: tried on {esc(b.workload)} and not kept</h3>", _negative_table(b, tricks),
+                 f"<h3>Negative results: tried on {esc(b.name)} and not kept</h3>", _negative_table(b, tricks),
                  "</section>"]
     body += ["<section id=\"tricks\"><h2>Tricks</h2><p>Every trick that any evidence file names, with a verdict from "
              "its numbers; its page holds every piece of evidence about it.</p>", tricks_list(tricks), "</section>"]
@@ -260,6 +260,7 @@ def render_rules(lb: Leaderboard) -> str:
             "arm, and arms are compared seed by seed.</li>",
             f"<li>Test: {esc(rules['test'])}, p &lt; {rules['alpha']} (significance level), on at least "
             f"{rules['min_seeds']} pairs. Otherwise the previous recipe is carried forward.</li>",
+            f"<li>Sequential seeds: {esc(rules['sequential'])}.</li>",
             f"<li>Comparison: {esc(rules['comparison'])}.</li>",
             "<li>Every number shown is computed from stored run records (the evidence files linked from each row), "
             "each carrying its provenance: code version, package versions, hardware, seed. Each evidence file is "

@@ -196,7 +196,7 @@ def render_markdown(lb: Leaderboard, tricks: Mapping[str, Any]) -> str:
             if e.contributions is not None:
                 out += ["", f"Its gain over the baseline in parts ({md_cell(e.name)}):", ""]
                 out += _md_table(PARTS_HEADINGS, parts_rows(e))
-        out += ["", f"### Negative results: tried on {b.workload} and not kept", ""]
+        out += ["", f"### Negative results: tried on {b.name} and not kept", ""]
         out += _md_table(NEGATIVE_HEADINGS, negative_rows(b)) if len(b.negative) else ["none recorded"]
     out += ["", "## Tricks", ""]
     out += _md_table(["trick", "verdict"], [{"trick": t.name, "verdict": "; ".join(t.verdict) or "-"}
