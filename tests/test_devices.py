@@ -65,10 +65,13 @@ def test_the_study_engine_starts_each_worker_on_its_device(monkeypatch):
 
     monkeypatch.setattr(devices, "_cuda_count", lambda: 2)
     monkeypatch.setattr(engine, "worker_context", lambda: FakeContext())
-    spec = type("Spec", (), {"study": type("Study", (), {"name": "s"})()})()
+    servers = []
+    monkeypatch.setattr(engine, "start_worker_server", lambda workers, workloads: servers.append((workers, workloads)))
+    spec = type("Spec", (), {"study": type("Study", (), {"name": "s", "workload": "mnist1d"})()})()
     ctx = engine.Context(spec, "journal:///x", 3, study=None, order=[], device="auto", deterministic=False)
     engine._run_workers(ctx, set(), "evaluation")
     assert [(a[4], a[5]) for a in started] == [("cuda:0", False), ("cuda:1", False), ("cuda:0", False)]
+    assert servers == [(3, ["mnist1d"])]  # the fork server, with the study's workload preloaded
 
 
 @pytest.mark.parametrize("command", [["run"], ["worker", "some-study"], ["ablate", "ablations/mnist1d-demo.toml"],
