@@ -174,3 +174,14 @@ def test_runs_timed_on_a_busy_machine_are_refused(derived, tmp_path, monkeypatch
     write_runs(folder / "2016.runs.jsonl", [*idle[:3], starved, *idle[4:]])
     with pytest.raises(UserError, match="2016.runs.jsonl: 1 timed run\\(s\\) got less than 90% of their CPU threads' time"):
         lb.build(tmp_path)
+
+
+def test_the_command_line_refuses_a_track_it_does_not_keep(cli, tmp_path):
+    """Recipes are kept for FLOP and time budgets only; the first time-track year needs its budget."""
+    code, _, err = cli("recipe", "derive", "--workload", "mnist1d", "--year", "2016", "--budget-unit", "samples",
+                       "--budget", "1000", "--recipes", str(tmp_path))
+    assert code == 2 and "--budget-unit samples: recipes are derived for a budget in flops or seconds" in " ".join(err.split())
+    code, _, err = cli("recipe", "derive", "--workload", "mnist1d", "--year", "2016", "--budget-unit", "seconds",
+                       "--recipes", str(tmp_path))
+    assert code == 2 and "needs a budget in seconds" in " ".join(err.split()) and "Traceback" not in err
+    assert not any(tmp_path.iterdir())  # nothing written
