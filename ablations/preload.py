@@ -1,5 +1,6 @@
 """Imported by the workers' fork server (`trickstack.ablations.processes`): loads the workloads named in
-its environment, so workers forked from it find their data and baseline step cost in memory.
+its environment, so workers forked from it find their data in memory (each still measures the
+baseline step's FLOPs itself, once per process).
 
 Nothing here may stop the server: a workload that fails to load is skipped (the worker that needs it
 loads it again and reports the error the usual way). Loading runs torch on one thread and trains nothing:

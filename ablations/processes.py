@@ -9,7 +9,7 @@ at the fork. This module imports no Composer, so a command can start the server 
 before its own heavy imports and the two import side by side.
 
 The server also loads the study's workloads (`PRELOAD_WORKLOADS`, read by `trickstack.ablations.preload`):
-their data and baseline step cost, which every worker would otherwise load again (seconds for MNIST-1D).
+their data, which every worker would otherwise load again (seconds for MNIST-1D).
 """
 
 from __future__ import annotations
