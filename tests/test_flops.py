@@ -100,7 +100,13 @@ def test_a_total_counter_counts_what_flop_counter_mode_counts():
     for name in ("mnist1d", "shakespeare-char"):
         wl = get_workload(name)
         model = wl.build_model()
-        batch = (wl.splits.train_x[:4], wl.splits.train_y[:4])
+        if name == "mnist1d":
+            batch = (wl.splits.train_x[:4], wl.splits.train_y[:4])
+        else:  # character ids of the model's vocabulary: no corpus needed (a clone without ../shared has none)
+            from trickstack.workloads.shakespeare_char import CONTEXT, VOCAB_SIZE
+
+            ids = torch.randint(0, VOCAB_SIZE, (4, CONTEXT + 1), generator=torch.Generator().manual_seed(0))
+            batch = (ids[:, :-1], ids[:, 1:])
         totals = []
         for counter in (FlopCounterMode(display=False), total_flop_counter(), total_flop_counter()):
             with counter:
