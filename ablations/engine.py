@@ -9,7 +9,7 @@ decided from the results of the last.
 from __future__ import annotations
 
 import math
-import os
+import multiprocessing.connection
 import statistics
 import time
 import warnings
@@ -32,7 +32,7 @@ from trickstack.ablations.jobs import (
     job_states,
     withdraw,
 )
-from trickstack.ablations.processes import start_worker_server, worker_context
+from trickstack.ablations.processes import start_worker_server, worker_context, worker_threads
 from trickstack.ablations.spec import StudySpec
 from trickstack.ablations.state import (
     JobTrial,
@@ -193,15 +193,15 @@ def _run_workers(ctx: Context, keys: set[str], label: str) -> None:
     if ctx.workers <= 1:
         work(ctx.spec.study.name, ctx.storage_url, on_trial=report, device=devices[0], deterministic=ctx.deterministic)
         return
-    threads = max(1, usable_cpus() // ctx.workers)  # split the CPU threads between workers
+    threads = worker_threads(ctx.workers)
     start_worker_server(ctx.workers, [ctx.spec.study.workload])  # if the command has not started it already
     procs = [worker_context().Process(target=worker_main, args=(ctx.spec.study.name, ctx.storage_url, ctx.workers,
                                                                 threads, device, ctx.deterministic))
              for device in devices]
     for p in procs:
         p.start()
-    while any(p.is_alive() for p in procs):
-        time.sleep(1)
+    while alive := [p for p in procs if p.is_alive()]:
+        multiprocessing.connection.wait([p.sentinel for p in alive], timeout=1)  # wakes at once when one ends
         report()
     for p in procs:
         p.join()
@@ -354,7 +354,3 @@ def ablate(spec: StudySpec, storage_url: Optional[str] = None, workers: int = 1,
     state.finish(failed)
     return ctx
 
-
-def usable_cpus() -> int:
-    """CPUs this process may run on (``taskset`` and cgroup CPU sets respected, as torch's default threads do)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

@@ -1,10 +1,13 @@
-"""How long one training run of a study will take, measured, for ``ablate --dry-run``."""
+"""How long one training run of a study will take, measured, for the plan `ablate` prints (and ``--dry-run``)."""
 
 from __future__ import annotations
 
 import time
 from typing import Optional
 
+import torch
+
+from trickstack.ablations.processes import worker_threads
 from trickstack.ablations.spec import StudySpec
 from trickstack.core.budget import Budget
 from trickstack.trial.runner import baseline_step_flops, run_trial
@@ -17,8 +20,9 @@ MAX_RUNS = 10_000  # training runs of the whole plan
 MAX_SECONDS = 30 * 24 * 3600  # estimated wall time with the workers given: 30 days
 
 
-def seconds_per_run(spec: StudySpec) -> float:
-    """Time a short baseline run and scale it to the study's budget (tricks may change the cost)."""
+def seconds_per_run(spec: StudySpec, workers: int = 1, device: str = "cpu", deterministic: bool = True) -> float:
+    """Time a short baseline run as one of ``workers`` local workers will train it (on ``device``; on CPU
+    with the torch threads each worker gets) and scale it to the study's budget (tricks may change the cost)."""
     wl = get_workload(spec.study.workload)
     budget = spec.study.budget.as_budget()
     if spec.synthetic is not None:
@@ -27,10 +31,16 @@ def seconds_per_run(spec: StudySpec) -> float:
         return budget.value
     step = baseline_step_flops(wl)  # also loads the data, which a worker does once, not per run
     calibration = Budget("flops", CALIBRATION_STEPS * step)
-    run_trial(wl, [], seed=0, budget=calibration)  # warm-up: first-call costs are not per run
-    start = time.perf_counter()
-    record = run_trial(wl, [], seed=0, budget=calibration)
-    wall = time.perf_counter() - start
+    threads = torch.get_num_threads()
+    if workers > 1 and device == "cpu":
+        torch.set_num_threads(worker_threads(workers))
+    try:
+        run_trial(wl, [], seed=0, budget=calibration, device=device, deterministic=deterministic)  # warm-up
+        start = time.perf_counter()
+        record = run_trial(wl, [], seed=0, budget=calibration, device=device, deterministic=deterministic)
+        wall = time.perf_counter() - start
+    finally:
+        torch.set_num_threads(threads)
     per_step = record.train_seconds / record.steps
     steps = budget.value / step if budget.unit == "flops" else budget.value / wl.batch_size
     return wall - record.train_seconds + per_step * steps

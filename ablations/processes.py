@@ -36,6 +36,16 @@ def worker_context() -> multiprocessing.context.BaseContext:
     return context
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on (``taskset`` and cgroup CPU sets respected, as torch's default threads do)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def worker_threads(workers: int) -> int:
+    """Torch threads of each of ``workers`` local workers on CPU: the usable CPUs split between them."""
+    return max(1, usable_cpus() // workers)
+
+
 def start_worker_server(workers: int = 2, workloads: Iterable[str] = ()) -> None:
     """Start the fork server now, for ``workers`` local workers that will train ``workloads`` (it imports and
     loads them in the background). A no-op for one worker (it runs in this process), where there is no fork

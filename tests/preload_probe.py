@@ -12,3 +12,18 @@ def workload_was_loaded(queue, name: str) -> None:
     """Whether the workload ``name``'s data was in memory when the process began (loaded by the fork server)."""
     registry = sys.modules.get("trickstack.workloads")
     queue.put(registry is not None and "splits" in vars(registry._REGISTRY.get(name, object())))
+
+
+def trainer_env_was_read(queue) -> None:
+    """Whether Composer's version and commit hash, which every Trainer logs, and the records' provenance were
+    read by the fork server."""
+    patches, records = sys.modules.get("trickstack.trial.composer_patches"), sys.modules.get("trickstack.core.records")
+    queue.put(patches is not None and sorted(patches._env_items) == ["composer_commit_hash", "composer_version"]
+              and records is not None and records._static_provenance.cache_info().currsize == 1)
+
+
+def collector_frozen(queue) -> None:
+    """Whether the fork server froze its objects out of the collector's walks (see trickstack.ablations.preload)."""
+    import gc
+
+    queue.put(gc.get_freeze_count() > 100_000)

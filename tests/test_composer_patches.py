@@ -4,6 +4,8 @@ written for, and a trial under them is the same trial, event for event and bit f
 from __future__ import annotations
 
 import copy
+import inspect
+import re
 import warnings
 
 import composer
@@ -35,7 +37,8 @@ def test_patched_functions_are_the_known_ones():
         assert source_hash(patch.checked) == patch.known_hash, f"{patch.label} changed"
     assert apply_patches() == ["StringEnum.__eq__", "Engine._debug_log", "Event.is_before_event", "Event.is_after_event",
                                "Engine._run_algorithms", "composer.trainer.trainer.deepcopy", "Engine.run_event",
-                               "Trainer._accumulate_time_across_ranks", "Timestamp.to_next_batch", "State.fsdp_enabled"]
+                               "Trainer._accumulate_time_across_ranks", "Timestamp.to_next_batch", "State.fsdp_enabled",
+                               "composer.trainer.trainer.get_composer_env_dict"]
     assert StringEnum.__dict__["__eq__"] is composer_patches._same_enum_eq
 
 
@@ -291,3 +294,27 @@ def test_fsdp_enabled_answers_as_the_original():
     answers = [composer_patches._fsdp_enabled(SimpleNamespace(model=m)) for m in models]
     assert answers == [composer_patches._original_fsdp_enabled.fget(SimpleNamespace(model=m)) for m in models]
     assert answers == [False, False, False, True, False]
+
+
+def test_trainer_env_dict_reads_as_the_original(monkeypatch):
+    # What Trainer.__init__ reads of it (the version and the commit hash) is the original's, without asking
+    # py-cpuinfo (a subprocess); any other key still comes from the original.
+    import composer.trainer.trainer as trainer_module
+    from composer.utils import collect_env
+
+    apply_patches()
+    assert trainer_module.get_composer_env_dict is composer_patches.trainer_env_dict
+    original = composer_patches._original_env_dict()
+    cpu_asked = []
+    monkeypatch.setattr(collect_env.cpuinfo, "get_cpu_info", lambda: cpu_asked.append(1) or {"brand_raw": "X"})
+    env = trainer_module.get_composer_env_dict()
+    assert (env["composer_version"], env["composer_commit_hash"]) == (
+        original["composer_version"], original["composer_commit_hash"])
+    assert cpu_asked == []
+    collect_env.get_cpu_model.cache_clear()
+    try:
+        assert env["cpu_model"] == "X" and cpu_asked == [1] and env["cpu_count"] == original["cpu_count"]
+    finally:
+        collect_env.get_cpu_model.cache_clear()
+    uses = re.findall(r"composer_env_dict\[('\w+')\]", inspect.getsource(trainer_module))
+    assert sorted(set(uses)) == ["'composer_commit_hash'", "'composer_version'"]  # all the trainer reads of it

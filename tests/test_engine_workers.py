@@ -154,14 +154,16 @@ def test_two_worker_processes_on_a_journal_complete_each_job_once(tmp_path):
     assert os.getpid() not in pids, "jobs ran in the coordinator, not in worker processes"
 
 
-def test_worker_processes_start_with_composer_already_imported():
-    # Local workers fork from a server that imported the worker module (Composer, torch) once, so a
-    # worker does not pay those seconds itself (a spawned one starts from a bare interpreter).
+@pytest.mark.parametrize("probe", ["composer_was_loaded", "trainer_env_was_read", "collector_frozen"])
+def test_worker_processes_start_with_composer_already_imported(probe):
+    # Local workers fork from a server that imported the worker module (Composer, torch) once, read the
+    # package metadata every Trainer logs and froze its objects out of the collector's walks, so a worker
+    # does not pay those seconds itself (a spawned one starts from a bare interpreter).
     import preload_probe
 
     context = worker_context()
     queue = context.Queue()
-    proc = context.Process(target=preload_probe.composer_was_loaded, args=(queue,))
+    proc = context.Process(target=getattr(preload_probe, probe), args=(queue,))
     proc.start()
     try:
         assert queue.get(timeout=TIMEOUT) is True

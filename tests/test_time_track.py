@@ -13,7 +13,7 @@ from composer.core import Callback
 from trickstack.core.budget import Budget
 from trickstack.core.errors import UserError
 from trickstack.core.evidence import write_runs
-from trickstack.core.records import RunRecord, provenance
+from trickstack.core.records import BudgetRecord, RunRecord, provenance
 from trickstack.derive import inputs
 from trickstack.derive.derive import DeriveOptions, derive
 from trickstack.leaderboard import board as lb
@@ -185,3 +185,35 @@ def test_the_command_line_refuses_a_track_it_does_not_keep(cli, tmp_path):
                        "--recipes", str(tmp_path))
     assert code == 2 and "needs a budget in seconds" in " ".join(err.split()) and "Traceback" not in err
     assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_a_run_from_a_recipe_trains_at_the_recipe_budget(derived, cli, monkeypatch):
+    # `trickstack run --recipe R` without --budget runs at the budget R was derived and measured at: seconds for
+    # a time-track recipe (not the workload's FLOP reference budget), and it says when the hardware differs.
+    root, d = derived
+    recipe = load_recipe(d.path)
+    code, out, err = cli("run", "--recipe", str(d.path), "--json", "--device", "cpu")
+    assert code == 0, err
+    record = RunRecord.model_validate_json(out)
+    assert (record.budget.unit, record.budget.value) == ("seconds", BUDGET.value)
+    assert record.train_seconds < BUDGET.value + 0.2
+    timed_on = recipe.provenance.hardware
+    assert ("note: recipe" in err) == (record.provenance.hardware_class != timed_on)
+    code, out, err = cli("run", "--recipe", str(d.path), "--budget-unit", "flops")
+    assert code == 2 and ("--budget-unit flops needs --budget (recipe mnist1d/seconds/2016's budget is 0.25 seconds)"
+                          in " ".join(err.split()))
+    code, out, err = cli("run", "--recipe", str(d.path), "--budget", "3e8", "--json", "--device", "cpu")
+    assert code == 0 and RunRecord.model_validate_json(out).budget.value == 3e8  # --budget wins, in FLOPs by default
+
+
+def test_a_run_from_a_flop_track_recipe_trains_at_its_budget(cli, monkeypatch):
+    from trickstack.recipes.recipe import find_recipe
+
+    shipped = find_recipe("mnist1d", 2016)
+    small = BudgetRecord(unit="flops", value=2e8)  # a small budget, as if the recipe's
+    shipped = shipped.model_copy(update={"provenance": shipped.provenance.model_copy(update={"budget": small})})
+    monkeypatch.setattr("trickstack.recipes.recipe.open_recipe", lambda ref: shipped)
+    code, out, err = cli("run", "--recipe", "mnist1d/2016", "--json", "--device", "cpu")
+    assert code == 0, err
+    record = RunRecord.model_validate_json(out)
+    assert (record.budget.unit, record.budget.value) == ("flops", 2e8) and record.recipe.name == "mnist1d/2016"

@@ -144,8 +144,10 @@ def run(
                                         "tricks added on top of it, none of them already in it)"),
     seed: int = typer.Option(0, help="fixes initialisation, data order and every trick's randomness"),
     budget: Optional[str] = typer.Option(None, help="compute budget in --budget-unit, or a fraction of the workload's "
-                                         "reference budget (0.25x); default: the reference budget"),
-    budget_unit: str = typer.Option("flops", help="flops, samples or seconds"),
+                                         "reference budget (0.25x); default: with --recipe the recipe's budget (FLOPs, "
+                                         "or seconds for a time-track recipe), else the reference budget"),
+    budget_unit: Optional[str] = typer.Option(None, help="flops, samples or seconds (default: flops; without --budget, "
+                                              "the recipe's unit)"),
     set_: List[str] = typer.Option([], "--set", help="TRICK.PARAM=VALUE or NUISANCE=VALUE; repeatable"),
     as_json: bool = typer.Option(False, "--json", help="print the record as JSON"),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="also write the record to a new file in this folder"),
@@ -165,7 +167,8 @@ def run(
     except UserError as error:
         raise UserError(f"--seed: {error}") from None
     device = device_flag(device)
-    recipe = resolve(open_recipe(recipe_ref)) if recipe_ref is not None else None
+    source = open_recipe(recipe_ref) if recipe_ref is not None else None
+    recipe = resolve(source) if source is not None else None
     if recipe is not None and workload is not None and workload != recipe.workload:
         raise UserError(f"--workload {workload} differs from the workload of recipe {recipe.name} ({recipe.workload}); "
                         "leave --workload out")
@@ -174,8 +177,12 @@ def run(
     stack, from_recipe = with_recipe(recipe, wl, extra, {})  # the recipe's tricks, then --tricks
     overrides = set_flags(set_, wl, stack, f"recipe {recipe.name} or --tricks" if recipe else "--tricks")
     resolve_stack(wl, stack, {**from_recipe, **overrides})  # every user error before any data is loaded
-    chosen = budget_flag(budget, budget_unit, lambda: reference_budget(wl))
-    if chosen is None and budget_unit != "flops":
+    chosen = budget_flag(budget, budget_unit or "flops", lambda: reference_budget(wl))
+    if chosen is None and source is not None:  # the budget the recipe was derived and measured at
+        chosen = source.provenance.budget.as_budget()
+        if budget_unit not in (None, chosen.unit):
+            raise UserError(f"--budget-unit {budget_unit} needs --budget (recipe {source.name}'s budget is {chosen})")
+    elif chosen is None and budget_unit not in (None, "flops"):
         raise UserError("--budget-unit needs --budget (the reference budget is in FLOPs)")
     if out_dir is not None:
         out_folder(out_dir)  # before training: a bad folder must not waste the run
@@ -186,6 +193,11 @@ def run(
         print(record.to_json())
     else:
         print_record(record)
+    if source is not None and chosen.unit == "seconds" and source.provenance.hardware not in (
+            None, record.provenance.hardware_class):
+        err.print(f"note: recipe {source.name} was timed on {source.provenance.hardware}; this run trained on "
+                  f"{record.provenance.hardware_class}, where {chosen} buy a different amount of training (the time "
+                  "track compares runs of one hardware class only)", highlight=False)
     if out_dir is not None:
         path = save_record(record, out_dir)
         err.print(f"record written to {path}")
@@ -231,9 +243,11 @@ def ablate(
     from trickstack.ablations.estimate import oversized
     from trickstack.ablations.spec import StudySpec
     from trickstack.cli.flags import device_flag
+    from trickstack.trial.devices import worker_devices
 
     spec, device = StudySpec.load(spec_path), device_flag(device)
-    runs, seconds = _print_plan(spec, *plan_arms(spec), workers, out if dry_run else err)  # stdout: the results
+    runs, seconds = _print_plan(spec, *plan_arms(spec), workers, worker_devices(device, workers)[0], deterministic,
+                                out if dry_run else err)  # stdout: the results
     if dry_run:
         return
     too_big = oversized(runs, seconds)
@@ -246,8 +260,10 @@ def ablate(
     print_results(ctx.study)
 
 
-def _print_plan(spec, arms, excluded, workers: int, out=out) -> tuple[int, float]:
-    """Print the arms, the number of runs and the estimated time; return (runs, seconds with the workers)."""
+def _print_plan(spec, arms, excluded, workers: int, device: str = "cpu", deterministic: bool = True,
+                out=out) -> tuple[int, float]:
+    """Print the arms, the number of runs and the estimated time (a run timed as one of the workers trains it,
+    on the first worker's device); return (runs, seconds with the workers)."""
     from trickstack.ablations.engine import STATIC
     from trickstack.ablations.estimate import seconds_per_run
     from trickstack.core.stacks import arm_name
@@ -262,7 +278,7 @@ def _print_plan(spec, arms, excluded, workers: int, out=out) -> tuple[int, float
     out.print(f"  {len(arms)} arms: {', '.join(arm_name(a) for a in arms)}", highlight=False)
     for arm, why in excluded:
         out.print(f"  excluded {arm_name(arm)}: {why}", highlight=False)
-    per_run = seconds_per_run(spec)
+    per_run = seconds_per_run(spec, workers, device, deterministic)
     seconds = runs * per_run / workers
     out.print(f"  {runs} training runs ({len(arms)} x ({s.seeds} evaluation seeds + {tune} tuning runs)); "
               f"about {per_run:.1f} s each, {seconds / 60:.1f} min with {workers} worker(s)")

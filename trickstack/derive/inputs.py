@@ -8,7 +8,7 @@ from typing import Any, Optional, Sequence, Union
 
 import torch
 
-from trickstack.ablations.engine import usable_cpus
+from trickstack.ablations.processes import worker_threads
 from trickstack.ablations.spec import StudySpec
 from trickstack.core.budget import Budget
 from trickstack.core.datafiles import Strict, parse_toml, read_text, validate
@@ -83,7 +83,7 @@ def timed(wl: Workload, prev_path: Optional[Path], workers: int, device: str) ->
     before any training if the previous recipe of the track was timed on another (times compare only within one)."""
     if wl.simulate is not None:
         return "simulated"
-    threads = torch.get_num_threads() if workers <= 1 else max(1, usable_cpus() // workers)  # as the engine sets them
+    threads = torch.get_num_threads() if workers <= 1 else worker_threads(workers)  # as the engine sets them
     here = provenance(devices.accelerator(device)).model_copy(update={"torch_threads": threads}).hardware_class
     prov = load_recipe(prev_path).provenance if prev_path is not None else None
     if prov is not None and prov.hardware != here:

@@ -30,6 +30,11 @@ dozen times per training step:
   returns those directly (integer counts in int32 range, no process group, world size 1; else the original).
 - ``State.fsdp_enabled``, asked once per step: walks every module through ``Module.modules()`` 's nested
   generators; the patch walks the same ``_modules`` tree with a list (same answer; see `_fsdp_enabled`).
+- ``get_composer_env_dict`` as ``Trainer.__init__`` calls it, once per trainer, to log two of its keys (the
+  Composer version and commit hash): it asks ``py-cpuinfo`` for the CPU model, which runs a subprocess the
+  first time in each process (~1.1 s: the first trial of every worker paid it), and reads the package's file
+  list for the commit hash every time (~10 ms; 0.3 s the first time). The patch returns a dict of the version and the commit hash
+  (read once per process); any other key is looked up in the original's full dict on first use.
 - ``Timestamp.to_next_batch`` with int counts: ``copy`` re-parses and re-validates all ten counts through
   ``Time.from_input`` (enum lookups each); the patch builds the same timestamp's fields directly.
 
@@ -66,6 +71,7 @@ from composer.core.state import State
 from composer.core.time import Time, Timestamp, TimeUnit
 from composer.loggers import LoggerDestination
 from composer.trainer.trainer import Trainer
+from composer.utils import collect_env
 from composer.utils import dist as composer_dist
 from composer.utils.string_enum import StringEnum
 
@@ -87,6 +93,7 @@ _original_run_event = Engine.run_event
 _original_accumulate = Trainer._accumulate_time_across_ranks
 _original_to_next_batch = Timestamp.to_next_batch
 _original_fsdp_enabled = State.__dict__["fsdp_enabled"]
+_original_env_dict = trainer_module.get_composer_env_dict
 
 
 def _same_enum_eq(self: StringEnum, other: object) -> bool:
@@ -293,6 +300,25 @@ def _fsdp_enabled(self: State) -> bool:
     return False
 
 
+class _EnvDict(dict):
+    """The Composer version and commit hash; any other key of `get_composer_env_dict` from the original, on use."""
+
+    def __missing__(self, key: str) -> Any:
+        self.update(_original_env_dict())
+        return self[key]
+
+
+_env_items: dict[str, Any] = {}
+
+
+def trainer_env_dict() -> dict:
+    """`get_composer_env_dict` for `Trainer.__init__`, which reads only the version and the commit hash."""
+    if not _env_items:
+        _env_items.update(composer_version=collect_env.get_composer_version(),
+                          composer_commit_hash=collect_env.get_composer_commit_hash())
+    return _EnvDict(_env_items)
+
+
 @dataclass(frozen=True)
 class Patch:
     owner: Any  # a class or module of Composer
@@ -333,6 +359,9 @@ PATCHES = (
     Patch(State, "fsdp_enabled", _original_fsdp_enabled, property(_fsdp_enabled),
           (_original_fsdp_enabled.fget, torch.nn.Module.modules, torch.nn.Module.named_modules),
           "52a883e079b2ea1f214064b9324654d6a6b7a91ea4c2d47b0469a0940ad3f997"),
+    Patch(trainer_module, "get_composer_env_dict", _original_env_dict, trainer_env_dict,
+          (Trainer.__init__, _original_env_dict, collect_env.get_composer_version, collect_env.get_composer_commit_hash),
+          "5c4339125b2c6d2f9d32dac9b29035413921c0375536b1ae0ef4f9d8c52dc74e"),
 )
 
 
