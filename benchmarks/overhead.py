@@ -27,6 +27,7 @@ from composer.core import Callback
 from composer.utils import reproducibility
 
 from trickstack.core.budget import Budget
+from trickstack.core.errors import UserError
 from trickstack.trial.composer_patches import apply_patches
 from trickstack.trial.runner import baseline_step_flops, run_trial
 from trickstack.workloads import Workload, get_workload, list_workloads
@@ -113,7 +114,8 @@ def measure(wl: Workload, steps: int, repeats: int) -> dict[str, tuple[float, fl
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     cpu_sized = [w for w in list_workloads() if get_workload(w).cpu_variant is None]  # cifar10: its cifar10-tiny
-    parser.add_argument("--workloads", nargs="+", default=cpu_sized, choices=list_workloads())
+    parser.add_argument("--workloads", nargs="+", default=None, choices=list_workloads(),
+                        help=f"default: {' '.join(cpu_sized)} (a workload whose data this machine lacks is skipped, saying why)")
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
@@ -122,8 +124,15 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     reproducibility.configure_deterministic_mode()  # for all three, as run_trial sets it
     print(f"Composer patches applied (trickstack.trial.composer_patches): {', '.join(apply_patches()) or 'none'}")
-    for name in args.workloads:
+    for name in args.workloads or cpu_sized:
         wl = get_workload(name)
+        try:
+            wl.splits  # noqa: B018 -- its data, before any timing: a machine without it says so here
+        except UserError as error:
+            if args.workloads:
+                raise SystemExit(f"error: {error}") from None
+            print(f"{name}: skipped: {error}", flush=True)
+            continue
         print(f"{name}: {args.steps} steps of {wl.batch_size}, median of {args.repeats}, torch threads {torch.get_num_threads()}")
         t = measure(wl, args.steps, args.repeats)
         for i, clock in enumerate(("wall-clock", "CPU")):
