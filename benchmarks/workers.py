@@ -8,12 +8,13 @@ same jobs in a journal file in a temporary folder; one worker gets all CPU threa
 each. Goals: 2 workers / 1 worker >= 1.7 end to end; overhead <= 0.3 s. On a machine shared with other
 work, or with fewer than 2 free cores, two workers cannot reach the goal: read the figures with the load.
 
-Both commands pay the same start-up before their first trial (importing torch and Composer, about 6 s
-on a 2-core machine, and timing the plan's estimate) and the same analysis after the last; no number
-of workers shortens those. With S seconds of them and W seconds of training on one worker, two workers
-can reach at most (S + W) / (S + W / 2) end to end, so the default study (32 runs of about 5 s at
-2e10 FLOPs on MNIST-1D) is long enough for trials per hour to say what a study gets; with `--flops 2e9`
-(0.5 s runs, W about 16 s) the bound is about 1.5. The start-up seconds are printed beside the ratios.
+Both commands pay the same start-up before their first trial (importing torch and Composer, and timing
+the plan's estimate) and the same analysis after the last; no number of workers shortens those. With S
+seconds of them and W seconds of training on one worker, two workers can reach at most
+(S + W) / (S + W / 2) end to end. The start-up seconds are printed beside the ratios. On the 2-core
+machine this was written on, S was about 8.5 s: the default study (32 runs of about 5 s at 2e10 FLOPs on
+MNIST-1D) is long enough for trials per hour to say what a study gets, while with `--flops 2e9` (0.5 s
+runs, W about 16 s) the bound was about 1.5.
 
     python -m trickstack.benchmarks.workers [--seeds 8] [--flops 2e10]
 """
