@@ -33,7 +33,7 @@ dozen times per training step:
 - ``get_composer_env_dict`` as ``Trainer.__init__`` calls it, once per trainer, to log two of its keys (the
   Composer version and commit hash): it asks ``py-cpuinfo`` for the CPU model, which runs a subprocess the
   first time in each process (~1.1 s: the first trial of every worker paid it), and reads the package's file
-  list for the commit hash every time (~10 ms; 0.3 s the first time). The patch returns a dict of the version and the commit hash
+  list for the commit hash every time (~10 ms). The patch returns a dict of the version and the commit hash
   (read once per process); any other key is looked up in the original's full dict on first use.
 - ``Timestamp.to_next_batch`` with int counts: ``copy`` re-parses and re-validates all ten counts through
   ``Time.from_input`` (enum lookups each); the patch builds the same timestamp's fields directly.
