@@ -1,9 +1,10 @@
 """Imported by the workers' fork server (`trickstack.ablations.processes`): loads the workloads named in
 its environment, so workers forked from it find their data in memory (each still measures the
-baseline step's FLOPs itself, once per process). It also reads, once, what each worker's first trial
-would read for itself (package metadata and git, ~30 ms): what every Trainer logs of Composer's version
-and commit hash (`trainer_env_dict`) and the run records' provenance (`provenance`). Then it freezes the
-collector's view of everything loaded (see the end: that saves each worker 0.4 s).
+baseline step's FLOPs itself, once per process). It also does, once, what each worker's first trial
+would do for itself (package metadata, git, source hashes: ~0.1 s): read what every Trainer logs of
+Composer's version and commit hash (`trainer_env_dict`) and the run records' provenance (`provenance`),
+and check and apply Composer's speed patches (`apply_patches`). Then it freezes the collector's view of
+everything loaded (see the end: that saves each worker 0.4 s).
 
 Nothing here may stop the server: a workload that fails to load is skipped (the worker that needs it
 loads it again and reports the error the usual way). Loading runs torch on one thread and trains nothing:
@@ -19,7 +20,7 @@ import torch
 
 from trickstack.ablations.processes import PRELOAD_WORKLOADS
 from trickstack.core.records import provenance
-from trickstack.trial.composer_patches import trainer_env_dict
+from trickstack.trial.composer_patches import apply_patches, trainer_env_dict
 from trickstack.workloads import get_workload
 
 
@@ -46,6 +47,7 @@ preload(os.environ.get(PRELOAD_WORKLOADS, ""))
 try:
     trainer_env_dict()
     provenance()
+    apply_patches()
 except Exception:  # noqa: BLE001 -- see the module docstring; a Trainer reads it again, the usual way
     pass
 # Last: every object so far goes to the collector's permanent generation, so a worker's collections do not

@@ -16,10 +16,11 @@ def workload_was_loaded(queue, name: str) -> None:
 
 def trainer_env_was_read(queue) -> None:
     """Whether Composer's version and commit hash, which every Trainer logs, and the records' provenance were
-    read by the fork server."""
+    read, and Composer's speed patches applied, by the fork server."""
     patches, records = sys.modules.get("trickstack.trial.composer_patches"), sys.modules.get("trickstack.core.records")
     queue.put(patches is not None and sorted(patches._env_items) == ["composer_commit_hash", "composer_version"]
-              and records is not None and records._static_provenance.cache_info().currsize == 1)
+              and records is not None and records._static_provenance.cache_info().currsize == 1
+              and patches.PATCHES[0].owner.__dict__[patches.PATCHES[0].name] is patches.PATCHES[0].replacement)
 
 
 def collector_frozen(queue) -> None:
