@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -20,7 +21,7 @@ from trickstack.derive.derive import DeriveOptions, derive
 from trickstack.leaderboard import board as lb
 from trickstack.leaderboard.site import write_site
 from trickstack.stats import rules
-from trickstack.stats.sequential import run_plan
+from trickstack.stats.sequential import SequentialPlan, run_plan
 
 ALPHA = rules.LEADERBOARD_ALPHA
 OPTIONS = DeriveOptions(trials=4, tricks=("label_smoothing",))
@@ -97,14 +98,30 @@ def test_the_leaderboard_judges_a_sequential_recipe_at_its_look_and_rechecks_the
     assert prov["p_value"] < rules.sequential_level(c) == pytest.approx(c["nominal"])
     board = lb.build(tmp_path).boards["synthetic"]
     assert list(board.table.status) == ["baseline", "new best"] and board.table.n_pairs_prev.iloc[1] == 12
-    # the same evidence claimed at look 1 (its first 5 seeds said "continue"): refused
+    # the same evidence claimed as accepted at look 2 (its first 8 seeds said "continue"), consistently in the
+    # file (its seeds and level say look 2): the leaderboard replays the looks from the evidence and refuses it
     text = d.path.read_text()
-    d.path.write_text(text.replace("looks_taken = 3", "looks_taken = 2"))
-    with pytest.raises(UserError, match="looks_taken = 2"):
+    forged = (re.sub(r"seeds = \[[^]]*\]", "seeds = [0, 1, 2, 3, 4, 5, 6, 7]", text, count=1)
+              .replace("looks_taken = 3", "looks_taken = 2")
+              .replace(f"nominal = {c['nominal']!r}", f"nominal = {SequentialPlan().nominal[1]!r}"))
+    d.path.write_text(forged)
+    with pytest.raises(UserError, match=r"look 2 \(8 seeds\) decided 'accept'"):
         lb.build(tmp_path)
     d.path.write_text(text.replace(f"nominal = {c['nominal']!r}", "nominal = 0.01"))
     with pytest.raises(UserError, match="nominal"):
         lb.build(tmp_path)
+
+
+def test_a_recorded_plan_looser_or_larger_than_allowed_is_refused():
+    looser = {"design": "sequential", "looks": [5, 8], "alpha": 0.02, "spending": "pocock", "futility": 0.5}
+    with pytest.raises(UserError, match="looser than the leaderboard's rule"):
+        rules.sequential_plan(looser)
+    with pytest.raises(UserError, match="looser than the leaderboard's rule"):
+        rules.sequential_plan({**looser, "alpha": 0.01, "looks": [3, 8]})
+    with pytest.raises(UserError, match="at most 6 looks and 50 seeds"):  # refused before calibrating it
+        rules.sequential_plan({**looser, "alpha": 0.01, "looks": [5, 100_000]})
+    with pytest.raises(UserError, match="not a look"):
+        SequentialPlan().decide([0.1] * 6)
 
 
 def test_bad_confirmation_options_are_refused():

@@ -1,7 +1,7 @@
 """Group-sequential confirmation: add paired seeds while a candidate is promising but not yet significant.
 
-A fixed 5-seed one-sided paired t-test at p < 0.01 accepts a gain worth 1.41 paired-difference sds
-only 42.5% of the time. A `SequentialPlan` looks at the paired differences after ``looks[0]`` seeds,
+A fixed 5-seed one-sided paired t-test at p < 0.01 accepts a gain worth sqrt(2) = 1.41 paired-difference
+sds only 42.5% of the time. A `SequentialPlan` looks at the paired differences after ``looks[0]`` seeds,
 then after each later look, and at look k accepts if the one-sided paired t-test's p is below the
 nominal level ``nominal[k]``, stops if the gain is not promising (t below ``futility``), or adds
 seeds up to the next look. The nominal levels come from an alpha-spending function (Lan & DeMets):
@@ -10,7 +10,7 @@ alpha``, so the chance of accepting at any look stays at alpha however many look
 levels are calibrated on simulated paired t statistics (`nominal_levels`); the futility stop is
 non-binding (ignored when calibrating), so it can only lower the error.
 `operating_characteristics` simulates a plan; ``tests/test_sequential.py`` checks its error and power:
-with looks (5, 8, 12), Pocock spending and alpha 0.01, a 1.41-sd gain is accepted ~91% of the time
+with looks (5, 8, 12), Pocock spending and alpha 0.01, a sqrt(2)-sd gain is accepted ~91% of the time
 using ~8.7 seeds on average, where a fixed 9 seeds give 88% and a fixed 5 give 42.5%.
 
 >>> plan = SequentialPlan(looks=(5, 8, 12), alpha=0.01, spending="pocock")
@@ -33,6 +33,7 @@ from scipy import stats
 from trickstack.core.errors import UserError
 
 SPENDING = ("obrien-fleming", "pocock")
+MAX_LOOKS, MAX_SEEDS = 6, 50  # a plan's size: past these a confirmation costs more than it can tell
 DRAWS = 400_000  # simulated null sequences that calibrate the levels: Monte-Carlo sd of 0.01 is 0.00016
 CALIBRATION_SEED = 20_260_415
 
@@ -108,6 +109,8 @@ class SequentialPlan:
         looks = tuple(int(n) for n in self.looks)
         if not looks or looks[0] < 2 or any(b <= a for a, b in zip(looks, looks[1:])):
             raise UserError(f"sequential looks must be increasing seed counts from at least 2, got {list(self.looks)}")
+        if len(looks) > MAX_LOOKS or looks[-1] > MAX_SEEDS:  # also bounds the calibration's memory (DRAWS x seeds)
+            raise UserError(f"sequential looks {list(self.looks)}: at most {MAX_LOOKS} looks and {MAX_SEEDS} seeds")
         if not 0 < self.alpha < 0.5:
             raise UserError(f"sequential alpha must be between 0 and 0.5, got {self.alpha}")
         spent(self.spending, self.alpha, 1.0)  # names an unknown spending function
