@@ -283,6 +283,12 @@ def test_run_refuses_ambiguous_or_bad_recipe_options(recipes, cli, args, message
     assert code == 2 and out == "" and squash(message) in squash(err)
 
 
+def test_a_recipe_without_provenance_runs_at_the_reference_budget(recipes, cli):
+    # A hand-written recipe (no [provenance]) has no budget of its own: the reference budget, in FLOPs.
+    code, out, err = cli("run", "--recipe", str(recipes / "2016.toml"), "--budget-unit", "seconds")
+    assert code == 2 and out == "" and squash("--budget-unit needs --budget (the reference budget is in FLOPs)") in squash(err)
+
+
 def test_run_names_a_bad_recipe_file_before_training(recipes, cli):
     write(recipes, "2018.toml", R2018.replace("[tricks.mixup]", "[tricks.sam]"))
     code, out, err = cli("run", "--recipe", str(recipes / "2018.toml"))

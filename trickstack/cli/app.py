@@ -144,8 +144,8 @@ def run(
                                         "tricks added on top of it, none of them already in it)"),
     seed: int = typer.Option(0, help="fixes initialisation, data order and every trick's randomness"),
     budget: Optional[str] = typer.Option(None, help="compute budget in --budget-unit, or a fraction of the workload's "
-                                         "reference budget (0.25x); default: with --recipe the recipe's budget (FLOPs, "
-                                         "or seconds for a time-track recipe), else the reference budget"),
+                                         "reference budget (0.25x); default: with --recipe the budget it was derived at "
+                                         "(FLOPs, or seconds for a time-track recipe), else the reference budget"),
     budget_unit: Optional[str] = typer.Option(None, help="flops, samples or seconds (default: flops; without --budget, "
                                               "the recipe's unit)"),
     set_: List[str] = typer.Option([], "--set", help="TRICK.PARAM=VALUE or NUISANCE=VALUE; repeatable"),
@@ -178,8 +178,9 @@ def run(
     overrides = set_flags(set_, wl, stack, f"recipe {recipe.name} or --tricks" if recipe else "--tricks")
     resolve_stack(wl, stack, {**from_recipe, **overrides})  # every user error before any data is loaded
     chosen = budget_flag(budget, budget_unit or "flops", lambda: reference_budget(wl))
-    if chosen is None and source is not None:  # the budget the recipe was derived and measured at
-        chosen = source.provenance.budget.as_budget()
+    measured = source.provenance if source is not None else None  # a hand-written recipe has none
+    if chosen is None and measured is not None:  # the budget the recipe was derived and measured at
+        chosen = measured.budget.as_budget()
         if budget_unit not in (None, chosen.unit):
             raise UserError(f"--budget-unit {budget_unit} needs --budget (recipe {source.name}'s budget is {chosen})")
     elif chosen is None and budget_unit not in (None, "flops"):
@@ -193,9 +194,9 @@ def run(
         print(record.to_json())
     else:
         print_record(record)
-    if source is not None and chosen.unit == "seconds" and source.provenance.hardware not in (
+    if measured is not None and chosen.unit == "seconds" and measured.hardware not in (
             None, record.provenance.hardware_class):
-        err.print(f"note: recipe {source.name} was timed on {source.provenance.hardware}; this run trained on "
+        err.print(f"note: recipe {source.name} was timed on {measured.hardware}; this run trained on "
                   f"{record.provenance.hardware_class}, where {chosen} buy a different amount of training (the time "
                   "track compares runs of one hardware class only)", highlight=False)
     if out_dir is not None:

@@ -82,7 +82,7 @@ def timed(wl: Workload, prev_path: Optional[Path], workers: int, device: str) ->
     """The hardware class the time track's runs will be timed on (`Provenance.hardware_class`); a `UserError`
     before any training if the previous recipe of the track was timed on another (times compare only within one)."""
     if wl.simulate is not None:
-        return "simulated"
+        return rules.SIMULATED_HARDWARE
     threads = torch.get_num_threads() if workers <= 1 else worker_threads(workers)  # as the engine sets them
     here = provenance(devices.accelerator(device)).model_copy(update={"torch_threads": threads}).hardware_class
     prov = load_recipe(prev_path).provenance if prev_path is not None else None
@@ -95,7 +95,7 @@ def timed(wl: Workload, prev_path: Optional[Path], workers: int, device: str) ->
 
 def check_timed(records: Sequence[RunRecord], hardware: str) -> None:
     """Every run of a time-track derivation was timed on ``hardware`` (a `UserError` naming the others)."""
-    if hardware == "simulated":
+    if hardware == rules.SIMULATED_HARDWARE:
         return
     other = sorted({r.provenance.hardware_class for r in records} - {hardware})
     if other:

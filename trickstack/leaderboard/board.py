@@ -231,6 +231,8 @@ def _timed_on(entries: list[Entry]) -> str:
         raise UserError(f"time-track recipes of {entries[0].recipe.workload} timed on different hardware: "
                         f"{'; '.join(f'{path}: {hw}' for path, hw in claimed.items())}. {rules.TIME_TRACK}")
     hardware = next(iter(claimed.values()))
+    if hardware == rules.SIMULATED_HARDWARE:  # simulated runs: nothing was timed (their records name this machine)
+        return hardware
     for e in entries:
         other = sorted({r.provenance.hardware_class for r in [*e.records, *e.search]} - {hardware})
         if other:

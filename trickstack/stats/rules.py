@@ -54,6 +54,7 @@ TIME_TRACK = ("on the time track a budget is seconds of training per run, and ti
               "year's evidence. A timed run does not replay bit for bit (its step count follows the clock), so a rerun "
               "on the same class of hardware is a new sample, compared by its paired gain over a baseline run beside "
               "it, not by its metric to the bit")
+SIMULATED_HARDWARE = "simulated"  # the hardware class a simulated workload's time track records: no run is timed
 BUSY_SHARE = 0.9  # a timed CPU run that got less of its CPU threads' time than this shared its cores: refused
 
 
