@@ -233,5 +233,6 @@ def test_a_simulated_time_track_builds_on_the_leaderboard(tmp_path):
                                                     tricks=("label_smoothing",)), truth=truth, storage=url, recipes=tmp_path)
     finally:
         drop_memory(url)
-    assert load_recipe(d.path).provenance.hardware == rules.SIMULATED_HARDWARE
+    prov = load_recipe(d.path).provenance
+    assert prov.hardware == rules.SIMULATED_HARDWARE and prov.study == "derive-synthetic-seconds-2016"  # its own study
     assert "synthetic/seconds" in lb.build(tmp_path).boards

@@ -125,7 +125,8 @@ def recipe_derive(
     recipes: Optional[Path] = typer.Option(None, "--recipes", help="folder of <workload>/<year>.toml: the previous "
                                            "recipe is read from it, the new one and its evidence written to it; "
                                            "default: the shipped recipes/"),
-    study: Optional[str] = typer.Option(None, help="the Optuna study's name; default derive-WORKLOAD-YEAR"),
+    study: Optional[str] = typer.Option(None, help="the Optuna study's name; default derive-WORKLOAD-YEAR "
+                                        "(derive-WORKLOAD-seconds-YEAR on the time track)"),
     force: bool = typer.Option(False, "--force", help="replace YEAR.toml and YEAR.runs.jsonl if they exist"),
     synthetic: Optional[Path] = typer.Option(None, "--synthetic", metavar="TRUTH.toml",
                                              help="testing only: with --workload synthetic, a TOML file whose synthetic "

@@ -49,7 +49,15 @@ from trickstack.derive.config import Config, describe
 from trickstack.derive.search import Runs, confirm, confirmation, plan_record, prepare, run
 from trickstack.derive.search import candidate as best_candidate
 from trickstack.derive.writing import check_recipe, recipe_of, stamp
-from trickstack.recipes.recipe import TRACKS, evidence_digest, recipes_root, resolve, track_folder, write_recipe
+from trickstack.recipes.recipe import (
+    TRACKS,
+    evidence_digest,
+    recipe_name,
+    recipes_root,
+    resolve,
+    track_folder,
+    write_recipe,
+)
 from trickstack.simulator.truth import SyntheticSection
 from trickstack.stats import rules
 from trickstack.stats.sequential import SequentialPlan
@@ -154,7 +162,7 @@ def derive(workload: str, year: int, options: DeriveOptions = DeriveOptions(), *
     budget = inputs.budget_of(options.budget, wl, prev_path, options.track)
     hardware = inputs.timed(wl, prev_path, workers, options.device) if options.track == "seconds" else None
     tricks = inputs.candidates(wl, year, options.tricks, prev)
-    name = options.study or f"derive-{wl.name}-{year}"
+    name = options.study or "derive-" + recipe_name(wl.name, year, options.track).replace("/", "-")  # one per track
     spec = inputs.study_spec(name, wl, year, budget, options.first_seeds, options.trials, options.search_seeds, tricks,
                              checked)
     if workload != wl.name:  # package.module:factory: workers in other processes make the workload from it
