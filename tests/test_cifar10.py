@@ -13,7 +13,7 @@ from trickstack.core.errors import UserError
 from trickstack.testing.workload import check_workload
 from trickstack.trial.runner import baseline_step_flops, reference_budget, run_trial
 from trickstack.workloads import cifar10, cifar10_data, get_workload
-from trickstack.workloads.cifar10_data import AugmentedBatches
+from trickstack.workloads.cifar10_data import FLIPS, AugmentedBatches
 
 
 @pytest.fixture
@@ -90,9 +90,16 @@ def test_augmentation_is_seeded_and_alternating_flips_invert_each_epoch():
     index = torch.arange(8)
     first = data.flip_mask(index, 0)
     assert torch.equal(data.flip_mask(index, 1), ~first) and torch.equal(data.flip_mask(index, 2), first)
-    for _ in range(2):  # one epoch of two batches of 4: the third batch is epoch 1
-        data[[0, 1, 2, 3]]
-    assert data.served // 8 == 1
+    # Served batches: each image's mirroring, read off a left-to-right ramp (mirrored, it falls), inverts from
+    # one epoch (two batches of 4) to the next, starting from `first_flip`.
+    ramp = torch.arange(32.0).expand(8, 3, 32, 32).clone()
+    served = AugmentedBatches(ramp, labels, seed=0, flip="alternating")
+    epochs = [torch.cat([served[[0, 1, 2, 3]][0], served[[4, 5, 6, 7]][0]]) for _ in range(2)]
+    mirrored = [(e[..., 16:].mean((1, 2, 3)) < e[..., :16].mean((1, 2, 3))) for e in epochs]
+    assert torch.equal(mirrored[0], served.first_flip) and torch.equal(mirrored[1], ~served.first_flip)
+    # The crops are the same whichever flip mode: each alternating image is the random mode's or its mirror.
+    random, alternating = (AugmentedBatches(images, labels, seed=5, flip=f)[[0, 1, 2, 3]][0] for f in FLIPS)
+    assert all(torch.equal(a, r) or torch.equal(a, r.flip(-1)) for a, r in zip(alternating, random))
     data.flip = "sideways"
     with pytest.raises(UserError, match="flip must be one of random, alternating"):
         data[[0, 1]]

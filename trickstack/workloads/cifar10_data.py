@@ -170,12 +170,23 @@ def normalise(images: torch.Tensor) -> torch.Tensor:
 
 
 def crop(images: torch.Tensor, shifts: torch.Tensor, pad: int = TRANSLATE) -> torch.Tensor:
-    """Each image reflect-padded by ``pad`` and cropped back at offset ``shifts[i] = (dy, dx)`` in [-pad, pad]."""
-    n, c, h, w = images.shape
+    """Each image reflect-padded by ``pad`` and cropped back at offset ``shifts[i] = (dy, dx)`` in [-pad, pad]:
+    one slice copy per distinct offset (at most (2 pad + 1)^2), not a gather of every pixel.
+
+    >>> x = torch.arange(2 * 4 * 4.).view(2, 1, 4, 4)
+    >>> crop(x, torch.tensor([[0, 0], [1, -1]]), pad=1)[1, 0].tolist()
+    [[21.0, 20.0, 21.0, 22.0], [25.0, 24.0, 25.0, 26.0], [29.0, 28.0, 29.0, 30.0], [25.0, 24.0, 25.0, 26.0]]
+    """
+    h, w = images.shape[-2:]
     padded = F.pad(images, (pad,) * 4, mode="reflect")
-    rows = (shifts[:, 0, None] + pad + torch.arange(h))[:, None, :, None]  # (N, 1, H, 1)
-    cols = (shifts[:, 1, None] + pad + torch.arange(w))[:, None, None, :]  # (N, 1, 1, W)
-    return padded[torch.arange(n)[:, None, None, None], torch.arange(c)[None, :, None, None], rows, cols]
+    out = torch.empty_like(images)
+    side = 2 * pad + 1
+    offsets = (shifts[:, 0] + pad) * side + (shifts[:, 1] + pad)
+    for offset in offsets.unique().tolist():
+        dy, dx = divmod(offset, side)
+        which = (offsets == offset).nonzero().squeeze(1)
+        out[which] = padded[which, :, dy:dy + h, dx:dx + w]
+    return out
 
 
 class AugmentedBatches(TensorBatches):
@@ -211,4 +222,5 @@ class AugmentedBatches(TensorBatches):
         shifts = torch.randint(-TRANSLATE, TRANSLATE + 1, (len(index), 2), generator=self.crops)
         flip = self.flip_mask(index, epoch)
         images = crop(images, shifts)
-        return torch.where(flip[:, None, None, None], images.flip(-1), images), labels
+        images[flip] = images[flip].flip(-1)  # only the mirrored ones
+        return images, labels
