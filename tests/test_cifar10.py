@@ -9,6 +9,7 @@ import pytest
 import torch
 from cifar_fixture import generated_cifar, make_dataset
 
+from trickstack.core.budget import Budget
 from trickstack.core.errors import UserError
 from trickstack.testing.workload import check_workload
 from trickstack.trial.runner import baseline_step_flops, reference_budget, run_trial
@@ -165,3 +166,20 @@ def test_airbench_ingredients_are_tricks_that_run_on_cifar10_and_only_where_they
     digits = get_workload("digits")  # a mirrored digit is another digit; its network has no whitening layer
     assert {t: trick_status(get_trick(t), digits)[0] for t in ("flip_tta", "whitening_init", "identity_init")} == {
         "flip_tta": "excluded", "whitening_init": "excluded", "identity_init": "excluded"}
+
+
+def test_whitening_init_finds_its_convolution_inside_a_squeeze_excite_wrapper(tmp_path):
+    # squeeze_excite with min_channels <= 3 wraps the whiten convolution (3 -> 24 channels) at INIT, before
+    # FIT_START where whitening_init looks for it: it still sets and freezes that convolution.
+    from composer.core import Callback
+
+    class Frozen(Callback):
+        def fit_end(self, state, logger):
+            self.frozen = not cifar10.find_net(state.model, "test").whiten.conv.weight.requires_grad
+
+    seen = Frozen()
+    with generated_cifar(tmp_path):
+        wl = get_workload("cifar10-tiny")
+        run_trial(wl, ["squeeze_excite", "whitening_init"], seed=0, overrides={"squeeze_excite.min_channels": 2},
+                  budget=Budget("flops", 2 * baseline_step_flops(wl)), callbacks=[seen])
+    assert seen.frozen

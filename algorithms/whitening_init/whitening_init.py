@@ -22,7 +22,7 @@ from composer.core import Algorithm, Event, State
 from composer.loggers import Logger
 
 from trickstack.core.errors import UserError
-from trickstack.workloads.cifar10 import find_net
+from trickstack.workloads.cifar10 import find_net, whiten_conv
 
 IMAGES = 5000  # training images whose patches are used (airbench94: train_images[:5000])
 EPS = 5e-4  # added to each eigenvalue before the square root (airbench94's eps)
@@ -51,7 +51,7 @@ class WhiteningInit(Algorithm):
         return event == Event.FIT_START
 
     def apply(self, event: Event, state: State, logger: Logger) -> None:
-        conv = find_net(state.model, "whitening_init").whiten
+        conv = whiten_conv(find_net(state.model, "whitening_init"))
         tensors = getattr(getattr(state.train_dataloader, "dataset", None), "tensors", None)
         if not tensors or tensors[0].dim() != 4:
             raise UserError("whitening_init: the train loader's dataset holds no (N, C, H, W) images as tensors[0] "

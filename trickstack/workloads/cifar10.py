@@ -51,7 +51,7 @@ counter), measured by ``python -m trickstack.benchmarks.gpu_check --workload cif
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from typing import Mapping, Optional
 
 import numpy as np
 import torch
@@ -122,10 +122,18 @@ class CifarNet(nn.Module):
         return self.head(h.flatten(1)) * LOGIT_SCALE
 
 
+def whiten_conv(net: nn.Module) -> Optional[nn.Conv2d]:
+    """The convolution in ``net``'s ``whiten`` slot: the module itself, or the ``conv`` of a wrapper round it
+    (squeeze-excite wraps a convolution of at least its ``min_channels`` outputs)."""
+    slot = getattr(net, "whiten", None)
+    conv = slot if isinstance(slot, nn.Conv2d) else getattr(slot, "conv", None)
+    return conv if isinstance(conv, nn.Conv2d) else None
+
+
 def find_net(model: nn.Module, trick: str) -> CifarNet:
     """The first module inside ``model`` with the ``airbench_net`` slots (``whiten``, ``groups``), for ``trick``."""
     for module in model.modules():
-        if isinstance(getattr(module, "whiten", None), nn.Conv2d) and isinstance(getattr(module, "groups", None), nn.Module):
+        if whiten_conv(module) is not None and isinstance(getattr(module, "groups", None), nn.Module):
             return module  # type: ignore[return-value]
     raise UserError(f"{trick}: the model has no module with a `whiten` convolution and `groups`; this trick needs "
                     f"a network following the {AIRBENCH_NET} contract (see trickstack.workloads.cifar10)")
