@@ -1,4 +1,4 @@
-"""What trickstack does on this machine's accelerator, in one run (at most ~8 minutes on one GPU).
+"""What trickstack does on this machine's accelerator, in one run (sized for a few minutes on one GPU; not yet run on one).
 
 Prints, for ``--device`` (default ``auto``: a CUDA GPU when there is one):
 
@@ -58,7 +58,8 @@ def check(device: str = "auto", workload: str = DEFAULT_WORKLOAD, tiny: bool = F
                     "cuda": prov.cuda, "torch": prov.torch, "composer": prov.composer,
                     "trickstack": prov.trickstack_version, "git_commit": prov.git_commit, "workload": wl.name}
 
-    budget = Budget("flops", float(REPEAT_STEPS[size] * baseline_step_flops(wl)))
+    steps = min(REPEAT_STEPS[size], wl.reference_steps)  # never longer than the reference run (cifar10: 476 steps)
+    budget = Budget("flops", float(steps * baseline_step_flops(wl)))
     a, b = (run_trial(wl, [], seed=0, budget=budget, device=device, deterministic=True) for _ in range(2))
     result["repeat"] = {"steps": a.steps, "metric": wl.metric, "values": [a.metrics.eval_value, b.metrics.eval_value],
                         "identical": a.metrics.eval_value == b.metrics.eval_value
