@@ -286,11 +286,9 @@ def _power(c: _Context, s: Section) -> None:
         d, imp = c.pair(arm, ref), an.probability_of_improvement(c.table, arm, ref, c.direction)
         seeds = [np.nan, np.nan, np.nan]
         if d.n_pairs >= 2 and d.sd_diff > 0:
-            cautious = planning.cautious_effect(d.mean_gain, d.sd_diff, int(d.n_pairs))
             seeds = [planning.seeds_needed(d.mean_gain, d.sd_diff, STUDY_ALPHA),
-                     max(fewest, planning.seeds_needed(d.mean_gain, d.sd_diff, LEADERBOARD_ALPHA)),
-                     max(fewest, planning.seeds_needed(cautious, 1.0, LEADERBOARD_ALPHA))]
-            if math.isnan(seeds[0]):
+                     *planning.leaderboard_seeds(d.mean_gain, d.sd_diff, int(d.n_pairs), fewest)]
+            if any(math.isnan(n) for n in seeds):
                 unsolved.append(t)
         rows.append({"trick": t, "comparison": f"{arm} vs {ref}", "n_pairs": int(d.n_pairs), "mean_gain": d.mean_gain,
                      "sd_diff": d.sd_diff, "p_improve": imp.probability, "p_improve_low": imp.ci_low,

@@ -87,6 +87,19 @@ def seeds_needed(gain: float, sd: float, alpha: float, power: float = POWER) -> 
             return math.nan
 
 
+def leaderboard_seeds(gain: float, sd: float, n_pairs: int, fewest: int = rules.LEADERBOARD_MIN_SEEDS) -> tuple[float, float]:
+    """Seeds a fixed one-sided paired t-test at the leaderboard's alpha needs for `POWER`, at the observed effect
+    ``gain / sd`` and at its `CAUTION` lower bound from ``n_pairs`` pairs: never below ``fewest`` (the rule's
+    minimum), NaN where there is no answer (not ``fewest``).
+
+    >>> leaderboard_seeds(1.41, 1.0, 5), leaderboard_seeds(1.0, 0.0, 5)
+    ((8, 20), (nan, nan))
+    """
+    plain = seeds_needed(gain, sd, rules.LEADERBOARD_ALPHA)
+    cautious = seeds_needed(cautious_effect(gain, sd, n_pairs), 1.0, rules.LEADERBOARD_ALPHA) if sd > 0 else math.nan
+    return tuple(n if math.isnan(n) else max(fewest, n) for n in (plain, cautious))  # type: ignore[return-value]
+
+
 @dataclass(frozen=True)
 class Achieved:
     """A recipe's confirmation, its power estimated from its own evidence (at the observed effect, and at the
@@ -108,6 +121,8 @@ def achieved(gain: float, sd: float, n_pairs: int, confirmation: Optional[Mappin
     >>> a = achieved(1.41, 1.0, 5)
     >>> round(a.power, 3), a.seeds_80, round(a.cautious, 2), a.seeds_80_cautious
     (0.423, 8, 0.77, 20)
+    >>> achieved(1.41, 1.0, 4).power  # fewer pairs than the rule's minimum (runs diverged): it cannot accept
+    0.0
     """
     if n_pairs < 2 or not sd > 0 or not math.isfinite(gain):
         return Achieved(*[math.nan] * 6)
@@ -117,9 +132,8 @@ def achieved(gain: float, sd: float, n_pairs: int, confirmation: Optional[Mappin
     def power(e: float) -> float:
         if plan is not None:
             return operating_characteristics(plan, e, candidates=SIMULATED, seed=0).accepted
+        if n_pairs < rules.LEADERBOARD_MIN_SEEDS:  # too few pairs (runs diverged): the rule cannot accept
+            return 0.0
         return float(TTestPower().power(effect_size=e, nobs=n_pairs, alpha=rules.LEADERBOARD_ALPHA, alternative="larger"))
 
-    fewest = rules.LEADERBOARD_MIN_SEEDS
-    return Achieved(effect, cautious, power(effect), power(cautious),
-                    max(fewest, seeds_needed(effect, 1.0, rules.LEADERBOARD_ALPHA)),
-                    max(fewest, seeds_needed(cautious, 1.0, rules.LEADERBOARD_ALPHA)))
+    return Achieved(effect, cautious, power(effect), power(cautious), *leaderboard_seeds(gain, sd, n_pairs))
