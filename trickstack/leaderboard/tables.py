@@ -106,10 +106,12 @@ def confirmation_lines(e: Entry) -> list[str]:
         return f"{n:.0f}" if math.isfinite(n) else "no number of"
 
     caveat = (f"power of this confirmation, estimated from this study itself: {row['power_prev']:.0%} at the observed "
-              f"gain, {row['power_prev_cautious']:.0%} at its {planning.CAUTION:.0%} lower confidence bound; a fixed "
-              f"test at p < {rules.LEADERBOARD_ALPHA:g} needs {seeds(row['seeds_80_prev'])} seeds for "
+              f"gain, {row['power_prev_cautious']:.0%} at its nominal {planning.CAUTION:.0%} lower confidence bound; a "
+              f"fixed test at p < {rules.LEADERBOARD_ALPHA:g} needs {seeds(row['seeds_80_prev'])} seeds for "
               f"{planning.POWER:.0%} power at the observed gain, {seeds(row['seeds_80_prev_cautious'])} at the bound "
-              "(a gain that passed its test is usually overestimated: the figures at the observed gain flatter it)")
+              "(power at the observed gain follows from its p and adds nothing to it; a gain that passed its test, "
+              "chosen as the search's best, is usually overestimated, and the bound ignores that choice and any "
+              "sequential stop: plan with the figures at the bound, as a floor, not a guarantee)")
     return [how, caveat]
 
 
