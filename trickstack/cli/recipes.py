@@ -13,6 +13,7 @@ from trickstack.cli.guards import out_folder
 from trickstack.cli.help import DETERMINISTIC_HELP, WORKERS_DEVICE_HELP
 from trickstack.core.errors import UserError
 from trickstack.stats import rules
+from trickstack.stats.sequential import DEFAULT_LOOKS, DEFAULT_SPENDING
 
 recipe_app = typer.Typer(no_args_is_help=True, help="Integrated recipes: the best stack of tricks known by a year.")
 
@@ -110,9 +111,10 @@ def recipe_derive(
                                       "leaderboard's rule)"),
     confirm: str = typer.Option("sequential", help="sequential: add evaluation seeds look by look (--looks) while the "
                                                    "candidate is promising, alpha spent over the looks; fixed: --seeds seeds"),
-    looks: str = typer.Option("5,8,12", help="sequential confirmation: cumulative paired evaluation seeds at each look"),
-    spending: str = typer.Option("pocock", help="sequential confirmation: alpha spending over the looks, pocock or "
-                                                "obrien-fleming"),
+    looks: str = typer.Option(",".join(map(str, DEFAULT_LOOKS)),
+                              help="sequential confirmation: cumulative paired evaluation seeds at each look"),
+    spending: str = typer.Option(DEFAULT_SPENDING, help="sequential confirmation: alpha spending over the looks, "
+                                                        "pocock or obrien-fleming"),
     trials: int = typer.Option(16, help="configurations the search trains (on search seeds, disjoint from evaluation's)"),
     search_seeds: int = typer.Option(1, min=1, help="search seeds per configuration"),
     orders: int = typer.Option(4, min=1, help="attribution of a recipe of more than 4 tricks: the prefixes of this many "

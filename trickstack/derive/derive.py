@@ -60,13 +60,11 @@ from trickstack.recipes.recipe import (
 )
 from trickstack.simulator.truth import SyntheticSection
 from trickstack.stats import rules
-from trickstack.stats.sequential import SequentialPlan
+from trickstack.stats.sequential import DEFAULT_LOOKS, DEFAULT_SPENDING, SequentialPlan
 from trickstack.workloads import get_workload
 
 DEFAULT_TRIALS = 16  # configurations the search trains (one search seed each by default)
 CONFIRM = ("sequential", "fixed")
-LOOKS = (5, 8, 12)  # sequential looks: 5 seeds as today's rule, at most 12 (2.4x) for a promising candidate
-SPENDING = "pocock"  # spends alpha about evenly over the looks: a strong candidate stops at 5 seeds
 
 
 @dataclass(frozen=True)
@@ -79,8 +77,8 @@ class DeriveOptions:
     track: str = "flops"  # the budget's unit: "seconds" derives the time track (`trickstack.derive.inputs.timed`)
     seeds: int = rules.LEADERBOARD_MIN_SEEDS  # paired evaluation seeds 0..seeds-1 (confirm="fixed")
     confirm: str = "sequential"  # "sequential": seeds added look by look (looks, spending); "fixed": seeds
-    looks: tuple[int, ...] = LOOKS  # cumulative paired evaluation seeds at each sequential look
-    spending: str = SPENDING  # the alpha-spending function over the looks (trickstack.stats.sequential.SPENDING)
+    looks: tuple[int, ...] = DEFAULT_LOOKS  # cumulative paired evaluation seeds at each sequential look
+    spending: str = DEFAULT_SPENDING  # the alpha-spending function over the looks (trickstack.stats.sequential.SPENDING)
     trials: int = DEFAULT_TRIALS  # configurations the search trains
     search_seeds: int = 1  # seeds each searched configuration trains on (disjoint from evaluation's)
     tricks: Optional[tuple[str, ...]] = None

@@ -32,7 +32,7 @@ import numpy as np
 from scipy import stats
 
 from trickstack.core.errors import UserError
-from trickstack.stats.sequential import Decision, SequentialPlan
+from trickstack.stats.sequential import DEFAULT_LOOKS, DEFAULT_SPENDING, Decision, SequentialPlan
 
 Direction = Literal["maximize", "minimize"]
 DIRECTIONS: tuple[Direction, ...] = ("maximize", "minimize")
@@ -41,11 +41,12 @@ STUDY_ALPHA = 0.05  # default level of a study's tests (a spec's `study.alpha` m
 LEADERBOARD_ALPHA = 0.01  # a new leaderboard entry needs a one-sided paired p below this ...
 LEADERBOARD_MIN_SEEDS = 5  # ... over at least this many paired evaluation seeds
 LEADERBOARD_TEST = "one-sided paired t-test (H1: better than the previous year's recipe)"
-SEQUENTIAL = (f"a derivation may add evaluation seeds look by look (by default at 5, 8 and 12 seeds) while a candidate "
-              "is promising but not yet significant; at each look its p must beat that look's nominal level, set by an "
-              "alpha-spending function (Pocock's by default) so that a candidate with no gain is accepted with chance "
-              f"at most {LEADERBOARD_ALPHA} over all the looks; a recipe records its plan and the looks it took, and the "
-              "leaderboard replays each look from the evidence")
+SEQUENTIAL = ("a derivation may add evaluation seeds look by look (by default at "
+              f"{', '.join(map(str, DEFAULT_LOOKS))} seeds) while a candidate is promising but not yet significant; at "
+              "each look its p must beat that look's nominal level, set by an alpha-spending function "
+              f"({DEFAULT_SPENDING} by default) so that a candidate with no gain is accepted with chance at most "
+              f"{LEADERBOARD_ALPHA} over all the looks; a recipe records its plan and the looks it took, and the "
+              "leaderboard replays the looks of an accepted recipe from the evidence")
 TIME_TRACK = ("on the time track a budget is seconds of training per run, and times are compared only between runs on "
               "one class of hardware: the GPU model, or the CPU model and torch's thread count (the record's "
               "provenance), on a machine doing nothing else while they train: a busy machine takes steps from some "

@@ -33,6 +33,8 @@ from scipy import stats
 from trickstack.core.errors import UserError
 
 SPENDING = ("obrien-fleming", "pocock")
+DEFAULT_LOOKS = (5, 8, 12)  # `recipe derive`'s plan: 5 seeds as a fixed test's, at most 12 for a promising candidate
+DEFAULT_SPENDING = "pocock"  # spends alpha about evenly over the looks: a strong candidate stops at 5 seeds
 MAX_LOOKS, MAX_SEEDS = 6, 50  # a plan's size: past these a confirmation costs more than it can tell
 DRAWS = 400_000  # simulated null sequences that calibrate the levels: Monte-Carlo sd of 0.01 is 0.00016
 CALIBRATION_SEED = 20_260_415
@@ -99,9 +101,9 @@ class SequentialPlan:
     Pocock spending keeps the first look close to today's fixed rule (p < 0.0054 at 5 seeds against
     p < 0.01); O'Brien-Fleming spends almost nothing early and more power late."""
 
-    looks: tuple[int, ...] = (5, 8, 12)
+    looks: tuple[int, ...] = DEFAULT_LOOKS
     alpha: float = 0.01
-    spending: str = "pocock"
+    spending: str = DEFAULT_SPENDING
     futility: float = 0.5
     nominal: tuple[float, ...] = field(init=False)
 
