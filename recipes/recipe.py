@@ -67,8 +67,8 @@ def track_folder(root: Union[str, Path], workload: str, track: str = "flops") ->
 
 
 def recipe_name(workload: str, year: int, track: str = "flops") -> str:
-    """A recipe's one name: ``mnist1d/2019``, or ``mnist1d/seconds/2026`` on the time track."""
-    return f"{workload}/{year}" if track == "flops" else f"{workload}/{track}/{year}"
+    """A recipe's one name, its path under the recipes folder: ``mnist1d/2019``, or ``mnist1d/seconds/2026``."""
+    return f"{track_folder('', workload, track).as_posix()}/{year}"
 
 
 class RecipeSection(Strict):
@@ -197,7 +197,8 @@ def check_folder(recipe: Recipe, path: Path) -> Recipe:
                         f"folder of workload {workload!r}")
     if recipe.track != track:
         raise UserError(f"{path}: a recipe of the {recipe.track} track in the folder of the {track} track "
-                        f"(recipe.track = {recipe.recipe.track!r}; the time track is {workload}/seconds/)")
+                        f"(recipe.track = {recipe.recipe.track!r}; it belongs in "
+                        f"{track_folder('', workload, recipe.track).as_posix()}/)")
     return recipe
 
 

@@ -109,8 +109,17 @@ def test_a_recipe_keeps_to_its_track(derived, tmp_path):
     text = d.path.read_text()
     (tmp_path / "mnist1d").mkdir()
     (tmp_path / "mnist1d" / "2016.toml").write_text(text)  # a time-track recipe in the FLOP track's folder
-    with pytest.raises(UserError, match="a recipe of the seconds track in the folder of the flops track"):
+    with pytest.raises(UserError, match="a recipe of the seconds track in the folder of the flops track.*it belongs in "
+                       "mnist1d/seconds/"):
         lb.build(tmp_path)
+    (tmp_path / "mnist1d" / "2016.toml").unlink()
+    (tmp_path / "mnist1d" / "seconds").mkdir()  # and a FLOP-track recipe in the time track's folder
+    (tmp_path / "mnist1d" / "seconds" / "2016.toml").write_text(text.replace('track = "seconds"\n', "").replace(
+        'budget = {unit = "seconds", value = 0.25}', 'budget = {unit = "flops", value = 2e9}'))
+    with pytest.raises(UserError, match="a recipe of the flops track in the folder of the seconds track.*it belongs in "
+                       "mnist1d/\\)"):
+        lb.build(tmp_path)
+    (tmp_path / "mnist1d" / "seconds" / "2016.toml").unlink()
     flops = text.replace('track = "seconds"\n', "")
     (tmp_path / "mine.toml").write_text(flops)
     with pytest.raises(UserError, match="provenance.budget is in seconds, but the recipe is of the flops track"):
