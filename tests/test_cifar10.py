@@ -4,10 +4,11 @@ message, the augmentation, the optimizer's parametrisation, and cifar10-tiny end
 from __future__ import annotations
 
 import math
+import shutil
 
 import pytest
 import torch
-from cifar_fixture import generated_cifar, make_dataset
+from cifar_fixture import generated_cifar, make_dataset, save
 
 from trickstack.core.budget import Budget
 from trickstack.core.errors import UserError
@@ -54,6 +55,16 @@ def test_the_hub_set_is_converted_once_then_read_from_the_checked_cache(hub):
     cache.write_bytes(cache.read_bytes()[:-100])  # a damaged cache is converted again, not trusted
     cifar10_data._uint8.cache_clear()
     assert torch.equal(cifar10_data.uint8_splits()["train"][0], images) and len(calls) == 2
+
+
+def test_a_local_copy_replaced_in_place_is_converted_again(tmp_path):
+    with generated_cifar(tmp_path) as directory:
+        first = cifar10_data.uint8_splits()["train"][0]
+    shutil.rmtree(directory)
+    save(directory, seed=1)  # another set at the same path: not the cached conversion of the first
+    with generated_cifar(tmp_path):
+        second = cifar10_data.uint8_splits()["train"][0]
+    assert first.shape == second.shape and not torch.equal(first, second)
 
 
 def test_offline_without_a_local_copy_is_one_line_naming_the_set_and_how_to_get_it(hub):

@@ -32,6 +32,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import pickle
 import tempfile
 from pathlib import Path
 from typing import Any, Optional
@@ -107,14 +108,20 @@ def convert(split: Any, name: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _digest(images: torch.Tensor, labels: torch.Tensor) -> str:
-    digest = hashlib.sha256(images.contiguous().numpy().tobytes())
-    digest.update(labels.numpy().tobytes())
+    digest = hashlib.sha256(images.contiguous().numpy())  # the array's own buffer: no copy of its bytes
+    digest.update(labels.contiguous().numpy())
     return digest.hexdigest()
 
 
 def cache_file(where: str) -> Path:
-    """The converted tensors of source ``where``: ``<cache>/cifar10/<source digest>.pt``."""
-    return cache_dir() / "cifar10" / f"{hashlib.sha256(where.encode()).hexdigest()[:16]}.pt"
+    """The converted tensors of source ``where``: ``<cache>/cifar10/<source digest>.pt``. For a local directory
+    the digest covers each file's name, size and modification time, so a copy replaced in place is converted
+    again, not read back from the conversion of the old one."""
+    key = where
+    if where != HUB_NAME and Path(where).is_dir():
+        files = sorted(p for p in Path(where).rglob("*") if p.is_file())
+        key += "".join(f"\n{p.relative_to(where)} {p.stat().st_size} {p.stat().st_mtime_ns}" for p in files)
+    return cache_dir() / "cifar10" / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.pt"
 
 
 def _read_cache(path: Path) -> Optional[dict[str, tuple[torch.Tensor, torch.Tensor]]]:
@@ -123,7 +130,7 @@ def _read_cache(path: Path) -> Optional[dict[str, tuple[torch.Tensor, torch.Tens
         splits = {name: (stored[f"{name}_images"], stored[f"{name}_labels"]) for name in ("train", "test")}
         if all(stored[f"{name}_sha256"] == _digest(*pair) for name, pair in splits.items()):
             return splits
-    except (OSError, KeyError, RuntimeError, EOFError, ValueError):
+    except (OSError, KeyError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError):
         pass
     return None  # missing or damaged: decoded again
 
