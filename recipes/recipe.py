@@ -28,6 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import math
+import os
 import re
 from importlib.resources import files
 from pathlib import Path
@@ -36,7 +37,7 @@ from typing import Literal, Optional, Union
 import tomlkit
 from pydantic import Field, model_validator
 
-from trickstack.core.datafiles import OneLine, Strict, parse_toml, read_text, validate
+from trickstack.core.datafiles import OneLine, Strict, check_regular, parse_toml, read_text, validate
 from trickstack.core.errors import UserError
 from trickstack.core.params import Value
 from trickstack.core.records import BudgetRecord, ResolvedRecipe, TrickRecord
@@ -44,8 +45,8 @@ from trickstack.trial.runner import resolve_stack
 from trickstack.tricks.registry import get_trick
 from trickstack.workloads import get_workload
 
-__all__ = ["Recipe", "ResolvedRecipe", "find_recipe", "lineage", "list_recipes", "load_recipe", "open_recipe",
-           "recipes_root", "resolve", "shipped_paths", "write_recipe"]
+__all__ = ["Recipe", "ResolvedRecipe", "find_recipe", "linked_file", "lineage", "list_recipes", "load_recipe",
+           "open_recipe", "recipes_folder", "recipes_root", "resolve", "shipped_paths", "write_recipe"]
 
 YEAR = re.compile(r"\d{4}")
 # "mnist1d/2019" (the FLOP track), "mnist1d/seconds/2026" (the time track)
@@ -282,7 +283,8 @@ def seal_recipe(path: Union[str, Path]) -> Optional[str]:
     recipe = load_recipe(path)
     if recipe.provenance is None:
         return None
-    digest = evidence_digest(path.parent / recipe.provenance.evidence)
+    digest = evidence_digest(linked_file(path, recipe.recipe.workload, recipe.track, recipe.provenance.evidence,
+                                         "provenance.evidence"))
     if recipe.provenance.evidence_sha256 not in (None, digest):
         raise UserError(f"{path}: provenance.evidence_sha256 = {recipe.provenance.evidence_sha256}, but its evidence "
                         f"{recipe.provenance.evidence} now has SHA-256 {digest}: it was edited after the recipe was sealed")
@@ -406,14 +408,42 @@ def _resolve(recipe: Recipe, chain: tuple[Path, ...]) -> tuple[ResolvedRecipe, l
     return resolved, [*older, recipe]
 
 
+def recipes_folder(path: Union[str, Path], workload: str, track: str = "flops") -> Path:
+    """The recipes folder that the recipe file ``path`` belongs to: the folder above its workload's folder when
+    the file sits in its track folder (``R/mnist1d/2019.toml``, ``R/mnist1d/seconds/2026.toml``: ``R``), else
+    the file's own folder. Links are followed."""
+    folder = Path(path).resolve().parent
+    for root in (folder.parent, folder.parent.parent):
+        if track_folder(root, workload, track) == folder:
+            return root
+    return folder
+
+
+def linked_file(path: Union[str, Path], workload: str, track: str, ref: str, key: str,
+                target: Optional[Path] = None) -> Path:
+    """The file that a recipe at ``path`` names in ``key`` (``recipe.base``, ``provenance.evidence``) as ``ref``,
+    relative to the recipe: it must lie inside the recipe's `recipes_folder` or the shipped recipes and, when it
+    exists, be a regular file; else a `UserError` naming the recipe file and the key. A recipe cannot make a
+    command read ``/dev/urandom`` (for ever) or any file of the machine outside its recipes. ``target``: where
+    ``ref`` leads when it is not a path (a base's year)."""
+    target = target or (Path(ref) if Path(ref).is_absolute() else Path(path).parent / ref)
+    real = target.resolve()
+    roots = (recipes_folder(path, workload, track), recipes_root().resolve())
+    if not any(real.is_relative_to(root) for root in roots):
+        raise UserError(f"{path}: {key} = {ref!r} is {real}, outside the recipes folder {roots[0]}: a recipe names "
+                        "only files in its own recipes folder")
+    try:
+        check_regular(real, key)
+    except UserError as error:
+        raise UserError(f"{path}: {key} = {ref!r}: {error}") from None
+    return target
+
+
 def _base_path(recipe: Recipe) -> Path:
     """``base = "2017"``: ``2017.toml`` beside this file, else the shipped one; otherwise a path from this file."""
-    ref, folder = recipe.recipe.base, Path(recipe.source).parent
+    ref, folder, target = recipe.recipe.base, Path(recipe.source).parent, None
     if YEAR.fullmatch(ref):
         beside = folder / f"{ref}.toml"
         shipped = track_folder(recipes_root(), recipe.recipe.workload, recipe.track) / f"{ref}.toml"
-        if beside.exists() or not shipped.exists():
-            return beside
-        return shipped
-    path = Path(ref)
-    return path if path.is_absolute() else folder / path
+        target = beside if os.path.lexists(beside) or not shipped.exists() else shipped
+    return linked_file(recipe.source, recipe.recipe.workload, recipe.track, ref, "recipe.base", target)

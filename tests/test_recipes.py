@@ -104,10 +104,11 @@ def test_a_recipe_resolves_its_base_drops_removed_tricks_and_fills_in_defaults(r
 
 
 def test_re_parametrising_a_trick_keeps_the_base_values_it_does_not_give(tmp_path):
-    write(tmp_path, "a/2019.toml", '[recipe]\nworkload = "mnist1d"\nyear = 2019\nsummary = "s"\n'
-                                   '[tricks.lookahead]\nreason = "r"\nparams = { k = 10 }\n')
-    # A base given as a path relative to the recipe's file, in another folder.
-    path = write(tmp_path, "b/next.toml", '[recipe]\nworkload = "mnist1d"\nyear = 2020\nbase = "../a/2019.toml"\n'
+    write(tmp_path, "b/a/2019.toml", '[recipe]\nworkload = "mnist1d"\nyear = 2019\nsummary = "s"\n'
+                                     '[tricks.lookahead]\nreason = "r"\nparams = { k = 10 }\n')
+    # A base given as a path relative to the recipe's file, in a folder below it (a loose recipe's recipes
+    # folder is its own folder: `recipes_folder`).
+    path = write(tmp_path, "b/next.toml", '[recipe]\nworkload = "mnist1d"\nyear = 2020\nbase = "a/2019.toml"\n'
                                           'summary = "s"\n[tricks.lookahead]\nreason = "r"\nparams = { alpha = 0.3 }\n'
                                           '[nuisance]\nweight_decay = 0.01\n')
     resolved = resolve(load_recipe(path))

@@ -13,6 +13,8 @@ trickstack.core.errors.UserError: demo.toml: name: Input should be a valid strin
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import Annotated, Any, TypeVar, Union
 
@@ -39,8 +41,23 @@ def _one_line(text: str) -> str:
 OneLine = Annotated[str, AfterValidator(_one_line)]
 
 
+def check_regular(path: Union[str, Path], what: str) -> None:
+    """A `UserError` unless ``path`` is a regular file (after links): a device (``/dev/urandom`` reads for
+    ever), a pipe (blocks until a writer comes) or a folder is never read as a data file. A missing path
+    passes: the read that follows names it."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "a device, pipe or socket"
+        raise UserError(f"{path}: the {what} is {kind}, not a regular file")
+
+
 def read_text(path: Union[str, Path], what: str) -> str:
-    """The text of ``path``; a `UserError` naming it (and ``what`` it should be) if it cannot be read."""
+    """The text of ``path``; a `UserError` naming it (and ``what`` it should be) if it cannot be read or is
+    not a regular file."""
+    check_regular(path, what)
     try:
         return Path(path).read_text(encoding="utf-8")
     except UnicodeDecodeError as error:

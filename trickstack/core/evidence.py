@@ -12,6 +12,7 @@ from typing import Callable, Iterable, Optional
 
 from pydantic import ValidationError
 
+from trickstack.core.datafiles import check_regular
 from trickstack.core.errors import UserError
 from trickstack.core.records import RunRecord
 
@@ -21,6 +22,7 @@ def read_runs(path: Path, what: str = "evidence",
     """The run records of ``path``, in order; `UserError` naming the file (and line) if it cannot be
     read, a line is not a valid run record, or ``check(record, line_number)`` returns a problem. Blank
     lines are skipped."""
+    check_regular(path, what)
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as error:

@@ -48,7 +48,7 @@ from trickstack.leaderboard.evidence import (
     stack_of,
 )
 from trickstack.leaderboard.negative import negative_results
-from trickstack.recipes.recipe import TRACKS, recipes_root, track_folder
+from trickstack.recipes.recipe import TRACKS, linked_file, recipes_root, track_folder
 from trickstack.stats import analysis as an
 from trickstack.stats import planning, rules
 from trickstack.stats.compare import compare
@@ -184,7 +184,8 @@ def _board(recipes: list[ListedRecipe], year: Optional[int]) -> Board:
     by_year = {r.year: r for r in recipes}
     entries: list[Entry] = []
     for recipe in sorted(recipes, key=lambda r: r.year):
-        evidence = recipe.path.parent / str(recipe.provenance.get("evidence", f"{recipe.year}.runs.jsonl"))
+        evidence = linked_file(recipe.path, recipe.workload, recipe.track,
+                               str(recipe.provenance.get("evidence", f"{recipe.year}.runs.jsonl")), "provenance.evidence")
         records = read_evidence(evidence, recipe, wl.metric, wl.direction)
         seeds = recipe.provenance.get("seeds")
         search = [r for r in records if seeds is not None and r.seed not in set(seeds)]
