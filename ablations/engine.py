@@ -150,8 +150,10 @@ def best_nuisance(ctx: Context) -> dict[str, dict]:
     return {arm: e["best"] for arm, e in summary.items() if e["best"] is not None}
 
 
-def run_phase(ctx: Context, jobs: list[Job], label: str) -> list[str]:
-    """Queue the jobs not yet done and run workers until all are COMPLETE; return the keys that failed."""
+def run_phase(ctx: Context, jobs: list[Job], label: str, within: Optional[tuple[int, int]] = None) -> list[str]:
+    """Queue the jobs not yet done and run workers until all are COMPLETE; return the keys that failed.
+    ``within``: these jobs are one batch of a longer phase, (jobs of the phase done before it, jobs of the
+    whole phase), and progress counts the whole phase."""
     keys = {job.key for job in jobs}
     retries: dict[str, int] = {}
     while True:
@@ -169,7 +171,7 @@ def run_phase(ctx: Context, jobs: list[Job], label: str) -> list[str]:
         except BaseException:  # Ctrl-C while queueing: leave no half-queued round for a worker to pick up
             withdraw(ctx.study, queued)
             raise
-        _run_workers(ctx, keys, label)
+        _run_workers(ctx, keys, label, within or (0, len(keys)))
         states = job_states(ctx.study)
         done = sum(states.get(k) == TrialState.COMPLETE for k in keys)
         if done == len(keys):
@@ -182,11 +184,12 @@ def run_phase(ctx: Context, jobs: list[Job], label: str) -> list[str]:
             time.sleep(2)  # jobs still running in workers elsewhere (or a dead one about to be reaped)
 
 
-def _run_workers(ctx: Context, keys: set[str], label: str) -> None:
+def _run_workers(ctx: Context, keys: set[str], label: str, within: tuple[int, int]) -> None:
     def report() -> None:
         if ctx.progress:
             states = job_states(ctx.study)
-            ctx.progress(label, sum(states.get(k) == TrialState.COMPLETE for k in keys), len(keys))
+            before, total = within
+            ctx.progress(label, before + sum(states.get(k) == TrialState.COMPLETE for k in keys), total)
 
     report()
     devices = worker_devices(ctx.device, ctx.workers)  # several GPUs: one each, shared in turn past the count
@@ -275,7 +278,9 @@ def search(ctx: Context) -> list[str]:
     def finish(batch: list) -> None:
         nonlocal failed
         all_jobs = [job for _, jobs in batch for job in jobs]
-        failed += run_phase(ctx, all_jobs, "search") if all_jobs else []
+        before = len(proposals.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)))
+        within = (before * s.search_seeds, s.search_trials * s.search_seeds)  # progress: runs of the whole search
+        failed += run_phase(ctx, all_jobs, "search", within) if all_jobs else []
         results = {JobTrial(t).key: t.value for t in completed(ctx.study, SEARCH)}
         for number, jobs in batch:
             values = [results.get(job.key) for job in jobs]

@@ -73,7 +73,7 @@ def tricks_list(
     table.add_column("domains")
     table.add_column("changes")
     for w in workloads:
-        table.add_column(w.name, no_wrap=True, max_width=9)  # "ok", "no-op" or "—"
+        table.add_column(w.name, no_wrap=True)  # "ok", "no-op" or "—"
     for row in rows:
         short = [STATUS_SHORT[st.split(":")[0]] for st in (row["status"][w.name] for w in workloads)]
         table.add_row(row["name"], str(row["year"]), ", ".join(row["domains"]), ", ".join(row["changes"]), *short)

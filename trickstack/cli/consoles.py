@@ -4,13 +4,26 @@ of a long job's phases."""
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from typing import Callable, Iterator
 
 from rich.console import Console
 
-out = Console()
-err = Console(stderr=True)
+PIPE_WIDTH = 10_000  # columns of output that goes to a pipe or a file: tables keep every column, lines are not cut
+
+
+def _console(stderr: bool = False) -> Console:
+    """A console that wraps to the terminal's width on a terminal, and elsewhere (a pipe, a file, CI) not at all,
+    unless COLUMNS says otherwise: rich's default of 80 columns cut tables and emptied their narrow columns."""
+    console = Console(stderr=stderr)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = PIPE_WIDTH
+    return console
+
+
+out = _console()
+err = _console(stderr=True)
 
 Report = Callable[[str, int, int], None]  # (phase label, done, total), as the engine reports
 
