@@ -187,9 +187,9 @@ def run_phase(ctx: Context, jobs: list[Job], label: str) -> list[str]:
 
 
 def _run_workers(ctx: Context, keys: set[str], label: str) -> None:
-    def report() -> None:  # also how the coordinator watches the storage: it prints an outage's lines
-        states = job_states(ctx.study)
+    def report(states: Optional[dict[str, TrialState]] = None) -> None:
         if ctx.progress:
+            states = job_states(ctx.study) if states is None else states
             ctx.progress(label, sum(states.get(k) == TrialState.COMPLETE for k in keys), len(keys))
 
     report()
@@ -207,7 +207,7 @@ def _run_workers(ctx: Context, keys: set[str], label: str) -> None:
         p.start()
     while alive := [p for p in procs if p.is_alive()]:
         multiprocessing.connection.wait([p.sentinel for p in alive], timeout=1)  # wakes at once when one ends
-        report()
+        report(job_states(ctx.study))  # read even without progress: the coordinator prints an outage's lines
     for p in procs:
         p.join()
     if any(p.exitcode == GAVE_UP_EXIT for p in procs):  # a worker gave up on the storage: say so once, here
