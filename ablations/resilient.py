@@ -18,7 +18,9 @@ A retried write may follow one whose commit landed though its answer was lost; e
 
 One case is left to the reaper: a WAITING trial claimed for RUNNING by an attempt whose answer was
 lost is seen as taken by another worker; it stays RUNNING with no worker recorded, and
-`trickstack.ablations.storage.reap_dead_trials` requeues it after ``UNCLAIMED_SECONDS``. Heartbeats are
+`trickstack.ablations.storage.reap_dead_trials` requeues it after ``UNCLAIMED_SECONDS``; so is a fresh
+RUNNING trial (``Study.ask`` with nothing queued) created twice that way: the copy nobody holds stays
+RUNNING without a worker and is reaped likewise (it carries no job, so its requeued copy is pruned). Heartbeats are
 sent once, never retried (their thread goes on beating), but a failed one counts as trouble seen:
 `quiet_seconds` is how long the storage has answered without one, and reaping by stale heartbeat
 waits until it exceeds the grace period, so that a trial that merely could not beat during the
