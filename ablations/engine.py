@@ -33,6 +33,7 @@ from trickstack.ablations.jobs import (
     withdraw,
 )
 from trickstack.ablations.processes import start_worker_server, worker_context, worker_threads
+from trickstack.ablations.resilient import GAVE_UP_EXIT, StorageUnavailable, retry_seconds, unavailable
 from trickstack.ablations.spec import StudySpec
 from trickstack.ablations.state import (
     JobTrial,
@@ -41,7 +42,7 @@ from trickstack.ablations.state import (
     set_excluded_proposal,
     use_param,
 )
-from trickstack.ablations.storage import default_url, open_storage
+from trickstack.ablations.storage import default_url, open_storage, shown_url
 from trickstack.ablations.worker import work, worker_main
 from trickstack.core.errors import UserError
 from trickstack.core.stacks import Arm, arm_name
@@ -66,11 +67,12 @@ class Context:
     excluded: list[tuple[Arm, str]] = field(default_factory=list)
     device: str = "cpu"  # what the workers train on (trickstack.trial.devices); not part of the spec
     deterministic: bool = True
+    storage_retry: Optional[float] = None  # seconds a storage server may stop answering (`resilient.retry_seconds`)
 
 
-def open_study(spec: StudySpec, storage_url: Optional[str], workers: int) -> Context:
+def open_study(spec: StudySpec, storage_url: Optional[str], workers: int, storage_retry: Optional[float] = None) -> Context:
     url = storage_url or default_url(workers)
-    storage = open_storage(url, workers)
+    storage = open_storage(url, workers, storage_retry)
     direction = get_workload(spec.study.workload).direction
     study = optuna.create_study(study_name=spec.study.name, storage=storage, direction=direction, load_if_exists=True)
     state = StudyState(study)
@@ -79,7 +81,7 @@ def open_study(spec: StudySpec, storage_url: Optional[str], workers: int) -> Con
         _check_extension(StudySpec.model_validate(state.spec), spec)
     order += [t for t in spec.study.tricks if t not in order]
     state.start(spec.to_dict(), order)
-    return Context(spec, url, workers, study, order)
+    return Context(spec, url, workers, study, order, storage_retry=storage_retry)
 
 
 def _check_extension(old: StudySpec, new: StudySpec) -> None:
@@ -168,6 +170,8 @@ def run_phase(ctx: Context, jobs: list[Job], label: str, within: Optional[tuple[
                 if state not in live and retries.get(job.key, 0) <= MAX_RETRIES:
                     enqueue(ctx.study, job, ctx.order)
                     queued.add(job.key)
+        except StorageUnavailable:
+            raise  # the storage is gone: nothing can be withdrawn (a worker may run the half-queued round)
         except BaseException:  # Ctrl-C while queueing: leave no half-queued round for a worker to pick up
             withdraw(ctx.study, queued)
             raise
@@ -185,29 +189,32 @@ def run_phase(ctx: Context, jobs: list[Job], label: str, within: Optional[tuple[
 
 
 def _run_workers(ctx: Context, keys: set[str], label: str, within: tuple[int, int]) -> None:
-    def report() -> None:
+    def report(states: Optional[dict[str, TrialState]] = None) -> None:
         if ctx.progress:
-            states = job_states(ctx.study)
+            states = job_states(ctx.study) if states is None else states
             before, total = within
             ctx.progress(label, before + sum(states.get(k) == TrialState.COMPLETE for k in keys), total)
 
     report()
     devices = worker_devices(ctx.device, ctx.workers)  # several GPUs: one each, shared in turn past the count
     if ctx.workers <= 1:
-        work(ctx.spec.study.name, ctx.storage_url, on_trial=report, device=devices[0], deterministic=ctx.deterministic)
+        work(ctx.spec.study.name, ctx.storage_url, on_trial=report, device=devices[0], deterministic=ctx.deterministic,
+             storage_retry=ctx.storage_retry)
         return
     threads = worker_threads(ctx.workers)
     start_worker_server(ctx.workers, [ctx.spec.study.workload])  # if the command has not started it already
     procs = [worker_context().Process(target=worker_main, args=(ctx.spec.study.name, ctx.storage_url, ctx.workers,
-                                                                threads, device, ctx.deterministic))
+                                                                threads, device, ctx.deterministic, ctx.storage_retry))
              for device in devices]
     for p in procs:
         p.start()
     while alive := [p for p in procs if p.is_alive()]:
         multiprocessing.connection.wait([p.sentinel for p in alive], timeout=1)  # wakes at once when one ends
-        report()
+        report(job_states(ctx.study))  # read even without progress: the coordinator prints an outage's lines
     for p in procs:
         p.join()
+    if any(p.exitcode == GAVE_UP_EXIT for p in procs):  # a worker gave up on the storage: say so once, here
+        raise unavailable(shown_url(ctx.storage_url), retry_seconds(ctx.storage_retry))
     report()
 
 
@@ -335,14 +342,16 @@ def search(ctx: Context) -> list[str]:
 
 def ablate(spec: StudySpec, storage_url: Optional[str] = None, workers: int = 1,
            progress: Optional[Callable[[str, int, int], None]] = None, device: str = "cpu",
-           deterministic: bool = True) -> Context:
+           deterministic: bool = True, storage_retry: Optional[float] = None) -> Context:
     """Run (or continue) the study of ``spec`` to the end. Returns its context; see `Context.study`.
 
     ``device`` (`trickstack.trial.devices`): with ``auto`` or ``cuda`` and several GPUs, each local worker
-    gets its own (`worker_devices`). A device the machine lacks is refused before the study is created."""
+    gets its own (`worker_devices`). A device the machine lacks is refused before the study is created.
+    ``storage_retry``: seconds a storage server may stop answering before the study gives up
+    (`trickstack.ablations.resilient`; None: ``TRICKSTACK_STORAGE_RETRY`` or the default)."""
     worker_devices(device, workers)
     arms, excluded = plan_arms(spec)  # an oversized design is refused before the study is created
-    ctx = open_study(spec, storage_url, workers)
+    ctx = open_study(spec, storage_url, workers, storage_retry)
     ctx.progress, ctx.device, ctx.deterministic = progress, device, deterministic
     ctx.excluded = excluded
     state = StudyState(ctx.study)

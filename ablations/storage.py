@@ -12,6 +12,9 @@ with the same job), never lost and never run twice to completion:
 - on this machine, by its worker's pid and process start time (any storage);
 - on RDB storages, also by Optuna's heartbeat: a RUNNING trial whose heartbeat is older than the
   grace period is failed by `optuna.storages.fail_stale_trials` (workers on other machines).
+
+A storage on a server (PostgreSQL, MySQL) is wrapped in `trickstack.ablations.resilient.Resilient`: a
+call that fails because the server stopped answering is retried for a bounded time, not a traceback.
 """
 
 from __future__ import annotations
@@ -34,12 +37,13 @@ except ImportError:  # Windows: no advisory locks; two first-ever processes on o
 
 import optuna
 import psutil
-from optuna.storages import JournalStorage, RDBStorage
+from optuna.storages import JournalStorage, RDBStorage, _CachedStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from trickstack.ablations.resilient import Resilient, RetryPolicy, retry_seconds
 from trickstack.ablations.state import JobTrial
 from trickstack.core.errors import DataWarning, UserError
 
@@ -146,8 +150,11 @@ def storage_file(url: Optional[str]) -> Optional[Path]:
     return None
 
 
-def open_storage(url: Optional[str], workers: int = 1) -> optuna.storages.BaseStorage:
-    """An Optuna storage for ``url``; a bad or unreachable URL is a `UserError`."""
+def open_storage(url: Optional[str], workers: int = 1, retry: Optional[float] = None,
+                 outage_lines: bool = True) -> optuna.storages.BaseStorage:
+    """An Optuna storage for ``url``; a bad or unreachable URL is a `UserError`. A server's storage retries
+    a call through an outage for ``retry`` seconds (`resilient.retry_seconds`), printing a line as each
+    outage starts and ends unless ``outage_lines`` is false (a local worker: its coordinator prints them)."""
     if url is not None and not url.strip():
         raise UserError("storage is empty: give a URL (sqlite:///FILE, postgresql://..., journal:///FILE) or leave "
                         f"the option out for the default ({default_url(workers)})")
@@ -176,12 +183,23 @@ def open_storage(url: Optional[str], workers: int = 1) -> optuna.storages.BaseSt
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat_interval
             with _schema_lock(url):
-                return RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
-                                  heartbeat_stale_trial_callback=requeue, engine_kwargs=_engine_kwargs(url))
+                rdb = RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
+                                 heartbeat_stale_trial_callback=requeue, engine_kwargs=_engine_kwargs(url))
     except Exception as error:  # SQLAlchemy raises many kinds: driver missing, refused, bad URL
         hint = " (install the driver: pip install 'trickstack[postgres]')" if "import DB access module" in str(error) else ""
         reason = _without_password(str(error).splitlines()[0], url)
         raise UserError(f"storage {shown}: cannot open the storage: {reason}{hint}") from None
+    if url.startswith("sqlite"):
+        return rdb  # a local file: no server to come back (its errors are reported at once)
+    # Optuna caches an RDB storage's finished trials (`_CachedStorage`) when handed one; so does this.
+    policy = RetryPolicy(seconds=retry_seconds(retry))
+    if not outage_lines:
+        policy.say = _silent
+    return Resilient(_CachedStorage(rdb), shown, policy, scrub=lambda text: _without_password(text, url))
+
+
+def _silent(line: str) -> None:
+    pass
 
 
 @contextlib.contextmanager
@@ -228,9 +246,10 @@ def _alive(identity: dict) -> bool:
 
 def reap_dead_trials(study: optuna.Study, storage: optuna.storages.BaseStorage) -> int:
     """Fail and requeue RUNNING trials whose worker is gone; return how many were found."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)  # RDB heartbeats (its callback requeues)
+    if not isinstance(storage, Resilient) or storage.quiet_seconds() > GRACE_SECONDS:
+        with warnings.catch_warnings():  # (just after an outage, a live trial's heartbeat may be stale: wait)
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)  # RDB heartbeats (its callback requeues)
     here, now, found = socket.gethostname(), datetime.now(), 0
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker = JobTrial(trial).worker
@@ -257,18 +276,21 @@ class Heartbeat:
         self._thread: Optional[threading.Thread] = None
 
     def __enter__(self) -> "Heartbeat":
-        if isinstance(self.storage, RDBStorage):
-            self.storage.record_heartbeat(self.trial_id)
+        if isinstance(self.storage, (RDBStorage, Resilient)):
+            self._beat_once()
             self._thread = threading.Thread(target=self._beat, daemon=True)
             self._thread.start()
         return self
 
     def _beat(self) -> None:
         while not self._stop.wait(HEARTBEAT_SECONDS):
-            try:
-                self.storage.record_heartbeat(self.trial_id)
-            except Exception:  # a passing database error must not silence the heartbeat for good
-                continue
+            self._beat_once()
+
+    def _beat_once(self) -> None:
+        try:
+            self.storage.record_heartbeat(self.trial_id)
+        except Exception:  # noqa: BLE001 -- a passing database error must not silence the heartbeat for good
+            pass
 
     def __exit__(self, *exc) -> None:
         self._stop.set()

@@ -28,6 +28,7 @@ from trickstack.ablations.jobs import (
     job_of,
     job_states,
 )
+from trickstack.ablations.resilient import GAVE_UP_EXIT, StorageUnavailable
 from trickstack.ablations.spec import StudySpec
 from trickstack.ablations.state import JobTrial, StudyState
 from trickstack.ablations.storage import (
@@ -93,11 +94,12 @@ def suggest_nuisance(study: optuna.Study, spec: StudySpec, job: Job) -> dict:
 
 def work(study_name: str, storage_url: Optional[str], workers: int = 1, threads: Optional[int] = None,
          on_trial: Optional[Callable[[], None]] = None, poll_seconds: float = 0.0, device: str = "cpu",
-         deterministic: bool = True) -> int:
-    """Run queued jobs until none is WAITING (with ``poll_seconds``, wait while the study is open) on ``device``."""
+         deterministic: bool = True, storage_retry: Optional[float] = None, outage_lines: bool = True) -> int:
+    """Run queued jobs until none is WAITING (with ``poll_seconds``, wait while the study is open) on ``device``.
+    A storage server that stops answering is retried for ``storage_retry`` seconds (`open_storage`)."""
     if threads:
         torch.set_num_threads(threads)
-    storage = open_storage(storage_url, workers)
+    storage = open_storage(storage_url, workers, storage_retry, outage_lines)
     study = optuna.load_study(study_name=study_name, storage=storage)
     spec = StudySpec.model_validate(StudyState(study).spec)
     done = 0
@@ -130,6 +132,8 @@ def work(study_name: str, storage_url: Optional[str], workers: int = 1, threads:
                 value = run_job(spec, job, trial, device, deterministic)
             except optuna.exceptions.UpdateFinishedTrialError:
                 continue  # failed and requeued meanwhile by another worker (stale heartbeat): the retry runs it
+            except StorageUnavailable:
+                raise  # storing the records gave up on the storage: nothing more can be stored
             except Exception as error:  # a bug, not a result: recorded and left for a retry
                 state.set_error(trial, f"{type(error).__name__}: {error}")
                 study.tell(trial, state=TrialState.FAIL)
@@ -142,10 +146,14 @@ def work(study_name: str, storage_url: Optional[str], workers: int = 1, threads:
 
 
 def worker_main(study_name: str, storage_url: str, workers: int, threads: int, device: str = "cpu",
-                deterministic: bool = True) -> None:
-    """Entry point of a spawned local worker process."""
+                deterministic: bool = True, storage_retry: Optional[float] = None) -> None:
+    """Entry point of a spawned local worker process. Its coordinator watches the same storage, so it prints
+    the outage lines and, when this worker gives up (exit `GAVE_UP_EXIT`), the one message."""
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     try:
-        work(study_name, storage_url, workers=workers, threads=threads, device=device, deterministic=deterministic)
+        work(study_name, storage_url, workers=workers, threads=threads, device=device, deterministic=deterministic,
+             storage_retry=storage_retry, outage_lines=False)
+    except StorageUnavailable:
+        raise SystemExit(GAVE_UP_EXIT)
     except UserError as error:
         raise SystemExit(f"worker: {error}")

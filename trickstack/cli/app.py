@@ -17,7 +17,7 @@ from rich.table import Table
 from trickstack.cli.consoles import err, out, phase_progress
 from trickstack.cli.guards import out_file as checked_out_file
 from trickstack.cli.guards import out_flag, out_folder
-from trickstack.cli.help import DETERMINISTIC_HELP, DEVICE_HELP, WORKERS_DEVICE_HELP
+from trickstack.cli.help import DETERMINISTIC_HELP, DEVICE_HELP, STORAGE_RETRY_HELP, WORKERS_DEVICE_HELP
 from trickstack.cli.recipes import leaderboard, recipe_app
 from trickstack.cli.views import print_record, print_results, print_simulated_plan, print_status
 from trickstack.core.errors import DataWarning, UserError
@@ -232,6 +232,7 @@ def ablate(
     yes: bool = typer.Option(False, "--yes", help="queue a study of more than 10,000 runs or about 30 days"),
     device: str = typer.Option("auto", help=WORKERS_DEVICE_HELP),
     deterministic: bool = typer.Option(True, "--deterministic/--no-deterministic", help=DETERMINISTIC_HELP),
+    storage_retry: Optional[float] = typer.Option(None, "--storage-retry", help=STORAGE_RETRY_HELP),
 ) -> None:
     """Run or continue a combination study: tricks alone and together, paired seeds, fixed budget.
     The plan and its estimated time are printed first."""
@@ -242,10 +243,12 @@ def ablate(
     from trickstack.ablations.engine import ablate as run_study
     from trickstack.ablations.engine import plan_arms
     from trickstack.ablations.estimate import oversized
+    from trickstack.ablations.resilient import retry_seconds
     from trickstack.ablations.spec import StudySpec
     from trickstack.cli.flags import device_flag
     from trickstack.trial.devices import worker_devices
 
+    storage_retry = retry_seconds(storage_retry)
     spec, device = StudySpec.load(spec_path), device_flag(device)
     runs, seconds = _print_plan(spec, *plan_arms(spec), workers, worker_devices(device, workers)[0], deterministic,
                                 out if dry_run else err)  # stdout: the results
@@ -256,7 +259,8 @@ def ablate(
         raise UserError(f"study {spec.study.name}: {too_big}; nothing was queued. Check the spec's seeds and tricks "
                         "(--dry-run shows the plan), or pass --yes to queue it anyway")
     with phase_progress(spec.study.name) as progress:
-        ctx = run_study(spec, storage, workers, progress, device=device, deterministic=deterministic)
+        ctx = run_study(spec, storage, workers, progress, device=device, deterministic=deterministic,
+                        storage_retry=storage_retry)
     print_status(ctx.study)
     print_results(ctx.study)
 
@@ -293,16 +297,19 @@ def worker(
     poll: float = typer.Option(0.0, help="seconds between looks for new jobs while the study is open (0: stop when idle)"),
     device: str = typer.Option("auto", help=DEVICE_HELP),
     deterministic: bool = typer.Option(True, "--deterministic/--no-deterministic", help=DETERMINISTIC_HELP),
+    storage_retry: Optional[float] = typer.Option(None, "--storage-retry", help=STORAGE_RETRY_HELP),
 ) -> None:
     """Join a study: run its queued trials until none is left (with --poll, until the study finishes)."""
+    from trickstack.ablations.resilient import retry_seconds
     from trickstack.ablations.worker import work
     from trickstack.cli.flags import device_flag
 
     if not (math.isfinite(poll) and poll >= 0):
         raise UserError(f"--poll {poll:g}: give the seconds between looks, a finite number >= 0 (0: stop when idle)")
-    device = device_flag(device, resolve=True)
+    device, storage_retry = device_flag(device, resolve=True), retry_seconds(storage_retry)
     _load_study(study, storage)
-    done = work(study, storage, poll_seconds=poll, device=device, deterministic=deterministic)
+    done = work(study, storage, poll_seconds=poll, device=device, deterministic=deterministic,
+                storage_retry=storage_retry)
     err.print(f"worker ran {done} trial(s)")
 
 

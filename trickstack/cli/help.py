@@ -7,3 +7,6 @@ WORKERS_DEVICE_HELP = DEVICE_HELP + ("; with several GPUs each local worker gets
 DETERMINISTIC_HELP = ("torch's deterministic algorithms (and cuBLAS's deterministic workspace): same seed, same "
                       "bits on a GPU too, at some speed; the record says which")
 
+STORAGE_RETRY_HELP = ("seconds to keep retrying a storage server (PostgreSQL) that stops answering, e.g. while it "
+                      "restarts, before giving up with exit 2; one line marks each outage's start and end. Default: "
+                      "$TRICKSTACK_STORAGE_RETRY, else 300")  # trickstack.ablations.resilient's RETRY_ENV, DEFAULT_RETRY_SECONDS
