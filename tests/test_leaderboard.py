@@ -188,7 +188,7 @@ BAD = {  # case -> (change to a fresh copy of the recipes, words the one error l
     "evidence missing": (lambda d: (d / "2018.runs.jsonl").unlink(),
                          ["2018.runs.jsonl: evidence of recipe", "2018.toml is missing: it does not exist"]),
     "evidence unreadable": (lambda d: ((d / "2018.runs.jsonl").unlink(), (d / "2018.runs.jsonl").mkdir()),
-                            ["2018.runs.jsonl: evidence of recipe", "cannot be read"]),
+                            ["2018.toml: provenance.evidence = '2018.runs.jsonl'", "is a folder, not a regular file"]),
     "evidence not records": (lambda d: _edit(d / "2016.runs.jsonl", '{"schema_version"', '{"schema_versio"'),
                              ["2016.runs.jsonl:1: not a run record"]),
     "records of another recipe": (lambda d: _edit(d / "2018.toml", "alpha = 0.4", "alpha = 0.3"),

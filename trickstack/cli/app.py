@@ -18,7 +18,7 @@ from trickstack.cli.consoles import err, out, phase_progress
 from trickstack.cli.guards import out_file as checked_out_file
 from trickstack.cli.guards import out_flag, out_folder
 from trickstack.cli.help import DETERMINISTIC_HELP, DEVICE_HELP, STORAGE_RETRY_HELP, WORKERS_DEVICE_HELP
-from trickstack.cli.recipes import leaderboard, recipe_app
+from trickstack.cli.recipes import leaderboard, recipe_app, replicate
 from trickstack.cli.views import print_record, print_results, print_simulated_plan, print_status
 from trickstack.core.errors import DataWarning, UserError
 
@@ -29,6 +29,7 @@ app.add_typer(tricks_app, name="tricks")
 app.add_typer(workloads_app, name="workloads")
 app.add_typer(recipe_app, name="recipe")
 app.command()(leaderboard)
+app.command()(replicate)
 
 
 def _trick_status(info, workload) -> str:

@@ -182,6 +182,42 @@ def recipe_derive(
 
 
 
+def replicate(
+    ref: str = typer.Argument(..., metavar="WORKLOAD/YEAR|FILE", help="a derived recipe: WORKLOAD/YEAR of a shipped "
+                              "one (mnist1d/2019), or its file"),
+    seeds: str = typer.Option(..., help="fresh paired seeds, START:STOP (100:110 is 100..109) or a comma-separated "
+                                        "list: at least 5, none used by the recipe's derivation"),
+    storage: Optional[str] = typer.Option(None, help="the study's storage: sqlite:///FILE, postgresql://... or "
+                                          "journal:///FILE; default sqlite:///trickstack.db. Run again to resume"),
+    workers: int = typer.Option(1, min=1, help="local worker processes"),
+    study: Optional[str] = typer.Option(None, help="the Optuna study's name; default replicate-WORKLOAD-YEAR"),
+    synthetic: Optional[Path] = typer.Option(None, "--synthetic", metavar="TRUTH.toml",
+                                             help="testing only: for a recipe of the synthetic workload, a TOML file "
+                                                  "whose synthetic table is the known truth its runs are simulated from"),
+    device: str = typer.Option("auto", help=WORKERS_DEVICE_HELP),
+    deterministic: bool = typer.Option(True, "--deterministic/--no-deterministic", help=DETERMINISTIC_HELP),
+) -> None:
+    """Replicate a derived recipe on fresh seeds: the recipe, its previous recipe and the baseline, paired, at the
+    recipe's budget (a time-track recipe only on the hardware it was timed on). Writes
+    <recipes>/WORKLOAD/YEAR.replications/DATE-HARDWARE.runs.jsonl and its sealed manifest DATE-HARDWARE.toml; the
+    leaderboard shows every replication beside the recipe's claim."""
+    from trickstack.cli.flags import device_flag
+    from trickstack.derive.derive import load_truth
+    from trickstack.derive.replicate import parse_seeds
+    from trickstack.derive.replicate import replicate as run_replication
+
+    chosen = parse_seeds(seeds)
+    truth = load_truth(synthetic) if synthetic is not None else None
+    with phase_progress(f"replicate {ref}") as progress:
+        r = run_replication(ref, chosen, storage=storage, workers=workers, device=device_flag(device),
+                            deterministic=deterministic, truth=truth, progress=progress, study=study)
+    t = r.test
+    ratio = f"{t['gain'] / r.claimed:.2f}x the claimed {r.claimed:+.4g}" if r.claimed else f"claimed {r.claimed:+.4g}"
+    out.print(f"{r.name} over {r.reference} on {t['n_pairs']} fresh paired seeds: {t['gain']:+.4g} (95% CI "
+              f"{t['low']:+.4g} to {t['high']:+.4g}), p = {t['p']:.3g}; {ratio}; hardware {r.hardware}", highlight=False)
+    out.print(f"written: {r.runs_path} and {r.manifest_path.name}", highlight=False)
+
+
 def leaderboard(
     out_dir: Path = typer.Option(..., "--out", help="folder of the static site (index.html, a page per recipe, "
                                  "rules.html, leaderboard.md/.csv/.json, the evidence files)"),

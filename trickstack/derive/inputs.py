@@ -140,14 +140,14 @@ def default_lr(wl: Workload) -> float:
 
 
 def study_spec(name: str, wl: Workload, year: int, budget: Budget, seeds: int, trials: int, search_seeds: int,
-               tricks: list[str], truth: Optional[SyntheticSection]) -> StudySpec:
+               tricks: list[str], truth: Optional[SyntheticSection], source: Optional[str] = None) -> StudySpec:
     """The search study's spec: a `search` design over ``tricks`` and the learning rate."""
     param, lr = wl.nuisance_param(SEARCHED_NUISANCE), default_lr(wl)
     space = {"low": max(param.low, lr / LR_RANGE), "high": min(param.high, lr * LR_RANGE), "log": True}
     data = {"study": {"name": name, "workload": wl.name, "budget": {budget.unit: budget.value}, "seeds": seeds,
                       "design": "search", "tricks": tricks, "search_trials": trials, "search_seeds": search_seeds,
                       "search_nuisance": {SEARCHED_NUISANCE: space}},
-            "source": f"recipe derive --workload {wl.name} --year {year}"}
+            "source": source or f"recipe derive --workload {wl.name} --year {year}"}
     if truth is not None:
         data["synthetic"] = truth.model_dump()
     spec = validate(StudySpec, data, data["source"])

@@ -36,6 +36,7 @@ import pandas as pd
 from trickstack.core.errors import UserError
 from trickstack.core.stacks import BASELINE
 from trickstack.leaderboard import attribution as attr
+from trickstack.leaderboard import replications as reps
 from trickstack.leaderboard.claims import check_candidate_claim, check_sequential, check_texts, differing
 from trickstack.leaderboard.evidence import (
     ListedRecipe,
@@ -71,12 +72,14 @@ COLUMNS = ["workload", "metric", "direction", "entry", "year", "status", "n", "n
            "ci_high", "previous", "n_pairs_prev", "gain_prev", "gain_prev_low", "gain_prev_high", "p_prev",
            "looks_taken", "power_prev", "power_prev_cautious", "seeds_80_prev", "seeds_80_prev_cautious",
            "n_pairs_base", "gain_base", "gain_base_low", "gain_base_high", "p_base", "budget_unit", "budget",
-           "added", "removed", "train_seconds", "train_ratio", "date", "commit", "evidence", "evidence_sha256", "page"]
+           "added", "removed", "train_seconds", "train_ratio", *reps.COLUMNS, "date", "commit", "evidence",
+           "evidence_sha256", "page"]
 NEGATIVE_COLUMNS = ["workload", "year", "recipe", "tried", "stack", "n", "n_diverged", "mean", "ci_low", "ci_high",
                     "reference", "n_pairs", "gain", "gain_low", "gain_high", "p_value", "evidence"]
 
 # Integer columns, as nullable Int64: the baseline row has no year and no pairs.
-INTEGERS = ("year", "n", "n_diverged", "n_pairs_prev", "n_pairs_base", "n_pairs", "looks_taken")
+INTEGERS = ("year", "n", "n_diverged", "n_pairs_prev", "n_pairs_base", "n_pairs", "looks_taken", "replications",
+            "replicated_n_pairs")
 
 
 # ---- the leaderboard ----------------------------------------------------------------------------------
@@ -98,6 +101,7 @@ class Entry:
     negative: list[dict[str, Any]] = field(default_factory=list)
     seal: Optional[str] = None  # the evidence's SHA-256, checked against the recipe's (None: hand-written)
     search: list = field(default_factory=list)  # records of the evidence file outside the evaluation seeds (search)
+    replications: list = field(default_factory=list)  # `trickstack.leaderboard.replications.Replication`, checked
 
     @property
     def name(self) -> str:
@@ -217,11 +221,23 @@ def _board(recipes: list[ListedRecipe], year: Optional[int]) -> Board:
         hardware = [_timed_on(entries)]
     for e in entries:  # last, so that a more specific error about a record is reported first
         e.seal = e.row["evidence_sha256"] = check_seal(e.recipe, e.evidence)
+        _replicated(e, wl, (unit, value))
     baseline = _baseline_row(entries[-1], wl, unit, value)
     table = _typed(pd.DataFrame([baseline] + [e.row for e in entries], columns=COLUMNS))
     negative = _typed(pd.DataFrame([n for e in entries for n in e.negative], columns=NEGATIVE_COLUMNS))
     name = track_folder("", wl.name, track).as_posix()
     return Board(name, track, wl.name, wl.metric, wl.direction, unit, value, hardware, entries, table, negative)
+
+
+def _replicated(e: Entry, wl, budget: tuple[str, float]) -> None:
+    """``e``'s fresh-seed replications read and checked, pooled into its row (`trickstack.leaderboard.replications`)."""
+    prev = e.previous
+    stack, nuisance = (prev.recipe.stack, prev.recipe.nuisance) if prev else ({}, wl.resolve_nuisance())
+    e.replications = reps.read_replications(e, wl, stack, nuisance, budget, reps.used_seeds(e))
+    if e.replications and e.row["status"] == "carried forward":
+        raise UserError(f"{e.replications[0].manifest}: a replication of {e.name}, which carries {e.row['previous']} "
+                        "forward: its claim is that recipe's; replicate that one")
+    e.row.update(reps.pooled(e.replications, e.row["gain_prev"], wl.direction))
 
 
 def _timed_on(entries: list[Entry]) -> str:

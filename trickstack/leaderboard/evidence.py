@@ -60,11 +60,12 @@ def read_recipes(folder: Path) -> list[ListedRecipe]:
     return out
 
 
-def read_evidence(path: Path, recipe: ListedRecipe, metric: str, direction: str) -> list[RunRecord]:
+def read_evidence(path: Path, recipe: ListedRecipe, metric: str, direction: str,
+                  replication: bool = False) -> list[RunRecord]:
     """The run records of an evidence file, each checked (see the module's docstring); errors name the file
-    and the line."""
+    and the line. ``replication``: the runs of a fresh-seed replication, recorded after the recipe."""
     seen: dict = {}
-    date = recipe.provenance.get("date")
+    date = None if replication else recipe.provenance.get("date")
 
     def problem(record: RunRecord, number: int) -> Optional[str]:
         if record.workload != recipe.workload:
@@ -96,7 +97,7 @@ def read_evidence(path: Path, recipe: ListedRecipe, metric: str, direction: str)
         return None
 
     try:
-        records = read_runs(path, f"evidence of recipe {recipe.path}", problem)
+        records = read_runs(path, f"{'replication' if replication else 'evidence'} of recipe {recipe.path}", problem)
     except UserError as error:
         if "is missing" not in str(error):
             raise

@@ -50,6 +50,10 @@ def write_site(lb: Leaderboard, out: Path) -> list[Path]:
         folder.mkdir(parents=True, exist_ok=True)
         for e in board.entries:
             written.append(Path(shutil.copyfile(e.evidence, folder / e.evidence.name)))
+            for rep in e.replications:  # the replications' runs and manifests, as the recipe folder keeps them
+                beside = folder / rep.manifest.parent.name
+                beside.mkdir(exist_ok=True)
+                written += [Path(shutil.copyfile(f, beside / f.name)) for f in (rep.manifest, rep.runs_path)]
     put("index.html", render_index(lb, tricks))
     for board in lb.boards.values():
         for e in board.entries:

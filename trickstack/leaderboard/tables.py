@@ -17,6 +17,7 @@ from typing import Any, Mapping
 import pandas as pd
 
 from trickstack.leaderboard import board as lb_
+from trickstack.leaderboard import replications as reps
 from trickstack.leaderboard.attribution import reason_without_numbers
 from trickstack.leaderboard.board import Board, Entry, Leaderboard
 from trickstack.leaderboard.evidence import _params
@@ -24,10 +25,11 @@ from trickstack.reports.render import fmt, plain
 from trickstack.stats import analysis as an
 from trickstack.stats import planning, rules
 
-INDEX_HEADINGS = ["recipe", "status", "mean ± 95% CI (n)", "gain over the previous year (paired)", "changes",
-                  "train time per run", "evidence"]
-RESULT_HEADINGS = ["status", "mean ± 95% CI (n)", "Δ vs previous (paired)", "Δ vs baseline (paired)",
-                   "train time per run", "budget", "added", "removed", "date", "commit", "evidence", "evidence sha256"]
+INDEX_HEADINGS = ["recipe", "status", "mean ± 95% CI (n)", "gain over the previous year (paired)",
+                  "replicated on fresh seeds", "changes", "train time per run", "evidence"]
+RESULT_HEADINGS = ["status", "mean ± 95% CI (n)", "Δ vs previous (paired)", "replicated on fresh seeds",
+                   "Δ vs baseline (paired)", "train time per run", "budget", "added", "removed", "date", "commit",
+                   "evidence", "evidence sha256"]
 NEGATIVE_HEADINGS = ["year", "tried", "mean ± 95% CI (n)", "Δ vs reference (paired)", "reference", "evidence"]
 PARTS_HEADINGS = ["part", "gain over the baseline (95% CI)", "how"]
 REASON = "reason given in the recipe file"
@@ -72,6 +74,21 @@ def previous_cell(r: Mapping[str, Any]) -> str:
         return f"carried forward (= {r['previous']})"
     cell = gain_cell(r["gain_prev"], r["gain_prev_low"], r["gain_prev_high"], r["p_prev"], r["n_pairs_prev"])
     return cell + (f" vs {r['previous']}" if cell != "-" else "")
+
+
+def replicated_cell(r: Mapping[str, Any]) -> str:
+    """The pooled fresh-seed gain over the same reference as the claim, its ratio to the claim and the hardware;
+    the spread of several replications; a plain mark where it did not replicate."""
+    if r["status"] in ("baseline", "carried forward"):
+        return "-"
+    if not r.get("replications"):
+        return "not replicated yet"
+    cell = (f"{r['replicated_gain']:+.4f} [{r['replicated_low']:+.4f}, {r['replicated_high']:+.4f}], "
+            f"{int(r['replicated_n_pairs'])} pairs, {r['replicated_ratio']:.2f}× the claim; {r['replicated_hardware']}")
+    if r["replications"] > 1:
+        cell += (f"; {int(r['replications'])} replications pooled, their gains {r['replicated_spread_low']:+.4f} to "
+                 f"{r['replicated_spread_high']:+.4f}")
+    return cell if r["replicated_verdict"] == reps.REPLICATED else f"✗ {r['replicated_verdict']}: {cell}"
 
 
 def changes_cell(e: Entry) -> str:
@@ -122,7 +139,8 @@ def index_rows(board: Board) -> list[dict[str, str]]:
     for r in board.table.to_dict("records"):
         e = entries.get(r["entry"])
         rows.append(dict(zip(INDEX_HEADINGS, [
-            r["entry"], r["status"], mean_cell(r), previous_cell(r), changes_cell(e) if e else "-", time_cell(r),
+            r["entry"], r["status"], mean_cell(r), previous_cell(r), replicated_cell(r), changes_cell(e) if e else "-",
+            time_cell(r),
             r["evidence"].rsplit("/", 1)[-1]])))
     return rows
 
@@ -131,7 +149,7 @@ def result_rows(board: Board, e: Entry) -> list[dict[str, str]]:
     """The recipe's result as (field, value) rows: a narrow table that fits any screen."""
     r = board.table.set_index("entry").loc[e.name].to_dict()
     r["entry"] = e.name
-    cells = [r["status"], mean_cell(r), previous_cell(r),
+    cells = [r["status"], mean_cell(r), previous_cell(r), replicated_cell(r),
              gain_cell(r["gain_base"], r["gain_base_low"], r["gain_base_high"], r["p_base"], r["n_pairs_base"]),
              time_cell(r), f"{r['budget']:.4g} {r['budget_unit']}", r["added"] or "-", r["removed"] or "-", r["date"],
              r["commit"] or "-", r["evidence"].rsplit("/", 1)[-1], r["evidence_sha256"] or "not sealed (hand-written)"]
