@@ -1,6 +1,6 @@
-"""Negative results: the stacks a year's evidence holds that are neither the recipe, the previous recipe
-nor a subset of the recipe's tricks (attribution runs). Tried and not kept, each published with its paired
-gain over whichever of the recipe and the previous recipe it is closer to.
+"""Negative results: the stacks a year's evidence holds that are neither the recipe, the previous recipe, the
+baseline nor a subset of the recipe's tricks with its nuisance values (attribution runs). Tried and not kept,
+each published with its paired gain over whichever of the recipe and the previous recipe it is closer to.
 
 >>> _diff({"mixup": {}}, {"ema": {}})
 ['+mixup', '-ema']
@@ -20,11 +20,14 @@ def negative_results(e, wl, summary) -> list[dict[str, Any]]:
     Each row also carries ``tricks``: the tricks the candidate adds or re-parametrises (for the trick pages)."""
     r = e.recipe
     prev_stack = e.previous.recipe.stack if e.previous else {}
+    prev_nuisance = e.previous.recipe.nuisance if e.previous else wl.resolve_nuisance()
     groups: dict[tuple, list] = {}
     for record in e.records:
         stack = stack_of(record)
-        if stack == prev_stack or all(r.stack.get(n) == p for n, p in stack.items()):
-            continue
+        attribution = all(r.stack.get(n) == p for n, p in stack.items()) and record.nuisance == r.nuisance
+        baseline = not stack and record.nuisance == wl.resolve_nuisance()
+        if (stack, record.nuisance) == (prev_stack, prev_nuisance) or attribution or baseline:
+            continue  # a candidate that changed only nuisance values (lr) is a negative result too
         groups.setdefault((_frozen(stack), _frozen(record.nuisance)), []).append(record)
     rows = []
     prev_runs = None
