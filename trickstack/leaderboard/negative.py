@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 from trickstack.leaderboard.evidence import Stack, _describe, _frozen, _value, runs_of, stack_of
+from trickstack.stats import rules
 from trickstack.stats.compare import compare
 
 
@@ -57,6 +58,17 @@ def negative_results(e, wl, summary) -> list[dict[str, Any]]:
                      "dropped": sorted(set(ref_stack) - set(stack)), "changes": _changes(stack, ref_stack, dict(nuisance),
                                                                                         ref_nuisance)})
     return rows
+
+
+def beats(row: dict[str, Any]) -> bool:
+    """Whether a negative result beat its reference by the leaderboard's rule (`trickstack.stats.rules.passes`): a
+    stack tried and not kept that the evidence shows better, which a derivation should confirm."""
+    return bool(row["n_pairs"]) and row["gain"] > 0 and rules.passes({"n_pairs": row["n_pairs"], "p": row["p_value"]})
+
+
+def beating(e) -> list[dict[str, Any]]:
+    """The negative results of ``e`` (an `Entry`) that beat its own recipe (`beats`)."""
+    return [n for n in e.negative if n["reference"] == e.name and beats(n)]
 
 
 def _diff(stack: Stack, reference: Stack) -> list[str]:
