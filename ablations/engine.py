@@ -16,6 +16,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+import numpy as np
 import optuna
 from optuna.trial import TrialState
 
@@ -38,7 +39,10 @@ from trickstack.ablations.spec import StudySpec
 from trickstack.ablations.state import (
     JobTrial,
     StudyState,
+    abandon_proposal,
     configuration,
+    proposal_index,
+    proposals_trained,
     set_excluded_proposal,
     use_param,
 )
@@ -269,13 +273,23 @@ def greedy(ctx: Context) -> list[str]:
     return failed
 
 
+def proposal_sampler(seed: int, index: int) -> optuna.samplers.TPESampler:
+    """The sampler that draws the search's proposal number ``index``: TPE seeded from the study's seed and the
+    index, so a proposal depends only on the stored proposals before it, never on how many this process asked
+    (a search resumed after an interruption asks what an uninterrupted one would have asked)."""
+    derived = int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+    return optuna.samplers.TPESampler(seed=derived, constant_liar=True)
+
+
 def search(ctx: Context) -> list[str]:
     """Optuna TPE over which tricks are on, their parameters and ``search_nuisance``; the best is
     re-evaluated on fresh seeds. Proposals whose tricks conflict are excluded (pruned) and not counted
-    in ``search_trials``; a proposal left unanswered by an interrupted coordinator is finished first."""
+    in ``search_trials``; a proposal left unanswered by an interrupted coordinator is finished first.
+    Each proposal is drawn by `proposal_sampler` for its index, so a resumed search proposes what an
+    uninterrupted one would have."""
     s = ctx.spec.study
     wl = get_workload(s.workload)
-    proposals = StudyState(ctx.study).search_study(sampler=optuna.samplers.TPESampler(seed=s.seed, constant_liar=True))
+    proposals = StudyState(ctx.study).search_study()
     failed = evaluate(ctx, [frozenset()])
 
     def jobs_of(params: dict) -> list[Job]:
@@ -304,10 +318,10 @@ def search(ctx: Context) -> list[str]:
         if set(trial.params) == expected:
             resumed.append((trial.number, jobs_of(trial.params)))
         else:  # interrupted while its values were drawn: nothing of it ran
-            proposals.tell(trial.number, state=TrialState.FAIL)
+            abandon_proposal(proposals, trial)
     finish(resumed)
     while True:
-        trained = len(proposals.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)))
+        trained = proposals_trained(proposals)
         excluded = len(proposals.get_trials(deepcopy=False, states=(TrialState.PRUNED,)))
         if trained >= s.search_trials or excluded >= MAX_EXCLUDED_PER_TRIAL * s.search_trials:
             break
@@ -315,6 +329,7 @@ def search(ctx: Context) -> list[str]:
         for _ in range(max(1, min(ctx.workers, s.search_trials - trained))):
             with warnings.catch_warnings():  # the proposal study shares the storage's heartbeat setting
                 warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
+                proposals.sampler = proposal_sampler(s.seed, proposal_index(proposals))
                 trial = proposals.ask()
             arm = frozenset(t for t in s.tricks if trial.suggest_categorical(use_param(t), [False, True]))
             problem = check_compatible([*s.base, *sorted(arm)], wl.provides, wl.name, wl.includes)

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence
 
 import optuna
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 
 from trickstack.core.errors import UserError
 from trickstack.core.stacks import Arm, arm_name, parse_arm
@@ -291,3 +291,21 @@ def mark_withdrawn(storage, trial_id: int) -> None:
 
 def set_excluded_proposal(trial: optuna.Trial, reason: str) -> None:
     trial.set_user_attr("excluded", reason)
+
+
+def abandon_proposal(study: optuna.Study, trial: FrozenTrial) -> None:
+    """A search proposal interrupted while its values were drawn (nothing of it ran): failed, and not counted as a
+    proposal (`proposal_index`), so the proposal asked in its place is the one it would have been."""
+    study._storage.set_trial_user_attr(trial._trial_id, "abandoned", True)
+    study.tell(trial.number, state=TrialState.FAIL)
+
+
+def proposal_index(study: optuna.Study) -> int:
+    """The index of the search's next proposal: its proposals so far, less those abandoned (`abandon_proposal`)."""
+    return sum(not t.user_attrs.get("abandoned") for t in study.get_trials(deepcopy=False))
+
+
+def proposals_trained(study: optuna.Study) -> int:
+    """The search's proposals that trained (finished or failed), not those abandoned."""
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
+    return sum(not t.user_attrs.get("abandoned") for t in done)

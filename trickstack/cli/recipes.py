@@ -179,6 +179,11 @@ def recipe_derive(
         out.print(f"{d.recipe.name}: carried forward ({previous}'s tricks unchanged): the best candidate "
                   f"{escape(d.candidate)} did not pass p < {rules.LEADERBOARD_ALPHA}: {test}", highlight=False)
     out.print(f"written: {d.path} and {d.evidence.name} ({d.runs} run records)", highlight=False)
+    for stack, c in d.beaten_by.items():  # found after the choice, on its seeds: a lead, not a confirmation
+        out.print(f"note: {escape(stack)} beats {d.recipe.name} in its own follow-up runs by {c['gain']:+.4g} {d.metric} "
+                  f"(95% CI {c['low']:+.4g} to {c['high']:+.4g}), p = {c['p']:.3g} over {c['n_pairs']} paired seeds; "
+                  "not accepted: confirm it on fresh seeds (derive this year again with --force under another --study, "
+                  "with its tricks among --tricks); the leaderboard's page of the year shows it", highlight=False)
 
 
 

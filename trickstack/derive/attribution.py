@@ -11,9 +11,9 @@ from trickstack.ablations.designs import factorial, shapley_arms
 from trickstack.core.errors import UserError
 from trickstack.core.records import ResolvedRecipe
 from trickstack.core.stacks import arm_name
-from trickstack.derive.config import Config
+from trickstack.derive.config import Config, describe
 from trickstack.derive.search import Runs
-from trickstack.stats import analysis
+from trickstack.stats import analysis, rules
 from trickstack.stats.compare import compare
 from trickstack.stats.table import runs_table
 from trickstack.tricks.registry import check_compatible, get_trick
@@ -103,3 +103,15 @@ def removed_reason(f: Found, name: str) -> str:
     c = compare(f.runs.of(f.negatives[name], f.seeds), f.runs.of(f.config, f.seeds), f.wl.direction)
     return (f"no longer helps: adding it back gives {c['gain']:+.3g} {f.wl.metric} (95% CI {c['low']:+.3g} to "
             f"{c['high']:+.3g}, {c['n_pairs']} paired seeds)")
+
+
+def beating(f: Found) -> dict[str, dict[str, float]]:
+    """The negative results that beat the recipe by the leaderboard's rule (`trickstack.stats.rules.passes`) on the
+    evaluation seeds, by the stack described, with their paired test. The follow-up runs found them on the seeds
+    the recipe was chosen on, after the choice: a stack to confirm on fresh seeds, never accepted from these."""
+    out = {}
+    for config in f.negatives.values():
+        c = compare(f.runs.of(config, f.seeds), f.runs.of(f.config, f.seeds), f.wl.direction)
+        if c["gain"] > 0 and rules.passes(c):
+            out[describe(config)] = c
+    return out

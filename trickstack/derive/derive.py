@@ -34,7 +34,7 @@ the other nuisance values keep the workload's defaults.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Union
 
@@ -44,7 +44,7 @@ from trickstack.core.errors import UserError
 from trickstack.core.evidence import write_runs
 from trickstack.core.records import ResolvedRecipe
 from trickstack.derive import inputs
-from trickstack.derive.attribution import ORDERS, Found, followups
+from trickstack.derive.attribution import ORDERS, Found, beating, followups
 from trickstack.derive.config import Config, describe
 from trickstack.derive.search import Runs, confirm, confirmation, plan_record, prepare, run
 from trickstack.derive.search import candidate as best_candidate
@@ -138,6 +138,7 @@ class Derived:
     removed: list[str]
     seeds: list[int]  # the evaluation seeds used (a sequential confirmation adds them look by look)
     confirmation: Optional[dict] = None  # provenance.confirmation: the plan, the looks taken, the decision
+    beaten_by: dict = field(default_factory=dict)  # stacks of the follow-up runs that beat the recipe: to confirm
 
 
 def derive(workload: str, year: int, options: DeriveOptions = DeriveOptions(), *,
@@ -203,7 +204,7 @@ def derive(workload: str, year: int, options: DeriveOptions = DeriveOptions(), *
     return Derived(path, evidence, resolved, recipe.provenance.previous, accepted, describe(candidate),
                    test["gain"], (test["low"], test["high"]), recipe.provenance.p_value, test["n_pairs"], wl.metric,
                    len(stamped), sorted(set(resolved.stack) - prev_stack), sorted(prev_stack - set(resolved.stack)),
-                   eval_seeds, confirmed.record)
+                   eval_seeds, confirmed.record, beating(found))
 
 
 def load_truth(path: Union[str, Path]) -> SyntheticSection:

@@ -30,6 +30,7 @@ from trickstack.derive.config import Config, describe
 from trickstack.stats import rules
 from trickstack.stats.compare import compare
 from trickstack.stats.sequential import SequentialPlan
+from trickstack.trial.runner import resolve_stack, split_overrides
 from trickstack.workloads import Workload, get_workload
 
 
@@ -69,11 +70,20 @@ def candidate(ctx: Context, spec: StudySpec, start: Config) -> tuple[Config, lis
     done = sorted(proposals.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), key=lambda t: -sign * t.value)
     tried = list(dict.fromkeys(Config(*configuration(s.tricks, t.params)) for t in done))
     best = Config(*configuration(s.tricks, proposals.best_trial.params))
-    others = [c for c in tried if c != start]
+    wl = get_workload(s.workload)
+    others = [c for c in tried if trained(wl, c) != trained(wl, start)]
     if not others:
         raise UserError(f"study {s.name!r}: the search trained no configuration other than the one it starts from; "
                         "search more configurations")
-    return (best if best != start else others[0]), tried
+    return (best if best in others else others[0]), tried
+
+
+def trained(wl: Workload, config: Config) -> tuple[list, dict[str, Any]]:
+    """What the runs of ``config`` train and record, resolved as `trickstack.trial.runner.run_trial` resolves them:
+    the tricks (names, every parameter) and the nuisance values. Two configurations written differently (a
+    default given or left out, ``1`` or ``1.0``) that train the same are one stack, never tested against itself."""
+    tricks = [(t.info.name, t.params) for t in resolve_stack(wl, sorted(config.arm), config.params)]
+    return tricks, wl.resolve_nuisance(split_overrides(config.params)[1])
 
 
 def run(ctx: Context, jobs: list[Job], label: str) -> None:
@@ -119,12 +129,10 @@ class Runs:
 def confirm(runs: list[RunRecord], reference: list[RunRecord], wl: Workload, candidate: Config,
             start: Config) -> dict[str, float]:
     """The paired test of the candidate's runs against the reference's (`trickstack.stats.compare`)."""
-    c = compare(runs, reference, wl.direction)
+    c = compare(runs, reference, wl.direction)  # its p is defined for identical runs too (rules.one_sided_p)
     if c["n_pairs"] < 2 or not math.isfinite(c["gain"]):
         raise UserError(f"the candidate {describe(candidate)} finished on {c['n_pairs']} evaluation seed(s) paired "
                         f"with {describe(start)} (the others diverged): no paired test is possible")
-    if not math.isfinite(c["p"]):  # identical on every seed: the test cannot reject
-        c = {**c, "p": 1.0}
     return c
 
 

@@ -1,6 +1,6 @@
-"""Negative results: the stacks a year's evidence holds that are neither the recipe, the previous recipe
-nor a subset of the recipe's tricks (attribution runs). Tried and not kept, each published with its paired
-gain over whichever of the recipe and the previous recipe it is closer to.
+"""Negative results: the stacks a year's evidence holds that are neither the recipe, the previous recipe, the
+baseline nor a subset of the recipe's tricks with its nuisance values (attribution runs). Tried and not kept,
+each published with its paired gain over whichever of the recipe and the previous recipe it is closer to.
 
 >>> _diff({"mixup": {}}, {"ema": {}})
 ['+mixup', '-ema']
@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 from trickstack.leaderboard.evidence import Stack, _describe, _frozen, _value, runs_of, stack_of
+from trickstack.stats import rules
 from trickstack.stats.compare import compare
 
 
@@ -20,11 +21,14 @@ def negative_results(e, wl, summary) -> list[dict[str, Any]]:
     Each row also carries ``tricks``: the tricks the candidate adds or re-parametrises (for the trick pages)."""
     r = e.recipe
     prev_stack = e.previous.recipe.stack if e.previous else {}
+    prev_nuisance = e.previous.recipe.nuisance if e.previous else wl.resolve_nuisance()
     groups: dict[tuple, list] = {}
     for record in e.records:
         stack = stack_of(record)
-        if stack == prev_stack or all(r.stack.get(n) == p for n, p in stack.items()):
-            continue
+        attribution = all(r.stack.get(n) == p for n, p in stack.items()) and record.nuisance == r.nuisance
+        baseline = not stack and record.nuisance == wl.resolve_nuisance()
+        if (stack, record.nuisance) == (prev_stack, prev_nuisance) or attribution or baseline:
+            continue  # a candidate that changed only nuisance values (lr) is a negative result too
         groups.setdefault((_frozen(stack), _frozen(record.nuisance)), []).append(record)
     rows = []
     prev_runs = None
@@ -54,6 +58,17 @@ def negative_results(e, wl, summary) -> list[dict[str, Any]]:
                      "dropped": sorted(set(ref_stack) - set(stack)), "changes": _changes(stack, ref_stack, dict(nuisance),
                                                                                         ref_nuisance)})
     return rows
+
+
+def beats(row: dict[str, Any]) -> bool:
+    """Whether a negative result beat its reference by the leaderboard's rule (`trickstack.stats.rules.passes`): a
+    stack tried and not kept that the evidence shows better, which a derivation should confirm."""
+    return bool(row["n_pairs"]) and row["gain"] > 0 and rules.passes({"n_pairs": row["n_pairs"], "p": row["p_value"]})
+
+
+def beating(e) -> list[dict[str, Any]]:
+    """The negative results of ``e`` (an `Entry`) that beat its own recipe (`beats`)."""
+    return [n for n in e.negative if n["reference"] == e.name and beats(n)]
 
 
 def _diff(stack: Stack, reference: Stack) -> list[str]:

@@ -21,6 +21,7 @@ from trickstack.leaderboard import replications as reps
 from trickstack.leaderboard.attribution import reason_without_numbers
 from trickstack.leaderboard.board import Board, Entry, Leaderboard
 from trickstack.leaderboard.evidence import _params
+from trickstack.leaderboard.negative import beating
 from trickstack.reports.render import fmt, plain
 from trickstack.stats import analysis as an
 from trickstack.stats import planning, rules
@@ -102,6 +103,14 @@ def changes_cell(e: Entry) -> str:
     changed = [k for k, v in e.recipe.nuisance.items() if prev_nuisance is not None and prev_nuisance.get(k) != v]
     parts += [f"{', '.join(changed)} re-tuned"] if changed else []
     return ", ".join(parts) or "none"
+
+
+def beaten_lines(e: Entry) -> list[str]:
+    """The year's negative results that beat its recipe by the leaderboard's rule: the recipe is not the best stack
+    its own evidence holds, and that stack is one to confirm (`recipe derive` never accepts it unconfirmed)."""
+    return [f"beaten by its own negative results: {n['tried']} ({n['stack']}) beats {e.name} by {n['gain']:+.4g} "
+            f"[{n['gain_low']:+.4g}, {n['gain_high']:+.4g}], p = {n['p_value']:.2g} over {n['n_pairs']} paired seeds; "
+            "a stack to confirm against it on fresh seeds" for n in beating(e)]
 
 
 def confirmation_lines(e: Entry) -> list[str]:
@@ -210,7 +219,8 @@ def render_markdown(lb: Leaderboard, tricks: Mapping[str, Any]) -> str:
         for e in b.entries:
             out += ["", f"### {e.name}", "", md_cell(e.recipe.summary or "-"), ""]
             out += _md_table(["field", "value"], result_rows(b, e))
-            out += ["", *(f"- {md_cell(line)}" for line in confirmation_lines(e))] if confirmation_lines(e) else []
+            notes = [*beaten_lines(e), *confirmation_lines(e)]
+            out += ["", *(f"- {md_cell(line)}" for line in notes)] if notes else []
             rows = tricks_rows(e)
             out += ["", *_md_table(list(rows[0]), rows)] if rows else []
             if e.contributions is not None:

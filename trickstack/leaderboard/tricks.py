@@ -16,6 +16,7 @@ from typing import Any
 
 from trickstack.leaderboard.attribution import interactions
 from trickstack.leaderboard.evidence import stack_of
+from trickstack.leaderboard.negative import beats
 
 
 @dataclass
@@ -95,8 +96,10 @@ def verdict(t: TrickEvidence, workloads: list[str]) -> list[str]:
     """One sentence per workload where the trick appears, from its numbers: "helps" where its Shapley
     interval lies above 0 in the latest recipes (since a year: in every recipe from that year on, the trick
     still in the recipe), "helped" where that was so in earlier recipes only, "hurts" below 0, "no clear
-    effect" where every interval includes 0, "never helped" where it was only tried and not kept, "only
-    searched" where no evaluation run has it."""
+    effect" where every interval includes 0, "beat the recipe" where a negative result with it (tried and not
+    kept) beat its reference by the leaderboard's rule, "never helped" where it was only tried and not kept and
+    none did, "only searched" where no evaluation run has it. Every row that names the trick is read: its
+    recipes' attributions and its negative results."""
     out = []
     for w in workloads:
         mine = [h for h in t.history if h["workload"] == w]
@@ -104,7 +107,10 @@ def verdict(t: TrickEvidence, workloads: list[str]) -> list[str]:
         measured = [h for h in rows if not math.isnan(h["shapley"])]
         helps = [h["year"] for h in measured if h["ci_low"] > 0]
         hurts = [h["year"] for h in measured if h["ci_high"] < 0]
-        tried = sorted({n["year"] for n in t.negative if n["recipe"].rsplit("/", 1)[0] == w})  # the board: the name less the year
+        negatives = [n for n in t.negative if n["recipe"].rsplit("/", 1)[0] == w]  # the board: the name less the year
+        tried = sorted({n["year"] for n in negatives})
+        better = [n for n in negatives if beats(n)]  # tried, not kept, yet better than its reference by the rule
+        beat = "; ".join(f"+{n['gain']:.3g} over {n['reference']} (p = {n['p_value']:.2g})" for n in better)
         removed = [h["year"] for h in mine if h["role"] == "removed"]
         searched = sum(v for (wl, _), v in t.searched.items() if wl == w)
         tail = []  # the latest recipes with the trick, as long as its interval is above 0 in each
@@ -126,6 +132,9 @@ def verdict(t: TrickEvidence, workloads: list[str]) -> list[str]:
             text = f"no clear effect on {w}: in its {recipes(measured)}, every Shapley interval includes 0"
         elif rows:
             text = f"in {w}'s {recipes(rows)}, without an attribution"
+        elif better:
+            text = (f"beat the recipe on {w} where tried and not kept, in {_years(n['year'] for n in better)} "
+                    f"(negative results: {beat}): a gain not yet confirmed")
         elif tried:
             text = f"never helped on {w}: tried in {_years(tried)} and not kept"
         elif searched:
@@ -136,5 +145,6 @@ def verdict(t: TrickEvidence, workloads: list[str]) -> list[str]:
             text += f"; removed from the recipe in {_years(removed)}"
         if tried and rows:
             text += f"; also tried with other parameters or tricks and not kept in {_years(tried)}"
+            text += f", where it beat the recipe ({beat}): a gain not yet confirmed" if better else ""
         out.append(text)
     return out

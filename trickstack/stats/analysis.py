@@ -27,6 +27,7 @@ from trickstack.core.stacks import BASELINE, arm_name
 from trickstack.stats import paired_tests as pt
 from trickstack.stats.paired_tests import RESAMPLES  # noqa: F401  (re-exported: analysis.RESAMPLES)
 from trickstack.stats.planning import seeds_for_power  # noqa: F401  (re-exported: analysis.seeds_for_power)
+from trickstack.stats.rules import one_sided_p
 from trickstack.stats.rules import sign as _sign
 
 LEVEL = 0.95  # confidence level of every interval
@@ -107,7 +108,7 @@ def paired_differences(table: pd.DataFrame, reference_arm: str, direction: str, 
         row = {"arm": arm, "reference": reference_arm, "n_pairs": len(d), "n_unpaired": len(wide) - len(d),
                **_t_interval(d, "mean_gain"), "p_value": np.nan, "test": test}
         if len(d) >= 2 and test == "t":
-            row["p_value"] = stats.ttest_1samp(d, 0.0, alternative="greater").pvalue
+            row["p_value"] = one_sided_p(d)  # the leaderboard's test: one p, zero variance included
         elif len(d) >= 2 and test == "bootstrap":
             row["ci_low"], row["ci_high"], row["p_value"] = pt.bootstrap_t(d, rng)
         elif len(d) >= 2 and test == "permutation":

@@ -74,17 +74,35 @@ def sign(direction: str) -> float:
     return 1.0 if direction == "maximize" else -1.0
 
 
+ZERO_SPREAD = 1e-9  # paired differences whose range is below this fraction of their size are taken as all equal
+
+
 def one_sided_p(gains: Sequence[float]) -> float:
-    """One-sided paired t-test p of "the mean signed gain is > 0" from per-seed signed gains (the same
-    as scipy's ``ttest_rel(a, b, alternative="greater")``); 1.0 when there is nothing to test: fewer than
-    2 pairs, a non-finite gain, or every gain exactly 0.
+    """The one-sided paired p of "the mean signed gain is > 0" from per-seed signed gains: the p of every
+    comparison by the leaderboard's test (`trickstack.stats.compare`, the board, `recipe derive`, greedy
+    stacking), a one-sided paired t-test (scipy's ``ttest_rel(a, b, alternative="greater")``). 1.0 when there
+    is nothing to test: fewer than 2 pairs or a non-finite gain.
+
+    When every difference is the same (zero variance of the differences: bit-identical runs, or an effect that
+    no seed varies) the t statistic is 0/0 or infinite, and no t p exists. The p is then the exact sign-flip
+    (permutation) p, which needs no variance: under "no effect" each difference is as likely negated, so
+
+    * every difference 0: p = 1 (no evidence of a gain; the runs are the same);
+    * every difference the same gain c > 0: p = 1/2^n, the chance that all n signs come out +, and not the 0 that
+      an infinite t would give (a variance estimated as 0 from a few seeds is no evidence that it is 0): 1/32 at
+      5 seeds, so the leaderboard's alpha of 0.01 needs 7;
+    * every difference the same loss c < 0: p = 1.
 
     >>> one_sided_p([0.0, 0.0, 0.0]), round(one_sided_p([0.1, 0.2, 0.15]), 4)
     (1.0, 0.0175)
+    >>> one_sided_p([0.01] * 5), one_sided_p([-0.01] * 5), one_sided_p([0.01])
+    (0.03125, 1.0, 1.0)
     """
     d = np.asarray(gains, dtype=float)
-    if len(d) < 2 or not np.all(np.isfinite(d)) or not np.any(d != 0):
+    if len(d) < 2 or not np.all(np.isfinite(d)):
         return 1.0
+    if np.ptp(d) <= ZERO_SPREAD * np.max(np.abs(d)):  # all equal (all 0 included): the sign-flip p
+        return 0.5 ** len(d) if d[0] > 0 else 1.0
     return float(stats.ttest_1samp(d, 0.0, alternative="greater").pvalue)
 
 
