@@ -90,7 +90,7 @@ def open_study(spec: StudySpec, storage_url: Optional[str], workers: int, storag
 
 def _check_extension(old: StudySpec, new: StudySpec) -> None:
     """A study can grow (more seeds, more tricks) but not change what its finished trials measured."""
-    fixed = ("workload", "budget", "base", "overrides", "design", "search_nuisance")
+    fixed = ("workload", "budget", "base", "overrides", "design", "search_nuisance", "first_seed")
     for name in fixed:
         if getattr(old.study, name) != getattr(new.study, name):
             was = getattr(old.study, name)
@@ -125,6 +125,11 @@ def plan_arms(spec: StudySpec) -> tuple[list[Arm], list[tuple[Arm, str]]]:
     return [arm for arm, full in with_base if full in kept_set], [(arm - set(s.base), why) for arm, why in excluded]
 
 
+def evaluation_seeds(spec: StudySpec) -> range:
+    """The study's paired evaluation seeds: ``first_seed`` and the ``seeds - 1`` after it."""
+    return range(spec.study.first_seed, spec.study.first_seed + spec.study.seeds)
+
+
 def jobs_for(ctx: Context, arms: list[Arm]) -> tuple[list[Job], Callable[[], list[Job]]]:
     """Tuning jobs now, and a function giving the evaluation jobs once tuning has finished."""
     spec = ctx.spec
@@ -133,7 +138,7 @@ def jobs_for(ctx: Context, arms: list[Arm]) -> tuple[list[Job], Callable[[], lis
 
     def evaluation() -> list[Job]:
         best = best_nuisance(ctx) if spec.tune else {}
-        return [Job(EVAL, arm, seed, nuisance=best.get(arm_name(arm), {})) for arm in arms for seed in range(spec.study.seeds)]
+        return [Job(EVAL, arm, seed, nuisance=best.get(arm_name(arm), {})) for arm in arms for seed in evaluation_seeds(spec)]
 
     return tune, evaluation
 
@@ -351,7 +356,7 @@ def search(ctx: Context) -> list[str]:
     best = proposals.best_trial
     arm, params = configuration(s.tricks, best.params)
     StudyState(ctx.study).set_search_best(arm, params, best.value)
-    final = [Job(EVAL, arm, seed, trick_params=params) for seed in range(s.seeds)]
+    final = [Job(EVAL, arm, seed, trick_params=params) for seed in evaluation_seeds(ctx.spec)]
     return failed + run_phase(ctx, final, "re-evaluation on fresh seeds")
 
 

@@ -32,6 +32,7 @@ from trickstack.tricks.registry import get_trick
 from trickstack.workloads import get_workload
 
 MAX_NAME = 100  # characters of a study name: it becomes part of file names (reports), which allow 255 bytes
+FIRST_SEED_MAX = 999_000  # evaluation seeds stay below the tuning seeds (`trickstack.ablations.jobs.TUNING_SEED_OFFSET`)
 MAX_SEED = 2**32 - 1  # numpy and Optuna's samplers take seeds in [0, 2**32 - 1]
 Count = Annotated[int, Field(strict=True)]  # an integer written as one: `true` or 2.5 is refused, not read as 1 or 2
 
@@ -72,6 +73,8 @@ class StudySection(_Strict):
     workload: str
     budget: BudgetSpec
     seeds: Count = Field(ge=1, le=1000, description="evaluation seeds, paired across arms")
+    first_seed: Count = Field(0, ge=0, le=FIRST_SEED_MAX, description="the evaluation seeds are first_seed, "
+                              "first_seed + 1, ...: `recipe derive` starts each year after the seeds earlier years used")
     design: Literal[DESIGNS]  # type: ignore[valid-type]
     tricks: list[str] = Field(min_length=1)
     base: Union[list[str], str] = Field(default_factory=list, description="tricks every arm starts from, or a recipe "

@@ -63,3 +63,14 @@ def test_derive_proposes_a_stack_its_follow_up_runs_show_better(tmp_path):
     tricks = collect(lb)
     assert "beaten by its own negative results: +ema" in render_markdown(lb, tricks)
     assert tricks["ema"].verdict[0].startswith("beat the recipe on synthetic")
+
+
+def test_derive_prints_the_stack_to_confirm(tmp_path, cli):
+    truth = tmp_path / "truth.toml"
+    truth.write_text('[synthetic]\nbaseline = 0.5\neffects = { ema = 0.05 }\nseed_noise = 0.02\nrun_noise = 0.002\n')
+    code, out, err = cli("recipe", "derive", "--workload", "synthetic", "--year", "2016", "--trials", "2",
+                         "--tricks", "cosine_schedule,ema,label_smoothing", "--synthetic", str(truth),
+                         "--recipes", str(tmp_path / "recipes"), "--storage", f"memory://{uuid.uuid4().hex}")
+    flat = " ".join(out.split())
+    assert code == 0 and "note: ema beats synthetic/2016 in its own follow-up runs by +" in flat, err
+    assert "not accepted: confirm it on fresh seeds" in flat and "carried forward" in flat

@@ -176,7 +176,7 @@ def test_a_time_track_replication_timed_on_other_hardware_is_refused(tmp_path, s
     truth = {"baseline": 0.5, "seed_noise": 0.02, "run_noise": 0.002, "effects": {"label_smoothing": 0.05}}
     url = f"memory://{uuid.uuid4().hex}"
     try:
-        d = derive("synthetic", 2016, DeriveOptions(budget=Budget("seconds", 5.0), track="seconds", trials=2,
+        d = derive("synthetic", 2016, DeriveOptions(budget=Budget("seconds", 5.0), track="seconds", trials=4,
                                                     tricks=("label_smoothing",)), truth=truth, storage=url,
                    recipes=tmp_path)
     finally:

@@ -107,7 +107,8 @@ def recipe_derive(
     budget_unit: str = typer.Option("flops", help="flops (the FLOP track, recipes/W/Y.toml) or seconds (the time "
                                                   "track, recipes/W/seconds/Y.toml: a budget of training seconds on "
                                                   "this machine's class of hardware, see the leaderboard's rules)"),
-    seeds: int = typer.Option(5, help="with --confirm fixed: paired evaluation seeds 0..N-1 (at least 5, the "
+    seeds: int = typer.Option(5, help="with --confirm fixed: N paired evaluation seeds, after those of earlier years' "
+                                      "recipes (at least 5, the "
                                       "leaderboard's rule)"),
     confirm: str = typer.Option("sequential", help="sequential: add evaluation seeds look by look (--looks) while the "
                                                    "candidate is promising, alpha spent over the looks; fixed: --seeds seeds"),

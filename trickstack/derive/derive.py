@@ -7,7 +7,8 @@
    the previous recipe's tricks. The previous recipe (or, the first year, the baseline) is enqueued as
    the first proposal, so the search starts from it and may drop its tricks.
 2. **Confirmation** (`trickstack.derive.search.confirmation`). The best configuration that differs from
-   the previous recipe (the *candidate*) is run on the evaluation seeds ``0..N-1``, with the previous
+   the previous recipe (the *candidate*) is run on the year's evaluation seeds ``F..F+N-1`` (F: after every
+   evaluation seed of the earlier years' recipes, `inputs.fresh_seed`; 0 the first year), with the previous
    recipe and the baseline. It is accepted only by the leaderboard's own rule
    (`trickstack.stats.rules.passes`: a one-sided paired t-test at p < ``LEADERBOARD_ALPHA`` over at
    least ``LEADERBOARD_MIN_SEEDS`` seeds); otherwise the previous recipe is carried forward. By default
@@ -75,7 +76,8 @@ class DeriveOptions:
 
     budget: Optional[Budget] = None
     track: str = "flops"  # the budget's unit: "seconds" derives the time track (`trickstack.derive.inputs.timed`)
-    seeds: int = rules.LEADERBOARD_MIN_SEEDS  # paired evaluation seeds 0..seeds-1 (confirm="fixed")
+    seeds: int = rules.LEADERBOARD_MIN_SEEDS  # paired evaluation seeds (confirm="fixed"), the year's own
+
     confirm: str = "sequential"  # "sequential": seeds added look by look (looks, spending); "fixed": seeds
     looks: tuple[int, ...] = DEFAULT_LOOKS  # cumulative paired evaluation seeds at each sequential look
     spending: str = DEFAULT_SPENDING  # the alpha-spending function over the looks (trickstack.stats.sequential.SPENDING)
@@ -162,8 +164,9 @@ def derive(workload: str, year: int, options: DeriveOptions = DeriveOptions(), *
     hardware = inputs.timed(wl, prev_path, workers, options.device) if options.track == "seconds" else None
     tricks = inputs.candidates(wl, year, options.tricks, prev)
     name = options.study or "derive-" + recipe_name(wl.name, year, options.track).replace("/", "-")  # one per track
+    first = inputs.fresh_seed(folder, year)  # seeds no earlier year's evidence used
     spec = inputs.study_spec(name, wl, year, budget, options.first_seeds, options.trials, options.search_seeds, tricks,
-                             checked)
+                             checked, first_seed=first)
     if workload != wl.name:  # package.module:factory: workers in other processes make the workload from it
         spec = spec.model_copy(update={"study": spec.study.model_copy(update={"workload": workload})})
     plan = options.plan()
@@ -180,7 +183,7 @@ def derive(workload: str, year: int, options: DeriveOptions = DeriveOptions(), *
         runs.refresh()
         return confirm(runs.of(candidate, seeds), runs.of(start if prev else baseline, seeds), wl, candidate, start)
 
-    confirmed = confirmation(evaluate, plan, options.seeds)
+    confirmed = confirmation(evaluate, plan, options.seeds, first)
     test, accepted, eval_seeds = confirmed.test, confirmed.accepted, confirmed.seeds
     chosen = candidate if accepted else start if prev else baseline
     subsets, negatives, skipped = followups(wl, chosen, prev, tricks, tried, options.orders)

@@ -49,6 +49,18 @@ def check_truth(wl: Workload, synthetic: Any) -> Optional[SyntheticSection]:
     return SyntheticSection.model_validate(synthetic)
 
 
+def fresh_seed(folder: Path, year: int) -> int:
+    """The first evaluation seed of ``year``'s confirmation: after every evaluation seed of the earlier years'
+    recipes in ``folder`` (one track's), so that no year re-runs the runs that got an earlier one accepted
+    (runs are deterministic: the same seed is the same run). 0 the first year."""
+    used = [0]
+    for path in folder.glob("*.toml"):
+        if YEAR.fullmatch(path.stem) and int(path.stem) < year:
+            prov = load_recipe(path).provenance
+            used += [s + 1 for s in (prov.seeds if prov else [])]
+    return max(used)
+
+
 def previous(folder: Path, year: int) -> tuple[Optional[Path], Optional[ResolvedRecipe]]:
     """The latest ``<year>.toml`` of ``folder`` from before ``year``, resolved; none the first year."""
     years = sorted(int(p.stem) for p in folder.glob("*.toml") if YEAR.fullmatch(p.stem) and int(p.stem) < year)
@@ -140,11 +152,13 @@ def default_lr(wl: Workload) -> float:
 
 
 def study_spec(name: str, wl: Workload, year: int, budget: Budget, seeds: int, trials: int, search_seeds: int,
-               tricks: list[str], truth: Optional[SyntheticSection], source: Optional[str] = None) -> StudySpec:
+               tricks: list[str], truth: Optional[SyntheticSection], source: Optional[str] = None,
+               first_seed: int = 0) -> StudySpec:
     """The search study's spec: a `search` design over ``tricks`` and the learning rate."""
     param, lr = wl.nuisance_param(SEARCHED_NUISANCE), default_lr(wl)
     space = {"low": max(param.low, lr / LR_RANGE), "high": min(param.high, lr * LR_RANGE), "log": True}
     data = {"study": {"name": name, "workload": wl.name, "budget": {budget.unit: budget.value}, "seeds": seeds,
+                      "first_seed": first_seed,
                       "design": "search", "tricks": tricks, "search_trials": trials, "search_seeds": search_seeds,
                       "search_nuisance": {SEARCHED_NUISANCE: space}},
             "source": source or f"recipe derive --workload {wl.name} --year {year}"}

@@ -154,16 +154,17 @@ def plan_record(plan: SequentialPlan) -> dict[str, Any]:
 
 
 def confirmation(evaluate: Callable[[list[int]], dict[str, float]], plan: Optional[SequentialPlan],
-                 seeds: int) -> Confirmed:
+                 seeds: int, first: int = 0) -> Confirmed:
     """Confirm a candidate: ``evaluate(seeds)`` runs it and the reference on ``seeds`` (runs already
     finished are read back) and gives their paired test (`confirm`). ``plan`` None: one look at ``seeds``
-    seeds, judged by `trickstack.stats.rules.passes`; else seeds added look by look as the plan decides."""
+    seeds, judged by `trickstack.stats.rules.passes`; else seeds added look by look as the plan decides.
+    The seeds are ``first``, ``first + 1``, ...: each year's own (`trickstack.derive.inputs.fresh_seed`)."""
     if plan is None:
-        used = list(range(seeds))
+        used = list(range(first, first + seeds))
         test = evaluate(used)
         return Confirmed(test, used, rules.passes(test), None)
     for look, n in enumerate(plan.looks, 1):
-        used = list(range(n))
+        used = list(range(first, first + n))
         test = evaluate(used)
         decision = rules.sequential_decision(plan, look, test)
         if decision.action != "continue":

@@ -403,7 +403,9 @@ def rules_summary(lb: Leaderboard) -> dict[str, Any]:
     return {"min_seeds": rules.LEADERBOARD_MIN_SEEDS, "alpha": rules.LEADERBOARD_ALPHA, "test": rules.LEADERBOARD_TEST,
             "level": an.LEVEL,
             "seeds": (f"at least {rules.LEADERBOARD_MIN_SEEDS} paired evaluation seeds, disjoint from the seeds used for "
-                      "tuning and search"),
+                      "tuning and search, and from every earlier year's evaluation seeds: runs are deterministic, so "
+                      "re-running the previous recipe on its own seeds would reproduce the very runs that got it "
+                      "accepted (recipes derived before this rule reused seeds 0 to 4: their pages say so)"),
             "comparison": "same workload, same budget (unit and value) and same class of hardware as the previous year",
             "may_not_change": list(MAY_NOT_CHANGE),
             "negative_results": "tricks tried and not kept are published with their evidence",

@@ -230,7 +230,7 @@ def _recipe_lines(e: Entry) -> list[str]:
              f"nuisance: {_params(r.nuisance)}",
              f"date {row['date']}, commit {row['commit'] or '-'}; evidence {e.evidence.name} "
              f"({len(e.records)} evaluation run records, {len(e.search)} search runs not counted)"]
-    lines += tb.beaten_lines(e) + tb.confirmation_lines(e)
+    lines += tb.beaten_lines(e) + tb.confirmation_lines(e) + tb.reused_seed_lines(e)
     if p.get("study"):
         lines.append(f"derived by study {p['study']}")
     if not p:

@@ -113,6 +113,16 @@ def beaten_lines(e: Entry) -> list[str]:
             "a stack to confirm against it on fresh seeds" for n in beating(e)]
 
 
+def reused_seed_lines(e: Entry) -> list[str]:
+    """A year confirmed on its previous recipe's own evaluation seeds (before each year took fresh ones) says so."""
+    reused = sorted({x.seed for x in e.runs} & {x.seed for x in e.previous.runs}) if e.previous else []
+    if not reused:
+        return []
+    return [f"evaluation seeds {', '.join(map(str, reused))} were also {e.previous.name}'s: the previous recipe's runs "
+            "on them are the very runs that got it accepted, which favours the previous recipe in this year's "
+            "comparison (derived before each year took fresh seeds)"]
+
+
 def confirmation_lines(e: Entry) -> list[str]:
     """How the recipe was confirmed against the previous one (seeds, looks) and the power of that
     confirmation for its own observed gain, with the caveat that the power is estimated from this study."""
@@ -219,7 +229,7 @@ def render_markdown(lb: Leaderboard, tricks: Mapping[str, Any]) -> str:
         for e in b.entries:
             out += ["", f"### {e.name}", "", md_cell(e.recipe.summary or "-"), ""]
             out += _md_table(["field", "value"], result_rows(b, e))
-            notes = [*beaten_lines(e), *confirmation_lines(e)]
+            notes = [*beaten_lines(e), *confirmation_lines(e), *reused_seed_lines(e)]
             out += ["", *(f"- {md_cell(line)}" for line in notes)] if notes else []
             rows = tricks_rows(e)
             out += ["", *_md_table(list(rows[0]), rows)] if rows else []
