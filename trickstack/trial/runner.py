@@ -199,29 +199,34 @@ def run_trial(
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", module="composer")  # e.g. SWA's BatchNorm advice, on every trial
         logging.getLogger("composer").setLevel(logging.ERROR)
-        trainer = Trainer(
-            model=model,
-            train_dataloader=train_loader,
-            max_duration=f"{controller.initial_steps()}ba",
-            optimizers=wl.make_optimizer(model, nuisance),
-            schedulers=wl.make_schedule(nuisance),
-            step_schedulers_every_batch=True,
-            algorithms=[t.info.build(t.params) for t in tricks],
-            callbacks=[controller, *callbacks],
-            loggers=[],
-            progress_bar=False,
-            log_to_console=False,
-            log_traces=False,
-            auto_log_hparams=False,
-            device=composer_device(device),  # model, batches and metrics on it
-            device_train_microbatch_size=wl.batch_size,  # one microbatch: the loader yields whole batches
-            seed=seed,
-            deterministic_mode=deterministic,
-            python_log_level=None,
-        )
+        controller.open_gap()  # tricks act at INIT (and AFTER_LOAD) inside the constructor: their FLOPs are counted
+        try:
+            trainer = Trainer(
+                model=model,
+                train_dataloader=train_loader,
+                max_duration=f"{controller.initial_steps()}ba",
+                optimizers=wl.make_optimizer(model, nuisance),
+                schedulers=wl.make_schedule(nuisance),
+                step_schedulers_every_batch=True,
+                algorithms=[t.info.build(t.params) for t in tricks],
+                callbacks=[controller, *callbacks],
+                loggers=[],
+                progress_bar=False,
+                log_to_console=False,
+                log_traces=False,
+                auto_log_hparams=False,
+                device=composer_device(device),  # model, batches and metrics on it
+                device_train_microbatch_size=wl.batch_size,  # one microbatch: the loader yields whole batches
+                seed=seed,
+                deterministic_mode=deterministic,
+                python_log_level=None,
+            )
+        except BaseException:
+            controller.release()
+            raise
+        controller.restart_clock()  # the trainer's construction is not training time (SECONDS_INCLUDE)
         try:
             start, cpu_start = time.perf_counter(), time.process_time()
-            controller.open_gap()  # from here on: FIT_START's tricks run before any callback could open it
             trainer.fit()
             train_seconds, train_cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
             eval_value, eval_seconds = None, 0.0
@@ -263,10 +268,14 @@ def run_trial(
     )
     if controller.audit_mismatches:
         first = controller.audit_mismatches[0]
+        if first["measured"] is None:
+            what = (f"ran the model's forward {first['forward_calls']} time(s) where the measured step of its cost "
+                    f"signature ran it {first['forward_calls_cached']} time(s)")
+        else:
+            what = f"spent {first['measured']:.4g} FLOPs where {first['cached']:.4g} were cached for its cost signature"
         raise FlopAuditError(
-            f"{'+'.join(stack) or 'baseline'} on {wl.name}: the FLOPs counted are not trusted: step {first['step']} spent "
-            f"{first['measured']:.4g} FLOPs where {first['cached']:.4g} were cached for its cost signature "
-            f"({len(controller.audit_mismatches)} audited step(s) differ); a trick whose step cost varies must "
+            f"{'+'.join(stack) or 'baseline'} on {wl.name}: the FLOPs counted are not trusted: step {first['step']} "
+            f"{what} ({len(controller.audit_mismatches)} step(s) differ); a trick whose step cost varies must "
             f"define cost_key(state)", record)
     return record
 
