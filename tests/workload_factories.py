@@ -76,3 +76,16 @@ def false_logits_claim():
         return model
 
     return dataclasses.replace(wl, name="mnist1d_no_output_layer", build_model=build)
+
+
+def differs_between_processes():
+    """MNIST-1D's train examples in an order drawn from the process id: the same within one process (the splits
+    are loaded once), different in the next one, whatever the seed."""
+    wl = get_workload("mnist1d")
+
+    def load():
+        s = wl.splits
+        order = torch.randperm(len(s.train_x), generator=torch.Generator().manual_seed(os.getpid()))
+        return dataclasses.replace(s, train_x=s.train_x[order], train_y=s.train_y[order])
+
+    return dataclasses.replace(wl, name="mnist1d_per_process", load_splits=load)

@@ -229,6 +229,15 @@ def workload_from_ref(ref: str) -> Workload:
     return _FROM_REFS[ref]
 
 
+def reference_of(workload: Workload) -> Optional[str]:
+    """What another process passes to `get_workload` to load ``workload`` anew: its reference
+    ``"package.module:factory"`` if one made it, its name if a built-in or installed plugin registered it, else None."""
+    for ref, made in _FROM_REFS.items():
+        if made is workload:
+            return ref
+    return workload.name if _REGISTRY.get(workload.name) is workload else None
+
+
 def list_workloads(pattern: str = "*", testing: bool = False, plugins: bool = True) -> list[str]:
     """Registered workload names matching ``pattern``; with ``testing``, the `TESTING` ones too; without
     ``plugins``, the built-ins only (what the shipped docs and trickstack's own contract tests cover)."""
