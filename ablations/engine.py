@@ -43,7 +43,7 @@ from trickstack.ablations.state import (
 )
 from trickstack.ablations.storage import default_url, open_storage
 from trickstack.ablations.worker import work, worker_main
-from trickstack.core.errors import UserError
+from trickstack.core.errors import MetricNotFinite, UserError
 from trickstack.core.stacks import Arm, arm_name
 from trickstack.stats import analysis, rules
 from trickstack.trial.devices import worker_devices
@@ -191,7 +191,11 @@ def _run_workers(ctx: Context, keys: set[str], label: str) -> None:
     report()
     devices = worker_devices(ctx.device, ctx.workers)  # several GPUs: one each, shared in turn past the count
     if ctx.workers <= 1:
-        work(ctx.spec.study.name, ctx.storage_url, on_trial=report, device=devices[0], deterministic=ctx.deterministic)
+        try:
+            work(ctx.spec.study.name, ctx.storage_url, on_trial=report, device=devices[0], deterministic=ctx.deterministic)
+        except MetricNotFinite:
+            pass  # stored as the study's reason to stop (`stop_if_stopped`)
+        stop_if_stopped(ctx)
         return
     threads = worker_threads(ctx.workers)
     start_worker_server(ctx.workers, [ctx.spec.study.workload])  # if the command has not started it already
@@ -206,6 +210,14 @@ def _run_workers(ctx: Context, keys: set[str], label: str) -> None:
     for p in procs:
         p.join()
     report()
+    stop_if_stopped(ctx)
+
+
+def stop_if_stopped(ctx: Context) -> None:
+    """A worker stopped the study (a workload whose metric is not finite): say why, instead of retrying its jobs."""
+    reason = StudyState(ctx.study).stopped
+    if reason:
+        raise UserError(f"study {ctx.spec.study.name!r} stopped: {reason}")
 
 
 def evaluate(ctx: Context, arms: list[Arm]) -> list[str]:

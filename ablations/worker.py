@@ -36,7 +36,7 @@ from trickstack.ablations.storage import (
     reap_dead_trials,
     worker_identity,
 )
-from trickstack.core.errors import UserError
+from trickstack.core.errors import MetricNotFinite, UserError
 from trickstack.core.stacks import arm_name
 from trickstack.stats import rules
 from trickstack.trial.runner import run_trial
@@ -102,6 +102,8 @@ def work(study_name: str, storage_url: Optional[str], workers: int = 1, threads:
     spec = StudySpec.model_validate(StudyState(study).spec)
     done = 0
     while True:
+        if StudyState(study).stopped:  # another worker found the workload broken: retrying cannot help
+            return done
         reap_dead_trials(study, storage)
         if not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
             if poll_seconds and not StudyState(study).finished:
@@ -130,6 +132,11 @@ def work(study_name: str, storage_url: Optional[str], workers: int = 1, threads:
                 value = run_job(spec, job, trial, device, deterministic)
             except optuna.exceptions.UpdateFinishedTrialError:
                 continue  # failed and requeued meanwhile by another worker (stale heartbeat): the retry runs it
+            except MetricNotFinite as error:  # the workload is broken: every job would fail alike, so stop the study
+                state.set_error(trial, str(error))
+                study.tell(trial, state=TrialState.FAIL)
+                StudyState(study).stop(str(error))
+                raise
             except Exception as error:  # a bug, not a result: recorded and left for a retry
                 state.set_error(trial, f"{type(error).__name__}: {error}")
                 study.tell(trial, state=TrialState.FAIL)
@@ -147,5 +154,7 @@ def worker_main(study_name: str, storage_url: str, workers: int, threads: int, d
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     try:
         work(study_name, storage_url, workers=workers, threads=threads, device=device, deterministic=deterministic)
+    except MetricNotFinite:
+        raise SystemExit(2)  # stored as the study's reason to stop: the coordinator says it, once
     except UserError as error:
         raise SystemExit(f"worker: {error}")

@@ -9,6 +9,8 @@ import dataclasses
 import os
 
 import torch
+import torchmetrics
+from torchmetrics import MetricCollection
 
 from trickstack.workloads import get_workload
 
@@ -89,3 +91,29 @@ def differs_between_processes():
         return dataclasses.replace(s, train_x=s.train_x[order], train_y=s.train_y[order])
 
     return dataclasses.replace(wl, name="mnist1d_per_process", load_splits=load)
+
+
+class NanMetric(torchmetrics.Metric):
+    """An eval metric that is always NaN, whatever the model does."""
+
+    def __init__(self):
+        super().__init__()
+        self.add_state("seen", default=torch.tensor(0.0), dist_reduce_fx="sum")
+
+    def update(self, preds, target):
+        self.seen += 1
+
+    def compute(self):
+        return torch.tensor(float("nan"))
+
+
+def nan_metric():
+    """MNIST-1D scored by `NanMetric`: training is sound (its loss stays finite), the metric is broken."""
+    wl = get_workload("mnist1d")
+
+    def build():
+        model = wl.build_model()
+        model.val_metrics = MetricCollection([NanMetric()])
+        return model
+
+    return dataclasses.replace(wl, name="mnist1d_nan_metric", build_model=build, metric="nan", metric_key="NanMetric")

@@ -13,6 +13,7 @@ optionally, a progress bar.
 from __future__ import annotations
 
 import logging
+import math
 import time
 import warnings
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from composer.core import Callback, Evaluator
 from composer.utils import reproducibility
 
 from trickstack.core.budget import Budget
-from trickstack.core.errors import UserError
+from trickstack.core.errors import MetricNotFinite, UserError
 from trickstack.core.records import (
     BudgetRecord,
     FlopCheck,
@@ -166,7 +167,9 @@ def run_trial(
     ``recipe`` (a `ResolvedRecipe` of this workload) starts the run from the recipe's tricks, their
     parameters and its nuisance values; ``stack`` then adds tricks on top, ``overrides`` apply on top,
     and the record keeps the recipe beside the values actually used.
-    A NaN or infinite loss ends the trial early with ``diverged=True``; it is not raised.
+    A NaN or infinite loss ends the trial early with ``diverged=True``; it is not raised: a diverged run is a
+    result. A NaN or infinite eval metric after a run that did not diverge raises `MetricNotFinite`: the
+    workload's metric is broken.
     Every run measures one random step in every `AUDIT_WINDOW` again and raises `FlopAuditError` if
     a cached step cost was wrong; ``audit_flops`` measures every step.
     ``device``: ``cpu`` (the default, bit for bit as before devices could be chosen), ``auto``, ``cuda``,
@@ -241,6 +244,11 @@ def run_trial(
             train_loss = trainer.state.total_loss_dict.get("loss/train/total")
         finally:
             trainer.close()
+    if eval_value is not None and not math.isfinite(eval_value):
+        raise MetricNotFinite(
+            f"workload {wl.name}: its eval metric {wl.metric} ({wl.metric_key}) is {eval_value} after "
+            f"{'+'.join(stack) or 'the baseline'} trained with seed {seed} without diverging (the training loss stayed "
+            f"finite): the workload's metric is broken, not the run")
     record = RunRecord(
         workload=wl.name,
         tricks=[TrickRecord(name=t.info.name, params=t.params, distribution=t.info.distribution) for t in tricks],
