@@ -13,6 +13,7 @@ from plugin_fixtures import FakeEntryPoint
 from trickstack.testing.contract import check_trick, contract_cases
 from trickstack.tricks.registry import Citation, TrickInfo
 from trickstack.tricks.surgery import trick_generator
+from trickstack.workloads import list_workloads
 
 # The example plugin of the README's "Adding a trick": a package with one trick that changes the loss.
 EXAMPLE_PLUGIN = '''
@@ -103,3 +104,18 @@ def test_a_trick_that_lies_about_what_it_changes_fails_the_contract(plugins, nam
     lie = rf"{name} claims to change '{claims[0]}', but the probe saw no such change on mnist1d"
     with pytest.raises(AssertionError, match=lie):
         check_trick(name, workload="mnist1d")
+
+
+def test_contract_cases_skip_a_workload_whose_data_is_absent_saying_why():
+    cases = {c.id: c for c in contract_cases(["label_smoothing"], workloads=["digits", "workload_factories:absent_data"])}
+    offline = cases["label_smoothing@workload_factories:absent_data"]
+    assert [m.kwargs["reason"] for m in offline.marks] == [
+        "workload_factories:absent_data: data absent: no copy of the data here, and the download failed: offline"]
+    assert not cases["label_smoothing@digits"].marks
+
+
+def test_contract_cases_include_installed_plugin_workloads():
+    # The example plugin (examples/tabular_workload) is installed in trickstack's development environment.
+    if "breast_cancer" not in list_workloads():
+        pytest.skip("needs the example plugin installed: pip install -e examples/tabular_workload")
+    assert "label_smoothing@breast_cancer" in [c.id for c in contract_cases(["label_smoothing"])]

@@ -12,6 +12,7 @@ import torch
 import torchmetrics
 from torchmetrics import MetricCollection
 
+from trickstack.core.errors import UserError
 from trickstack.workloads import get_workload
 
 NOT_CALLABLE = 3
@@ -117,3 +118,12 @@ def nan_metric():
         return model
 
     return dataclasses.replace(wl, name="mnist1d_nan_metric", build_model=build, metric="nan", metric_key="NanMetric")
+
+
+def absent_data():
+    """Digits whose data is absent and cannot be downloaded, as a fresh clone offline finds CIFAR-10's."""
+
+    def load():
+        raise UserError("no copy of the data here, and the download failed: offline")
+
+    return dataclasses.replace(get_workload("digits"), name="digits_offline", load_splits=load)

@@ -39,6 +39,7 @@ from composer.core import Callback, State
 from composer.loggers import Logger
 
 from trickstack.core.budget import Budget
+from trickstack.core.errors import UserError
 from trickstack.core.records import RunRecord
 from trickstack.trial.runner import baseline_step_flops, run_trial
 from trickstack.tricks.registry import get_trick, list_tricks, trick_status
@@ -248,10 +249,28 @@ def cpu_workloads() -> list[str]:
     return [w for w in list_workloads(plugins=False) if get_workload(w).cpu_variant is None]
 
 
-def contract_cases(tricks: Iterable[str] | None = None, workloads: Iterable[str] | None = None) -> list:
+def plugin_workloads() -> list[str]:
+    """The workloads installed plugins registered (entry points of ``trickstack.workloads``)."""
+    return sorted(set(list_workloads()) - set(list_workloads(plugins=False)))
+
+
+def data_missing(workload: str) -> Optional[str]:
+    """Why ``workload``'s data cannot be had here (a `UserError` loading its splits: absent and not downloadable,
+    say offline), or None once they are loaded (a download included, as the check would do)."""
+    try:
+        get_workload(workload).splits
+    except UserError as error:
+        return str(error)
+    return None
+
+
+def contract_cases(tricks: Iterable[str] | None = None, workloads: Iterable[str] | None = None,
+                   check_data: bool = True) -> list:
     """pytest parameters ``(name, workload)``, one per trick and workload where it runs ("ok" or "no-op");
-    ``workloads`` defaults to the built-in ones that train on a CPU (`cpu_workloads`; a plugin's own workload is
-    named explicitly)::
+    ``workloads`` defaults to the built-in ones that train on a CPU (`cpu_workloads`) and those of installed
+    plugins (`plugin_workloads`). With ``check_data``, each workload's data is loaded first, and the cases of one
+    whose data is absent (and cannot be downloaded) are marked to skip, saying why; a suite that provides its
+    own data (a fixture) passes ``check_data=False``::
 
         @pytest.mark.parametrize("name,workload", contract_cases(["my_trick"]))
         def test_contract(name, workload):
@@ -260,6 +279,8 @@ def contract_cases(tricks: Iterable[str] | None = None, workloads: Iterable[str]
     import pytest  # deferred: only tests call this, and trickstack does not depend on pytest
 
     names = list_tricks() if tricks is None else list(tricks)
-    cases = [(t, w) for w in (cpu_workloads() if workloads is None else workloads) for t in names
-             if trick_status(get_trick(t), get_workload(w))[0] in ("ok", "no-op")]
-    return [pytest.param(t, w, id=f"{t}@{w}") for t, w in cases]
+    chosen = [*cpu_workloads(), *plugin_workloads()] if workloads is None else list(workloads)
+    cases = [(t, w) for w in chosen for t in names if trick_status(get_trick(t), get_workload(w))[0] in ("ok", "no-op")]
+    missing = {w: data_missing(w) for w in {w for _, w in cases}} if check_data else {}
+    return [pytest.param(t, w, id=f"{t}@{w}", marks=[pytest.mark.skip(reason=f"{w}: data absent: {missing[w]}")]
+                         if missing.get(w) else []) for t, w in cases]
