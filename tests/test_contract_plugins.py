@@ -119,3 +119,40 @@ def test_contract_cases_include_installed_plugin_workloads():
     if "breast_cancer" not in list_workloads():
         pytest.skip("needs the example plugin installed: pip install -e examples/tabular_workload")
     assert "label_smoothing@breast_cancer" in [c.id for c in contract_cases(["label_smoothing"])]
+
+
+class ModelAnd(Algorithm):
+    """Declares only ``model`` (its first weight zeroed at INIT, which the probe sees) but also changes ``what``."""
+
+    def __init__(self, what: str):
+        self.what = what
+
+    def match(self, event, state):
+        return event in (Event.INIT, Event.FIT_START, Event.AFTER_DATALOADER, Event.AFTER_LOSS)
+
+    def apply(self, event, state, logger):
+        if event == Event.INIT:
+            with torch.no_grad():
+                next(state.model.parameters()).zero_()
+        elif event == Event.FIT_START and self.what == "betas":
+            for group in state.optimizers[0].param_groups:
+                group["betas"] = (0.5, 0.9)
+        elif event == Event.FIT_START and self.what == "optimizer":  # another optimizer, the same learning rate
+            old = state.optimizers[0]
+            state.optimizers = [torch.optim.SGD(state.model.parameters(), lr=old.param_groups[0]["lr"])]
+        elif event == Event.AFTER_DATALOADER and self.what == "data":
+            x, y = state.batch
+            state.batch = (x + 0.1, y)
+        elif event == Event.AFTER_LOSS and self.what == "loss":
+            state.loss = 2 * state.loss
+
+
+# Not tested: betas or a new optimizer beside a model change. The probe's optimizer check needs a step where the
+# trick's weights and gradients are the baseline's, which a model change never leaves (see check_trick's docstring).
+@pytest.mark.parametrize("what, undeclared", [("loss", "loss"), ("data", "data")])
+def test_a_change_the_trick_does_not_declare_fails_the_contract(plugins, what, undeclared):
+    name = f"model_and_{what}"
+    plugins(lying(name, ("model",), lambda: ModelAnd(what)))
+    with pytest.raises(AssertionError, match=rf"{name} changes '{undeclared}'.* on mnist1d, which it does not declare "
+                                             r"\(it declares model\)"):
+        check_trick(name, workload="mnist1d")

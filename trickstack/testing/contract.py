@@ -9,7 +9,12 @@ or over every workload where it runs, with `contract_cases` as the parameters of
 `check_trick` trains the baseline and the trick for a few seconds on the same seed and budget and
 asserts that the trick spends the budget within ±2%, that its schedule ends where the budget ends,
 that it does not diverge, that a second run gives the same result bit for bit, that it changes
-nothing where it declares a no-op (``noop_on``), and that it shows every change it claims.
+nothing where it declares a no-op (``noop_on``), and that what it changes and what it declares
+(``changes``) agree both ways: a change the probe sees but the trick does not declare fails, and so
+does a declared change the probe never sees (a failure, not a warning: the declaration is what
+studies, `tricks list` and the trick pages repeat, so one that cannot be observed is untested).
+An undeclared optimizer change is seen only at a step where the trick's weights and gradients are
+the baseline's: beside a model, data or loss change (new betas, another optimizer) it goes unseen.
 
 `trace_trial` runs a trial with a `Probe` that fingerprints, at every step, the inputs, targets,
 loss, learning rate, module structure, gradients and weights. `changed` decides one of the
@@ -42,7 +47,7 @@ from trickstack.core.budget import Budget
 from trickstack.core.errors import UserError
 from trickstack.core.records import RunRecord
 from trickstack.trial.runner import baseline_step_flops, run_trial
-from trickstack.tricks.registry import get_trick, list_tricks, trick_status
+from trickstack.tricks.registry import CHANGES, get_trick, list_tricks, trick_status
 from trickstack.workloads import get_workload, list_workloads
 
 # Baseline steps of a contract run: enough for every built-in trick's claimed change to show and for
@@ -237,7 +242,11 @@ def check_trick(name: str, workload: str = "mnist1d", settings: Mapping[str, Any
     if workload in info.noop_on:
         assert record.metrics == base.record.metrics, f"{name} declares a no-op on {workload} but changed the result"
         return trace
-    for aspect in info.changes:
+    undeclared = [aspect for aspect in CHANGES if aspect not in info.changes and changed(aspect, trace, base)]
+    assert not undeclared, (
+        f"{name} changes {', '.join(map(repr, undeclared))} on {workload}, which it does not declare (it declares "
+        f"{', '.join(info.changes) or 'nothing'}); add it to changes (what each means: trickstack.testing.contract)")
+    for aspect in info.changes:  # a claim never seen is untested metadata that studies and pages would repeat
         assert changed(aspect, trace, base), (
             f"{name} claims to change {aspect!r}, but the probe saw no such change on {workload} "
             f"(what each claim means: trickstack.testing.contract)")
