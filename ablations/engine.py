@@ -48,7 +48,7 @@ from trickstack.ablations.state import (
 )
 from trickstack.ablations.storage import default_url, open_storage, shown_url
 from trickstack.ablations.worker import work, worker_main
-from trickstack.core.errors import UserError
+from trickstack.core.errors import MetricNotFinite, UserError
 from trickstack.core.stacks import Arm, arm_name
 from trickstack.stats import analysis, rules
 from trickstack.trial.devices import worker_devices
@@ -207,8 +207,12 @@ def _run_workers(ctx: Context, keys: set[str], label: str, within: tuple[int, in
     report()
     devices = worker_devices(ctx.device, ctx.workers)  # several GPUs: one each, shared in turn past the count
     if ctx.workers <= 1:
-        work(ctx.spec.study.name, ctx.storage_url, on_trial=report, device=devices[0], deterministic=ctx.deterministic,
-             storage_retry=ctx.storage_retry)
+        try:
+            work(ctx.spec.study.name, ctx.storage_url, on_trial=report, device=devices[0], deterministic=ctx.deterministic,
+                 storage_retry=ctx.storage_retry)
+        except MetricNotFinite:
+            pass  # stored as the study's reason to stop (`stop_if_stopped`)
+        stop_if_stopped(ctx)
         return
     threads = worker_threads(ctx.workers)
     start_worker_server(ctx.workers, [ctx.spec.study.workload])  # if the command has not started it already
@@ -225,6 +229,14 @@ def _run_workers(ctx: Context, keys: set[str], label: str, within: tuple[int, in
     if any(p.exitcode == GAVE_UP_EXIT for p in procs):  # a worker gave up on the storage: say so once, here
         raise unavailable(shown_url(ctx.storage_url), retry_seconds(ctx.storage_retry))
     report()
+    stop_if_stopped(ctx)
+
+
+def stop_if_stopped(ctx: Context) -> None:
+    """A worker stopped the study (a workload whose metric is not finite): say why, instead of retrying its jobs."""
+    reason = StudyState(ctx.study).stopped
+    if reason:
+        raise UserError(f"study {ctx.spec.study.name!r} stopped: {reason}")
 
 
 def evaluate(ctx: Context, arms: list[Arm]) -> list[str]:

@@ -96,6 +96,15 @@ class StudyState:
         self._set("spec", spec)
         self._set("trick_order", trick_order)
         self._set("finished", False)
+        self._set("stopped", None)
+
+    @property
+    def stopped(self) -> Optional[str]:
+        """Why the study was stopped before its end (a workload whose metric is not finite), or None."""
+        return self._get("stopped", None)
+
+    def stop(self, reason: str) -> None:
+        self._set("stopped", reason)
 
     @property
     def spec(self) -> Optional[dict]:

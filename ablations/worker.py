@@ -37,7 +37,7 @@ from trickstack.ablations.storage import (
     reap_dead_trials,
     worker_identity,
 )
-from trickstack.core.errors import UserError
+from trickstack.core.errors import MetricNotFinite, UserError
 from trickstack.core.stacks import arm_name
 from trickstack.stats import rules
 from trickstack.trial.runner import run_trial
@@ -104,6 +104,8 @@ def work(study_name: str, storage_url: Optional[str], workers: int = 1, threads:
     spec = StudySpec.model_validate(StudyState(study).spec)
     done = 0
     while True:
+        if StudyState(study).stopped:  # another worker found the workload broken: retrying cannot help
+            return done
         reap_dead_trials(study, storage)
         if not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
             if poll_seconds and not StudyState(study).finished:
@@ -134,6 +136,11 @@ def work(study_name: str, storage_url: Optional[str], workers: int = 1, threads:
                 continue  # failed and requeued meanwhile by another worker (stale heartbeat): the retry runs it
             except StorageUnavailable:
                 raise  # storing the records gave up on the storage: nothing more can be stored
+            except MetricNotFinite as error:  # the workload is broken: every job would fail alike, so stop the study
+                state.set_error(trial, str(error))
+                study.tell(trial, state=TrialState.FAIL)
+                StudyState(study).stop(str(error))
+                raise
             except Exception as error:  # a bug, not a result: recorded and left for a retry
                 state.set_error(trial, f"{type(error).__name__}: {error}")
                 study.tell(trial, state=TrialState.FAIL)
@@ -143,6 +150,9 @@ def work(study_name: str, storage_url: Optional[str], workers: int = 1, threads:
         done += 1
         if on_trial:
             on_trial()
+
+
+STOPPED_EXIT = 3  # a local worker process that stopped the study (not GAVE_UP_EXIT: its coordinator tells them apart)
 
 
 def worker_main(study_name: str, storage_url: str, workers: int, threads: int, device: str = "cpu",
@@ -155,5 +165,7 @@ def worker_main(study_name: str, storage_url: str, workers: int, threads: int, d
              storage_retry=storage_retry, outage_lines=False)
     except StorageUnavailable:
         raise SystemExit(GAVE_UP_EXIT)
+    except MetricNotFinite:
+        raise SystemExit(STOPPED_EXIT)  # stored as the study's reason to stop: the coordinator says it, once
     except UserError as error:
         raise SystemExit(f"worker: {error}")

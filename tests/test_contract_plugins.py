@@ -13,6 +13,7 @@ from plugin_fixtures import FakeEntryPoint
 from trickstack.testing.contract import check_trick, contract_cases
 from trickstack.tricks.registry import Citation, TrickInfo
 from trickstack.tricks.surgery import trick_generator
+from trickstack.workloads import list_workloads
 
 # The example plugin of the README's "Adding a trick": a package with one trick that changes the loss.
 EXAMPLE_PLUGIN = '''
@@ -102,4 +103,56 @@ def test_a_trick_that_lies_about_what_it_changes_fails_the_contract(plugins, nam
     plugins(lying(name, claims, algorithm))
     lie = rf"{name} claims to change '{claims[0]}', but the probe saw no such change on mnist1d"
     with pytest.raises(AssertionError, match=lie):
+        check_trick(name, workload="mnist1d")
+
+
+def test_contract_cases_skip_a_workload_whose_data_is_absent_saying_why():
+    cases = {c.id: c for c in contract_cases(["label_smoothing"], workloads=["digits", "workload_factories:absent_data"])}
+    offline = cases["label_smoothing@workload_factories:absent_data"]
+    assert [m.kwargs["reason"] for m in offline.marks] == [
+        "workload_factories:absent_data: data absent: no copy of the data here, and the download failed: offline"]
+    assert not cases["label_smoothing@digits"].marks
+
+
+def test_contract_cases_include_installed_plugin_workloads():
+    # The example plugin (examples/tabular_workload) is installed in trickstack's development environment.
+    if "breast_cancer" not in list_workloads():
+        pytest.skip("needs the example plugin installed: pip install -e examples/tabular_workload")
+    assert "label_smoothing@breast_cancer" in [c.id for c in contract_cases(["label_smoothing"])]
+
+
+class ModelAnd(Algorithm):
+    """Declares only ``model`` (its first weight zeroed at INIT, which the probe sees) but also changes ``what``."""
+
+    def __init__(self, what: str):
+        self.what = what
+
+    def match(self, event, state):
+        return event in (Event.INIT, Event.FIT_START, Event.AFTER_DATALOADER, Event.AFTER_LOSS)
+
+    def apply(self, event, state, logger):
+        if event == Event.INIT:
+            with torch.no_grad():
+                next(state.model.parameters()).zero_()
+        elif event == Event.FIT_START and self.what == "betas":
+            for group in state.optimizers[0].param_groups:
+                group["betas"] = (0.5, 0.9)
+        elif event == Event.FIT_START and self.what == "optimizer":  # another optimizer, the same learning rate
+            old = state.optimizers[0]
+            state.optimizers = [torch.optim.SGD(state.model.parameters(), lr=old.param_groups[0]["lr"])]
+        elif event == Event.AFTER_DATALOADER and self.what == "data":
+            x, y = state.batch
+            state.batch = (x + 0.1, y)
+        elif event == Event.AFTER_LOSS and self.what == "loss":
+            state.loss = 2 * state.loss
+
+
+# Not tested: betas or a new optimizer beside a model change. The probe's optimizer check needs a step where the
+# trick's weights and gradients are the baseline's, which a model change never leaves (see check_trick's docstring).
+@pytest.mark.parametrize("what, undeclared", [("loss", "loss"), ("data", "data")])
+def test_a_change_the_trick_does_not_declare_fails_the_contract(plugins, what, undeclared):
+    name = f"model_and_{what}"
+    plugins(lying(name, ("model",), lambda: ModelAnd(what)))
+    with pytest.raises(AssertionError, match=rf"{name} changes '{undeclared}'.* on mnist1d, which it does not declare "
+                                             r"\(it declares model\)"):
         check_trick(name, workload="mnist1d")

@@ -17,12 +17,13 @@ from trickstack.workloads import get_workload
 
 class ExtraPasses(Algorithm):
     """``passes`` forward passes of the current model on the last batch, at ``event``, from step ``start`` on;
-    ``spent`` adds up the FLOPs it did (measured by its own counter)."""
+    ``spent`` adds up the FLOPs it did (measured by its own counter). ``inner``: through the wrapped network,
+    bypassing the Composer model's forward (whose calls every step counts)."""
 
     spent = 0
 
-    def __init__(self, event: Event, passes: int, start: int = 0, batch=None):
-        self.event, self.passes, self.start, self.batch = event, passes, start, batch
+    def __init__(self, event: Event, passes: int, start: int = 0, batch=None, inner: bool = False):
+        self.event, self.passes, self.start, self.batch, self.inner = event, passes, start, batch, inner
 
     def match(self, event, state):
         return event == self.event and int(state.timestamp.batch) >= self.start
@@ -30,8 +31,9 @@ class ExtraPasses(Algorithm):
     def apply(self, event, state, logger):
         def forward():
             with torch.no_grad():
+                batch = state.batch if self.batch is None else self.batch
                 for _ in range(self.passes):
-                    state.model(state.batch if self.batch is None else self.batch)
+                    state.model.module(batch[0]) if self.inner else state.model(batch)
 
         type(self).spent += count_flops(forward)
 
@@ -43,11 +45,11 @@ def cheat(plugins, name, algorithm):
     plugins(FakeEntryPoint(name, f"acme:{name}", lambda: info))
 
 
-@pytest.mark.parametrize("event", [Event.EPOCH_END, Event.FIT_START])
+@pytest.mark.parametrize("event", [Event.INIT, Event.FIT_START, Event.EPOCH_END])
 def test_work_outside_the_steps_is_counted_and_charged_to_the_budget(plugins, step_flops, event):
     ExtraPasses.spent = 0
     splits = get_workload("mnist1d").splits
-    batch = (splits.train_x[:100], splits.train_y[:100])  # at FIT_START there is no batch yet
+    batch = (splits.train_x[:100], splits.train_y[:100])  # at INIT and FIT_START there is no batch yet
     cheat(plugins, "extra_passes", ExtraPasses(event, passes=40, batch=batch))
     budget = Budget("flops", 250 * step_flops)  # ~6 epochs of MNIST-1D (40 steps each)
     record = run_trial("mnist1d", ["extra_passes"], seed=0, budget=budget)
@@ -59,12 +61,36 @@ def test_work_outside_the_steps_is_counted_and_charged_to_the_budget(plugins, st
 
 
 def test_a_step_cost_that_changes_without_a_cost_key_is_caught_by_every_run(plugins, step_flops):
-    cheat(plugins, "extra_forward", ExtraPasses(Event.AFTER_FORWARD, passes=1, start=20))
+    # Through the inner network: the forward count does not see it, the sampled FLOP audit does.
+    cheat(plugins, "extra_forward", ExtraPasses(Event.AFTER_FORWARD, passes=1, start=20, inner=True))
     with pytest.raises(FlopAuditError, match=r"extra_forward on mnist1d: the FLOPs counted are not trusted: step \d+ spent "
                                              r".*define cost_key\(state\)") as refused:
         run_trial("mnist1d", ["extra_forward"], seed=0, budget=Budget("flops", 2.5 * AUDIT_WINDOW * step_flops))
     check = refused.value.record.flops_check
     assert check.mismatches and all(m.step >= 20 and m.measured > m.cached for m in check.mismatches)
+
+
+class EveryNth(ExtraPasses):
+    """Extra forward passes at BATCH_END of every ``period``-th step: a varying step cost with no ``cost_key``."""
+
+    def __init__(self, period: int):
+        super().__init__(Event.BATCH_END, passes=1)
+        self.period = period
+
+    def match(self, event, state):
+        return event == self.event and int(state.timestamp.batch) % self.period == 0
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_extra_passes_on_every_7th_step_are_caught_in_a_short_run(plugins, step_flops, seed):
+    # 250 steps: the sampled FLOP audit sees ~2 steps and misses every 7th one in most seeds; the model's forward
+    # calls, counted on every step, do not.
+    cheat(plugins, "every_7th", EveryNth(7))
+    with pytest.raises(FlopAuditError, match=r"every_7th on mnist1d: .* step 6 ran the model's forward 2 time\(s\) "
+                                             r"where .* 1 time\(s\).*define cost_key") as refused:
+        run_trial("mnist1d", ["every_7th"], seed=seed, budget=Budget("flops", 250 * step_flops))
+    mismatch = refused.value.record.flops_check.mismatches[0]
+    assert (mismatch.forward_calls_cached, mismatch.forward_calls) == (1, 2) and mismatch.measured is None
 
 
 def test_an_ordinary_run_is_audited_and_spends_nothing_between_steps(small_budget, step_flops):
@@ -75,10 +101,11 @@ def test_an_ordinary_run_is_audited_and_spends_nothing_between_steps(small_budge
     assert record.flops == record.steps * step_flops
 
 
-def test_no_flop_counter_is_left_open_when_training_raises(plugins, small_budget):
+@pytest.mark.parametrize("when", [Event.INIT, Event.EPOCH_END])  # in the trainer's construction; between steps
+def test_no_flop_counter_is_left_open_when_training_raises(plugins, small_budget, when):
     class Fails(Algorithm):
         def match(self, event, state):
-            return event == Event.EPOCH_END  # between steps, where the counter of the gaps is open
+            return event == when  # where the counter of the gaps is open
 
         def apply(self, event, state, logger):
             raise RuntimeError("a bug in a trick")

@@ -29,8 +29,8 @@ def test_shakespeare_keeps_the_contract_on_a_generated_corpus(tmp_path):
 
 
 def test_a_nondeterministic_workload_is_caught():
-    with pytest.raises(WorkloadCheckError, match=r"mnist1d_noisy: two runs with seed 0 differ in eval metric|"
-                                                 r"mnist1d_noisy: two runs with seed 0 differ in train loss"):
+    with pytest.raises(WorkloadCheckError, match=r"mnist1d_noisy: two runs with seed 0, in two processes, differ in eval metric|"
+                                                 r"mnist1d_noisy: two runs with seed 0, in two processes, differ in train loss"):
         check_workload("workload_factories:nondeterministic", steps=2, skip=("splits", "tricks"))
 
 
@@ -66,3 +66,11 @@ def test_a_capability_claimed_but_not_kept_is_caught():
 def test_an_unknown_check_to_skip_is_refused():
     with pytest.raises(ValueError, match=r"unknown check\(s\) to skip \['speed'\]"):
         check_workload("mnist1d", skip=("speed",))
+
+
+def test_data_that_differs_between_processes_is_caught():
+    # Within one process the splits are loaded once and cached, so two runs there agree.
+    with pytest.raises(WorkloadCheckError, match=r"mnist1d_per_process: two runs with seed 0, in two processes, differ "
+                                                 r"in (eval metric|train loss)"):
+        check_workload("workload_factories:differs_between_processes", steps=2, skip=("budget", "metric", "splits",
+                                                                                      "tricks"))

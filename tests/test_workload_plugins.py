@@ -25,6 +25,8 @@ def test_a_factory_reference_makes_and_registers_its_workload():
 
 @pytest.mark.parametrize("ref, message", [
     ("no_such_module_xyz:make", r"workload no_such_module_xyz:make: cannot import module 'no_such_module_xyz'"),
+    ("workload_import_raises:make", r"workload workload_import_raises:make: cannot import module 'workload_import_raises' "
+                                    r"\(ValueError: a plugin module that fails on import\)"),
     ("workload_factories:missing", r"module 'workload_factories' has no 'missing'"),
     ("workload_factories:NOT_CALLABLE", r"'NOT_CALLABLE' is not callable"),
     ("workload_factories:raises", r"workload factory workload_factories:raises raised RuntimeError: no data here"),
@@ -40,12 +42,14 @@ def test_a_bad_factory_reference_is_one_message_naming_it(ref, message):
     assert list_workloads() == before  # nothing half-registered
 
 
-def test_a_broken_plugin_is_reported_by_name_and_skipped_whole():
+def test_a_broken_plugin_is_reported_by_name_and_skipped_whole(monkeypatch):
     """A plugin module that registers two workloads and then fails leaves neither behind."""
     import dataclasses
 
     digits = get_workload("digits")
     before = list_workloads()
+    monkeypatch.setattr(workloads, "_REGISTRY", dict(workloads._REGISTRY))  # what this test loads is undone after it
+    monkeypatch.setattr(workloads, "_PLUGIN_ERRORS", {})
 
     def half_then_fail():
         workloads.register_workload(dataclasses.replace(digits, name="half_a"))
@@ -62,6 +66,11 @@ def test_a_broken_plugin_is_reported_by_name_and_skipped_whole():
         workloads._load_plugin("clash2", "clash_pkg:W", lambda: dataclasses.replace(digits, name="shakespeare-char"))
     assert list_workloads() == before
     assert {"halfway", "clash", "empty", "clash2"} <= set(plugin_errors())
+    with pytest.raises(UserError, match=r"workload 'halfway' is not available: its plugin failed to load: "
+                                        r"ImportError: missing dependency"):
+        get_workload("halfway")  # not "unknown workload": the tricks registry gives the reason too
+    with pytest.raises(UserError, match=r"unknown workload 'halfwya'.*; plugins that failed to load: halfway"):
+        get_workload("halfwya")
     workloads._load_plugin("good", "good_pkg:make", lambda: dataclasses.replace(digits, name="from_plugin"))
     assert get_workload("from_plugin").batch_size == digits.batch_size
 

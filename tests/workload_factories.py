@@ -9,7 +9,10 @@ import dataclasses
 import os
 
 import torch
+import torchmetrics
+from torchmetrics import MetricCollection
 
+from trickstack.core.errors import UserError
 from trickstack.workloads import get_workload
 
 NOT_CALLABLE = 3
@@ -76,3 +79,51 @@ def false_logits_claim():
         return model
 
     return dataclasses.replace(wl, name="mnist1d_no_output_layer", build_model=build)
+
+
+def differs_between_processes():
+    """MNIST-1D's train examples in an order drawn from the process id: the same within one process (the splits
+    are loaded once), different in the next one, whatever the seed."""
+    wl = get_workload("mnist1d")
+
+    def load():
+        s = wl.splits
+        order = torch.randperm(len(s.train_x), generator=torch.Generator().manual_seed(os.getpid()))
+        return dataclasses.replace(s, train_x=s.train_x[order], train_y=s.train_y[order])
+
+    return dataclasses.replace(wl, name="mnist1d_per_process", load_splits=load)
+
+
+class NanMetric(torchmetrics.Metric):
+    """An eval metric that is always NaN, whatever the model does."""
+
+    def __init__(self):
+        super().__init__()
+        self.add_state("seen", default=torch.tensor(0.0), dist_reduce_fx="sum")
+
+    def update(self, preds, target):
+        self.seen += 1
+
+    def compute(self):
+        return torch.tensor(float("nan"))
+
+
+def nan_metric():
+    """MNIST-1D scored by `NanMetric`: training is sound (its loss stays finite), the metric is broken."""
+    wl = get_workload("mnist1d")
+
+    def build():
+        model = wl.build_model()
+        model.val_metrics = MetricCollection([NanMetric()])
+        return model
+
+    return dataclasses.replace(wl, name="mnist1d_nan_metric", build_model=build, metric="nan", metric_key="NanMetric")
+
+
+def absent_data():
+    """Digits whose data is absent and cannot be downloaded, as a fresh clone offline finds CIFAR-10's."""
+
+    def load():
+        raise UserError("no copy of the data here, and the download failed: offline")
+
+    return dataclasses.replace(get_workload("digits"), name="digits_offline", load_splits=load)

@@ -340,6 +340,7 @@ def export(
 ) -> None:
     """One tidy row per training run: arm, tricks on, their parameters, seed, metrics, FLOPs, wall time, diverged."""
     from trickstack.ablations.export import tidy, tidy_csv
+    from trickstack.ablations.state import StudyState
 
     if fmt not in ("csv", "parquet", "json"):
         raise UserError(f"--format must be csv, parquet or json, got {fmt!r}")
@@ -347,7 +348,11 @@ def export(
         raise UserError("--format parquet writes a binary file: give --out FILE")
     if out_file is not None:
         checked_out_file(out_file, force, storage)
-    table = tidy(_load_study(study, storage))
+    loaded = _load_study(study, storage)
+    table = tidy(loaded)
+    stopped = StudyState(loaded).stopped
+    if table.empty and stopped:
+        raise UserError(f"study {study!r} was stopped before any run finished: {stopped}")
     if fmt == "parquet":
         table.to_parquet(out_file, index=False)
     else:

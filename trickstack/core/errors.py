@@ -20,6 +20,11 @@ class DataWarning(UserWarning):
     """
 
 
+class MetricNotFinite(UserError):
+    """A run trained without diverging (its loss stayed finite) but its eval metric is NaN or infinite: the
+    workload's metric is broken, not the run. A diverged run is a result (``diverged=True``); this is not."""
+
+
 class RegistryError(UserError):
     """A trick or workload cannot be found, or a name is registered twice."""
 

@@ -131,7 +131,12 @@ class ResolvedRecipe(_Model):
 class FlopMismatch(_Model):
     step: int
     cached: int = Field(description="FLOPs cached for the step's cost signature")
-    measured: int = Field(description="FLOPs the step was measured to spend")
+    measured: Optional[int] = Field(description="FLOPs the step was measured to spend; null for a step that was not "
+                                    "measured but called the model's forward a different number of times")
+    forward_calls: Optional[int] = Field(None, description="calls of the model's forward in the step (counted in every "
+                                         "step); null in records written before it")
+    forward_calls_cached: Optional[int] = Field(None, description="calls of the model's forward in the measured step "
+                                                "whose cost was cached for the same signature")
 
 
 class FlopCheck(_Model):
@@ -139,7 +144,8 @@ class FlopCheck(_Model):
 
     audit_window: int = Field(
         description="one step in every this many was measured again although its cost was cached (1: every step)")
-    audited_steps: int = Field(description="steps measured again and compared with the cached cost of their signature")
+    audited_steps: int = Field(description="steps measured again and compared with the cached cost of their signature; "
+                               "every step's count of the model's forward calls is compared with its signature's too")
     flops_outside_steps: float = Field(
         description="FLOPs spent between steps (epoch ends, ...), included in flops and charged to the budget")
     mismatches: list[FlopMismatch] = Field(

@@ -87,6 +87,7 @@ class StudyInfo:
     excluded: list = field(default_factory=list)  # [arm, reason] pairs
     failed_jobs: list[str] = field(default_factory=list)
     tuning: dict = field(default_factory=dict)  # per arm: tuning trials, FLOPs, seconds, best values
+    stopped: Optional[str] = None  # why a worker stopped the study before its end (a metric not finite)
     greedy_path: Optional[list[dict]] = None
     search_best: Optional[dict] = None
     finished: bool = True

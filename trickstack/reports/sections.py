@@ -50,7 +50,7 @@ def study_info(study) -> StudyInfo:
                      tuned=bool((state.spec or {}).get("tune")), arms=state.arms, orders=state.orders,
                      excluded=state.excluded, failed_jobs=state.failed_jobs, tuning=state.tuning,
                      greedy_path=state.greedy_path if state.finished or state.greedy_path else None,
-                     search_best=state.search_best or None, finished=state.finished)
+                     search_best=state.search_best or None, finished=state.finished, stopped=state.stopped)
 
 
 def report_from_table(table: pd.DataFrame, info: StudyInfo, adjust: str = "holm", test: str = "t",
@@ -64,6 +64,8 @@ def report_from_table(table: pd.DataFrame, info: StudyInfo, adjust: str = "holm"
     unknown = [k for k in only or [] if k not in TITLES]
     if unknown:
         raise UserError(f"unknown section {unknown[0]!r}{close_matches(unknown[0], TITLES)}; sections: {', '.join(TITLES)}")
+    if (table.empty or "phase" not in table or not (table.phase == "eval").any()) and info.stopped:
+        raise UserError(f"study {info.name!r} was stopped before any evaluation run finished: {info.stopped}")
     if table.empty or "phase" not in table or not (table.phase == "eval").any():
         other = 0 if table.empty else len(table)
         raise UserError(f"study {info.name!r} has no finished evaluation run yet"

@@ -9,7 +9,12 @@ or over every workload where it runs, with `contract_cases` as the parameters of
 `check_trick` trains the baseline and the trick for a few seconds on the same seed and budget and
 asserts that the trick spends the budget within ±2%, that its schedule ends where the budget ends,
 that it does not diverge, that a second run gives the same result bit for bit, that it changes
-nothing where it declares a no-op (``noop_on``), and that it shows every change it claims.
+nothing where it declares a no-op (``noop_on``), and that what it changes and what it declares
+(``changes``) agree both ways: a change the probe sees but the trick does not declare fails, and so
+does a declared change the probe never sees (a failure, not a warning: the declaration is what
+studies, `tricks list` and the trick pages repeat, so one that cannot be observed is untested).
+An undeclared optimizer change is seen only at a step where the trick's weights and gradients are
+the baseline's: beside a model, data or loss change (new betas, another optimizer) it goes unseen.
 
 `trace_trial` runs a trial with a `Probe` that fingerprints, at every step, the inputs, targets,
 loss, learning rate, module structure, gradients and weights. `changed` decides one of the
@@ -39,9 +44,10 @@ from composer.core import Callback, State
 from composer.loggers import Logger
 
 from trickstack.core.budget import Budget
+from trickstack.core.errors import UserError
 from trickstack.core.records import RunRecord
 from trickstack.trial.runner import baseline_step_flops, run_trial
-from trickstack.tricks.registry import get_trick, list_tricks, trick_status
+from trickstack.tricks.registry import CHANGES, get_trick, list_tricks, trick_status
 from trickstack.workloads import get_workload, list_workloads
 
 # Baseline steps of a contract run: enough for every built-in trick's claimed change to show and for
@@ -236,7 +242,11 @@ def check_trick(name: str, workload: str = "mnist1d", settings: Mapping[str, Any
     if workload in info.noop_on:
         assert record.metrics == base.record.metrics, f"{name} declares a no-op on {workload} but changed the result"
         return trace
-    for aspect in info.changes:
+    undeclared = [aspect for aspect in CHANGES if aspect not in info.changes and changed(aspect, trace, base)]
+    assert not undeclared, (
+        f"{name} changes {', '.join(map(repr, undeclared))} on {workload}, which it does not declare (it declares "
+        f"{', '.join(info.changes) or 'nothing'}); add it to changes (what each means: trickstack.testing.contract)")
+    for aspect in info.changes:  # a claim never seen is untested metadata that studies and pages would repeat
         assert changed(aspect, trace, base), (
             f"{name} claims to change {aspect!r}, but the probe saw no such change on {workload} "
             f"(what each claim means: trickstack.testing.contract)")
@@ -248,10 +258,28 @@ def cpu_workloads() -> list[str]:
     return [w for w in list_workloads(plugins=False) if get_workload(w).cpu_variant is None]
 
 
-def contract_cases(tricks: Iterable[str] | None = None, workloads: Iterable[str] | None = None) -> list:
+def plugin_workloads() -> list[str]:
+    """The workloads installed plugins registered (entry points of ``trickstack.workloads``)."""
+    return sorted(set(list_workloads()) - set(list_workloads(plugins=False)))
+
+
+def data_missing(workload: str) -> Optional[str]:
+    """Why ``workload``'s data cannot be had here (a `UserError` loading its splits: absent and not downloadable,
+    say offline), or None once they are loaded (a download included, as the check would do)."""
+    try:
+        get_workload(workload).splits
+    except UserError as error:
+        return str(error)
+    return None
+
+
+def contract_cases(tricks: Iterable[str] | None = None, workloads: Iterable[str] | None = None,
+                   check_data: bool = True) -> list:
     """pytest parameters ``(name, workload)``, one per trick and workload where it runs ("ok" or "no-op");
-    ``workloads`` defaults to the built-in ones that train on a CPU (`cpu_workloads`; a plugin's own workload is
-    named explicitly)::
+    ``workloads`` defaults to the built-in ones that train on a CPU (`cpu_workloads`) and those of installed
+    plugins (`plugin_workloads`). With ``check_data``, each workload's data is loaded first, and the cases of one
+    whose data is absent (and cannot be downloaded) are marked to skip, saying why; a suite that provides its
+    own data (a fixture) passes ``check_data=False``::
 
         @pytest.mark.parametrize("name,workload", contract_cases(["my_trick"]))
         def test_contract(name, workload):
@@ -260,6 +288,8 @@ def contract_cases(tricks: Iterable[str] | None = None, workloads: Iterable[str]
     import pytest  # deferred: only tests call this, and trickstack does not depend on pytest
 
     names = list_tricks() if tricks is None else list(tricks)
-    cases = [(t, w) for w in (cpu_workloads() if workloads is None else workloads) for t in names
-             if trick_status(get_trick(t), get_workload(w))[0] in ("ok", "no-op")]
-    return [pytest.param(t, w, id=f"{t}@{w}") for t, w in cases]
+    chosen = [*cpu_workloads(), *plugin_workloads()] if workloads is None else list(workloads)
+    cases = [(t, w) for w in chosen for t in names if trick_status(get_trick(t), get_workload(w))[0] in ("ok", "no-op")]
+    missing = {w: data_missing(w) for w in {w for _, w in cases}} if check_data else {}
+    return [pytest.param(t, w, id=f"{t}@{w}", marks=[pytest.mark.skip(reason=f"{w}: data absent: {missing[w]}")]
+                         if missing.get(w) else []) for t, w in cases]

@@ -9,7 +9,9 @@ One call from a plugin's tests runs them all at a tiny budget (a few baseline st
 
 Each check is also a function of its own, returning a list of problems (empty: it passes):
 
-- `check_deterministic`: the same seed gives the same metric, loss and FLOPs, bit for bit;
+- `check_deterministic`: the same seed gives the same metric, loss and FLOPs, bit for bit, in this process and
+  in a fresh one (which loads the workload and its data anew: a split cached in this process cannot hide data
+  that differs between processes);
 - `check_budget`: the FLOPs spent are within ±2% of the budget (`BUDGET_TOLERANCE`);
 - `check_metric`: the direction is declared, ``metric_key`` is one of the model's eval metrics, the
   final metric is finite;
@@ -21,9 +23,13 @@ Each check is also a function of its own, returning a list of problems (empty: i
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
-from typing import Optional, Sequence, Union
+import multiprocessing
+import pickle
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, Optional, Sequence, Union
 
 import torch
 
@@ -31,7 +37,7 @@ from trickstack.core.budget import Budget
 from trickstack.core.records import RunRecord
 from trickstack.trial.runner import baseline_step_flops, run_trial
 from trickstack.tricks.registry import all_tricks, trick_status
-from trickstack.workloads import Workload, get_workload
+from trickstack.workloads import Workload, get_workload, reference_of
 
 BUDGET_TOLERANCE = 0.02  # |spent / budget - 1| allowed: the controller spends a FLOP budget to within a step
 CHECK_STEPS = 8  # baseline steps of the tiny budget the checks train for
@@ -47,15 +53,46 @@ def tiny_budget(workload: Workload, steps: int = CHECK_STEPS) -> Budget:
     return Budget("flops", float(steps * baseline_step_flops(workload)))
 
 
+def _outcome(record: RunRecord) -> tuple[Any, ...]:
+    return record.metrics.eval_value, record.metrics.train_loss, record.flops, record.steps
+
+
+def _run_elsewhere(workload: Union[str, Workload], seed: int, budget: Budget, device: str) -> tuple[Any, ...]:
+    """In a fresh process: the workload loaded anew (by name or reference, or a fresh copy), one run's outcome."""
+    wl = get_workload(workload) if isinstance(workload, str) else workload
+    return _outcome(run_trial(wl, [], seed=seed, budget=budget, device=device))
+
+
+def _portable(workload: Workload) -> Union[str, Workload, None]:
+    """What a fresh process can load the workload from: its name or reference, else a copy without its cached
+    splits if it pickles; None if neither."""
+    reference = reference_of(workload)
+    if reference is not None:
+        return reference
+    fresh = dataclasses.replace(workload)  # a new object: its splits are loaded again, not carried along
+    try:
+        pickle.dumps(fresh)
+    except Exception:  # closures and lambdas do not pickle
+        return None
+    return fresh
+
+
 def check_deterministic(workload: Workload, budget: Budget, seed: int = 0, device: str = "cpu") -> list[str]:
-    """Two runs with one seed: the same eval metric, train loss, FLOPs and steps, bit for bit."""
-    a, b = (run_trial(workload, [], seed=seed, budget=budget, device=device) for _ in range(2))
+    """Two runs with one seed, one here and one in a fresh process (spawned: nothing cached here is shared):
+    the same eval metric, train loss, FLOPs and steps, bit for bit."""
+    portable = _portable(workload)
+    if portable is None:
+        return [f"{workload.name}: cannot be loaded in a second process to compare two runs with seed {seed} (it is "
+                f"neither registered nor made by a package.module:factory, and does not pickle); check it by name "
+                f"or by reference"]
+    a = _outcome(run_trial(workload, [], seed=seed, budget=budget, device=device))
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as fresh:
+        b = fresh.submit(_run_elsewhere, portable, seed, budget, device).result()
     problems = []
-    for what, x, y in (("eval metric", a.metrics.eval_value, b.metrics.eval_value),
-                       ("train loss", a.metrics.train_loss, b.metrics.train_loss),
-                       ("FLOPs", a.flops, b.flops), ("steps", a.steps, b.steps)):
+    for what, x, y in zip(("eval metric", "train loss", "FLOPs", "steps"), a, b):
         if x != y and not (isinstance(x, float) and isinstance(y, float) and math.isnan(x) and math.isnan(y)):
-            problems.append(f"{workload.name}: two runs with seed {seed} differ in {what} ({x!r} vs {y!r})")
+            problems.append(f"{workload.name}: two runs with seed {seed}, in two processes, differ in {what} "
+                            f"({x!r} vs {y!r})")
     return problems
 
 

@@ -8,18 +8,27 @@ plus the ``cost_key(state)`` of every algorithm whose step cost varies -- and re
 
 Nothing a trick spends in training escapes the count:
 
-- work outside the steps (at FIT_START, at EPOCH_END, between steps, after the last one) is
-  counted by a counter that is open whenever no step is, from just before `Trainer.fit` to
-  FIT_END, and charged to the budget like a step's (``flops_outside_steps``); for ordinary tricks
-  it is zero;
+- work outside the steps (at INIT and AFTER_LOAD, in the trainer's construction; at FIT_START, at
+  EPOCH_END, between steps, after the last one) is counted by a counter that is open whenever no
+  step is, from just before the `Trainer` is built to FIT_END, and charged to the budget like a
+  step's (``flops_outside_steps``); for ordinary tricks it is zero;
 - a step whose cost changed although its signature did not (a trick doing extra passes without a
-  ``cost_key``) is caught by a sampled audit: one random step in every `AUDIT_WINDOW` is measured
-  again and compared with the cached cost (``audit_mismatches``; the runner refuses such a run).
-  ``audit=True`` measures every step instead; the contract tests run every trick that way.
+  ``cost_key``) is caught in two ways, and the runner refuses such a run (``audit_mismatches``):
+  every step counts the calls of the model's forward (a hook on the root module: a counter
+  increment per forward, next to a step's thousands of dispatched ops) and compares the count with
+  that of its signature's measured step, which catches extra passes through the model on any step,
+  however rare; and one random step in every `AUDIT_WINDOW` is measured again with the FLOP counter
+  (which slows a step about threefold) and compared with the cached cost, which catches work that
+  bypasses the model's forward. ``audit=True`` measures every step instead; the contract tests run
+  every trick that way. The sampled audit alone missed a trick doing one extra pass every 7th step
+  in 3 of 4 runs of 250 steps (1 - (1 - 1/700)^250 = 30% chance of catching it); the forward count
+  catches it at its first such step.
 
 A budget in seconds is spent the same way, with time in place of FLOPs: each step's wall time from
 fetching its batch to BATCH_END, plus the wall time between steps while training runs (FIT_START, epoch
-ends, a trick's work between steps), but not evaluation, imports or building the model (`SECONDS_INCLUDE`).
+ends, a trick's work between steps), but not evaluation, imports or building the model and the trainer
+(`SECONDS_INCLUDE`): a trick's work at INIT is charged in FLOPs, not in seconds, as the trainer's own
+construction cannot be told apart from it by a clock.
 
 The step count is not fixed in advance: after each step's backward pass the callback sets
 ``state.max_duration`` to the number of steps the remaining budget buys at the last measured cost,
@@ -50,8 +59,8 @@ AUDIT_WINDOW = 100
 SECONDS_INCLUDE = ("every training step's wall time, from fetching its batch to the end of the optimizer step and of "
                    "every trick's work in it, including trickstack's FLOP count of a step whose cost signature is new "
                    f"and of one audited step in {AUDIT_WINDOW}; and the wall time between steps while training runs "
-                   "(the start of training, epoch ends, a trick's work between steps). Not imports, building the model "
-                   "or the data, nor evaluation")
+                   "(the start of training, epoch ends, a trick's work between steps). Not imports, building the model, "
+                   "the data or the trainer (a trick's work at INIT is charged in FLOPs only), nor evaluation")
 
 
 def count_flops(fn, *args, **kwargs) -> int:
@@ -111,6 +120,9 @@ class BudgetController(Callback):
         self.samples = 0
         self.recent_costs: deque[float] = deque(maxlen=COST_WINDOW)
         self.cache: dict[Hashable, int] = {}
+        self.forward_cache: dict[Hashable, int] = {}  # the model's forward calls in the measured step of each signature
+        self.forward_calls = 0  # in the current step
+        self._forward_hook: Any = None
         self.measured_steps = 0
         self.audit_mismatches: list[dict[str, Any]] = []
         self.diverged = False
@@ -134,6 +146,8 @@ class BudgetController(Callback):
         # Surgery happens at INIT, so from here on the parameters and algorithms are fixed objects.
         self._params = list(state.model.parameters())
         self._keyed = [a for a in state.algorithms if callable(getattr(a, "cost_key", None))]
+        if self._forward_hook is None:
+            self._forward_hook = state.model.register_forward_pre_hook(self._count_forward)
         self.open_gap()  # the runner opened it before `fit` already; this is for other callers
 
     def before_dataloader(self, state: State, logger: Logger) -> None:
@@ -142,6 +156,7 @@ class BudgetController(Callback):
             return  # the loader is dry: the epoch ends here, and its end is counted as a gap
         self._close_gap()
         self._step_start = time.perf_counter()
+        self.forward_calls = 0
         self._signature = step_signature(state, self._params, self._keyed)
         cached = self._signature in self.cache
         if self.steps == self._next_audit:  # this window's sampled step
@@ -199,10 +214,16 @@ class BudgetController(Callback):
     def fit_end(self, state: State, logger: Logger) -> None:
         self._step_to_gap()
         self._close_gap()
+        self._remove_hook()
 
     def close(self, state: State, logger: Logger) -> None:
-        self._close_counter()  # training raised: leave no counter on torch's mode stack
+        self.release()
+
+    def release(self) -> None:
+        """Close every counter (training or the trainer's construction raised): none is left on torch's mode stack."""
+        self._close_counter()
         self._close_gap()
+        self._remove_hook()
 
     # -- helpers ------------------------------------------------------------------------------
     def _cost_so_far(self) -> float:
@@ -213,16 +234,29 @@ class BudgetController(Callback):
             return time.perf_counter() - self._step_start
         return self.first_step_estimate
 
+    def _count_forward(self, module: Any, args: Any) -> None:
+        self.forward_calls += 1
+
+    def _remove_hook(self) -> None:
+        if self._forward_hook is not None:
+            self._forward_hook.remove()
+            self._forward_hook = None
+
     def _finish_flops(self) -> int:
+        calls = {"forward_calls": self.forward_calls, "forward_calls_cached": self.forward_cache.get(self._signature)}
         if self._counter is None:
-            return self.cache[self._signature]
+            cached = self.cache[self._signature]
+            if calls["forward_calls"] != calls["forward_calls_cached"]:
+                self.audit_mismatches.append({"step": self.steps, "cached": cached, "measured": None, **calls})
+            return cached
         measured = self._counter.get_total_flops()
         self._close_counter()
         self.measured_steps += 1
         cached = self.cache.get(self._signature)
         if cached is not None and cached != measured:
-            self.audit_mismatches.append({"step": self.steps, "cached": cached, "measured": measured})
+            self.audit_mismatches.append({"step": self.steps, "cached": cached, "measured": measured, **calls})
         self.cache[self._signature] = measured
+        self.forward_cache[self._signature] = self.forward_calls
         return measured
 
     def _close_counter(self) -> None:
@@ -239,11 +273,16 @@ class BudgetController(Callback):
             self.open_gap()
 
     def open_gap(self) -> None:
-        """Start counting work outside the steps (idempotent); the runner calls it just before `fit`."""
+        """Start counting work outside the steps (idempotent); the runner calls it before building the `Trainer`,
+        so that the tricks' work at INIT is counted."""
         if not self._gap_open:
             self._gap.__enter__()  # clears its count
             self._gap_open = True
             self._gap_start = time.perf_counter()
+
+    def restart_clock(self) -> None:
+        """The trainer is built: the time spent so far is not training time (`SECONDS_INCLUDE`); its FLOPs are kept."""
+        self._gap_start = time.perf_counter()
 
     def _close_gap(self) -> None:
         if self._gap_open:

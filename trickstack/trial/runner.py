@@ -13,6 +13,7 @@ optionally, a progress bar.
 from __future__ import annotations
 
 import logging
+import math
 import time
 import warnings
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from composer.core import Callback, Evaluator
 from composer.utils import reproducibility
 
 from trickstack.core.budget import Budget
-from trickstack.core.errors import UserError
+from trickstack.core.errors import MetricNotFinite, UserError
 from trickstack.core.records import (
     BudgetRecord,
     FlopCheck,
@@ -166,7 +167,9 @@ def run_trial(
     ``recipe`` (a `ResolvedRecipe` of this workload) starts the run from the recipe's tricks, their
     parameters and its nuisance values; ``stack`` then adds tricks on top, ``overrides`` apply on top,
     and the record keeps the recipe beside the values actually used.
-    A NaN or infinite loss ends the trial early with ``diverged=True``; it is not raised.
+    A NaN or infinite loss ends the trial early with ``diverged=True``; it is not raised: a diverged run is a
+    result. A NaN or infinite eval metric after a run that did not diverge raises `MetricNotFinite`: the
+    workload's metric is broken.
     Every run measures one random step in every `AUDIT_WINDOW` again and raises `FlopAuditError` if
     a cached step cost was wrong; ``audit_flops`` measures every step.
     ``device``: ``cpu`` (the default, bit for bit as before devices could be chosen), ``auto``, ``cuda``,
@@ -199,29 +202,34 @@ def run_trial(
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", module="composer")  # e.g. SWA's BatchNorm advice, on every trial
         logging.getLogger("composer").setLevel(logging.ERROR)
-        trainer = Trainer(
-            model=model,
-            train_dataloader=train_loader,
-            max_duration=f"{controller.initial_steps()}ba",
-            optimizers=wl.make_optimizer(model, nuisance),
-            schedulers=wl.make_schedule(nuisance),
-            step_schedulers_every_batch=True,
-            algorithms=[t.info.build(t.params) for t in tricks],
-            callbacks=[controller, *callbacks],
-            loggers=[],
-            progress_bar=False,
-            log_to_console=False,
-            log_traces=False,
-            auto_log_hparams=False,
-            device=composer_device(device),  # model, batches and metrics on it
-            device_train_microbatch_size=wl.batch_size,  # one microbatch: the loader yields whole batches
-            seed=seed,
-            deterministic_mode=deterministic,
-            python_log_level=None,
-        )
+        controller.open_gap()  # tricks act at INIT (and AFTER_LOAD) inside the constructor: their FLOPs are counted
+        try:
+            trainer = Trainer(
+                model=model,
+                train_dataloader=train_loader,
+                max_duration=f"{controller.initial_steps()}ba",
+                optimizers=wl.make_optimizer(model, nuisance),
+                schedulers=wl.make_schedule(nuisance),
+                step_schedulers_every_batch=True,
+                algorithms=[t.info.build(t.params) for t in tricks],
+                callbacks=[controller, *callbacks],
+                loggers=[],
+                progress_bar=False,
+                log_to_console=False,
+                log_traces=False,
+                auto_log_hparams=False,
+                device=composer_device(device),  # model, batches and metrics on it
+                device_train_microbatch_size=wl.batch_size,  # one microbatch: the loader yields whole batches
+                seed=seed,
+                deterministic_mode=deterministic,
+                python_log_level=None,
+            )
+        except BaseException:
+            controller.release()
+            raise
+        controller.restart_clock()  # the trainer's construction is not training time (SECONDS_INCLUDE)
         try:
             start, cpu_start = time.perf_counter(), time.process_time()
-            controller.open_gap()  # from here on: FIT_START's tricks run before any callback could open it
             trainer.fit()
             train_seconds, train_cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
             eval_value, eval_seconds = None, 0.0
@@ -236,6 +244,11 @@ def run_trial(
             train_loss = trainer.state.total_loss_dict.get("loss/train/total")
         finally:
             trainer.close()
+    if eval_value is not None and not math.isfinite(eval_value):
+        raise MetricNotFinite(
+            f"workload {wl.name}: its eval metric {wl.metric} ({wl.metric_key}) is {eval_value} after "
+            f"{'+'.join(stack) or 'the baseline'} trained with seed {seed} without diverging (the training loss stayed "
+            f"finite): the workload's metric is broken, not the run")
     record = RunRecord(
         workload=wl.name,
         tricks=[TrickRecord(name=t.info.name, params=t.params, distribution=t.info.distribution) for t in tricks],
@@ -263,10 +276,14 @@ def run_trial(
     )
     if controller.audit_mismatches:
         first = controller.audit_mismatches[0]
+        if first["measured"] is None:
+            what = (f"ran the model's forward {first['forward_calls']} time(s) where the measured step of its cost "
+                    f"signature ran it {first['forward_calls_cached']} time(s)")
+        else:
+            what = f"spent {first['measured']:.4g} FLOPs where {first['cached']:.4g} were cached for its cost signature"
         raise FlopAuditError(
-            f"{'+'.join(stack) or 'baseline'} on {wl.name}: the FLOPs counted are not trusted: step {first['step']} spent "
-            f"{first['measured']:.4g} FLOPs where {first['cached']:.4g} were cached for its cost signature "
-            f"({len(controller.audit_mismatches)} audited step(s) differ); a trick whose step cost varies must "
+            f"{'+'.join(stack) or 'baseline'} on {wl.name}: the FLOPs counted are not trusted: step {first['step']} "
+            f"{what} ({len(controller.audit_mismatches)} step(s) differ); a trick whose step cost varies must "
             f"define cost_key(state)", record)
     return record
 

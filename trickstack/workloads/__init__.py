@@ -208,8 +208,9 @@ def workload_from_ref(ref: str) -> Workload:
         raise UserError(f"workload {ref!r}: expected a workload name or package.module:factory")
     try:
         target: Any = importlib.import_module(match["module"])
-    except ImportError as error:
-        raise UserError(f"workload {ref}: cannot import module {match['module']!r} ({error})") from None
+    except Exception as error:  # not only ImportError: a module may raise anything while it is imported
+        raise UserError(f"workload {ref}: cannot import module {match['module']!r} "
+                        f"({type(error).__name__}: {error})") from None
     for part in match["factory"].split("."):
         if not hasattr(target, part):
             raise UserError(f"workload {ref}: module {match['module']!r} has no {match['factory']!r}")
@@ -229,6 +230,15 @@ def workload_from_ref(ref: str) -> Workload:
     return _FROM_REFS[ref]
 
 
+def reference_of(workload: Workload) -> Optional[str]:
+    """What another process passes to `get_workload` to load ``workload`` anew: its reference
+    ``"package.module:factory"`` if one made it, its name if a built-in or installed plugin registered it, else None."""
+    for ref, made in _FROM_REFS.items():
+        if made is workload:
+            return ref
+    return workload.name if _REGISTRY.get(workload.name) is workload else None
+
+
 def list_workloads(pattern: str = "*", testing: bool = False, plugins: bool = True) -> list[str]:
     """Registered workload names matching ``pattern``; with ``testing``, the `TESTING` ones too; without
     ``plugins``, the built-ins only (what the shipped docs and trickstack's own contract tests cover)."""
@@ -246,10 +256,13 @@ def get_workload(name: str) -> Workload:
     _load()
     if name in TESTING and name not in _REGISTRY:
         importlib.import_module(TESTING[name])
+    if name not in _REGISTRY and name in _PLUGIN_ERRORS:  # as the tricks registry says of a broken trick plugin
+        raise RegistryError(f"workload {name!r} is not available: its plugin failed to load: {_PLUGIN_ERRORS[name]}")
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise RegistryError(f"unknown workload {name!r}{close_matches(name, _REGISTRY)}") from None
+        broken = f"; plugins that failed to load: {', '.join(_PLUGIN_ERRORS)}" if _PLUGIN_ERRORS else ""
+        raise RegistryError(f"unknown workload {name!r}{close_matches(name, _REGISTRY)}{broken}") from None
 
 
 def time_string(value: str) -> Time:
