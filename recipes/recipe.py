@@ -115,6 +115,11 @@ class ProvenanceSection(Strict):
     previous: str = Field(min_length=1, description='the recipe it was tested against ("baseline" for the first year)')
     gain: float = Field(allow_inf_nan=False, description="mean paired difference vs previous, metric units, + = better")
     ci: tuple[float, float] = Field(description="95% confidence interval of the gain")
+    gain_corrected: Optional[float] = Field(None, allow_inf_nan=False,
+                                            description="the gain corrected for its acceptance and the sequential stop "
+                                                        "(`trickstack.stats.selection`); absent from older recipes")
+    ci_corrected: Optional[tuple[float, float]] = Field(None, description="95% interval of the corrected gain among "
+                                                                          "accepted years")
     p_value: float = Field(ge=0, le=1, description="one-sided paired t-test, H1: better than previous")
     accepted: bool = Field(description="false: not significant, the previous recipe's tricks are carried forward")
     evidence: str = Field(min_length=1, description="the run records behind the numbers, relative to the recipe file")
@@ -130,8 +135,11 @@ class ProvenanceSection(Strict):
             raise ValueError(f"seeds must be distinct and non-negative, got {self.seeds}")
         if not (math.isfinite(self.budget.value) and self.budget.value > 0):
             raise ValueError(f"budget.value must be a positive number of {self.budget.unit}, got {self.budget.value}")
-        if not self.ci[0] <= self.ci[1]:
-            raise ValueError(f"ci must be [low, high] with low <= high, got {list(self.ci)}")
+        for key, ci in (("ci", self.ci), ("ci_corrected", self.ci_corrected)):
+            if ci is not None and not ci[0] <= ci[1]:
+                raise ValueError(f"{key} must be [low, high] with low <= high, got {list(ci)}")
+        if (self.gain_corrected is None) != (self.ci_corrected is None):
+            raise ValueError("gain_corrected and ci_corrected go together")
         c = self.confirmation
         if c is not None and not (c.looks_taken <= len(c.looks) and len(self.seeds) == c.looks[c.looks_taken - 1]):
             raise ValueError(f"confirmation.looks_taken = {c.looks_taken} of looks {c.looks}, but {len(self.seeds)} seeds")
@@ -263,7 +271,8 @@ def write_recipe(recipe: Recipe, path: Union[str, Path]) -> Path:
         doc["nuisance"] = _table(recipe.nuisance)
     if recipe.provenance is not None:
         prov = recipe.provenance.model_dump(exclude_none=True)
-        doc["provenance"] = _table({**prov, "date": prov["date"].isoformat(), "ci": list(prov["ci"])})
+        lists = {key: list(prov[key]) for key in ("ci", "ci_corrected") if key in prov}
+        doc["provenance"] = _table({**prov, "date": prov["date"].isoformat(), **lists})
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(tomlkit.dumps(doc))

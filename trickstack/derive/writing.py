@@ -4,6 +4,7 @@ the run records of its evidence, each run of exactly a recipe carrying that reci
 from __future__ import annotations
 
 import datetime as dt
+import math
 from pathlib import Path
 from typing import Any, Optional
 
@@ -12,7 +13,19 @@ from trickstack.core.records import ResolvedRecipe, RunRecord, provenance, same_
 from trickstack.derive.attribution import Found, removed_reason, shapley_reasons
 from trickstack.derive.config import describe, num
 from trickstack.recipes.recipe import Recipe
+from trickstack.stats.selection import corrected
 from trickstack.tricks.registry import get_trick
+
+
+def quoted(test: dict[str, float], accepted: bool, confirmation: Optional[dict[str, Any]]) -> dict[str, Any]:
+    """The gain a recipe's provenance quotes from its confirmation's paired ``test``: the raw mean paired difference
+    and its t interval, and, for an accepted year, the gain corrected for that acceptance and for the sequential stop
+    (`trickstack.stats.selection.corrected`) with its interval."""
+    out: dict[str, Any] = {"gain": float(test["gain"]), "ci": [float(test["low"]), float(test["high"])]}
+    fixed = corrected(test["gain"], test.get("sd", float("nan")), int(test["n_pairs"]), confirmation) if accepted else None
+    if fixed is not None and all(map(math.isfinite, (fixed.gain, fixed.low, fixed.high))):
+        out.update({"gain_corrected": fixed.gain, "ci_corrected": [fixed.low, fixed.high]})
+    return out
 
 
 def recipe_of(f: Found, path: Path, budget: Budget, study: str, hardware: Optional[str] = None) -> Recipe:
@@ -48,8 +61,8 @@ def recipe_of(f: Found, path: Path, budget: Budget, study: str, hardware: Option
     data["provenance"] = {
         "study": study, "date": dt.datetime.now(dt.timezone.utc).date(), "commit": _commit(),
         "budget": {"unit": budget.unit, "value": budget.value}, "seeds": list(f.seeds),
-        "previous": str(prev.year) if prev else "baseline", "gain": float(test["gain"]),
-        "ci": [float(test["low"]), float(test["high"])], "p_value": float(test["p"]), "accepted": f.accepted,
+        "previous": str(prev.year) if prev else "baseline", **quoted(test, f.accepted, f.confirmation),
+        "p_value": float(test["p"]), "accepted": f.accepted,
         "evidence": f"{f.year}.runs.jsonl", **({"hardware": hardware} if hardware else {}),
         **({"confirmation": f.confirmation} if f.confirmation else {})}
     return Recipe.model_validate({**data, "source": str(path)})

@@ -37,7 +37,13 @@ from trickstack.core.errors import UserError
 from trickstack.core.stacks import BASELINE
 from trickstack.leaderboard import attribution as attr
 from trickstack.leaderboard import replications as reps
-from trickstack.leaderboard.claims import check_candidate_claim, check_sequential, check_texts, differing
+from trickstack.leaderboard.claims import (
+    check_candidate_claim,
+    check_sequential,
+    check_texts,
+    differing,
+    differing_corrected,
+)
 from trickstack.leaderboard.evidence import (
     ListedRecipe,
     _describe,
@@ -53,6 +59,7 @@ from trickstack.recipes.recipe import TRACKS, linked_file, recipes_root, track_f
 from trickstack.stats import analysis as an
 from trickstack.stats import planning, rules
 from trickstack.stats.compare import compare
+from trickstack.stats.selection import Corrected, corrected
 from trickstack.stats.table import runs_table
 from trickstack.trial.flops import SECONDS_INCLUDE
 from trickstack.workloads import get_workload
@@ -70,6 +77,7 @@ STATUSES = {"baseline": "the workload with no trick, its nuisance values as run"
             "not significant": "hand-written recipe whose evidence does not pass the test (no provenance)"}
 COLUMNS = ["workload", "metric", "direction", "entry", "year", "status", "n", "n_diverged", "mean", "sd", "ci_low",
            "ci_high", "previous", "n_pairs_prev", "gain_prev", "gain_prev_low", "gain_prev_high", "p_prev",
+           "gain_prev_corrected", "gain_prev_corrected_low", "gain_prev_corrected_high",
            "looks_taken", "power_prev", "power_prev_cautious", "seeds_80_prev", "seeds_80_prev_cautious",
            "n_pairs_base", "gain_base", "gain_base_low", "gain_base_high", "p_base", "budget_unit", "budget",
            "added", "removed", "train_seconds", "train_ratio", *reps.COLUMNS, "date", "commit", "evidence",
@@ -359,7 +367,10 @@ def _row(e: Entry, wl, unit: str, value: float) -> dict[str, Any]:
         check_sequential(e, e.runs, base_runs if prev is None else prev_runs, direction)
     confirmation = r.provenance.get("confirmation")  # a sequential confirmation is judged at the look it stopped
     status = "carried forward" if same else "new best" if rules.passes(versus, confirmation=confirmation) else "not significant"
-    _check_claims(e, status, versus)
+    # the gain given that it was accepted (the winner's curse removed); NaN where no selection made the row
+    fixed = corrected(versus["gain"], versus.get("sd", math.nan), versus["n_pairs"], confirmation) \
+        if status == "new best" and r.provenance.get("accepted", True) else corrected(math.nan, math.nan, 0)
+    _check_claims(e, status, versus, fixed)
     added = {n: p for n, p in r.stack.items() if prev_stack.get(n) != p}
     removed = sorted(set(prev_stack) - set(r.stack))
     # the confirmation's power for its own observed effect, estimated from this evidence (NaN: carried forward)
@@ -367,7 +378,8 @@ def _row(e: Entry, wl, unit: str, value: float) -> dict[str, Any]:
     return {**_common(e, wl, unit, value), "entry": r.name, "year": r.year, "status": status,
             **_summary(e.runs, direction), "previous": prev.name if prev else BASELINE,
             "n_pairs_prev": versus["n_pairs"], "gain_prev": versus["gain"], "gain_prev_low": versus["low"],
-            "gain_prev_high": versus["high"], "p_prev": versus["p"],
+            "gain_prev_high": versus["high"], "p_prev": versus["p"], "gain_prev_corrected": fixed.gain,
+            "gain_prev_corrected_low": fixed.low, "gain_prev_corrected_high": fixed.high,
             "looks_taken": confirmation["looks_taken"] if confirmation and not same else None,
             "power_prev": power.power, "power_prev_cautious": power.power_cautious, "seeds_80_prev": power.seeds_80,
             "seeds_80_prev_cautious": power.seeds_80_cautious, "n_pairs_base": base["n_pairs"],
@@ -376,7 +388,7 @@ def _row(e: Entry, wl, unit: str, value: float) -> dict[str, Any]:
             "removed": "; ".join(removed), **_cost(e.runs, base_runs), "page": e.page}
 
 
-def _check_claims(e: Entry, status: str, versus: Mapping[str, float]) -> None:
+def _check_claims(e: Entry, status: str, versus: Mapping[str, float], fixed: Corrected) -> None:
     """What the recipe's provenance claims must be what its evidence shows."""
     p, path = e.recipe.provenance, e.recipe.path
     if "accepted" not in p:
@@ -393,7 +405,7 @@ def _check_claims(e: Entry, status: str, versus: Mapping[str, float]) -> None:
         raise UserError(f"{path}: provenance.accepted = false means {prev} is carried forward, but the recipe's "
                         f"tricks or nuisance differ from it")
     if p["accepted"]:
-        for key, claimed, shown in differing(p, versus):
+        for key, claimed, shown in differing(p, versus) + differing_corrected(p, fixed):
             raise UserError(f"{path}: provenance.{key} = {claimed}, but its evidence {e.evidence} gives {shown} "
                             f"over {prev}: records that do not match the recipe")
 

@@ -1,5 +1,6 @@
 """What a recipe file claims, checked against what its evidence gives: the provenance's numbers (``gain``,
-``ci``, ``p_value``) and the numbers derive wrote into its text (the summary, the reasons of removed tricks).
+``ci``, ``p_value``; ``gain_corrected``, ``ci_corrected`` where the file has them) and the numbers derive wrote
+into its text (the summary, the reasons of removed tricks).
 A claim the evidence does not give is a `UserError` naming the file and the key. (The Shapley values derive
 wrote into the reasons of added tricks come from the orders it sampled, which the file does not record: the
 site shows them nowhere, see `trickstack.leaderboard.attribution.reason_without_numbers`.)
@@ -31,6 +32,23 @@ def differing(p: Mapping[str, Any], c: Mapping[str, float]) -> list[tuple[str, s
         if claimed is not None and not math.isclose(float(claimed), computed, rel_tol=1e-6, abs_tol=1e-9):
             out.append((key, f"{list(p['ci'])}" if key == "ci" else f"{claimed:.6g}",
                         f"[{c['low']:.6g}, {c['high']:.6g}]" if key == "ci" else f"{computed:.6g}"))
+    return out
+
+
+def differing_corrected(p: Mapping[str, Any], fixed) -> list[tuple[str, str, str]]:
+    """The corrected gain and interval a recipe claims (optional: older recipes have none) where the evidence,
+    through `trickstack.stats.selection.corrected` (``fixed``), gives others: (key, claimed, computed)."""
+    if p.get("gain_corrected") is None:
+        return []
+    claimed = {"gain_corrected": [p["gain_corrected"]], "ci_corrected": list(p.get("ci_corrected") or [])}
+    computed = {"gain_corrected": [fixed.gain], "ci_corrected": [fixed.low, fixed.high]}
+    out = []
+    for key in claimed:
+        same = len(claimed[key]) == len(computed[key]) and all(
+            math.isclose(float(a), b, rel_tol=1e-6, abs_tol=1e-9) for a, b in zip(claimed[key], computed[key]))
+        if not same:
+            show = (lambda v: f"{v[0]:.6g}" if len(v) == 1 else f"[{', '.join(f'{x:.6g}' for x in v)}]")  # noqa: E731
+            out.append((key, show(claimed[key]), show(computed[key])))
     return out
 
 

@@ -160,7 +160,11 @@ HOW_TO_READ = {
     "status": "; ".join(f"{k}: {v}" for k, v in lb_.STATUSES.items()) + ".",
     "mean ± 95% CI (n)": "the recipe's evaluation runs in its evidence: mean, half-width of the t interval and runs "
                          "(diverged runs are counted and left out of the mean).",
-    "gain over the previous year": "mean over paired seeds of (recipe - previous recipe), its 95% t interval, the "
+    "gain over the previous year": "first, the gain corrected for selection: a year is accepted only when its test "
+                                   "passes, so the mean of the seeds that passed is too high; the corrected gain is "
+                                   "the median of the gain given that acceptance (and the sequential stop), with "
+                                   "its 95% interval among accepted years (trickstack.stats.selection). Then, raw: "
+                                   "mean over paired seeds of (recipe - previous recipe), its 95% t interval, the "
                                    "one-sided paired t-test's p for 'better than the previous recipe', and the pairs.",
     "changes": "tricks added (+), dropped (−) or re-tuned since the previous recipe, and re-tuned nuisance values; "
                "each trick links to its page.",

@@ -34,6 +34,7 @@ RESULT_HEADINGS = ["status", "mean ± 95% CI (n)", "Δ vs previous (paired)", "r
 NEGATIVE_HEADINGS = ["year", "tried", "mean ± 95% CI (n)", "Δ vs reference (paired)", "reference", "evidence"]
 PARTS_HEADINGS = ["part", "gain over the baseline (95% CI)", "how"]
 REASON = "reason given in the recipe file"
+CORRECTED = "corrected for selection"  # trickstack.stats.selection: the gain given that the year was accepted
 FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -74,6 +75,10 @@ def previous_cell(r: Mapping[str, Any]) -> str:
     if r["status"] == "carried forward":
         return f"carried forward (= {r['previous']})"
     cell = gain_cell(r["gain_prev"], r["gain_prev_low"], r["gain_prev_high"], r["p_prev"], r["n_pairs_prev"])
+    fixed = r.get("gain_prev_corrected")
+    if cell != "-" and fixed is not None and not pd.isna(fixed):  # the headline: the gain given its acceptance
+        cell = (f"{value_cell(fixed, r['gain_prev_corrected_low'], r['gain_prev_corrected_high'])} {CORRECTED}; "
+                f"raw {cell}")
     return cell + (f" vs {r['previous']}" if cell != "-" else "")
 
 

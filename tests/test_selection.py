@@ -1,0 +1,107 @@
+"""The gain corrected for its acceptance (`trickstack.stats.selection`): the estimator, derive writing it, the
+leaderboard recomputing it (and refusing a recipe that claims another) and showing it, and the benchmark."""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from contextlib import redirect_stdout
+
+import numpy as np
+import pytest
+import tomllib
+from scipy import stats
+
+from trickstack.benchmarks import winners_curse
+from trickstack.benchmarks.sequential_derive import GAIN, truth
+from trickstack.core.errors import UserError
+from trickstack.derive.derive import DeriveOptions, derive
+from trickstack.leaderboard import board as lb
+from trickstack.leaderboard.tables import CORRECTED, previous_cell
+from trickstack.stats.selection import corrected
+from trickstack.stats.sequential import SequentialPlan, run_plan
+
+SEQUENTIAL = {"design": "sequential", "looks": [5, 8, 12], "spending": "pocock", "alpha": 0.01, "futility": 0.5,
+              "looks_taken": 1, "decision": "accept"}
+
+
+def test_a_gain_far_past_the_boundary_is_left_as_measured():
+    c = corrected(100.0, 1.0, 5)  # t = 224: every such year is accepted, the filter selects nothing
+    half = stats.t.isf(0.025, 4) / math.sqrt(5)
+    assert c.gain == pytest.approx(100.0, rel=1e-3)
+    assert c.low == pytest.approx(100 - half, abs=0.05) and c.high == pytest.approx(100 + half, abs=0.05)
+
+
+def test_a_gain_just_past_the_boundary_is_pulled_toward_zero():
+    gain = stats.t.isf(0.009, 4) / math.sqrt(5)  # t just past the 1% boundary on 5 seeds (sd 1)
+    c = corrected(gain, 1.0, 5)
+    assert 0 <= c.low < c.gain < 0.8 * gain and c.high < gain + stats.t.isf(0.025, 4) / math.sqrt(5)
+    assert corrected(gain, 1.0, 5, SEQUENTIAL) != c  # the plan's looks change the chance of acceptance
+    assert corrected(gain, 1.0, 5) == c  # deterministic
+    assert math.isnan(corrected(gain, 0.0, 5).gain) and math.isnan(corrected(gain, 1.0, 1).gain)
+
+
+def test_null_years_accepted_by_the_plan_are_pulled_toward_zero():
+    plan = SequentialPlan()
+    x = np.random.default_rng(5).normal(0.0, 1.0, (20_000, 12))
+    looks, _ = run_plan(plan, x)
+    accepted = np.flatnonzero(looks)[:60]
+    raw, fixed = [], []
+    for i in accepted:
+        d = x[i, :plan.looks[looks[i] - 1]]
+        record = {**SEQUENTIAL, "looks_taken": int(looks[i])}
+        raw.append(d.mean())
+        fixed.append(corrected(d.mean(), d.std(ddof=1), len(d), record))
+    assert np.median([c.gain for c in fixed]) < 0.95 * np.median(raw)  # pulled, not to 0: the gain is taken >= 0
+    raw_low = [d.mean() - stats.t.isf(0.025, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d))
+               for d in (x[i, :plan.looks[looks[i] - 1]] for i in accepted)]
+    assert np.median([c.low for c in fixed]) < 0.5 * np.median(raw_low)  # the interval reaches nearer the truth, 0
+
+
+def test_derive_writes_the_corrected_gain_and_the_leaderboard_checks_and_shows_it(tmp_path):
+    options = DeriveOptions(trials=4, tricks=("label_smoothing",))
+    d = derive("synthetic", 2016, options, truth=truth(GAIN, 0), recipes=tmp_path, storage="memory://curse-derive")
+    prov = tomllib.loads(d.path.read_text())["provenance"]
+    assert prov["accepted"]
+    sd = (prov["ci"][1] - prov["ci"][0]) / 2 / stats.t.isf(0.025, len(prov["seeds"]) - 1) * math.sqrt(len(prov["seeds"]))
+    expected = corrected(prov["gain"], sd, len(prov["seeds"]), prov["confirmation"])
+    assert prov["gain_corrected"] == pytest.approx(expected.gain, rel=1e-6)
+    assert prov["ci_corrected"] == pytest.approx([expected.low, expected.high], rel=1e-6)
+    assert prov["gain_corrected"] < prov["gain"]
+    row = lb.build(tmp_path).boards["synthetic"].table.iloc[1]
+    assert row.gain_prev_corrected == pytest.approx(prov["gain_corrected"], rel=1e-6)
+    assert previous_cell(row).startswith(f"{prov['gain_corrected']:+.4f}") and CORRECTED in previous_cell(row)
+    assert f"raw {prov['gain']:+.4f}" in previous_cell(row)
+    text = d.path.read_text()
+    d.path.write_text(re.sub(r"gain_corrected = \S+", "gain_corrected = 0.5", text))
+    with pytest.raises(UserError, match=r"provenance.gain_corrected = 0.5, but its evidence"):
+        lb.build(tmp_path)
+    d.path.write_text(re.sub(r"ci_corrected = \[[^]]*\]", "ci_corrected = [0.0, 1.0]", text))
+    with pytest.raises(UserError, match=r"provenance.ci_corrected = \[0, 1\]"):
+        lb.build(tmp_path)
+    d.path.write_text(re.sub(r"ci_corrected = \[[^]]*\]\n", "", text))
+    with pytest.raises(UserError, match="go together"):
+        lb.build(tmp_path)
+
+
+def test_shipped_recipes_without_the_field_get_it_computed_from_their_evidence():
+    board = lb.build().boards["mnist1d"]
+    row = board.table.set_index("entry").loc["mnist1d/2019"]
+    assert "gain_corrected" not in board.entries[1].recipe.provenance
+    assert 0 < row.gain_prev_corrected < row.gain_prev and row.gain_prev_corrected_low < row.gain_prev_low
+    assert previous_cell(row).startswith(f"{row.gain_prev_corrected:+.4f}")
+
+
+def test_the_benchmark_prints_its_table_and_the_correction_is_less_biased_at_half_an_sd():
+    out = io.StringIO()
+    with redirect_stdout(out):
+        winners_curse.main(["--years", "120", "--null-years", "20"])
+    lines = out.getvalue().splitlines()
+    head = lines.index(" | ".join(winners_curse.COLUMNS))
+    rows = [dict(zip(winners_curse.COLUMNS, map(float, line.split(" | ")))) for line in lines[head + 2:]]
+    assert [r["truth (sd)"] for r in rows] == [0.0, *winners_curse.EFFECTS]
+    half = rows[1]
+    assert half["accepted"] > 0
+    assert abs(half["corrected median/truth"] - 1) < abs(half["raw median/truth"] - 1)
+    assert abs(half["corrected mean/truth"] - 1) < abs(half["raw mean/truth"] - 1)
