@@ -127,8 +127,9 @@ def test_a_recipe_keeps_to_its_track(derived, tmp_path):
     (tmp_path / "mine.toml").write_text(re.sub(r"\nhardware = .*\n", "\n", text))
     with pytest.raises(UserError, match="provenance.hardware is missing"):
         load_recipe(tmp_path / "mine.toml")
-    later = tmp_path / "later.toml"  # a FLOP-track recipe built on a time-track one
-    later.write_text(f'[recipe]\nworkload = "mnist1d"\nyear = 2019\nbase = "{d.path.as_posix()}"\nsummary = "x"\n')
+    later = tmp_path / "later.toml"  # a FLOP-track recipe built on a time-track one (inside its recipes folder)
+    (tmp_path / "mnist1d" / "seconds" / "2016.toml").write_text(text)
+    later.write_text('[recipe]\nworkload = "mnist1d"\nyear = 2019\nbase = "mnist1d/seconds/2016.toml"\nsummary = "x"\n')
     with pytest.raises(UserError, match="recipe.base: .* is a recipe of the seconds track, this one of the flops track"):
         resolve(load_recipe(later))
 
