@@ -20,6 +20,7 @@ import torch
 from optuna.trial import TrialState
 
 from trickstack.ablations import state
+from trickstack.ablations.diskfaults import storage_errors
 from trickstack.ablations.jobs import (
     TUNE,
     TUNING_SEED_OFFSET,
@@ -34,6 +35,7 @@ from trickstack.ablations.storage import (
     Heartbeat,
     open_storage,
     reap_dead_trials,
+    shown_url,
     worker_identity,
 )
 from trickstack.core.errors import UserError
@@ -146,6 +148,7 @@ def worker_main(study_name: str, storage_url: str, workers: int, threads: int, d
     """Entry point of a spawned local worker process."""
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     try:
-        work(study_name, storage_url, workers=workers, threads=threads, device=device, deterministic=deterministic)
+        with storage_errors(shown_url(storage_url)):  # a full disk: one line, as the coordinator says it
+            work(study_name, storage_url, workers=workers, threads=threads, device=device, deterministic=deterministic)
     except UserError as error:
         raise SystemExit(f"worker: {error}")
