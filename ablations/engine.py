@@ -195,8 +195,9 @@ def _run_workers(ctx: Context, keys: set[str], label: str) -> None:
         return
     threads = worker_threads(ctx.workers)
     start_worker_server(ctx.workers, [ctx.spec.study.workload])  # if the command has not started it already
+    stopped = worker_context().SimpleQueue()  # a worker's UserError: the study cannot go on (a full disk)
     procs = [worker_context().Process(target=worker_main, args=(ctx.spec.study.name, ctx.storage_url, ctx.workers,
-                                                                threads, device, ctx.deterministic))
+                                                                threads, device, ctx.deterministic, stopped))
              for device in devices]
     for p in procs:
         p.start()
@@ -205,6 +206,8 @@ def _run_workers(ctx: Context, keys: set[str], label: str) -> None:
         report()
     for p in procs:
         p.join()
+    if not stopped.empty():  # said once, here: new workers would stop the same way, forever
+        raise UserError(stopped.get())
     report()
 
 

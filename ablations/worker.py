@@ -144,11 +144,15 @@ def work(study_name: str, storage_url: Optional[str], workers: int = 1, threads:
 
 
 def worker_main(study_name: str, storage_url: str, workers: int, threads: int, device: str = "cpu",
-                deterministic: bool = True) -> None:
-    """Entry point of a spawned local worker process."""
+                deterministic: bool = True, stopped=None) -> None:
+    """Entry point of a spawned local worker process. A `UserError` (a full disk under the storage) ends it:
+    its message is put on ``stopped`` (a queue: the coordinator says it once and stops) or printed."""
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     try:
         with storage_errors(shown_url(storage_url)):  # a full disk: one line, as the coordinator says it
             work(study_name, storage_url, workers=workers, threads=threads, device=device, deterministic=deterministic)
     except UserError as error:
-        raise SystemExit(f"worker: {error}")
+        if stopped is None:
+            raise SystemExit(f"worker: {error}")
+        stopped.put(str(error))
+        raise SystemExit(2)

@@ -226,3 +226,24 @@ def test_an_atomic_write_that_must_not_replace_leaves_the_file_and_no_temporary(
     with pytest.raises(FileExistsError):
         write_file(target, "two", overwrite=False)
     assert target.read_text() == "one" and sorted(p.name for p in tmp_path.iterdir()) == ["x.txt"]
+
+
+def test_local_workers_that_cannot_write_stop_the_study_with_their_one_message(tmp_path, disk):
+    """Queued jobs, then the journal turns read-only: every local worker stops on its first write. The
+    coordinator says why once and stops (it used to start new workers, which stopped the same way, forever)."""
+    from trickstack.ablations.engine import _run_workers, jobs_for, open_study, plan_arms
+    from trickstack.ablations.jobs import enqueue
+    from trickstack.ablations.spec import StudySpec
+    from trickstack.core.errors import UserError
+
+    spec = StudySpec.load(write_spec(tmp_path, "queued"))
+    ctx = open_study(spec, f"journal://{disk.path / 'studies.log'}", workers=2)
+    jobs = jobs_for(ctx, plan_arms(spec)[0])[1]()
+    for job in jobs:
+        enqueue(ctx.study, job, ctx.order)
+    disk.read_only()
+    try:
+        with pytest.raises(UserError, match=r"journal .*studies.log: cannot write to it: it is read-only"):
+            _run_workers(ctx, {job.key for job in jobs}, "evaluation")
+    finally:
+        disk.writable()
