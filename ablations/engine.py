@@ -216,8 +216,10 @@ def _run_workers(ctx: Context, keys: set[str], label: str, within: tuple[int, in
         return
     threads = worker_threads(ctx.workers)
     start_worker_server(ctx.workers, [ctx.spec.study.workload])  # if the command has not started it already
+    stopped = worker_context().SimpleQueue()  # a worker's UserError: the study cannot go on (a full disk)
     procs = [worker_context().Process(target=worker_main, args=(ctx.spec.study.name, ctx.storage_url, ctx.workers,
-                                                                threads, device, ctx.deterministic, ctx.storage_retry))
+                                                                threads, device, ctx.deterministic, ctx.storage_retry,
+                                                                stopped))
              for device in devices]
     for p in procs:
         p.start()
@@ -226,6 +228,8 @@ def _run_workers(ctx: Context, keys: set[str], label: str, within: tuple[int, in
         report(job_states(ctx.study))  # read even without progress: the coordinator prints an outage's lines
     for p in procs:
         p.join()
+    if not stopped.empty():  # said once, here: new workers would stop the same way, forever
+        raise UserError(stopped.get())
     if any(p.exitcode == GAVE_UP_EXIT for p in procs):  # a worker gave up on the storage: say so once, here
         raise unavailable(shown_url(ctx.storage_url), retry_seconds(ctx.storage_retry))
     report()

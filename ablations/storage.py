@@ -38,11 +38,11 @@ except ImportError:  # Windows: no advisory locks; two first-ever processes on o
 import optuna
 import psutil
 from optuna.storages import JournalStorage, RDBStorage, _CachedStorage
-from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from trickstack.ablations.diskfaults import JournalFile, advice, read_only_file, storage_problem
 from trickstack.ablations.resilient import Resilient, RetryPolicy, retry_seconds
 from trickstack.ablations.state import JobTrial
 from trickstack.core.errors import DataWarning, UserError
@@ -173,7 +173,7 @@ def open_storage(url: Optional[str], workers: int = 1, retry: Optional[float] = 
         except OSError as error:
             raise UserError(f"storage {shown}: cannot make the folder {Path(path).parent} ({error.strerror or error})") from None
         check_journal(Path(path))
-        return JournalStorage(JournalFileBackend(path))
+        return JournalStorage(JournalFile(path))  # a failed append: one message, the file as it was
     if workers > 1 and url.startswith("sqlite"):
         raise UserError(f"storage {shown}: SQLite is not safe for {workers} concurrent workers; use "
                         f"journal:///path/to/file.log (local) or postgresql://... (several machines)")
@@ -187,7 +187,8 @@ def open_storage(url: Optional[str], workers: int = 1, retry: Optional[float] = 
                                  heartbeat_stale_trial_callback=requeue, engine_kwargs=_engine_kwargs(url))
     except Exception as error:  # SQLAlchemy raises many kinds: driver missing, refused, bad URL
         hint = " (install the driver: pip install 'trickstack[postgres]')" if "import DB access module" in str(error) else ""
-        reason = _without_password(str(error).splitlines()[0], url)
+        problem = storage_problem(error) or read_only_file(storage_file(url))
+        reason = advice(problem) if problem else _without_password(str(error).splitlines()[0], url)
         raise UserError(f"storage {shown}: cannot open the storage: {reason}{hint}") from None
     if url.startswith("sqlite"):
         return rdb  # a local file: no server to come back (its errors are reported at once)

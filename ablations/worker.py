@@ -20,6 +20,7 @@ import torch
 from optuna.trial import TrialState
 
 from trickstack.ablations import state
+from trickstack.ablations.diskfaults import storage_errors
 from trickstack.ablations.jobs import (
     TUNE,
     TUNING_SEED_OFFSET,
@@ -35,6 +36,7 @@ from trickstack.ablations.storage import (
     Heartbeat,
     open_storage,
     reap_dead_trials,
+    shown_url,
     worker_identity,
 )
 from trickstack.core.errors import MetricNotFinite, UserError
@@ -156,16 +158,22 @@ STOPPED_EXIT = 3  # a local worker process that stopped the study (not GAVE_UP_E
 
 
 def worker_main(study_name: str, storage_url: str, workers: int, threads: int, device: str = "cpu",
-                deterministic: bool = True, storage_retry: Optional[float] = None) -> None:
+                deterministic: bool = True, storage_retry: Optional[float] = None, stopped=None) -> None:
     """Entry point of a spawned local worker process. Its coordinator watches the same storage, so it prints
-    the outage lines and, when this worker gives up (exit `GAVE_UP_EXIT`), the one message."""
+    the outage lines and, when this worker gives up (exit `GAVE_UP_EXIT`), the one message. A `UserError` (a
+    full disk under the storage) ends it: its message is put on ``stopped`` (a queue: the coordinator says it
+    once and stops) or printed."""
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     try:
-        work(study_name, storage_url, workers=workers, threads=threads, device=device, deterministic=deterministic,
-             storage_retry=storage_retry, outage_lines=False)
+        with storage_errors(shown_url(storage_url)):  # a full disk: one line, as the coordinator says it
+            work(study_name, storage_url, workers=workers, threads=threads, device=device, deterministic=deterministic,
+                 storage_retry=storage_retry, outage_lines=False)
     except StorageUnavailable:
         raise SystemExit(GAVE_UP_EXIT)
     except MetricNotFinite:
         raise SystemExit(STOPPED_EXIT)  # stored as the study's reason to stop: the coordinator says it, once
     except UserError as error:
-        raise SystemExit(f"worker: {error}")
+        if stopped is None:
+            raise SystemExit(f"worker: {error}")
+        stopped.put(str(error))
+        raise SystemExit(2)

@@ -39,6 +39,7 @@ from pydantic import Field, model_validator
 
 from trickstack.core.datafiles import OneLine, Strict, check_regular, parse_toml, read_text, validate
 from trickstack.core.errors import UserError
+from trickstack.core.outputs import write_failures, write_file
 from trickstack.core.params import Value
 from trickstack.core.records import BudgetRecord, ResolvedRecipe, TrickRecord
 from trickstack.trial.runner import resolve_stack
@@ -274,9 +275,9 @@ def write_recipe(recipe: Recipe, path: Union[str, Path]) -> Path:
         lists = {key: list(prov[key]) for key in ("ci", "ci_corrected") if key in prov}
         doc["provenance"] = _table({**prov, "date": prov["date"].isoformat(), **lists})
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(tomlkit.dumps(doc))
-    return path
+    with write_failures(path.parent, "the recipe into it"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    return write_file(path, tomlkit.dumps(doc))  # atomic: a failed write leaves no half recipe
 
 
 def evidence_digest(path: Union[str, Path]) -> str:
@@ -299,7 +300,7 @@ def seal_recipe(path: Union[str, Path]) -> Optional[str]:
                         f"{recipe.provenance.evidence} now has SHA-256 {digest}: it was edited after the recipe was sealed")
     doc = tomlkit.parse(path.read_text(encoding="utf-8"))
     doc["provenance"]["evidence_sha256"] = digest
-    path.write_text(tomlkit.dumps(doc), encoding="utf-8")
+    write_file(path, tomlkit.dumps(doc))
     again = load_recipe(path)
     assert again.model_copy(update={"provenance": recipe.provenance}) == recipe.model_copy(update={"source": again.source})
     return digest

@@ -8,7 +8,7 @@ import pytest
 
 from trickstack.core.budget import Budget
 
-pytest_plugins = ["plugin_fixtures"]  # the `plugins` fixture: fake trick entry points
+pytest_plugins = ["plugin_fixtures", "disk_fixture"]  # `plugins`: fake trick entry points; `disk`: a small real disk
 
 
 @pytest.fixture(autouse=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import io
 import json
 import math
 import sys
@@ -16,11 +17,12 @@ from rich.table import Table
 
 from trickstack.cli.consoles import err, out, phase_progress
 from trickstack.cli.guards import out_file as checked_out_file
-from trickstack.cli.guards import out_flag, out_folder
+from trickstack.cli.guards import out_flag, out_folder, storage_writes
 from trickstack.cli.help import DETERMINISTIC_HELP, DEVICE_HELP, STORAGE_RETRY_HELP, WORKERS_DEVICE_HELP
 from trickstack.cli.recipes import leaderboard, recipe_app, replicate
 from trickstack.cli.views import print_record, print_results, print_simulated_plan, print_status
 from trickstack.core.errors import DataWarning, UserError
+from trickstack.core.outputs import remedy, write_file, write_problem
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Measure how small training tricks add up.")
 tricks_app = typer.Typer(no_args_is_help=True, help="The registered tricks.")
@@ -259,7 +261,7 @@ def ablate(
     if too_big and not yes:
         raise UserError(f"study {spec.study.name}: {too_big}; nothing was queued. Check the spec's seeds and tricks "
                         "(--dry-run shows the plan), or pass --yes to queue it anyway")
-    with phase_progress(spec.study.name) as progress:
+    with phase_progress(spec.study.name) as progress, storage_writes(storage, workers):
         ctx = run_study(spec, storage, workers, progress, device=device, deterministic=deterministic,
                         storage_retry=storage_retry)
     print_status(ctx.study)
@@ -309,8 +311,9 @@ def worker(
         raise UserError(f"--poll {poll:g}: give the seconds between looks, a finite number >= 0 (0: stop when idle)")
     device, storage_retry = device_flag(device, resolve=True), retry_seconds(storage_retry)
     _load_study(study, storage)
-    done = work(study, storage, poll_seconds=poll, device=device, deterministic=deterministic,
-                storage_retry=storage_retry)
+    with storage_writes(storage):
+        done = work(study, storage, poll_seconds=poll, device=device, deterministic=deterministic,
+                    storage_retry=storage_retry)
     err.print(f"worker ran {done} trial(s)")
 
 
@@ -354,13 +357,15 @@ def export(
     if table.empty and stopped:
         raise UserError(f"study {study!r} was stopped before any run finished: {stopped}")
     if fmt == "parquet":
-        table.to_parquet(out_file, index=False)
+        buffer = io.BytesIO()
+        table.to_parquet(buffer, index=False)
+        write_file(out_file, buffer.getvalue())  # atomic: a failed write leaves the file as it was
     else:
         text = tidy_csv(table) if fmt == "csv" else table.to_json(orient="records", indent=1)
         if out_file is None:
             sys.stdout.write(text)
         else:
-            out_file.write_text(text)
+            write_file(out_file, text)
     if out_file is not None:
         err.print(f"{len(table)} rows written to {out_file}")
 
@@ -445,6 +450,13 @@ def main() -> None:
         app()
     except UserError as error:
         err.print("[bold red]error:[/bold red]", escape(str(error)), highlight=False)
+        sys.exit(2)
+    except OSError as error:  # a file no command expected to fail: one line if a full disk or read-only, naming it
+        problem = write_problem(error)
+        if problem is None or not error.filename:
+            raise
+        err.print("[bold red]error:[/bold red]", escape(f"{error.filename}: cannot write it: {problem} "
+                                                        f"({remedy(problem)})"), highlight=False)
         sys.exit(2)
 
 

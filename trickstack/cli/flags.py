@@ -34,7 +34,11 @@ def budget_flag(text: Optional[str], unit: str, reference: Callable[[], Budget])
         except ValueError:
             raise UserError(f"cannot read {match['x']!r} as a fraction, e.g. 0.25x") from None
         check_fraction(fraction)  # before the reference budget is measured (it loads the data)
-        return reference().scaled(fraction)
+    except UserError as error:
+        raise UserError(f"--budget {text}: {error}") from None
+    measured = reference()  # its errors are the workload's (its data, its cache), not the flag's
+    try:
+        return measured.scaled(fraction)
     except UserError as error:
         raise UserError(f"--budget {text}: {error}") from None
 

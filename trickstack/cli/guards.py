@@ -1,4 +1,5 @@
-"""Checks the CLI makes before any work: where outputs go, and the wording that names the flags."""
+"""Checks the CLI makes before any work: where outputs go, and the wording that names the flags; a study's
+storage that cannot be written (a full disk, read-only) named in one message."""
 
 from __future__ import annotations
 
@@ -35,3 +36,12 @@ def out_folder(path: Path, empty: bool = False) -> Path:
     writable, and with ``empty`` one holding nothing yet unless ``--force`` (the caller passes ``not force``)."""
     with out_flag():
         return check_folder(path, empty=empty)
+
+
+def storage_writes(storage: Optional[str], workers: int = 1) -> contextlib.AbstractContextManager:
+    """A block in which ``--storage`` (or the default storage for ``workers``) failing to write because its
+    disk is full or it is read-only is one message naming it (`trickstack.ablations.diskfaults`)."""
+    from trickstack.ablations.diskfaults import storage_errors
+    from trickstack.ablations.storage import default_url, shown_url
+
+    return storage_errors(shown_url(storage or default_url(workers)))

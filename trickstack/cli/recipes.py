@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from trickstack.cli.consoles import err, out, phase_progress
-from trickstack.cli.guards import out_folder
+from trickstack.cli.guards import out_folder, storage_writes
 from trickstack.cli.help import DETERMINISTIC_HELP, WORKERS_DEVICE_HELP
 from trickstack.core.errors import UserError
 from trickstack.stats import rules
@@ -165,7 +165,7 @@ def recipe_derive(
     options = DeriveOptions(budget=chosen, track=budget_unit, seeds=seeds, confirm=confirm, looks=planned,
                             spending=spending, trials=trials, search_seeds=search_seeds, tricks=names, orders=orders,
                             study=study, force=force, device=device, deterministic=deterministic)
-    with phase_progress(recipe_name(workload, year, budget_unit)) as progress:
+    with phase_progress(recipe_name(workload, year, budget_unit)) as progress, storage_writes(storage, workers):
         d = derive(workload, year, options, recipes=recipes, storage=storage, workers=workers, truth=truth,
                    progress=progress)
     previous = "the baseline" if d.previous == "baseline" else recipe_name(d.recipe.workload, int(d.previous), budget_unit)

@@ -1,7 +1,8 @@
 """Evidence files: run records as JSON lines (``<year>.runs.jsonl``, a benchmark's ``--records``).
 
 The one reader and writer of such files. Reading checks every line and names the file and line of the
-first bad one; writing is atomic (a reader never sees half a file); appending adds one whole line.
+first bad one; writing is atomic (a reader never sees half a file, a failed write leaves the file as it
+was); appending adds one whole line or, when it fails (a full disk), nothing.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pydantic import ValidationError
 
 from trickstack.core.datafiles import check_regular
 from trickstack.core.errors import UserError
+from trickstack.core.outputs import write_failures, write_file
 from trickstack.core.records import RunRecord
 
 
@@ -45,15 +47,26 @@ def read_runs(path: Path, what: str = "evidence",
     return records
 
 
+def runs_text(records: Iterable[RunRecord]) -> str:
+    """The text of an evidence file holding ``records``: one JSON line each."""
+    return "".join(r.to_json(indent=None) + "\n" for r in records)
+
+
 def write_runs(path: Path, records: Iterable[RunRecord]) -> None:
-    """Write ``records`` to ``path``, one JSON line each, replacing it atomically."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(r.to_json(indent=None) + "\n" for r in records), encoding="utf-8")
-    os.replace(tmp, path)
+    """Write ``records`` to ``path``, replacing it atomically."""
+    write_file(path, runs_text(records))
 
 
 def append_run(path: Path, record: RunRecord) -> None:
-    """Add ``record`` to the end of ``path`` (created if missing) as one line."""
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(record.to_json(indent=None) + "\n")
+    """Add ``record`` to the end of ``path`` (created if missing) as one line; a write that fails is cut
+    back off, so the file never ends in half a line (`trickstack.core.outputs.WriteFailed`)."""
+    line = (record.to_json(indent=None) + "\n").encode("utf-8")
+    with write_failures(path), open(path, "ab", buffering=0) as handle:
+        size = handle.seek(0, os.SEEK_END)
+        try:
+            view = memoryview(line)
+            while view:
+                view = view[handle.write(view):]
+        except OSError:
+            handle.truncate(size)
+            raise

@@ -23,6 +23,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from trickstack.core.budget import Budget, Unit
+from trickstack.core.outputs import write_failures, write_file
 
 SCHEMA_VERSION = 1
 SCHEMA_PATH = Path(__file__).parent / "schemas" / f"run_record.v{SCHEMA_VERSION}.json"
@@ -194,7 +195,7 @@ def record_json_schema() -> dict:
 
 def write_schema(path: Path = SCHEMA_PATH) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record_json_schema(), indent=2, sort_keys=True) + "\n")
+    write_file(path, json.dumps(record_json_schema(), indent=2, sort_keys=True) + "\n")
 
 
 def now() -> datetime:
@@ -256,15 +257,15 @@ def provenance(device: Optional[Mapping[str, Any]] = None, deterministic: Option
 
 
 def save_record(record: RunRecord, out_dir: os.PathLike) -> Path:
-    """Write ``record`` to a new file in ``out_dir``; an existing record is never overwritten."""
+    """Write ``record`` to a new file in ``out_dir`` (atomically); an existing record is never overwritten."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    with write_failures(out, "the record into it"):
+        out.mkdir(parents=True, exist_ok=True)
     stem = f"{record.workload}-{'+'.join(t.name for t in record.tricks) or 'baseline'}-seed{record.seed}"
-    path = out / f"{stem}.json"
     n = 1
-    while path.exists():
-        n += 1
-        path = out / f"{stem}-{n}.json"
-    with open(path, "x") as handle:  # "x": fail rather than overwrite
-        handle.write(record.to_json() + "\n")
-    return path
+    while True:
+        path = out / (f"{stem}.json" if n == 1 else f"{stem}-{n}.json")
+        try:
+            return write_file(path, record.to_json() + "\n", overwrite=False)
+        except FileExistsError:  # never overwritten: the next free name
+            n += 1

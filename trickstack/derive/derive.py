@@ -42,22 +42,19 @@ from typing import Callable, Optional, Union
 from trickstack.ablations.engine import ablate
 from trickstack.core.budget import Budget
 from trickstack.core.errors import UserError
-from trickstack.core.evidence import write_runs
 from trickstack.core.records import ResolvedRecipe
 from trickstack.derive import inputs
 from trickstack.derive.attribution import ORDERS, Found, beating, followups
 from trickstack.derive.config import Config, describe
 from trickstack.derive.search import Runs, confirm, confirmation, plan_record, prepare, run
 from trickstack.derive.search import candidate as best_candidate
-from trickstack.derive.writing import check_recipe, recipe_of, stamp
+from trickstack.derive.writing import check_recipe, recipe_of, stamp, write_sealed
 from trickstack.recipes.recipe import (
     TRACKS,
-    evidence_digest,
     recipe_name,
     recipes_root,
     resolve,
     track_folder,
-    write_recipe,
 )
 from trickstack.simulator.truth import SyntheticSection
 from trickstack.stats import rules
@@ -199,10 +196,7 @@ def derive(workload: str, year: int, options: DeriveOptions = DeriveOptions(), *
     resolved = resolve(recipe)
     check_recipe(resolved, runs.of(chosen, eval_seeds))
     stamped = [stamp(r, resolved, prev) for r in records]
-    folder.mkdir(parents=True, exist_ok=True)
-    write_runs(evidence, stamped)
-    sealed = recipe.provenance.model_copy(update={"evidence_sha256": evidence_digest(evidence)})
-    write_recipe(recipe.model_copy(update={"provenance": sealed}), path)
+    write_sealed(recipe, path, evidence, stamped)
     prev_stack = set(prev.stack) if prev else set()
     return Derived(path, evidence, resolved, recipe.provenance.previous, accepted, describe(candidate),
                    test["gain"], (test["low"], test["high"]), recipe.provenance.p_value, test["n_pairs"], wl.metric,

@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any, Optional
 
 from trickstack.core.budget import Budget
+from trickstack.core.evidence import runs_text
+from trickstack.core.outputs import replacing, write_failures
 from trickstack.core.records import ResolvedRecipe, RunRecord, provenance, same_tricks
 from trickstack.derive.attribution import Found, removed_reason, shapley_reasons
 from trickstack.derive.config import describe, num
-from trickstack.recipes.recipe import Recipe
+from trickstack.recipes.recipe import Recipe, evidence_digest, write_recipe
 from trickstack.stats.selection import corrected
 from trickstack.tricks.registry import get_trick
 
@@ -74,6 +76,18 @@ def check_recipe(resolved: ResolvedRecipe, runs: list[RunRecord]) -> None:
     if not same_tricks(resolved.tricks, ran.tricks) or resolved.nuisance != ran.nuisance:
         raise RuntimeError(f"the recipe {resolved.name} ({resolved.tricks}, {resolved.nuisance}) differs from its runs "
                            f"({ran.tricks}, {ran.nuisance})")
+
+
+def write_sealed(recipe: Recipe, path: Path, evidence: Path, records: list[RunRecord]) -> None:
+    """Write the evidence file and the recipe sealed with its SHA-256, both or neither: the evidence is
+    written beside its place, the recipe written (atomically), then the evidence moved into place. A write
+    that fails (a full disk) leaves a previous recipe and its evidence as they were."""
+    with write_failures(path.parent, "the recipe into it"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    with replacing(evidence) as staged:
+        staged.write_text(runs_text(records), encoding="utf-8")
+        sealed = recipe.provenance.model_copy(update={"evidence_sha256": evidence_digest(staged)})
+        write_recipe(recipe.model_copy(update={"provenance": sealed}), path)
 
 
 def stamp(record: RunRecord, recipe: ResolvedRecipe, prev: Optional[ResolvedRecipe]) -> RunRecord:

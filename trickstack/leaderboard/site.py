@@ -18,6 +18,7 @@ from typing import Mapping, Optional
 
 import numpy as np
 
+from trickstack.core.outputs import staged_folder
 from trickstack.leaderboard import board as lb_
 from trickstack.leaderboard import tables as tb
 from trickstack.leaderboard.attribution import NUISANCE
@@ -35,8 +36,13 @@ STATUS_COLOR = {"new best": TOTAL, "carried forward": NEUTRAL, "not significant"
 
 
 def write_site(lb: Leaderboard, out: Path) -> list[Path]:
-    """Write every file of the site into ``out`` (created if needed); return the paths written."""
-    out.mkdir(parents=True, exist_ok=True)
+    """Write every file of the site into ``out`` (created if needed); return the paths written. The site is
+    written in a staging folder, then moved into ``out``: a failed write (a full disk) leaves ``out`` as it was."""
+    with staged_folder(out) as stage:
+        return [out / path.relative_to(stage) for path in _write_files(lb, stage)]
+
+
+def _write_files(lb: Leaderboard, out: Path) -> list[Path]:
     written = []
     tricks = collect(lb)
 

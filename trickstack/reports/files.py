@@ -10,7 +10,13 @@ from typing import Iterable, Optional
 from rich.console import Console
 
 from trickstack.core.errors import UserError
-from trickstack.core.outputs import check_new_file, spreadsheet_safe_frame
+from trickstack.core.outputs import (
+    check_new_file,
+    spreadsheet_safe_frame,
+    staged_folder,
+    write_failures,
+    write_file,
+)
 from trickstack.reports.html import render_html
 from trickstack.reports.model import Report
 from trickstack.reports.render import (
@@ -36,11 +42,13 @@ def write(report: Report, fmt_: str, out_dir: Optional[Path], overwrite: bool = 
         raise UserError(f"report format must be one of {', '.join(FORMATS)}, got {fmt_!r}")
     stem = safe_name(report.info.name)
     if fmt_ == "csv" and out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
+        with write_failures(out_dir, "the report into it"):
+            out_dir.mkdir(parents=True, exist_ok=True)
         tables = csv_tables(report)
         paths = [check_new_file(out_dir / f"{stem}-{key}.csv", overwrite, protected) for key in tables]
-        for path, t in zip(paths, tables.values()):
-            spreadsheet_safe_frame(t).to_csv(path, index=False)
+        with staged_folder(out_dir) as stage:  # all the tables or none: a failed write leaves the folder as it was
+            for path, t in zip(paths, tables.values()):
+                spreadsheet_safe_frame(t).to_csv(stage / path.name, index=False)
         return None, paths
     if fmt_ == "text":
         buffer = io.StringIO()
@@ -52,7 +60,7 @@ def write(report: Report, fmt_: str, out_dir: Optional[Path], overwrite: bool = 
         text = {"md": render_markdown, "json": render_json, "csv": render_csv}[fmt_](report)
     if out_dir is None:
         return text, []
-    out_dir.mkdir(parents=True, exist_ok=True)
+    with write_failures(out_dir, "the report into it"):
+        out_dir.mkdir(parents=True, exist_ok=True)
     path = check_new_file(out_dir / f"{stem}-report.{'txt' if fmt_ == 'text' else fmt_}", overwrite, protected)
-    path.write_text(text, encoding="utf-8")
-    return None, [path]
+    return None, [write_file(path, text)]

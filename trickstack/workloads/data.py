@@ -26,6 +26,9 @@ from torch.utils.data import (
     SequentialSampler,
 )
 
+from trickstack.core.errors import UserError
+from trickstack.core.outputs import check_folder
+
 
 class TensorBatches(Dataset):
     """A dataset whose items are whole batches: ``ds[list_of_indices]`` indexes every tensor once."""
@@ -69,6 +72,16 @@ class Splits:
     eval_y: torch.Tensor
 
 
+CACHE_ENV = "TRICKSTACK_CACHE"
+
+
 def cache_dir() -> Path:
-    """Where generated datasets are cached: ``$TRICKSTACK_CACHE`` or ``~/.cache/trickstack``."""
-    return Path(os.environ.get("TRICKSTACK_CACHE", Path.home() / ".cache" / "trickstack"))
+    """Where generated datasets are cached: ``$TRICKSTACK_CACHE`` or ``~/.cache/trickstack``, checked to be a
+    folder (or one that can be made) where files can be written; otherwise a `UserError` naming the variable."""
+    explicit = os.environ.get(CACHE_ENV)
+    folder = Path(explicit).expanduser() if explicit else Path.home() / ".cache" / "trickstack"
+    try:
+        return check_folder(folder, what="cache folder")
+    except UserError as error:
+        raise UserError(f"{CACHE_ENV}: {error}; point {CACHE_ENV} at a writable folder (datasets are cached there)"
+                        if explicit else f"{error}; set {CACHE_ENV} to a writable folder for the datasets' cache") from None

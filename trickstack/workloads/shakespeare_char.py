@@ -174,15 +174,44 @@ def corpus_file() -> Path:
         ) from error
 
 
-def read_text() -> str:
-    return _read(str(corpus_file()))
+def read_text(path: Optional[Path] = None) -> str:
+    """The text of the corpus (default: `corpus_file`), refused naming the file when empty or not UTF-8."""
+    path = path or corpus_file()
+    try:  # checked before datasets reads it: a file that is not text is named, not a traceback
+        if not path.read_bytes().decode("utf-8"):
+            raise UserError(f"shakespeare-char: {path} is empty{_where_from()}")
+    except UnicodeDecodeError as error:
+        raise UserError(f"shakespeare-char: {path} is not UTF-8 text (byte {error.start} is not): it is not "
+                        f"Tiny Shakespeare{_where_from()}") from None
+    except OSError as error:
+        raise UserError(f"shakespeare-char: cannot read {path} ({error.strerror or error})") from None
+    return _read(str(path))
+
+
+def min_chars() -> int:
+    """The shortest text with a window of `CONTEXT` characters and its next one in both splits."""
+    return next(n for n in range(CONTEXT, 100 * CONTEXT) if min(split_point(n), n - split_point(n)) > CONTEXT)
+
+
+def check_text(text: str, path: Path) -> None:
+    """Refuse a corpus the model cannot train on, naming its file: too short, or more distinct characters
+    than the embedding table holds (`VOCAB_SIZE`)."""
+    if len(text) < min_chars():
+        raise UserError(f"shakespeare-char: {path} holds only {len(text)} characters; the splits need at least {min_chars()} "
+                        f"(Tiny Shakespeare has 1,115,394){_where_from()}")
+    distinct = len(set(text))
+    if distinct > VOCAB_SIZE:
+        raise UserError(f"shakespeare-char: {path} has {distinct} distinct characters, more than the model's "
+                        f"{VOCAB_SIZE}: it is not Tiny Shakespeare{_where_from()}")
+
+
+def _where_from() -> str:
+    return f" (Tiny Shakespeare is {URL}; {DATA_DIR_ENV} names the folder that holds it)"
 
 
 @functools.lru_cache(maxsize=4)
 def _encode(text: str) -> tuple[torch.Tensor, tuple[str, ...]]:
     vocab = tuple(sorted(set(text)))
-    if len(vocab) > VOCAB_SIZE:
-        raise UserError(f"shakespeare-char: the text has {len(vocab)} distinct characters, more than the model's {VOCAB_SIZE}")
     lookup = {ch: i for i, ch in enumerate(vocab)}
     return torch.tensor([lookup[ch] for ch in text], dtype=torch.long), vocab
 
@@ -192,7 +221,10 @@ def encoded() -> tuple[torch.Tensor, tuple[str, ...]]:
 
     Cached by the text itself, so a different ``$TRICKSTACK_DATA_DIR`` reads its own file.
     """
-    return _encode(read_text())
+    path = corpus_file()
+    text = read_text(path)
+    check_text(text, path)
+    return _encode(text)
 
 
 def split_point(n: int) -> int:
