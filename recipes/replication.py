@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
 import re
 from pathlib import Path
 from typing import Optional, Union
@@ -26,6 +25,7 @@ from pydantic import Field
 
 from trickstack.core.datafiles import OneLine, Strict, parse_toml, read_text, validate
 from trickstack.core.errors import UserError
+from trickstack.core.outputs import write_file
 from trickstack.core.records import BudgetRecord
 from trickstack.stats import rules
 
@@ -82,7 +82,4 @@ def write_replication(replication: Replication, runs_path: Path, path: Path) -> 
             table[key].update(value)
     doc = tomlkit.document()
     doc["replication"] = table
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(tomlkit.dumps(doc), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_file(path, tomlkit.dumps(doc))
