@@ -33,6 +33,7 @@ from trickstack.ablations.jobs import (
     withdraw,
 )
 from trickstack.ablations.processes import start_worker_server, worker_context, worker_threads
+from trickstack.ablations.remote import Remote, check_shared, wait_for_workers, worker_command
 from trickstack.ablations.spec import StudySpec
 from trickstack.ablations.state import (
     JobTrial,
@@ -66,10 +67,13 @@ class Context:
     excluded: list[tuple[Arm, str]] = field(default_factory=list)
     device: str = "cpu"  # what the workers train on (trickstack.trial.devices); not part of the spec
     deterministic: bool = True
+    remote: Remote = field(default_factory=Remote)  # workers = 0: how the coordinator waits for remote workers
 
 
 def open_study(spec: StudySpec, storage_url: Optional[str], workers: int) -> Context:
     url = storage_url or default_url(workers)
+    if workers == 0:
+        check_shared(url)
     storage = open_storage(url, workers)
     direction = get_workload(spec.study.workload).direction
     study = optuna.create_study(study_name=spec.study.name, storage=storage, direction=direction, load_if_exists=True)
@@ -189,6 +193,10 @@ def _run_workers(ctx: Context, keys: set[str], label: str) -> None:
             ctx.progress(label, sum(states.get(k) == TrialState.COMPLETE for k in keys), len(keys))
 
     report()
+    if ctx.workers == 0:  # a coordinator only: workers elsewhere run the jobs
+        wait_for_workers(ctx.study, keys, report, ctx.remote, worker_command(ctx.spec.study.name, ctx.storage_url))
+        report()
+        return
     devices = worker_devices(ctx.device, ctx.workers)  # several GPUs: one each, shared in turn past the count
     if ctx.workers <= 1:
         work(ctx.spec.study.name, ctx.storage_url, on_trial=report, device=devices[0], deterministic=ctx.deterministic)
@@ -330,15 +338,18 @@ def search(ctx: Context) -> list[str]:
 
 def ablate(spec: StudySpec, storage_url: Optional[str] = None, workers: int = 1,
            progress: Optional[Callable[[str, int, int], None]] = None, device: str = "cpu",
-           deterministic: bool = True) -> Context:
+           deterministic: bool = True, remote: Optional[Remote] = None, close: bool = True) -> Context:
     """Run (or continue) the study of ``spec`` to the end. Returns its context; see `Context.study`.
 
     ``device`` (`trickstack.trial.devices`): with ``auto`` or ``cuda`` and several GPUs, each local worker
-    gets its own (`worker_devices`). A device the machine lacks is refused before the study is created."""
+    gets its own (`worker_devices`). A device the machine lacks is refused before the study is created.
+    ``workers=0``: train nothing, wait for workers elsewhere (``remote``: how). ``close=False`` leaves the
+    study open at the end (`recipe derive` queues more), so that polling workers keep waiting for jobs."""
     worker_devices(device, workers)
     arms, excluded = plan_arms(spec)  # an oversized design is refused before the study is created
     ctx = open_study(spec, storage_url, workers)
     ctx.progress, ctx.device, ctx.deterministic = progress, device, deterministic
+    ctx.remote = remote or Remote()
     ctx.excluded = excluded
     state = StudyState(ctx.study)
     state.set_excluded(ctx.excluded)
@@ -351,6 +362,6 @@ def ablate(spec: StudySpec, storage_url: Optional[str] = None, workers: int = 1,
         failed = greedy(ctx)
     else:
         failed = search(ctx)
-    state.finish(failed)
+    state.finish(failed, close)
     return ctx
 
