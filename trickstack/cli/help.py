@@ -7,3 +7,8 @@ WORKERS_DEVICE_HELP = DEVICE_HELP + ("; with several GPUs each local worker gets
 DETERMINISTIC_HELP = ("torch's deterministic algorithms (and cuBLAS's deterministic workspace): same seed, same "
                       "bits on a GPU too, at some speed; the record says which")
 
+WORKERS_HELP = ("local worker processes (forked from one server that imports Composer once; each runs many trials); "
+                "0: train nothing here, queue and coordinate while workers elsewhere run the jobs (`trickstack "
+                "worker`, `trickstack launch`)")
+IDLE_WARNING_HELP = ("with --workers 0: seconds of jobs waiting with no worker alive before the coordinator says so "
+                     "(and again as often); default a few minutes")
