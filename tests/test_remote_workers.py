@@ -88,9 +88,8 @@ def test_the_coordinator_prints_the_worker_command_with_the_password_masked(tmp_
     code, out, err = cli("ablate", str(tmp_path / "masked.toml"), "--workers", "0", "--storage", url)
     assert code == 2 and "cannot open the storage" in err  # nothing listens there: the command came first
     assert "s3cret" not in out + err
-    flat = " ".join(err.split())
-    assert "trickstack worker masked --storage 'postgresql://u:***@127.0.0.1:1/db' --poll 10" in flat
-    assert "TRICKSTACK_STORAGE or --storage-file FILE" in flat
+    assert "\n  trickstack worker masked --storage 'postgresql://u:***@127.0.0.1:1/db' --poll 10\n" in err  # one line
+    assert "TRICKSTACK_STORAGE or --storage-file FILE" in err
 
 
 @pytest.mark.parametrize("storage", ["sqlite:///{tmp}/s.db", "memory://x"])

@@ -53,10 +53,10 @@ def coordinator(study: str, storage: Optional[str], workers: int, idle_warning: 
             raise UserError("--idle-warning is for a coordinator without workers: add --workers 0")
         return None
     url = storage or default_url(0)
-    err.print(f"coordinating only: training runs wait for workers; start each with\n  {worker_command(study, url)}"
-              + (f"\n  (*** is the password: give it in {STORAGE_ENV} or --storage-file FILE, owner-only)"
-                 if has_password(url) else "") + "\n  or many at once: trickstack launch slurm|k8s", highlight=False)
-    return Remote(notify=lambda message: err.print(f"warning: {message}", highlight=False),
+    hint = f"\n  (*** is the password: give it in {STORAGE_ENV} or --storage-file FILE, owner-only)" if has_password(url) else ""
+    err.print(f"coordinating only: training runs wait for workers; start each with\n  {worker_command(study, url)}{hint}"
+              "\n  or many at once: trickstack launch slurm|k8s", highlight=False, soft_wrap=True)  # a command stays one line
+    return Remote(notify=lambda message: err.print(f"warning: {message}", highlight=False, soft_wrap=True),
                   idle_warning=idle_warning or IDLE_WARNING_SECONDS)
 
 
