@@ -314,9 +314,9 @@ def worker(
         raise UserError(f"--poll {poll:g}: give the seconds between looks, a finite number >= 0 (0: stop when idle)")
     storage = storage_url(storage, storage_file)
     device = device_flag(device, resolve=True)
-    with SigtermStop().installed() as stop:
-        wait_for_study(study, storage, poll, lambda message: err.print(message, highlight=False))
-        _load_study(study, storage)
+    wait_for_study(study, storage, poll, lambda message: err.print(message, highlight=False))
+    _load_study(study, storage)
+    with SigtermStop().installed() as stop:  # before, SIGTERM ends the process at once: it holds no trial yet
         done = work(study, storage, poll_seconds=poll, device=device, deterministic=deterministic, stop=stop)
     err.print(f"worker ran {done} trial(s)")
     if stop.requested:
