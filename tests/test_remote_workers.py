@@ -147,3 +147,15 @@ def test_recipe_derive_without_workers_keeps_the_study_open_until_its_last_phase
     assert d.accepted and d.path.exists()
     study = optuna.load_study(study_name="derive-synthetic-2016", storage=open_storage(url, workers=2))
     assert study.user_attrs["finished"] is True
+
+
+def test_recipe_derive_without_workers_names_its_study_in_the_worker_command(tmp_path, cli):
+    truth = tmp_path / "truth.toml"
+    truth.write_text("[synthetic]\nbaseline = 0.5\n")
+    args = ["recipe", "derive", "--workload", "synthetic", "--year", "2016", "--synthetic", str(truth), "--recipes",
+            str(tmp_path / "recipes"), "--workers", "0", "--storage"]
+    code, _, err = cli(*args, "postgresql://u:pw@127.0.0.1:1/db")
+    assert code == 2 and "pw@" not in err
+    assert "\n  trickstack worker derive-synthetic-2016 --storage 'postgresql://u:***@127.0.0.1:1/db' --poll 10\n" in err
+    code, _, err = cli(*args, "memory://x")
+    assert "no worker can reach it" in one_error(code, err) and "trickstack worker" not in err  # refused first

@@ -43,7 +43,14 @@ def storage_url(storage: Optional[str], storage_file: Optional[Path]) -> Optiona
 
 def coordinator(study: str, storage: Optional[str], workers: int, idle_warning: Optional[float]):
     """With ``--workers 0``: say what a worker needs, and how the coordinator waits (`Remote`); else None."""
-    from trickstack.ablations.remote import IDLE_WARNING_SECONDS, STORAGE_ENV, Remote, has_password, worker_command
+    from trickstack.ablations.remote import (
+        IDLE_WARNING_SECONDS,
+        STORAGE_ENV,
+        Remote,
+        check_shared,
+        has_password,
+        worker_command,
+    )
     from trickstack.ablations.storage import default_url
 
     if idle_warning is not None and not (math.isfinite(idle_warning) and idle_warning > 0):
@@ -53,6 +60,7 @@ def coordinator(study: str, storage: Optional[str], workers: int, idle_warning: 
             raise UserError("--idle-warning is for a coordinator without workers: add --workers 0")
         return None
     url = storage or default_url(0)
+    check_shared(url)  # before the command is printed: no worker could use it
     hint = f"\n  (*** is the password: give it in {STORAGE_ENV} or --storage-file FILE, owner-only)" if has_password(url) else ""
     err.print(f"coordinating only: training runs wait for workers; start each with\n  {worker_command(study, url)}{hint}"
               "\n  or many at once: trickstack launch slurm|k8s", highlight=False, soft_wrap=True)  # a command stays one line

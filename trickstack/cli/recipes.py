@@ -168,7 +168,8 @@ def recipe_derive(
                             study=study, force=force, device=device, deterministic=deterministic)
     from trickstack.derive.derive import default_study
 
-    remote = coordinator(options.study or default_study(workload, year, budget_unit), storage, workers, idle_warning)
+    study_name = options.study or default_study(get_workload(workload).name, year, budget_unit)
+    remote = coordinator(study_name, storage, workers, idle_warning)
     with phase_progress(recipe_name(workload, year, budget_unit)) as progress:
         d = derive(workload, year, options, recipes=recipes, storage=storage, workers=workers, truth=truth,
                    progress=progress, remote=remote)
