@@ -34,6 +34,7 @@ from trickstack.ablations.jobs import (
     withdraw,
 )
 from trickstack.ablations.processes import start_worker_server, worker_context, worker_threads
+from trickstack.ablations.remote import Remote, check_shared, wait_for_workers, worker_command
 from trickstack.ablations.resilient import GAVE_UP_EXIT, StorageUnavailable, retry_seconds, unavailable
 from trickstack.ablations.spec import StudySpec
 from trickstack.ablations.state import (
@@ -72,10 +73,13 @@ class Context:
     device: str = "cpu"  # what the workers train on (trickstack.trial.devices); not part of the spec
     deterministic: bool = True
     storage_retry: Optional[float] = None  # seconds a storage server may stop answering (`resilient.retry_seconds`)
+    remote: Remote = field(default_factory=Remote)  # workers = 0: how the coordinator waits for remote workers
 
 
 def open_study(spec: StudySpec, storage_url: Optional[str], workers: int, storage_retry: Optional[float] = None) -> Context:
     url = storage_url or default_url(workers)
+    if workers == 0:
+        check_shared(url)
     storage = open_storage(url, workers, storage_retry)
     direction = get_workload(spec.study.workload).direction
     study = optuna.create_study(study_name=spec.study.name, storage=storage, direction=direction, load_if_exists=True)
@@ -205,6 +209,10 @@ def _run_workers(ctx: Context, keys: set[str], label: str, within: tuple[int, in
             ctx.progress(label, before + sum(states.get(k) == TrialState.COMPLETE for k in keys), total)
 
     report()
+    if ctx.workers == 0:  # a coordinator only: workers elsewhere run the jobs
+        wait_for_workers(ctx.study, keys, report, ctx.remote, worker_command(ctx.spec.study.name, ctx.storage_url))
+        report()
+        return
     devices = worker_devices(ctx.device, ctx.workers)  # several GPUs: one each, shared in turn past the count
     if ctx.workers <= 1:
         try:
@@ -378,17 +386,21 @@ def search(ctx: Context) -> list[str]:
 
 def ablate(spec: StudySpec, storage_url: Optional[str] = None, workers: int = 1,
            progress: Optional[Callable[[str, int, int], None]] = None, device: str = "cpu",
-           deterministic: bool = True, storage_retry: Optional[float] = None) -> Context:
+           deterministic: bool = True, storage_retry: Optional[float] = None, remote: Optional[Remote] = None,
+           close: bool = True) -> Context:
     """Run (or continue) the study of ``spec`` to the end. Returns its context; see `Context.study`.
 
     ``device`` (`trickstack.trial.devices`): with ``auto`` or ``cuda`` and several GPUs, each local worker
     gets its own (`worker_devices`). A device the machine lacks is refused before the study is created.
     ``storage_retry``: seconds a storage server may stop answering before the study gives up
-    (`trickstack.ablations.resilient`; None: ``TRICKSTACK_STORAGE_RETRY`` or the default)."""
+    (`trickstack.ablations.resilient`; None: ``TRICKSTACK_STORAGE_RETRY`` or the default).
+    ``workers=0``: train nothing, wait for workers elsewhere (``remote``: how). ``close=False`` leaves the
+    study open at the end (`recipe derive` queues more), so that polling workers keep waiting for jobs."""
     worker_devices(device, workers)
     arms, excluded = plan_arms(spec)  # an oversized design is refused before the study is created
     ctx = open_study(spec, storage_url, workers, storage_retry)
     ctx.progress, ctx.device, ctx.deterministic = progress, device, deterministic
+    ctx.remote = remote or Remote()
     ctx.excluded = excluded
     state = StudyState(ctx.study)
     state.set_excluded(ctx.excluded)
@@ -401,6 +413,6 @@ def ablate(spec: StudySpec, storage_url: Optional[str] = None, workers: int = 1,
         failed = greedy(ctx)
     else:
         failed = search(ctx)
-    state.finish(failed)
+    state.finish(failed, close)
     return ctx
 

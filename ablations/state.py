@@ -123,9 +123,10 @@ class StudyState:
     def finished(self) -> bool:
         return bool(self._get("finished", False))
 
-    def finish(self, failed_jobs: list[str]) -> None:
+    def finish(self, failed_jobs: list[str], close: bool = True) -> None:
+        """Record the jobs that kept failing and, with ``close``, that the study is finished (polling workers stop)."""
         self._set("failed_jobs", failed_jobs)
-        self._set("finished", True)
+        self._set("finished", close)
 
     @property
     def arms(self) -> Optional[list[str]]:

@@ -64,7 +64,9 @@ def drop_memory(url: str) -> None:
 
 
 def default_url(workers: int) -> str:
-    return DEFAULT_SQLITE if workers <= 1 else DEFAULT_JOURNAL
+    """SQLite for one worker in the coordinator's process; else (local worker processes, or ``0``: workers
+    elsewhere) the journal file, which several processes may write."""
+    return DEFAULT_SQLITE if workers == 1 else DEFAULT_JOURNAL
 
 
 def shown_url(url: Optional[str]) -> str:

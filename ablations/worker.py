@@ -8,8 +8,11 @@ another trial (a requeued duplicate) is skipped, so every job completes exactly 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import signal
+import threading
 import time
 import warnings
 from dataclasses import replace
@@ -36,6 +39,7 @@ from trickstack.ablations.storage import (
     Heartbeat,
     open_storage,
     reap_dead_trials,
+    requeue,
     shown_url,
     worker_identity,
 )
@@ -94,18 +98,74 @@ def suggest_nuisance(study: optuna.Study, spec: StudySpec, job: Job) -> dict:
     return local.ask(distributions).params
 
 
+class Preempted(BaseException):
+    """SIGTERM arrived while a trial trained (a BaseException: no ``except Exception`` on the way swallows it)."""
+
+
+class SigtermStop:
+    """A worker's answer to SIGTERM (a scheduler's preemption or time limit, with a grace period before SIGKILL):
+    it starts no new trial, and the trial it is training is released at once (failed and queued again for
+    another worker), since finishing it may take longer than the grace period. ``requested`` says it came."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._training = False
+
+    def __call__(self, signum, frame) -> None:
+        self.requested = True
+        if self._training:
+            self._training = False
+            raise Preempted()
+
+    @contextlib.contextmanager
+    def installed(self):
+        """Handle SIGTERM inside the block (the main thread only: Python delivers signals there)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        previous = signal.signal(signal.SIGTERM, self)
+        try:
+            yield self
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+    @contextlib.contextmanager
+    def training(self):
+        self._training = True
+        try:
+            yield
+        finally:
+            self._training = False
+
+
+def release(study: optuna.Study, trial: optuna.Trial) -> None:
+    """Give a preempted trial's job back: queued again first (so the coordinator never sees the job failed and
+    counts a retry), then this trial failed; one that another worker already reaped is left as it is."""
+    frozen = study._storage.get_trial(trial._trial_id)
+    if frozen.state != TrialState.RUNNING:
+        return
+    try:
+        state.set_error(trial, "preempted: the worker got SIGTERM and released the trial")
+        requeue(study, study._storage.get_trial(trial._trial_id))
+        study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        pass  # reaped meanwhile by another worker, which queued it again itself; a second copy runs as a duplicate
+
+
 def work(study_name: str, storage_url: Optional[str], workers: int = 1, threads: Optional[int] = None,
          on_trial: Optional[Callable[[], None]] = None, poll_seconds: float = 0.0, device: str = "cpu",
-         deterministic: bool = True, storage_retry: Optional[float] = None, outage_lines: bool = True) -> int:
-    """Run queued jobs until none is WAITING (with ``poll_seconds``, wait while the study is open) on ``device``.
-    A storage server that stops answering is retried for ``storage_retry`` seconds (`open_storage`)."""
+         deterministic: bool = True, storage_retry: Optional[float] = None, outage_lines: bool = True,
+         stop: Optional[SigtermStop] = None) -> int:
+    """Run queued jobs until none is WAITING (with ``poll_seconds``, wait while the study is open) on ``device``;
+    with ``stop`` (installed by the caller), until SIGTERM, releasing the trial it interrupts. A storage server
+    that stops answering is retried for ``storage_retry`` seconds (`open_storage`)."""
     if threads:
         torch.set_num_threads(threads)
     storage = open_storage(storage_url, workers, storage_retry, outage_lines)
     study = optuna.load_study(study_name=study_name, storage=storage)
     spec = StudySpec.model_validate(StudyState(study).spec)
     done = 0
-    while True:
+    while not (stop and stop.requested):
         if StudyState(study).stopped:  # another worker found the workload broken: retrying cannot help
             return done
         reap_dead_trials(study, storage)
@@ -133,7 +193,11 @@ def work(study_name: str, storage_url: Optional[str], workers: int = 1, threads:
             state.set_nuisance(trial, job.nuisance)
         with Heartbeat(storage, trial._trial_id):
             try:
-                value = run_job(spec, job, trial, device, deterministic)
+                with stop.training() if stop else contextlib.nullcontext():
+                    value = run_job(spec, job, trial, device, deterministic)
+            except Preempted:
+                release(study, trial)
+                return done
             except optuna.exceptions.UpdateFinishedTrialError:
                 continue  # failed and requeued meanwhile by another worker (stale heartbeat): the retry runs it
             except StorageUnavailable:
@@ -152,6 +216,7 @@ def work(study_name: str, storage_url: Optional[str], workers: int = 1, threads:
         done += 1
         if on_trial:
             on_trial()
+    return done
 
 
 STOPPED_EXIT = 3  # a local worker process that stopped the study (not GAVE_UP_EXIT: its coordinator tells them apart)

@@ -18,7 +18,15 @@ from rich.table import Table
 from trickstack.cli.consoles import err, out, phase_progress
 from trickstack.cli.guards import out_file as checked_out_file
 from trickstack.cli.guards import out_flag, out_folder, storage_writes
-from trickstack.cli.help import DETERMINISTIC_HELP, DEVICE_HELP, STORAGE_RETRY_HELP, WORKERS_DEVICE_HELP
+from trickstack.cli.help import (
+    DETERMINISTIC_HELP,
+    DEVICE_HELP,
+    IDLE_WARNING_HELP,
+    STORAGE_RETRY_HELP,
+    WORKERS_DEVICE_HELP,
+    WORKERS_HELP,
+)
+from trickstack.cli.launch import coordinator, launch_app, storage_url
 from trickstack.cli.recipes import leaderboard, recipe_app, replicate
 from trickstack.cli.views import print_record, print_results, print_simulated_plan, print_status
 from trickstack.core.errors import DataWarning, UserError
@@ -30,6 +38,7 @@ workloads_app = typer.Typer(no_args_is_help=True, help="The registered benchmark
 app.add_typer(tricks_app, name="tricks")
 app.add_typer(workloads_app, name="workloads")
 app.add_typer(recipe_app, name="recipe")
+app.add_typer(launch_app, name="launch")
 app.command()(leaderboard)
 app.command()(replicate)
 
@@ -229,8 +238,8 @@ def ablate(
     spec_path: Path = typer.Argument(..., metavar="SPEC.toml", help="study spec (see ablations/*.toml)"),
     storage: Optional[str] = typer.Option(None, help="sqlite:///FILE, postgresql://..., or journal:///FILE; default "
                                           "sqlite:///trickstack.db (journal:///trickstack.journal with --workers > 1)"),
-    workers: int = typer.Option(1, min=1, help="local worker processes (forked from one server that imports Composer "
-                                "once; each runs many trials)"),
+    workers: int = typer.Option(1, min=0, help=WORKERS_HELP),
+    idle_warning: Optional[float] = typer.Option(None, help=IDLE_WARNING_HELP),
     dry_run: bool = typer.Option(False, "--dry-run", help="list the arms, trial count and estimated time; train nothing"),
     yes: bool = typer.Option(False, "--yes", help="queue a study of more than 10,000 runs or about 30 days"),
     device: str = typer.Option("auto", help=WORKERS_DEVICE_HELP),
@@ -253,7 +262,7 @@ def ablate(
 
     storage_retry = retry_seconds(storage_retry)
     spec, device = StudySpec.load(spec_path), device_flag(device)
-    runs, seconds = _print_plan(spec, *plan_arms(spec), workers, worker_devices(device, workers)[0], deterministic,
+    runs, seconds = _print_plan(spec, *plan_arms(spec), workers, worker_devices(device, max(workers, 1))[0], deterministic,
                                 out if dry_run else err)  # stdout: the results
     if dry_run:
         return
@@ -261,9 +270,10 @@ def ablate(
     if too_big and not yes:
         raise UserError(f"study {spec.study.name}: {too_big}; nothing was queued. Check the spec's seeds and tricks "
                         "(--dry-run shows the plan), or pass --yes to queue it anyway")
+    remote = coordinator(spec.study.name, storage, workers, idle_warning)
     with phase_progress(spec.study.name) as progress, storage_writes(storage, workers):
         ctx = run_study(spec, storage, workers, progress, device=device, deterministic=deterministic,
-                        storage_retry=storage_retry)
+                        storage_retry=storage_retry, remote=remote)
     print_status(ctx.study)
     print_results(ctx.study)
 
@@ -279,6 +289,7 @@ def _print_plan(spec, arms, excluded, workers: int, device: str = "cpu", determi
     s = spec.study
     tune = spec.tune.trials_per_arm * spec.tune.seeds if spec.tune else 0
     runs = len(arms) * (s.seeds + tune)
+    training = f"{runs} training runs ({len(arms)} x ({s.seeds} evaluation seeds + {tune} tuning runs))"
     out.print(f"study {s.name}: design {s.design} over {len(s.tricks)} tricks on {s.workload}, "
               f"budget {s.budget.as_budget().value:.4g} {s.budget.as_budget().unit}, {s.seeds} paired seeds")
     if s.design not in STATIC:
@@ -286,35 +297,48 @@ def _print_plan(spec, arms, excluded, workers: int, device: str = "cpu", determi
     out.print(f"  {len(arms)} arms: {', '.join(arm_name(a) for a in arms)}", highlight=False)
     for arm, why in excluded:
         out.print(f"  excluded {arm_name(arm)}: {why}", highlight=False)
+    if workers == 0:  # nothing is timed here: the workers elsewhere may be other hardware
+        out.print(f"  {training}, by workers elsewhere", highlight=False)
+        return runs, 0.0
     per_run = seconds_per_run(spec, workers, device, deterministic)
     seconds = runs * per_run / workers
-    out.print(f"  {runs} training runs ({len(arms)} x ({s.seeds} evaluation seeds + {tune} tuning runs)); "
-              f"about {per_run:.1f} s each, {seconds / 60:.1f} min with {workers} worker(s)")
+    out.print(f"  {training}; about {per_run:.1f} s each, {seconds / 60:.1f} min with {workers} worker(s)")
     return runs, seconds
 
 
 @app.command()
 def worker(
     study: str = typer.Argument(..., help="study name"),
-    storage: Optional[str] = typer.Option(None, help="the study's storage URL (postgresql://... from another machine)"),
+    storage: Optional[str] = typer.Option(None, help="the study's storage URL (postgresql://... from another machine); "
+                                          "default: the TRICKSTACK_STORAGE environment variable"),
+    storage_file: Optional[Path] = typer.Option(None, "--storage-file", help="a file holding the storage URL, readable "
+                                                "by its owner only (chmod 600): the password stays off the command line"),
     poll: float = typer.Option(0.0, help="seconds between looks for new jobs while the study is open (0: stop when idle)"),
     device: str = typer.Option("auto", help=DEVICE_HELP),
     deterministic: bool = typer.Option(True, "--deterministic/--no-deterministic", help=DETERMINISTIC_HELP),
     storage_retry: Optional[float] = typer.Option(None, "--storage-retry", help=STORAGE_RETRY_HELP),
 ) -> None:
-    """Join a study: run its queued trials until none is left (with --poll, until the study finishes)."""
+    """Join a study: run its queued trials until none is left (with --poll, until the study finishes; a study not
+    created yet is waited for). On SIGTERM it starts no new trial, gives back the one it trains and exits with 143."""
+    from trickstack.ablations.launch import PREEMPTED_EXIT
+    from trickstack.ablations.remote import wait_for_study
     from trickstack.ablations.resilient import retry_seconds
-    from trickstack.ablations.worker import work
+    from trickstack.ablations.worker import SigtermStop, work
     from trickstack.cli.flags import device_flag
 
     if not (math.isfinite(poll) and poll >= 0):
         raise UserError(f"--poll {poll:g}: give the seconds between looks, a finite number >= 0 (0: stop when idle)")
+    storage = storage_url(storage, storage_file)
     device, storage_retry = device_flag(device, resolve=True), retry_seconds(storage_retry)
+    wait_for_study(study, storage, poll, lambda message: err.print(message, highlight=False))
     _load_study(study, storage)
-    with storage_writes(storage):
+    with SigtermStop().installed() as stop, storage_writes(storage):  # SIGTERM before: the process ends, no trial held
         done = work(study, storage, poll_seconds=poll, device=device, deterministic=deterministic,
-                    storage_retry=storage_retry)
+                    storage_retry=storage_retry, stop=stop)
     err.print(f"worker ran {done} trial(s)")
+    if stop.requested:
+        err.print("worker stopped by SIGTERM (its running trial, if any, was queued again)")
+        raise typer.Exit(PREEMPTED_EXIT)
 
 
 @app.command()

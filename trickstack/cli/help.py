@@ -10,3 +10,8 @@ DETERMINISTIC_HELP = ("torch's deterministic algorithms (and cuBLAS's determinis
 STORAGE_RETRY_HELP = ("seconds to keep retrying a storage server (PostgreSQL) that stops answering, e.g. while it "
                       "restarts, before giving up with exit 2; one line marks each outage's start and end. Default: "
                       "$TRICKSTACK_STORAGE_RETRY, else 300")  # trickstack.ablations.resilient's RETRY_ENV, DEFAULT_RETRY_SECONDS
+WORKERS_HELP = ("local worker processes (forked from one server that imports Composer once; each runs many trials); "
+                "0: train nothing here, queue and coordinate while workers elsewhere run the jobs (`trickstack "
+                "worker`, `trickstack launch`)")
+IDLE_WARNING_HELP = ("with --workers 0: seconds of jobs waiting with no worker alive before the coordinator says so "
+                     "(and again as often); default a few minutes")

@@ -10,7 +10,8 @@ from rich.markup import escape
 
 from trickstack.cli.consoles import err, out, phase_progress
 from trickstack.cli.guards import out_folder, storage_writes
-from trickstack.cli.help import DETERMINISTIC_HELP, WORKERS_DEVICE_HELP
+from trickstack.cli.help import DETERMINISTIC_HELP, IDLE_WARNING_HELP, WORKERS_DEVICE_HELP, WORKERS_HELP
+from trickstack.cli.launch import coordinator
 from trickstack.core.errors import UserError
 from trickstack.stats import rules
 from trickstack.stats.sequential import DEFAULT_LOOKS, DEFAULT_SPENDING
@@ -124,7 +125,8 @@ def recipe_derive(
                                         "YEAR or before that acts on the workload (the previous recipe's always are)"),
     storage: Optional[str] = typer.Option(None, help="the study's storage: sqlite:///FILE, postgresql://... or "
                                           "journal:///FILE; default sqlite:///trickstack.db. Run again to resume"),
-    workers: int = typer.Option(1, min=1, help="local worker processes"),
+    workers: int = typer.Option(1, min=0, help=WORKERS_HELP),
+    idle_warning: Optional[float] = typer.Option(None, help=IDLE_WARNING_HELP),
     recipes: Optional[Path] = typer.Option(None, "--recipes", help="folder of <workload>/<year>.toml: the previous "
                                            "recipe is read from it, the new one and its evidence written to it; "
                                            "default: the shipped recipes/"),
@@ -165,9 +167,13 @@ def recipe_derive(
     options = DeriveOptions(budget=chosen, track=budget_unit, seeds=seeds, confirm=confirm, looks=planned,
                             spending=spending, trials=trials, search_seeds=search_seeds, tricks=names, orders=orders,
                             study=study, force=force, device=device, deterministic=deterministic)
+    from trickstack.derive.derive import default_study
+
+    study_name = options.study or default_study(get_workload(workload).name, year, budget_unit)
+    remote = coordinator(study_name, storage, workers, idle_warning)
     with phase_progress(recipe_name(workload, year, budget_unit)) as progress, storage_writes(storage, workers):
         d = derive(workload, year, options, recipes=recipes, storage=storage, workers=workers, truth=truth,
-                   progress=progress)
+                   progress=progress, remote=remote)
     previous = "the baseline" if d.previous == "baseline" else recipe_name(d.recipe.workload, int(d.previous), budget_unit)
     test = (f"{d.gain:+.4g} {d.metric} over {previous} (95% CI {d.ci[0]:+.4g} to {d.ci[1]:+.4g}), "
             f"p = {d.p_value:.3g} over {d.n_pairs} paired seeds"

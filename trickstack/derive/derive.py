@@ -40,6 +40,8 @@ from pathlib import Path
 from typing import Callable, Optional, Union
 
 from trickstack.ablations.engine import ablate
+from trickstack.ablations.remote import Remote
+from trickstack.ablations.state import StudyState
 from trickstack.core.budget import Budget
 from trickstack.core.errors import UserError
 from trickstack.core.records import ResolvedRecipe
@@ -143,10 +145,11 @@ class Derived:
 def derive(workload: str, year: int, options: DeriveOptions = DeriveOptions(), *,
            recipes: Optional[Union[str, Path]] = None, storage: Optional[str] = None, workers: int = 1,
            truth: Optional[Union[SyntheticSection, dict]] = None,
-           progress: Optional[Callable[[str, int, int], None]] = None) -> Derived:
+           progress: Optional[Callable[[str, int, int], None]] = None, remote: Optional[Remote] = None) -> Derived:
     """Derive ``workload``'s recipe for ``year`` (see the module docstring) into ``recipes`` (default the
     shipped recipes' folder) and write it; resumable. ``truth`` (testing only): what the runs of a simulated
-    workload are drawn from. Bad input raises `UserError` naming the problem."""
+    workload are drawn from. ``workers=0``: train nothing here, wait for workers elsewhere (``remote``: how).
+    Bad input raises `UserError` naming the problem."""
     wl = get_workload(workload)
     this_year = dt.datetime.now(dt.timezone.utc).year
     if year > this_year:
@@ -160,7 +163,7 @@ def derive(workload: str, year: int, options: DeriveOptions = DeriveOptions(), *
     budget = inputs.budget_of(options.budget, wl, prev_path, options.track)
     hardware = inputs.timed(wl, prev_path, workers, options.device) if options.track == "seconds" else None
     tricks = inputs.candidates(wl, year, options.tricks, prev)
-    name = options.study or "derive-" + recipe_name(wl.name, year, options.track).replace("/", "-")  # one per track
+    name = options.study or default_study(wl.name, year, options.track)
     first = inputs.fresh_seed(folder, year)  # seeds no earlier year's evidence used
     spec = inputs.study_spec(name, wl, year, budget, options.first_seeds, options.trials, options.search_seeds, tricks,
                              checked, first_seed=first)
@@ -170,7 +173,8 @@ def derive(workload: str, year: int, options: DeriveOptions = DeriveOptions(), *
 
     start = inputs.config_of(prev, wl) if prev else Config(frozenset(), {inputs.SEARCHED_NUISANCE: inputs.default_lr(wl)})
     prepare(spec, storage, workers, start, prev, plan_record(plan) if plan else None)
-    ctx = ablate(spec, storage, workers, progress, device=options.device, deterministic=options.deterministic)
+    ctx = ablate(spec, storage, workers, progress, device=options.device, deterministic=options.deterministic,
+                 remote=remote, close=False)  # open until the last phase: polling workers wait for the confirmation
     candidate, tried = best_candidate(ctx, spec, start)
     baseline = Config(frozenset())  # the engine's baseline jobs: no trick, the workload's nuisance values
     runs = Runs(ctx)
@@ -186,6 +190,7 @@ def derive(workload: str, year: int, options: DeriveOptions = DeriveOptions(), *
     subsets, negatives, skipped = followups(wl, chosen, prev, tricks, tried, options.orders)
     run(ctx, [job for c in [*subsets, *negatives.values()] for job in c.jobs(eval_seeds)],
         "attribution and negative results")
+    StudyState(ctx.study).finish(StudyState(ctx.study).failed_jobs)  # every job has run: polling workers stop
 
     records = runs.refresh().evidence()
     if hardware is not None:
@@ -202,6 +207,12 @@ def derive(workload: str, year: int, options: DeriveOptions = DeriveOptions(), *
                    test["gain"], (test["low"], test["high"]), recipe.provenance.p_value, test["n_pairs"], wl.metric,
                    len(stamped), sorted(set(resolved.stack) - prev_stack), sorted(prev_stack - set(resolved.stack)),
                    eval_seeds, confirmed.record, beating(found))
+
+
+def default_study(workload: str, year: int, track: str) -> str:
+    """The study a derivation runs in unless told otherwise: one per track (derive-mnist1d-2019,
+    derive-mnist1d-seconds-2026)."""
+    return "derive-" + recipe_name(workload, year, track).replace("/", "-")
 
 
 def load_truth(path: Union[str, Path]) -> SyntheticSection:
