@@ -188,7 +188,7 @@ def run_phase(ctx: Context, jobs: list[Job], label: str, within: Optional[tuple[
         except BaseException:  # Ctrl-C while queueing: leave no half-queued round for a worker to pick up
             withdraw(ctx.study, queued)
             raise
-        _run_workers(ctx, keys, label, within or (0, len(keys)))
+        _run_workers(ctx, keys, label, within)
         states = job_states(ctx.study)
         done = sum(states.get(k) == TrialState.COMPLETE for k in keys)
         if done == len(keys):
@@ -201,11 +201,11 @@ def run_phase(ctx: Context, jobs: list[Job], label: str, within: Optional[tuple[
             time.sleep(2)  # jobs still running in workers elsewhere (or a dead one about to be reaped)
 
 
-def _run_workers(ctx: Context, keys: set[str], label: str, within: tuple[int, int]) -> None:
+def _run_workers(ctx: Context, keys: set[str], label: str, within: Optional[tuple[int, int]] = None) -> None:
     def report(states: Optional[dict[str, TrialState]] = None) -> None:
         if ctx.progress:
             states = job_states(ctx.study) if states is None else states
-            before, total = within
+            before, total = within or (0, len(keys))
             ctx.progress(label, before + sum(states.get(k) == TrialState.COMPLETE for k in keys), total)
 
     report()
