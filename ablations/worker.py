@@ -3,11 +3,14 @@
 A job is popped from the study with `Study.ask` (Optuna hands each WAITING trial to exactly one
 worker), trained with `run_trial` (on a simulated workload: by the
 workload's ``simulate``), and told back with its record. A job already COMPLETE under
-another trial (a requeued duplicate) is skipped, so every job completes exactly once.
+another trial (a requeued duplicate) is skipped, so every job completes exactly once. A worker told to
+stop (SIGTERM) starts no new trial, and finishes or releases the one it trains
+(`trickstack.ablations.preemption`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -28,6 +31,7 @@ from trickstack.ablations.jobs import (
     job_of,
     job_states,
 )
+from trickstack.ablations.preemption import PREEMPTED_EXIT, Preempted, Preemption
 from trickstack.ablations.resilient import GAVE_UP_EXIT, StorageUnavailable
 from trickstack.ablations.spec import StudySpec
 from trickstack.ablations.state import JobTrial, StudyState
@@ -35,6 +39,7 @@ from trickstack.ablations.storage import (
     Heartbeat,
     open_storage,
     reap_dead_trials,
+    requeue,
     worker_identity,
 )
 from trickstack.core.errors import UserError
@@ -94,9 +99,13 @@ def suggest_nuisance(study: optuna.Study, spec: StudySpec, job: Job) -> dict:
 
 def work(study_name: str, storage_url: Optional[str], workers: int = 1, threads: Optional[int] = None,
          on_trial: Optional[Callable[[], None]] = None, poll_seconds: float = 0.0, device: str = "cpu",
-         deterministic: bool = True, storage_retry: Optional[float] = None, outage_lines: bool = True) -> int:
+         deterministic: bool = True, storage_retry: Optional[float] = None, outage_lines: bool = True,
+         preemption: Optional[Preemption] = None) -> int:
     """Run queued jobs until none is WAITING (with ``poll_seconds``, wait while the study is open) on ``device``.
-    A storage server that stops answering is retried for ``storage_retry`` seconds (`open_storage`)."""
+    A storage server that stops answering is retried for ``storage_retry`` seconds (`open_storage`).
+    With an active ``preemption``, a SIGTERM ends the loop: `Preempted` (its argument: trials run) is raised
+    once the current trial is stored or released."""
+    preemption = preemption or Preemption(math.inf)  # inactive: never requested
     if threads:
         torch.set_num_threads(threads)
     storage = open_storage(storage_url, workers, storage_retry, outage_lines)
@@ -104,6 +113,8 @@ def work(study_name: str, storage_url: Optional[str], workers: int = 1, threads:
     spec = StudySpec.model_validate(StudyState(study).spec)
     done = 0
     while True:
+        if preemption.requested:
+            raise Preempted(done)
         reap_dead_trials(study, storage)
         if not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
             if poll_seconds and not StudyState(study).finished:
@@ -129,7 +140,13 @@ def work(study_name: str, storage_url: Optional[str], workers: int = 1, threads:
             state.set_nuisance(trial, job.nuisance)
         with Heartbeat(storage, trial._trial_id):
             try:
-                value = run_job(spec, job, trial, device, deterministic)
+                if preemption.requested:
+                    raise Preempted()  # told to stop between the queue and the training: the trial goes back
+                with preemption.training():
+                    value = run_job(spec, job, trial, device, deterministic)
+            except Preempted:
+                release(study, trial)
+                raise Preempted(done) from None
             except optuna.exceptions.UpdateFinishedTrialError:
                 continue  # failed and requeued meanwhile by another worker (stale heartbeat): the retry runs it
             except StorageUnavailable:
@@ -145,14 +162,31 @@ def work(study_name: str, storage_url: Optional[str], workers: int = 1, threads:
             on_trial()
 
 
+def release(study: optuna.Study, trial: optuna.Trial) -> bool:
+    """Give a trial that a stopped worker cannot finish back to the queue: FAIL it and queue its job again
+    (``retry_reason = "released"``). False when it had finished (or was reaped) already: nothing to give back."""
+    storage = study._storage
+    try:
+        if not storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+            return False
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False
+    requeue(study, storage.get_trial(trial._trial_id), "released")
+    return True
+
+
 def worker_main(study_name: str, storage_url: str, workers: int, threads: int, device: str = "cpu",
-                deterministic: bool = True, storage_retry: Optional[float] = None) -> None:
+                deterministic: bool = True, storage_retry: Optional[float] = None, grace: Optional[float] = None) -> None:
     """Entry point of a spawned local worker process. Its coordinator watches the same storage, so it prints
-    the outage lines and, when this worker gives up (exit `GAVE_UP_EXIT`), the one message."""
+    the outage lines and, when this worker gives up (exit `GAVE_UP_EXIT`), the one message. With ``grace``, a
+    SIGTERM stops it as `Preemption` says (exit `PREEMPTED_EXIT`); without, SIGTERM ends it at once, as before."""
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     try:
-        work(study_name, storage_url, workers=workers, threads=threads, device=device, deterministic=deterministic,
-             storage_retry=storage_retry, outage_lines=False)
+        with Preemption(grace) if grace is not None else contextlib.nullcontext() as preemption:
+            work(study_name, storage_url, workers=workers, threads=threads, device=device, deterministic=deterministic,
+                 storage_retry=storage_retry, outage_lines=False, preemption=preemption)
+    except Preempted:
+        raise SystemExit(PREEMPTED_EXIT)
     except StorageUnavailable:
         raise SystemExit(GAVE_UP_EXIT)
     except UserError as error:

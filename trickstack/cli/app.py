@@ -19,6 +19,7 @@ from trickstack.cli.guards import out_file as checked_out_file
 from trickstack.cli.guards import out_flag, out_folder
 from trickstack.cli.help import DETERMINISTIC_HELP, DEVICE_HELP, STORAGE_RETRY_HELP, WORKERS_DEVICE_HELP
 from trickstack.cli.recipes import leaderboard, recipe_app
+from trickstack.cli.storage import storage_app
 from trickstack.cli.views import print_record, print_results, print_simulated_plan, print_status
 from trickstack.core.errors import DataWarning, UserError
 
@@ -28,6 +29,7 @@ workloads_app = typer.Typer(no_args_is_help=True, help="The registered benchmark
 app.add_typer(tricks_app, name="tricks")
 app.add_typer(workloads_app, name="workloads")
 app.add_typer(recipe_app, name="recipe")
+app.add_typer(storage_app, name="storage")
 app.command()(leaderboard)
 
 
@@ -298,18 +300,27 @@ def worker(
     device: str = typer.Option("auto", help=DEVICE_HELP),
     deterministic: bool = typer.Option(True, "--deterministic/--no-deterministic", help=DETERMINISTIC_HELP),
     storage_retry: Optional[float] = typer.Option(None, "--storage-retry", help=STORAGE_RETRY_HELP),
+    grace: Optional[float] = typer.Option(None, help="after SIGTERM (preemption), seconds the current trial may take to "
+                                                     "finish; past them it is released to another worker. Default 20: keep "
+                                                     "it a few seconds under the scheduler's own grace"),
 ) -> None:
     """Join a study: run its queued trials until none is left (with --poll, until the study finishes)."""
+    from trickstack.ablations.preemption import PREEMPTED_EXIT, Preempted, Preemption, grace_seconds
     from trickstack.ablations.resilient import retry_seconds
     from trickstack.ablations.worker import work
     from trickstack.cli.flags import device_flag
 
     if not (math.isfinite(poll) and poll >= 0):
         raise UserError(f"--poll {poll:g}: give the seconds between looks, a finite number >= 0 (0: stop when idle)")
-    device, storage_retry = device_flag(device, resolve=True), retry_seconds(storage_retry)
+    device, storage_retry, grace = device_flag(device, resolve=True), retry_seconds(storage_retry), grace_seconds(grace)
     _load_study(study, storage)
-    done = work(study, storage, poll_seconds=poll, device=device, deterministic=deterministic,
-                storage_retry=storage_retry)
+    try:
+        with Preemption(grace) as preemption:
+            done = work(study, storage, poll_seconds=poll, device=device, deterministic=deterministic,
+                        storage_retry=storage_retry, preemption=preemption)
+    except Preempted as stopped:
+        err.print(f"worker stopped by SIGTERM after {stopped.args[0]} trial(s)")
+        raise typer.Exit(PREEMPTED_EXIT)
     err.print(f"worker ran {done} trial(s)")
 
 
