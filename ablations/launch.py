@@ -9,7 +9,8 @@ owner may read (`write_storage_file`, `read_storage_file`), a pod from a Kuberne
 Preemption: SLURM sends SIGTERM to the batch shell 120 s before the end (``--signal=B:TERM@120``); the
 script ``exec``s the worker, so the worker is that shell and gets it. Kubernetes sends SIGTERM to the
 container and waits ``terminationGracePeriodSeconds``. Either way the worker starts no new trial and
-releases the one it trains (`trickstack.ablations.worker.SigtermStop`), then exits with 143; the task is
+finishes the one it trains within ``--grace`` seconds (`GRACE_SECONDS` less a margin) or releases it to the
+queue (`trickstack.ablations.preemption`), then exits with 143; the task is
 requeued (``--requeue``) or the pod replaced (the ``DisruptionTarget`` rule of the pod failure policy does
 not count it as a failure).
 """
@@ -29,7 +30,7 @@ from trickstack.ablations.remote import STORAGE_ENV, WORKER_POLL_SECONDS, has_pa
 from trickstack.core.errors import UserError
 
 GRACE_SECONDS = 120  # SIGTERM this long before the kill: a worker releases its trial in well under a second
-PREEMPTED_EXIT = 128 + 15  # a worker stopped by SIGTERM exits as a shell reports a SIGTERM death
+WORKER_GRACE_SECONDS = GRACE_SECONDS - 20  # the worker's --grace: time left after it to release the trial and exit
 USER_ERROR_EXIT = 2  # the CLI's exit code for a user error (bad storage, no such study): retrying cannot help
 BACKOFF_PER_INDEX = 3  # failures of one pod index (a crash, not a preemption) before that index is given up
 
@@ -44,15 +45,20 @@ class Fleet:
     gpus: int = 0
     cpus: int = 1
     poll: float = WORKER_POLL_SECONDS
+    grace: float = WORKER_GRACE_SECONDS  # after SIGTERM, seconds a worker may finish its trial before releasing it
 
     def __post_init__(self) -> None:
+        if not (0 <= self.grace <= WORKER_GRACE_SECONDS):
+            raise UserError(f"grace {self.grace:g} s: give 0 to {WORKER_GRACE_SECONDS} s (the scheduler kills a worker "
+                            f"{GRACE_SECONDS} s after its SIGTERM; the rest is for releasing the trial)")
         for name, value, least in (("workers", self.workers, 1), ("GPUs per worker", self.gpus, 0),
                                    ("CPUs per worker", self.cpus, 1)):
             if value < least:
                 raise UserError(f"{value} {name}: give at least {least}")
 
     def worker_args(self) -> list[str]:
-        return ["worker", self.study, "--poll", f"{self.poll:g}", "--device", "cuda" if self.gpus else "cpu"]
+        return ["worker", self.study, "--poll", f"{self.poll:g}", "--device", "cuda" if self.gpus else "cpu",
+                "--grace", f"{self.grace:g}"]
 
 
 def read_storage_file(path: Path) -> str:

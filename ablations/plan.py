@@ -38,7 +38,7 @@ def simulate_study(spec, replicate: int = 0):
 
     if spec.synthetic is None:
         raise UserError(f"{spec.source}: simulating a study needs workload = \"{NAME}\" and a synthetic table of the truth")
-    truth = spec.synthetic.model_copy(update={"noise_seed": spec.synthetic.noise_seed + replicate})
+    truth = spec.synthetic.model_copy(update={"noise_seed": spec.synthetic.noise_seed + replicate, "run_seconds": 0.0})
     copy = spec.model_copy(update={"synthetic": truth})
     url = f"memory://{uuid.uuid4().hex}"
     try:

@@ -15,7 +15,7 @@ study attributes (`StudyState`)
 job trials (`job_attrs`, `JobTrial`)
     ``job`` (the job's key), ``phase``, ``arm`` (its name), ``nuisance``, ``trick_params``,
     ``tune_index``; then ``worker``, ``records`` (the run records as JSON), ``error``, ``duplicate_of``,
-    ``retry_of``, ``withdrawn``. Parameters: ``arm_mask`` and ``seed`` (fixed by the queue), and one boolean
+    ``retry_of``, ``retry_reason``, ``withdrawn``. Parameters: ``arm_mask`` and ``seed`` (fixed by the queue), and one boolean
     ``use.<trick>`` per trick of the study, so that Optuna's own tools (optuna-dashboard) show each
     trial's tricks by name.
 the search sub-study (`search_study_name`)
@@ -258,9 +258,10 @@ class JobTrial:
         fixed = self.trial.system_attrs.get("fixed_params", {}) if isinstance(self.trial, FrozenTrial) else {}
         return int(self.trial.params.get("seed", fixed.get("seed", -1)))  # a live trial has suggested it already
 
-    def retry_attrs(self) -> dict[str, Any]:
-        """The attributes a requeued copy of this job starts with."""
-        return {**{k: v for k, v in self.attrs.items() if k in JOB_KEYS}, "retry_of": self.trial.number}
+    def retry_attrs(self, reason: str) -> dict[str, Any]:
+        """The attributes a requeued copy of this job starts with (``reason``: why its trial ended)."""
+        return {**{k: v for k, v in self.attrs.items() if k in JOB_KEYS}, "retry_of": self.trial.number,
+                "retry_reason": reason}
 
 
 def suggest_job_params(trial: optuna.Trial, order: Sequence[str]) -> None:

@@ -9,9 +9,14 @@ embedded SQLite file in the working directory; several local worker processes ne
 A trial whose worker died is detected in two ways and put back in the queue (as a new WAITING trial
 with the same job), never lost and never run twice to completion:
 
-- on this machine, by its worker's pid and process start time (any storage);
+- on this machine, by its worker's pid and process start time (any storage), when the worker ran in
+  this process's PID namespace (a container or ``unshare --pid`` has its own pids: not comparable);
 - on RDB storages, also by Optuna's heartbeat: a RUNNING trial whose heartbeat is older than the
-  grace period is failed by `optuna.storages.fail_stale_trials` (workers on other machines).
+  grace period is failed by `optuna.storages.fail_stale_trials` (workers on other machines, or in
+  other PID namespaces). The interval and grace are `heartbeat_timing` (environment, else defaults).
+
+The retry of a dead trial says why in ``retry_reason`` (`REAPED`). Each process keeps at most
+`POOL_SIZE` + `MAX_OVERFLOW` connections to a database server (see `_engine_kwargs`).
 
 A storage on a server (PostgreSQL, MySQL) is wrapped in `trickstack.ablations.resilient.Resilient`: a
 call that fails because the server stopped answering is retried for a bounded time, not a traceback.
@@ -43,6 +48,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from trickstack.ablations.diskfaults import JournalFile, advice, read_only_file, storage_problem
+from trickstack.ablations.proxy import GRPC, open_proxy
 from trickstack.ablations.resilient import Resilient, RetryPolicy, retry_seconds
 from trickstack.ablations.state import JobTrial
 from trickstack.core.errors import DataWarning, UserError
@@ -51,6 +57,11 @@ DEFAULT_SQLITE = "sqlite:///trickstack.db"
 DEFAULT_JOURNAL = "journal:///trickstack.journal"
 HEARTBEAT_SECONDS = 10  # RDB workers record a heartbeat this often while a trial runs
 GRACE_SECONDS = 60  # ... and a trial silent for this long is taken as dead
+HEARTBEAT_ENV, GRACE_ENV = "TRICKSTACK_HEARTBEAT_SECONDS", "TRICKSTACK_HEARTBEAT_GRACE"  # whole seconds, override both
+POOL_SIZE = 1  # database connections a process keeps open: its trial loop's (Optuna opens one session per call)
+MAX_OVERFLOW = 1  # ... plus one while its heartbeat thread writes at the same moment, closed when returned
+REAPED = {"pid": "its worker's process ended (same machine)", "heartbeat": "its heartbeat went stale",
+          "unclaimed": "no worker claimed it", "released": "its worker was stopped (SIGTERM) and released it"}
 UNCLAIMED_SECONDS = 120  # a RUNNING trial with no worker recorded after this long is dead too
 
 
@@ -152,11 +163,28 @@ def storage_file(url: Optional[str]) -> Optional[Path]:
     return None
 
 
+def heartbeat_timing() -> tuple[int, int]:
+    """(seconds between heartbeats, seconds of silence after which a trial is dead): `HEARTBEAT_ENV` and
+    `GRACE_ENV` when set (short ones rehearse a fleet's failures in seconds), else the defaults."""
+    timing = []
+    for env, default in ((HEARTBEAT_ENV, HEARTBEAT_SECONDS), (GRACE_ENV, GRACE_SECONDS)):
+        text = os.environ.get(env, "").strip()
+        if text and not (text.isdigit() and int(text) > 0):
+            raise UserError(f"{env}={text!r}: give whole seconds, a number > 0")
+        timing.append(int(text) if text else default)
+    if timing[1] <= timing[0]:
+        raise UserError(f"heartbeat grace {timing[1]} s is not longer than the heartbeat interval {timing[0]} s: a live "
+                        f"trial would be taken as dead ({GRACE_ENV}, {HEARTBEAT_ENV})")
+    return timing[0], timing[1]
+
+
 def open_storage(url: Optional[str], workers: int = 1, retry: Optional[float] = None,
-                 outage_lines: bool = True) -> optuna.storages.BaseStorage:
+                 outage_lines: bool = True, pool_size: int = POOL_SIZE) -> optuna.storages.BaseStorage:
     """An Optuna storage for ``url``; a bad or unreachable URL is a `UserError`. A server's storage retries
     a call through an outage for ``retry`` seconds (`resilient.retry_seconds`), printing a line as each
-    outage starts and ends unless ``outage_lines`` is false (a local worker: its coordinator prints them)."""
+    outage starts and ends unless ``outage_lines`` is false (a local worker: its coordinator prints them).
+    ``grpc://HOST:PORT`` is Optuna's storage proxy (`trickstack.ablations.proxy`). ``pool_size``: database
+    connections kept open (a proxy serving many threads keeps more)."""
     if url is not None and not url.strip():
         raise UserError("storage is empty: give a URL (sqlite:///FILE, postgresql://..., journal:///FILE) or leave "
                         f"the option out for the default ({default_url(workers)})")
@@ -176,6 +204,8 @@ def open_storage(url: Optional[str], workers: int = 1, retry: Optional[float] = 
             raise UserError(f"storage {shown}: cannot make the folder {Path(path).parent} ({error.strerror or error})") from None
         check_journal(Path(path))
         return JournalStorage(JournalFile(path))  # a failed append: one message, the file as it was
+    if url.startswith(GRPC):
+        return open_proxy(url)
     if workers > 1 and url.startswith("sqlite"):
         raise UserError(f"storage {shown}: SQLite is not safe for {workers} concurrent workers; use "
                         f"journal:///path/to/file.log (local) or postgresql://... (several machines)")
@@ -184,9 +214,10 @@ def open_storage(url: Optional[str], workers: int = 1, retry: Optional[float] = 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat_interval
+            interval, grace = heartbeat_timing()
             with _schema_lock(url):
-                rdb = RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
-                                 heartbeat_stale_trial_callback=requeue, engine_kwargs=_engine_kwargs(url))
+                rdb = RDBStorage(url, heartbeat_interval=interval, grace_period=grace,
+                                 heartbeat_stale_trial_callback=requeue, engine_kwargs=_engine_kwargs(url, pool_size))
     except Exception as error:  # SQLAlchemy raises many kinds: driver missing, refused, bad URL
         hint = " (install the driver: pip install 'trickstack[postgres]')" if "import DB access module" in str(error) else ""
         problem = storage_problem(error) or read_only_file(storage_file(url))
@@ -222,22 +253,36 @@ def _schema_lock(url: str) -> Iterator[None]:
         os.close(handle)  # releases the lock
 
 
-def _engine_kwargs(url: str) -> dict:
-    return {"pool_pre_ping": True} if url.startswith("postgresql") else {}
+def _engine_kwargs(url: str, pool_size: int = POOL_SIZE) -> dict:
+    """SQLAlchemy's pool for a database server, bounded: a fleet of N worker processes holds about N
+    connections, at most N * (`POOL_SIZE` + `MAX_OVERFLOW`) (SQLAlchemy's default would keep up to 15 each)."""
+    if url.startswith("sqlite"):
+        return {}
+    bounded = {"pool_size": pool_size, "max_overflow": MAX_OVERFLOW}
+    return {**bounded, "pool_pre_ping": True} if url.startswith("postgresql") else bounded
 
 
-def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
-    """Put a dead trial's job back in the queue as a new WAITING trial (its params and job attrs)."""
-    study.enqueue_trial(trial.params | _fixed_params(trial), user_attrs=JobTrial(trial).retry_attrs())
+def requeue(study: optuna.Study, trial: FrozenTrial, reason: str = "heartbeat") -> None:
+    """Put a dead trial's job back in the queue as a new WAITING trial (its params and job attrs); the new
+    trial's ``retry_reason`` says why (a key of `REAPED`: Optuna's heartbeat callback passes none)."""
+    study.enqueue_trial(trial.params | _fixed_params(trial), user_attrs=JobTrial(trial).retry_attrs(reason))
 
 
 def _fixed_params(trial: FrozenTrial) -> dict:
     return dict(trial.system_attrs.get("fixed_params", {}))
 
 
+def pid_namespace() -> Optional[str]:
+    """This process's PID namespace (``pid:[4026531836]``; None where /proc has none): pids compare only inside one."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+
+
 def worker_identity() -> dict:
     me = psutil.Process()
-    return {"host": socket.gethostname(), "pid": me.pid, "started": me.create_time()}
+    return {"host": socket.gethostname(), "pidns": pid_namespace(), "pid": me.pid, "started": me.create_time()}
 
 
 def _alive(identity: dict) -> bool:
@@ -249,21 +294,21 @@ def _alive(identity: dict) -> bool:
 
 def reap_dead_trials(study: optuna.Study, storage: optuna.storages.BaseStorage) -> int:
     """Fail and requeue RUNNING trials whose worker is gone; return how many were found."""
-    if not isinstance(storage, Resilient) or storage.quiet_seconds() > GRACE_SECONDS:
+    if not isinstance(storage, Resilient) or storage.quiet_seconds() > heartbeat_timing()[1]:
         with warnings.catch_warnings():  # (just after an outage, a live trial's heartbeat may be stale: wait)
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)  # RDB heartbeats (its callback requeues)
-    here, now, found = socket.gethostname(), datetime.now(), 0
+    here, now, found = (socket.gethostname(), pid_namespace()), datetime.now(), 0
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker = JobTrial(trial).worker
         if worker is None:
             dead = trial.datetime_start is not None and now - trial.datetime_start > timedelta(seconds=UNCLAIMED_SECONDS)
-        else:
-            dead = worker.get("host") == here and not _alive(worker)
+        else:  # (a worker recorded before pid namespaces were: never judged by its pid, only by its heartbeat)
+            dead = (worker.get("host"), worker.get("pidns")) == here and not _alive(worker)
         if dead:
             try:
                 if storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
-                    requeue(study, trial)
+                    requeue(study, trial, "pid" if worker else "unclaimed")
                     found += 1
             except optuna.exceptions.UpdateFinishedTrialError:
                 pass  # another process got there first
@@ -286,7 +331,7 @@ class Heartbeat:
         return self
 
     def _beat(self) -> None:
-        while not self._stop.wait(HEARTBEAT_SECONDS):
+        while not self._stop.wait(heartbeat_timing()[0]):
             self._beat_once()
 
     def _beat_once(self) -> None:

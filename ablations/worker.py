@@ -3,7 +3,9 @@
 A job is popped from the study with `Study.ask` (Optuna hands each WAITING trial to exactly one
 worker), trained with `run_trial` (on a simulated workload: by the
 workload's ``simulate``), and told back with its record. A job already COMPLETE under
-another trial (a requeued duplicate) is skipped, so every job completes exactly once.
+another trial (a requeued duplicate) is skipped, so every job completes exactly once. A worker told to
+stop (SIGTERM) starts no new trial, and finishes or releases the one it trains
+(`trickstack.ablations.preemption`).
 """
 
 from __future__ import annotations
@@ -11,8 +13,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import signal
-import threading
 import time
 import warnings
 from dataclasses import replace
@@ -32,6 +32,7 @@ from trickstack.ablations.jobs import (
     job_of,
     job_states,
 )
+from trickstack.ablations.preemption import PREEMPTED_EXIT, Preempted, Preemption
 from trickstack.ablations.resilient import GAVE_UP_EXIT, StorageUnavailable
 from trickstack.ablations.spec import StudySpec
 from trickstack.ablations.state import JobTrial, StudyState
@@ -98,74 +99,24 @@ def suggest_nuisance(study: optuna.Study, spec: StudySpec, job: Job) -> dict:
     return local.ask(distributions).params
 
 
-class Preempted(BaseException):
-    """SIGTERM arrived while a trial trained (a BaseException: no ``except Exception`` on the way swallows it)."""
-
-
-class SigtermStop:
-    """A worker's answer to SIGTERM (a scheduler's preemption or time limit, with a grace period before SIGKILL):
-    it starts no new trial, and the trial it is training is released at once (failed and queued again for
-    another worker), since finishing it may take longer than the grace period. ``requested`` says it came."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._training = False
-
-    def __call__(self, signum, frame) -> None:
-        self.requested = True
-        if self._training:
-            self._training = False
-            raise Preempted()
-
-    @contextlib.contextmanager
-    def installed(self):
-        """Handle SIGTERM inside the block (the main thread only: Python delivers signals there)."""
-        if threading.current_thread() is not threading.main_thread():
-            yield self
-            return
-        previous = signal.signal(signal.SIGTERM, self)
-        try:
-            yield self
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-
-    @contextlib.contextmanager
-    def training(self):
-        self._training = True
-        try:
-            yield
-        finally:
-            self._training = False
-
-
-def release(study: optuna.Study, trial: optuna.Trial) -> None:
-    """Give a preempted trial's job back: queued again first (so the coordinator never sees the job failed and
-    counts a retry), then this trial failed; one that another worker already reaped is left as it is."""
-    frozen = study._storage.get_trial(trial._trial_id)
-    if frozen.state != TrialState.RUNNING:
-        return
-    try:
-        state.set_error(trial, "preempted: the worker got SIGTERM and released the trial")
-        requeue(study, study._storage.get_trial(trial._trial_id))
-        study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
-    except optuna.exceptions.UpdateFinishedTrialError:
-        pass  # reaped meanwhile by another worker, which queued it again itself; a second copy runs as a duplicate
-
-
 def work(study_name: str, storage_url: Optional[str], workers: int = 1, threads: Optional[int] = None,
          on_trial: Optional[Callable[[], None]] = None, poll_seconds: float = 0.0, device: str = "cpu",
          deterministic: bool = True, storage_retry: Optional[float] = None, outage_lines: bool = True,
-         stop: Optional[SigtermStop] = None) -> int:
-    """Run queued jobs until none is WAITING (with ``poll_seconds``, wait while the study is open) on ``device``;
-    with ``stop`` (installed by the caller), until SIGTERM, releasing the trial it interrupts. A storage server
-    that stops answering is retried for ``storage_retry`` seconds (`open_storage`)."""
+         preemption: Optional[Preemption] = None) -> int:
+    """Run queued jobs until none is WAITING (with ``poll_seconds``, wait while the study is open) on ``device``.
+    A storage server that stops answering is retried for ``storage_retry`` seconds (`open_storage`).
+    With an active ``preemption``, a SIGTERM ends the loop: `Preempted` (its argument: trials run) is raised
+    once the current trial is stored or released."""
+    preemption = preemption or Preemption(math.inf)  # inactive: never requested
     if threads:
         torch.set_num_threads(threads)
     storage = open_storage(storage_url, workers, storage_retry, outage_lines)
     study = optuna.load_study(study_name=study_name, storage=storage)
     spec = StudySpec.model_validate(StudyState(study).spec)
     done = 0
-    while not (stop and stop.requested):
+    while True:
+        if preemption.requested:
+            raise Preempted(done)
         if StudyState(study).stopped:  # another worker found the workload broken: retrying cannot help
             return done
         reap_dead_trials(study, storage)
@@ -193,11 +144,13 @@ def work(study_name: str, storage_url: Optional[str], workers: int = 1, threads:
             state.set_nuisance(trial, job.nuisance)
         with Heartbeat(storage, trial._trial_id):
             try:
-                with stop.training() if stop else contextlib.nullcontext():
+                if preemption.requested:
+                    raise Preempted()  # told to stop between the queue and the training: the trial goes back
+                with preemption.training():
                     value = run_job(spec, job, trial, device, deterministic)
             except Preempted:
                 release(study, trial)
-                return done
+                raise Preempted(done) from None
             except optuna.exceptions.UpdateFinishedTrialError:
                 continue  # failed and requeued meanwhile by another worker (stale heartbeat): the retry runs it
             except StorageUnavailable:
@@ -222,17 +175,35 @@ def work(study_name: str, storage_url: Optional[str], workers: int = 1, threads:
 STOPPED_EXIT = 3  # a local worker process that stopped the study (not GAVE_UP_EXIT: its coordinator tells them apart)
 
 
+def release(study: optuna.Study, trial: optuna.Trial) -> bool:
+    """Give a trial that a stopped worker cannot finish back to the queue: FAIL it and queue its job again
+    (``retry_reason = "released"``). False when it had finished (or was reaped) already: nothing to give back."""
+    storage = study._storage
+    try:
+        if not storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+            return False
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False
+    requeue(study, storage.get_trial(trial._trial_id), "released")
+    return True
+
+
 def worker_main(study_name: str, storage_url: str, workers: int, threads: int, device: str = "cpu",
-                deterministic: bool = True, storage_retry: Optional[float] = None, stopped=None) -> None:
+                deterministic: bool = True, storage_retry: Optional[float] = None, stopped=None,
+                grace: Optional[float] = None) -> None:
     """Entry point of a spawned local worker process. Its coordinator watches the same storage, so it prints
     the outage lines and, when this worker gives up (exit `GAVE_UP_EXIT`), the one message. A `UserError` (a
     full disk under the storage) ends it: its message is put on ``stopped`` (a queue: the coordinator says it
-    once and stops) or printed."""
+    once and stops) or printed. With ``grace``, a SIGTERM stops it as `Preemption` says (exit
+    `PREEMPTED_EXIT`); without, SIGTERM ends it at once, as before."""
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     try:
-        with storage_errors(shown_url(storage_url)):  # a full disk: one line, as the coordinator says it
+        with storage_errors(shown_url(storage_url)), \
+                (Preemption(grace) if grace is not None else contextlib.nullcontext()) as preemption:
             work(study_name, storage_url, workers=workers, threads=threads, device=device, deterministic=deterministic,
-                 storage_retry=storage_retry, outage_lines=False)
+                 storage_retry=storage_retry, outage_lines=False, preemption=preemption)
+    except Preempted:
+        raise SystemExit(PREEMPTED_EXIT)
     except StorageUnavailable:
         raise SystemExit(GAVE_UP_EXIT)
     except MetricNotFinite:

@@ -19,9 +19,9 @@ from test_engine_workers import assert_each_job_complete_once, eval_keys, make_s
 from test_hostile_input import one_error
 
 from trickstack.ablations import engine, worker
-from trickstack.ablations.launch import BACKOFF_PER_INDEX, GRACE_SECONDS, PREEMPTED_EXIT
+from trickstack.ablations.launch import BACKOFF_PER_INDEX, GRACE_SECONDS
+from trickstack.ablations.preemption import PREEMPTED_EXIT, Preempted, Preemption
 from trickstack.ablations.remote import STORAGE_ENV
-from trickstack.ablations.state import JobTrial
 from trickstack.ablations.storage import open_storage
 
 KUBERNETES = "1.33"  # backoffLimitPerIndex is generally available from 1.33 (beta from 1.29)
@@ -142,14 +142,15 @@ def test_a_worker_that_gets_sigterm_mid_trial_releases_it_and_takes_no_other(tmp
     for job in engine.jobs_for(ctx, arms)[1]():
         engine.enqueue(ctx.study, job, ctx.order)
     monkeypatch.setattr(worker, "run_job", preempted)
-    with worker.SigtermStop().installed() as stop:
-        done = worker.work("preempted", url, stop=stop)
-    assert stop.requested and done == 0 and len(trained) == 1, "a trial was started after SIGTERM"
+    with Preemption(0) as preemption, pytest.raises(Preempted) as stopped:  # no grace: released at once
+        worker.work("preempted", url, preemption=preemption)
+    assert preemption.requested and stopped.value.args == (0,) and len(trained) == 1, "a trial was started after SIGTERM"
     study = ctx.study
     victim = study.trials[trained[0]]
-    assert victim.state == TrialState.FAIL and "preempted" in JobTrial(victim).error
+    assert victim.state == TrialState.FAIL
     [retry] = [t for t in study.trials if t.user_attrs.get("retry_of") == victim.number]
-    assert retry.state == TrialState.WAITING and retry.system_attrs["fixed_params"] == victim.params
+    assert retry.state == TrialState.WAITING and retry.user_attrs["retry_reason"] == "released"
+    assert retry.system_attrs["fixed_params"] == victim.params
 
     monkeypatch.setattr(worker, "run_job", real)
     study = engine.ablate(spec, url).study  # the released job runs once, elsewhere

@@ -28,6 +28,7 @@ from trickstack.cli.help import (
 )
 from trickstack.cli.launch import coordinator, launch_app, storage_url
 from trickstack.cli.recipes import leaderboard, recipe_app, replicate
+from trickstack.cli.storage import storage_app
 from trickstack.cli.views import print_record, print_results, print_simulated_plan, print_status
 from trickstack.core.errors import DataWarning, UserError
 from trickstack.core.outputs import remedy, write_file, write_problem
@@ -39,6 +40,7 @@ app.add_typer(tricks_app, name="tricks")
 app.add_typer(workloads_app, name="workloads")
 app.add_typer(recipe_app, name="recipe")
 app.add_typer(launch_app, name="launch")
+app.add_typer(storage_app, name="storage")
 app.command()(leaderboard)
 app.command()(replicate)
 
@@ -317,28 +319,34 @@ def worker(
     device: str = typer.Option("auto", help=DEVICE_HELP),
     deterministic: bool = typer.Option(True, "--deterministic/--no-deterministic", help=DETERMINISTIC_HELP),
     storage_retry: Optional[float] = typer.Option(None, "--storage-retry", help=STORAGE_RETRY_HELP),
+    grace: Optional[float] = typer.Option(None, help="after SIGTERM (preemption), seconds the current trial may take to "
+                                                     "finish; past them it is released to another worker. Default 20: keep "
+                                                     "it a few seconds under the scheduler's own grace"),
 ) -> None:
     """Join a study: run its queued trials until none is left (with --poll, until the study finishes; a study not
-    created yet is waited for). On SIGTERM it starts no new trial, gives back the one it trains and exits with 143."""
-    from trickstack.ablations.launch import PREEMPTED_EXIT
+    created yet is waited for). On SIGTERM it starts no new trial; the one it trains may finish within --grace
+    seconds, else it is given back to the queue; then it exits with 143."""
+    from trickstack.ablations.preemption import PREEMPTED_EXIT, Preempted, Preemption, grace_seconds
     from trickstack.ablations.remote import wait_for_study
     from trickstack.ablations.resilient import retry_seconds
-    from trickstack.ablations.worker import SigtermStop, work
+    from trickstack.ablations.worker import work
     from trickstack.cli.flags import device_flag
 
     if not (math.isfinite(poll) and poll >= 0):
         raise UserError(f"--poll {poll:g}: give the seconds between looks, a finite number >= 0 (0: stop when idle)")
     storage = storage_url(storage, storage_file)
-    device, storage_retry = device_flag(device, resolve=True), retry_seconds(storage_retry)
+    device, storage_retry, grace = device_flag(device, resolve=True), retry_seconds(storage_retry), grace_seconds(grace)
     wait_for_study(study, storage, poll, lambda message: err.print(message, highlight=False))
     _load_study(study, storage)
-    with SigtermStop().installed() as stop, storage_writes(storage):  # SIGTERM before: the process ends, no trial held
-        done = work(study, storage, poll_seconds=poll, device=device, deterministic=deterministic,
-                    storage_retry=storage_retry, stop=stop)
-    err.print(f"worker ran {done} trial(s)")
-    if stop.requested:
-        err.print("worker stopped by SIGTERM (its running trial, if any, was queued again)")
+    try:
+        with Preemption(grace) as preemption, storage_writes(storage):
+            done = work(study, storage, poll_seconds=poll, device=device, deterministic=deterministic,
+                        storage_retry=storage_retry, preemption=preemption)
+    except Preempted as stopped:
+        err.print(f"worker ran {stopped.args[0]} trial(s); stopped by SIGTERM (a trial it could not finish in the grace "
+                  "was queued again)")
         raise typer.Exit(PREEMPTED_EXIT)
+    err.print(f"worker ran {done} trial(s)")
 
 
 @app.command()

@@ -15,6 +15,7 @@ import yaml
 
 from trickstack.cli.consoles import err
 from trickstack.core.errors import UserError
+from trickstack.core.outputs import write_file
 
 launch_app = typer.Typer(no_args_is_help=True, help="Start a study's workers on a cluster scheduler (SLURM, Kubernetes).")
 
@@ -22,6 +23,8 @@ TARGET_HELP = "a study spec (SPEC.toml: its study name) or a study name"
 WORKERS_HELP = "workers: one per array task (SLURM) or pod (Kubernetes)"
 GPUS_HELP = "GPUs of each worker (it trains with --device cuda on them); 0: on CPU"
 CPUS_HELP = "CPUs of each worker: its torch threads (1 gives the same bits as any one-thread run)"
+GRACE_HELP = ("after SIGTERM (preemption), seconds a worker may finish its current trial before it releases it to the "
+              "queue (default 100: the scheduler kills it 120 s after the signal)")
 POLL_HELP = "seconds between a worker's looks for the next round's jobs (default: as `ablate --workers 0` prints)"
 
 
@@ -68,14 +71,15 @@ def coordinator(study: str, storage: Optional[str], workers: int, idle_warning: 
                   idle_warning=idle_warning or IDLE_WARNING_SECONDS)
 
 
-def _fleet(target: str, workers: int, gpus: int, cpus: int, poll: Optional[float]):
+def _fleet(target: str, workers: int, gpus: int, cpus: int, poll: Optional[float], grace: Optional[float]):
     from trickstack.ablations.launch import Fleet
     from trickstack.ablations.spec import StudySpec
 
     if poll is not None and not (math.isfinite(poll) and poll > 0):
         raise UserError(f"--poll {poll:g}: give seconds, a finite number > 0")
     study = StudySpec.load(Path(target)).study.name if target.endswith(".toml") else target
-    return Fleet(study, workers, gpus, cpus) if poll is None else Fleet(study, workers, gpus, cpus, poll)
+    given = {"poll": poll, "grace": grace}
+    return Fleet(study, workers, gpus, cpus, **{k: v for k, v in given.items() if v is not None})
 
 
 @launch_app.command("slurm")
@@ -90,6 +94,7 @@ def launch_slurm(
     gpus_per_worker: int = typer.Option(0, help=GPUS_HELP),
     cpus_per_worker: int = typer.Option(1, help=CPUS_HELP),
     poll: Optional[float] = typer.Option(None, help=POLL_HELP),
+    grace: Optional[float] = typer.Option(None, help=GRACE_HELP),
     partition: Optional[str] = typer.Option(None, help="sbatch --partition"),
     time: Optional[str] = typer.Option(None, help="sbatch --time, e.g. 04:00:00 (the worker gets SIGTERM 120 s "
                                        "before and releases its trial)"),
@@ -107,7 +112,7 @@ def launch_slurm(
     if not url or not url.startswith(("postgresql", "journal://")):
         raise UserError("--storage: workers on other machines need postgresql://... (or journal:///FILE on a shared "
                         f"disk), got {url or 'none'}")
-    fleet = _fleet(target, workers, gpus_per_worker, cpus_per_worker, poll)
+    fleet = _fleet(target, workers, gpus_per_worker, cpus_per_worker, poll, grace)
     folder = (out_dir or Path(f"slurm-{fleet.study}")).absolute()
     secret = storage_file.absolute() if storage_file is not None else folder / "storage.url"
     script = slurm_script(fleet, storage_args(url, secret), folder / "logs", partition, time, account)
@@ -118,7 +123,7 @@ def launch_slurm(
     if storage_file is None and has_password(url):
         write_storage_file(secret, url)
     path = folder / "worker.sbatch"
-    path.write_text(script)
+    write_file(path, script)
     try:
         done = subprocess.run(["sbatch", "--parsable", str(path)], capture_output=True, text=True, check=False)
     except FileNotFoundError:
@@ -139,6 +144,7 @@ def launch_k8s(
     gpus_per_worker: int = typer.Option(0, help=GPUS_HELP),
     cpus_per_worker: int = typer.Option(1, help=CPUS_HELP),
     poll: Optional[float] = typer.Option(None, help=POLL_HELP),
+    grace: Optional[float] = typer.Option(None, help=GRACE_HELP),
     memory: str = typer.Option("4Gi", help="memory of each worker (a Kubernetes quantity)"),
     secret: str = typer.Option("trickstack-storage", help="the Secret holding the storage URL under the key 'url'"),
 ) -> None:
@@ -146,5 +152,5 @@ def launch_k8s(
     Secret: kubectl create secret generic trickstack-storage --from-file=url=FILE."""
     from trickstack.ablations.launch import k8s_job
 
-    manifest = k8s_job(_fleet(target, workers, gpus_per_worker, cpus_per_worker, poll), image, secret, memory=memory)
+    manifest = k8s_job(_fleet(target, workers, gpus_per_worker, cpus_per_worker, poll, grace), image, secret, memory=memory)
     sys.stdout.write(yaml.safe_dump(manifest, sort_keys=False))

@@ -30,6 +30,7 @@ storage, export, analysis) runs in seconds. `trickstack.ablations.plan` simulate
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Sequence
 from typing import Any, Iterator, Mapping, Optional, Union
 
@@ -123,7 +124,8 @@ def simulate_run(truth: Any, workload: Union[str, Workload] = NAME, stack: Seque
     ``samples`` for a sample budget, ``train_seconds`` for a time budget) and the other two are 0;
     ``flops_measured_steps=0`` (nothing was counted), ``eval_seconds=0`` and ``train_loss`` is null.
     A diverged run has ``eval_value`` null, ``diverged`` true and ``diverged_step=0`` (its only step,
-    counted from 0 as in the runner). ``created`` and ``provenance`` are real.
+    counted from 0 as in the runner). ``created`` and ``provenance`` are real. The run takes the truth's
+``run_seconds`` of wall time (0 by default), recorded nowhere.
     """
     truth = _truth(truth)
     wl = get_workload(workload) if isinstance(workload, str) else workload
@@ -139,6 +141,7 @@ def simulate_run(truth: Any, workload: Union[str, Workload] = NAME, stack: Seque
     draws = _rng(_DIVERGE_STREAM, truth.noise_seed, seed, key).random(len(names))
     diverged = any(u < truth.diverge.get(t, 0.0) for t, u in zip(names, draws))
     value = None if diverged else float(expected_score(truth, names) + truth.seed_noise * z_seed + truth.run_noise * z_run)
+    time.sleep(truth.run_seconds)  # a rehearsal's notional training time; 0 by default
     return RunRecord(
         workload=wl.name,
         tricks=[TrickRecord(name=t.info.name, params=t.params) for t in tricks],
