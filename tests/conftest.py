@@ -8,6 +8,8 @@ import pytest
 
 from trickstack.core.budget import Budget
 
+collect_ignore = ["workload_import_raises.py"]  # a plugin module that raises on import, on purpose (a test imports it)
+
 pytest_plugins = ["plugin_fixtures", "disk_fixture"]  # `plugins`: fake trick entry points; `disk`: a small real disk
 
 

@@ -147,9 +147,8 @@ class ModelAnd(Algorithm):
             state.loss = 2 * state.loss
 
 
-# Not tested: betas or a new optimizer beside a model change. The probe's optimizer check needs a step where the
-# trick's weights and gradients are the baseline's, which a model change never leaves (see check_trick's docstring).
-@pytest.mark.parametrize("what, undeclared", [("loss", "loss"), ("data", "data")])
+@pytest.mark.parametrize("what, undeclared", [("loss", "loss"), ("data", "data"), ("betas", "optimizer"),
+                                               ("optimizer", "optimizer")])
 def test_a_change_the_trick_does_not_declare_fails_the_contract(plugins, what, undeclared):
     name = f"model_and_{what}"
     plugins(lying(name, ("model",), lambda: ModelAnd(what)))

@@ -13,8 +13,9 @@ nothing where it declares a no-op (``noop_on``), and that what it changes and wh
 (``changes``) agree both ways: a change the probe sees but the trick does not declare fails, and so
 does a declared change the probe never sees (a failure, not a warning: the declaration is what
 studies, `tricks list` and the trick pages repeat, so one that cannot be observed is untested).
-An undeclared optimizer change is seen only at a step where the trick's weights and gradients are
-the baseline's: beside a model, data or loss change (new betas, another optimizer) it goes unseen.
+An optimizer changed outright (another class, other hyperparameters such as its betas) is seen at the
+first step whatever else the trick changes; a changed update rule with the same class and settings is
+seen only at a step where the trick's weights and gradients are the baseline's.
 
 `trace_trial` runs a trial with a `Probe` that fingerprints, at every step, the inputs, targets,
 loss, learning rate, module structure, gradients and weights. `changed` decides one of the
@@ -26,8 +27,10 @@ aspects in `trickstack.tricks.registry.CHANGES` by what it means:
   outputs and targets: the loss function changed, not merely what was fed to it;
 - model: the module structure or the requires_grad pattern differs at some step, or the weights
   differ before the first step (an initialisation changed, e.g. zero-initialised projections);
-- optimizer: at some step the weights and the gradients (after the backward pass) are the
-  baseline's, but the weights after the optimizer step are not: the update rule changed;
+- optimizer: at some step the optimizer's class, or a hyperparameter of its param groups other than the
+  learning rate (betas, eps, weight decay, momentum; a key the baseline's groups have), differs from the
+  baseline's; or the weights and the gradients (after the backward pass) are the baseline's, but the
+  weights after the optimizer step are not: the update rule changed;
 - schedule: the learning rate differs at some step;
 - evaluation: the weights evaluated differ from the weights of the last optimizer step, or the trick trained
   and evaluated the baseline's weights but its first eval batch gave other outputs (test-time augmentation).
@@ -79,6 +82,7 @@ class Trace:
     loss: list[float] = field(default_factory=list)
     workload_loss: list[float] = field(default_factory=list)  # model.loss of the same outputs and targets
     lr: list[float] = field(default_factory=list)
+    optimizer: list[list] = field(default_factory=list)  # each step's optimizers: class and group settings (`_settings`)
     structure: list[str] = field(default_factory=list)
     initial: Optional[str] = None  # weights before the first step, after the tricks' surgery at INIT
     backward: list[str] = field(default_factory=list)  # weights and gradients after the first backward pass
@@ -119,6 +123,7 @@ class Probe(Callback):
         if self._first_of_step(self.trace.data, state):
             self.trace.data.append(fingerprint([state.batch[0]]))
             self.trace.lr.append(state.optimizers[0].param_groups[0]["lr"])
+            self.trace.optimizer.append(_settings(state.optimizers))
 
     def before_loss(self, state: State, logger: Logger) -> None:
         if self._first_of_step(self.trace.targets, state):
@@ -163,6 +168,29 @@ def trace_trial(workload: str, stack: list[str], seed: int, budget: Budget, over
     return probe.trace
 
 
+UNSETTLED = ("params", "lr", "initial_lr")  # a group's parameters, and its learning rate (the schedule's)
+
+
+def _settings(optimizers) -> list:
+    """Each optimizer's class and its param groups' hyperparameters (reprs), the learning rate left out."""
+    return [(f"{type(o).__module__}.{type(o).__qualname__}",
+             [{k: repr(v) for k, v in g.items() if k not in UNSETTLED} for g in o.param_groups]) for o in optimizers]
+
+
+def _other_optimizer(trick: list, base: list) -> bool:
+    """Another optimizer class, another number of groups, or a setting of the baseline's groups changed (a key
+    that only the trick's groups have, e.g. one its scheduler adds, is not a change of the optimizer)."""
+    for mine, theirs in zip(trick, base):
+        if len(mine) != len(theirs):
+            return True
+        for (kind, groups), (base_kind, base_groups) in zip(mine, theirs):
+            if kind != base_kind or len(groups) != len(base_groups):
+                return True
+            if any(g.get(k) != v for g, bg in zip(groups, base_groups) for k, v in bg.items()):
+                return True
+    return False
+
+
 def _first_difference(a: list, b: list) -> Optional[int]:
     for i, (x, y) in enumerate(zip(a, b)):
         if x != y:
@@ -181,6 +209,8 @@ def changed(aspect: str, trick: Trace, base: Trace) -> bool:
     if aspect == "model":
         return _first_difference(trick.structure, base.structure) is not None or trick.initial != base.initial
     if aspect == "optimizer":
+        if _other_optimizer(trick.optimizer, base.optimizer):
+            return True
         m = min(len(trick.backward), len(base.backward), len(trick.stepped), len(base.stepped))
         return any(trick.backward[i] == base.backward[i] and trick.stepped[i] != base.stepped[i] for i in range(m))
     if aspect == "schedule":
