@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 
 import pytest
@@ -62,6 +63,7 @@ def test_the_study_engine_starts_each_worker_on_its_device(monkeypatch):
 
     class FakeContext:
         Process = FakeProcess
+        SimpleQueue = multiprocessing.SimpleQueue  # the workers' stop messages (none here)
 
     monkeypatch.setattr(devices, "_cuda_count", lambda: 2)
     monkeypatch.setattr(engine, "worker_context", lambda: FakeContext())

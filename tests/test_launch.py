@@ -49,7 +49,8 @@ def test_the_kubernetes_job_is_valid_against_the_kubernetes_schema(cli, gpus):
     assert ignored[0]["onPodConditions"] == [{"type": "DisruptionTarget", "status": "True"}]  # preemption
     [container] = pod["containers"]
     assert container["command"][:3] == ["trickstack", "worker", "mnist1d-sweep"]
-    assert container["command"][-1] == ("cuda" if gpus else "cpu")
+    command = container["command"]
+    assert command[command.index("--device") + 1] == ("cuda" if gpus else "cpu")
     [storage] = [e for e in container["env"] if e["name"] == STORAGE_ENV]
     assert storage["valueFrom"]["secretKeyRef"] == {"name": "trickstack-storage", "key": "url"}
     resources = container["resources"]

@@ -5,6 +5,8 @@ landed counted once. The same against a real PostgreSQL server: tests/test_postg
 
 from __future__ import annotations
 
+import multiprocessing
+
 import optuna
 import pytest
 from optuna.exceptions import StorageInternalError, UpdateFinishedTrialError
@@ -226,7 +228,8 @@ def test_a_local_worker_that_gives_up_exits_2_quietly_and_its_coordinator_says_w
         def is_alive(self):
             return False
 
-    monkeypatch.setattr(engine, "worker_context", lambda: type("Context", (), {"Process": GaveUp})())
+    monkeypatch.setattr(engine, "worker_context",
+                        lambda: type("Context", (), {"Process": GaveUp, "SimpleQueue": multiprocessing.SimpleQueue})())
     monkeypatch.setattr(engine, "start_worker_server", lambda *args: None)
     spec = StudySpec.from_toml_text('[study]\nname = "s"\nworkload = "synthetic"\nbudget = { flops = 1e9 }\n'
                                     'seeds = 1\ndesign = "one-at-a-time"\ntricks = ["ema"]\n'

@@ -152,7 +152,7 @@ def test_recipe_derive_keeps_the_factory_reference_for_its_workers(tmp_path, mon
     class Stop(Exception):
         pass
 
-    def capture(spec, storage, workers, progress, device, deterministic):
+    def capture(spec, storage, workers, progress, device, deterministic, **options):
         seen.update(workload=spec.study.workload, device=device, deterministic=deterministic)
         raise Stop
 

@@ -54,8 +54,8 @@ class Replicated:
 def parse_seeds(text: str) -> list[int]:
     """``"100:110"`` (100..109, as Python's range) or ``"100,101,105"``; a `UserError` for anything else.
 
-    >>> parse_seeds("100:103"), parse_seeds("7, 9")
-    ([100, 101, 102], [7, 9])
+    >>> parse_seeds("100:105"), parse_seeds("7, 9, 11, 12, 15")
+    ([100, 101, 102, 103, 104], [7, 9, 11, 12, 15])
     """
     try:
         if ":" in text:

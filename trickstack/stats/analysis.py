@@ -119,7 +119,8 @@ def paired_differences(table: pd.DataFrame, reference_arm: str, direction: str, 
             row.update(n_pairs=len(worst), n_unpaired=len(wide) - len(worst))
             row["p_value"] = pt.signed_rank_worst_p(worst, rng) if len(worst) >= 2 else np.nan
         rows.append(row)
-    return _adjusted(pd.DataFrame(rows), adjust)
+    columns = ["arm", "reference", "n_pairs", "n_unpaired", *_t_interval(np.zeros(0), "mean_gain"), "p_value", "test"]
+    return _adjusted(pd.DataFrame(rows, columns=columns), adjust)  # no rows: no arm beside the reference
 
 
 def correct(pvalues: Sequence[float], method: str = "holm") -> np.ndarray:
