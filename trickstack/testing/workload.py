@@ -57,8 +57,11 @@ def _outcome(record: RunRecord) -> tuple[Any, ...]:
     return record.metrics.eval_value, record.metrics.train_loss, record.flops, record.steps
 
 
-def _run_elsewhere(workload: Union[str, Workload], seed: int, budget: Budget, device: str) -> tuple[Any, ...]:
-    """In a fresh process: the workload loaded anew (by name or reference, or a fresh copy), one run's outcome."""
+def _run_elsewhere(workload: Union[str, Workload], seed: int, budget: Budget, device: str,
+                   threads: int) -> tuple[Any, ...]:
+    """In a fresh process: the workload loaded anew (by name or reference, or a fresh copy), one run's outcome,
+    with this process's torch threads (another count sums floats in another order: not the workload's fault)."""
+    torch.set_num_threads(threads)
     wl = get_workload(workload) if isinstance(workload, str) else workload
     return _outcome(run_trial(wl, [], seed=seed, budget=budget, device=device))
 
@@ -87,7 +90,7 @@ def check_deterministic(workload: Workload, budget: Budget, seed: int = 0, devic
                 f"or by reference"]
     a = _outcome(run_trial(workload, [], seed=seed, budget=budget, device=device))
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as fresh:
-        b = fresh.submit(_run_elsewhere, portable, seed, budget, device).result()
+        b = fresh.submit(_run_elsewhere, portable, seed, budget, device, torch.get_num_threads()).result()
     problems = []
     for what, x, y in zip(("eval metric", "train loss", "FLOPs", "steps"), a, b):
         if x != y and not (isinstance(x, float) and isinstance(y, float) and math.isnan(x) and math.isnan(y)):
