@@ -49,6 +49,8 @@ def test_the_study_engine_starts_each_worker_on_its_device(monkeypatch):
     started = []
 
     class FakeProcess:
+        exitcode = 0  # ended well: the coordinator reads it
+
         def __init__(self, target, args):
             started.append(args)
 
@@ -67,6 +69,7 @@ def test_the_study_engine_starts_each_worker_on_its_device(monkeypatch):
 
     monkeypatch.setattr(devices, "_cuda_count", lambda: 2)
     monkeypatch.setattr(engine, "worker_context", lambda: FakeContext())
+    monkeypatch.setattr(engine, "stop_if_stopped", lambda ctx: None)  # no study here to have been stopped
     servers = []
     monkeypatch.setattr(engine, "start_worker_server", lambda workers, workloads: servers.append((workers, workloads)))
     spec = type("Spec", (), {"study": type("Study", (), {"name": "s", "workload": "mnist1d"})()})()
