@@ -187,3 +187,13 @@ def test_a_time_track_replication_timed_on_other_hardware_is_refused(tmp_path, s
     edit(r.manifest_path, hardware="NVIDIA H200 (GPU)")
     with pytest.raises(UserError, match=r"timed on NVIDIA H200 \(GPU\), but synthetic/seconds/2016 was timed on"):
         lb.build(tmp_path)
+
+
+def test_a_replication_of_other_seeds_on_the_same_day_and_hardware_is_never_replaced(tmp_path, storage):
+    root = make_recipes(tmp_path / "recipes", years=(2016,))
+    truth = {**TRUTH, "effects": {"label_smoothing": 0.03, "cosine_schedule": 0.01}, "interactions": {}}
+    first = replicate(root / "synthetic" / "2016.toml", range(100, 105), storage=storage, truth=truth)
+    before = first.runs_path.read_bytes(), first.manifest_path.read_bytes()
+    with pytest.raises(UserError, match="a replication of other seeds on the same day and hardware; it is never replaced"):
+        replicate(root / "synthetic" / "2016.toml", range(200, 205), storage=storage, truth=truth)
+    assert (first.runs_path.read_bytes(), first.manifest_path.read_bytes()) == before
