@@ -133,7 +133,10 @@ def test_recipe_page_renders_shapley_heatmap_and_trend(site, tmp_path):
         {"shapley": 1, "interactions": 1, "arms": 1, "trend": 1}
     # the re-tuned nuisance values, 3 tricks and the total; 3 main effects + 3 pairs
     assert dom.tables["shapley"] == 5 and dom.tables["effects"] == 6
-    assert dom.tables["result"] == 12 and dom.tables["tricks"] == 3
+    # status, mean, Δ vs previous, replication, Δ vs baseline, time, budget, added, removed, date, commit, evidence
+    # and its sha256
+    assert dom.tables["result"] == 13 and dom.tables["tricks"] == 3
+    assert "not replicated yet" in " ".join(dom.text)  # the fixture ships no replication of synthetic/2018
     assert pixels_like(image, GOOD) > 4000  # the waterfall's bars were drawn (green: positive contributions)
     assert pixels_like(image, TOTAL) > 4000  # and its full-stack bar (blue)
 
