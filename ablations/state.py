@@ -69,6 +69,13 @@ def check_schema(study: optuna.Study) -> None:
                         f"this one reads schema {SCHEMA_VERSION} and older: upgrade trickstack to read it")
 
 
+def queue_flags(study: optuna.Study) -> tuple[Optional[str], bool]:
+    """(why the study was stopped or None, whether it is finished): what a polling worker looks at, in one read."""
+    check_schema(study)
+    attrs = study.user_attrs
+    return attrs.get("stopped", None), bool(attrs.get("finished", False))
+
+
 class StudyState:
     """Typed access to the attributes trickstack keeps on an Optuna study."""
 

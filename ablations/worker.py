@@ -38,6 +38,7 @@ from trickstack.ablations.spec import StudySpec
 from trickstack.ablations.state import JobTrial, StudyState
 from trickstack.ablations.storage import (
     Heartbeat,
+    heartbeat_timing,
     open_storage,
     reap_dead_trials,
     requeue,
@@ -113,17 +114,22 @@ def work(study_name: str, storage_url: Optional[str], workers: int = 1, threads:
     storage = open_storage(storage_url, workers, storage_retry, outage_lines)
     study = optuna.load_study(study_name=study_name, storage=storage)
     spec = StudySpec.model_validate(StudyState(study).spec)
-    done = 0
+    done, idle_since_reap, reaped = 0, False, -math.inf
     while True:
         if preemption.requested:
             raise Preempted(done)
-        if StudyState(study).stopped:  # another worker found the workload broken: retrying cannot help
+        stopped, finished = state.queue_flags(study)
+        if stopped:  # another worker found the workload broken: retrying cannot help
             return done
-        reap_dead_trials(study, storage)
+        # An idle worker's look costs two queries; the reaper's several more: while idle, it reaps once a heartbeat
+        # interval (a dead trial is found after the heartbeat grace anyway), so a fleet polling often stays cheap.
+        if not idle_since_reap or time.monotonic() - reaped >= heartbeat_timing()[0]:
+            reap_dead_trials(study, storage)
+            idle_since_reap, reaped = False, time.monotonic()
         if not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-            if poll_seconds and not StudyState(study).finished:
+            if poll_seconds and not finished:
                 time.sleep(poll_seconds)
-                study = optuna.load_study(study_name=study_name, storage=storage)  # refresh user attrs
+                idle_since_reap = True
                 continue
             return done
         with warnings.catch_warnings():  # we record heartbeats ourselves (see storage.Heartbeat)
