@@ -28,6 +28,10 @@ interval, at 0.5, 1 and 1.5 sds (the raw mean: 1.93, 1.19, 1.04):
   alike at every delta (first look: median 5.6 at 0.5 sd, 5.9 at 1.5). Ordered by the p of the look, medians
   0.90, 1.02, 0.88 of delta, but coverage 0.78, 0.69, 0.61. In the gain (times the sd, or times the sd
   refitted at that delta) none did better;
+- Whitehead's bias adjustment on both moments (sd E[mean / sd | accepted, delta] = mean and sd E[s / sd |
+  accepted, delta] = s, each expectation from simulated years): given acceptance E[mean] / E[s] is not
+  monotone in delta (1.84 at 0, 1.50 at 0.5, 1.53 at 1, 1.82 at 1.5), so the equation has no solution or
+  several; taking the smallest, the estimate is 0 for 55-72% of accepted years (medians 0, 0, 0);
 - the posterior median and equal-tailed interval under the reference prior d(gain) d(sd) / sd: 1.50, 0.96,
   0.89; coverage 0.99, 0.99, 0.96 (what this module gave before);
 - under d(gain) d(sd) / sd^2 (flat in delta): 1.60, 1.02, 0.94; coverage 0.97, 0.97, 0.937;
