@@ -46,7 +46,7 @@ def test_null_years_accepted_by_the_plan_are_pulled_toward_zero():
     plan = SequentialPlan()
     x = np.random.default_rng(5).normal(0.0, 1.0, (20_000, 12))
     looks, _ = run_plan(plan, x)
-    accepted = np.flatnonzero(looks)[:60]
+    accepted = np.flatnonzero(looks)  # the 182 null years the plan accepted: their median is that of the null years
     raw, fixed = [], []
     for i in accepted:
         d = x[i, :plan.looks[looks[i] - 1]]
