@@ -1,0 +1,163 @@
+"""Trackers: each trial also a run in TensorBoard, MLflow or Weights & Biases (offline), through Composer's own loggers.
+
+>>> Tracker.parse("mlflow:sqlite:///runs.db")
+Tracker(kind='mlflow', target='sqlite:///runs.db')
+>>> Tracker.parse("wandb:runs")
+Traceback (most recent call last):
+...
+trickstack.core.errors.UserError: unknown tracker 'wandb'; give tensorboard:DIR, mlflow:URI or wandb-offline:DIR
+
+A tracker is a setting of the process that trains (a worker on another machine names its own), like its
+device: it is not part of a study's identity and no record mentions it. Without a tracker the trainer gets no
+logger at all, as before trackers existed: nothing is logged and no time is spent. Each tracker's package is
+an optional extra; `Tracker.require` names the extra before any training.
+
+What a tracked run holds: Composer's own metrics (the training loss every batch, the eval metric at the end,
+the time counters), the tags (`run_tags`: workload, arm, tricks, seed, budget, and the study and its phase
+where the trial is a study's) and the hyperparameters (`hyperparameters`: every trick parameter as
+``TRICK.PARAM`` and every nuisance value, as the run used them). MLflow and W&B store the tags as tags;
+TensorBoard has none, so they go to its hyperparameters (the HParams tab) beside the others.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from composer.loggers import Logger, LoggerDestination, MLFlowLogger, TensorboardLogger, WandBLogger
+from composer.utils import dist
+
+from trickstack.core.errors import UserError
+
+# kind -> (what follows the colon, the module it needs, the extra that installs it)
+KINDS = {
+    "tensorboard": ("DIR", "tensorboard", "tensorboard"),
+    "mlflow": ("URI", "mlflow", "mlflow"),
+    "wandb-offline": ("DIR", "wandb", "wandb"),
+}
+SPELLINGS = ", ".join(f"{kind}:{what}" for kind, (what, _, _) in KINDS.items()).replace(", w", " or w")
+PROJECT = "trickstack"  # the MLflow experiment and W&B project of a run outside any study
+
+
+@dataclass(frozen=True)
+class Tracker:
+    kind: str  # one of KINDS
+    target: str  # an absolute folder (tensorboard, wandb-offline) or an MLflow tracking URI
+
+    @classmethod
+    def parse(cls, text: str) -> "Tracker":
+        """``KIND:TARGET``: ``tensorboard:DIR``, ``mlflow:URI`` (e.g. ``mlflow:sqlite:///runs.db``) or
+        ``wandb-offline:DIR``; a folder is made absolute, so every worker process writes to the same one."""
+        kind, _, target = text.partition(":")
+        if kind not in KINDS:
+            raise UserError(f"unknown tracker {kind!r}; give {SPELLINGS}")
+        what = KINDS[kind][0]
+        if not target.strip():
+            raise UserError(f"tracker {kind} needs a {'folder' if what == 'DIR' else 'tracking URI'}: {kind}:{what}")
+        if what == "DIR":
+            target = str(Path(target).expanduser().absolute())
+        return cls(kind, target)
+
+    @property
+    def extra(self) -> str:
+        return KINDS[self.kind][2]
+
+    def require(self) -> None:
+        """Raise a `UserError` naming the extra to install where this tracker's package is missing (not imported
+        here: MLflow takes seconds to import)."""
+        if importlib.util.find_spec(KINDS[self.kind][1]) is None:
+            raise UserError(f"tracker {self.kind} needs the {KINDS[self.kind][1]} package: "
+                            f"pip install 'trickstack[{self.extra}]'")
+
+    def prepare(self, project: str) -> None:
+        """Make what the runs of ``project`` share, once, before several workers start: MLflow's tables (a new
+        SQLite store) and its experiment. Two workers that both found neither would race to make them."""
+        if self.kind == "mlflow":
+            self.require()
+            _experiment(self.target, project)
+
+    def logger(self, run_name: str, project: str, tags: Mapping[str, str]) -> LoggerDestination:
+        """Composer's logger that writes run ``run_name`` of ``project`` (an MLflow experiment, a W&B project;
+        TensorBoard: a folder of ``target``) with ``tags``."""
+        self.require()
+        if self.kind == "tensorboard":  # events under DIR/PROJECT/RUN_NAME: `tensorboard --logdir DIR`
+            return ExactTensorboardLogger(log_dir=str(Path(self.target) / project), flush_interval=1000)
+        if self.kind == "mlflow":
+            _experiment(self.target, project)  # made here, not in MLFlowLogger: another worker may make it meanwhile
+            return MLFlowLogger(experiment_name=project, run_name=run_name, tags=dict(tags), tracking_uri=self.target,
+                                log_system_metrics=False)  # no sampling thread beside the training
+        os.environ["WANDB_MODE"] = "offline"  # nothing leaves the machine; `wandb sync DIR/wandb/...` uploads later
+        Path(self.target).mkdir(parents=True, exist_ok=True)
+        return WandBLogger(project=project, name=run_name, tags=[f"{k}:{v}" for k, v in tags.items()],
+                           init_kwargs={"dir": self.target, "mode": "offline", "config": dict(tags)})
+
+
+def _experiment(uri: str, name: str) -> None:
+    """MLflow experiment ``name`` at ``uri``, made unless it exists; where another process made it first (the
+    same name refused), it is there to use."""
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # not a line per run about its database tables
+    from mlflow import MlflowClient  # here: MLflow takes seconds to import, and only its tracker needs it
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient(uri)
+    if client.get_experiment_by_name(name) is None:
+        try:
+            client.create_experiment(name)
+        except MlflowException:
+            if client.get_experiment_by_name(name) is None:
+                raise
+
+
+class ExactTensorboardLogger(TensorboardLogger):
+    """Composer's TensorBoard logger, its hyperparameters kept as they are: Composer's formats a float with four
+    decimals (a learning rate of 1e-5 would show as 0.0000) and quotes a string."""
+
+    def log_hyperparameters(self, hyperparameters: dict[str, Any]) -> None:
+        if self.rank_zero_only and dist.get_global_rank() != 0:
+            return
+        self.hyperparameters.update({k: v if isinstance(v, (bool, int, float, str)) else str(v)
+                                     for k, v in hyperparameters.items()})
+
+
+def run_tags(workload: str, arm: str, tricks: list[str], seed: int, budget: Any,
+             extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The tags of a tracked trial: what a user filters runs by. ``extra``: the study's (``study``, ``phase``)."""
+    return {"workload": workload, "arm": arm, "tricks": ",".join(tricks) or "none", "seed": str(seed),
+            "budget": str(budget), **(extra or {})}
+
+
+def hyperparameters(tricks: Mapping[str, Mapping[str, Any]], nuisance: Mapping[str, Any]) -> dict[str, Any]:
+    """Every trick parameter as ``TRICK.PARAM`` and every nuisance value, as the run used them.
+
+    >>> hyperparameters({"ema": {"half_life": "50ba"}}, {"lr": 0.003})
+    {'ema.half_life': '50ba', 'lr': 0.003}
+    """
+    flat = {f"{trick}.{name}": value for trick, params in tricks.items() for name, value in params.items()}
+    return {**flat, **nuisance}
+
+
+def run_name(tags: Mapping[str, str]) -> str:
+    """A run's name: its arm and seed, then a random suffix (two runs of one arm and seed stay apart). The suffix
+    comes from os.urandom, not from the generators the seed fixes."""
+    return f"{tags['arm']}-seed{tags['seed']}-{uuid.uuid4().hex[:8]}"
+
+
+def run_loggers(trackers: Sequence[Tracker], tags: Mapping[str, str]) -> tuple[str, list[LoggerDestination]]:
+    """(the run's name, one Composer logger per tracker); the project is the study, else `PROJECT`."""
+    name = run_name(tags)
+    project = tags.get("study", PROJECT)
+    return name, [tracker.logger(name, project, tags) for tracker in trackers]
+
+
+def log_hyperparameters(logger: Logger, hparams: Mapping[str, Any], tags: Mapping[str, str]) -> None:
+    """Log ``hparams`` to every tracker of the trainer's ``logger``, and ``tags`` too to TensorBoard's (it has no
+    tags: its HParams tab shows them beside the hyperparameters)."""
+    logger.log_hyperparameters(dict(hparams))
+    for destination in logger.destinations:
+        if isinstance(destination, ExactTensorboardLogger):
+            destination.log_hyperparameters(dict(tags))
