@@ -13,6 +13,7 @@ import importlib.util
 import io
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -89,7 +90,9 @@ def tracked(tmp_path_factory):
         return json.loads(out.getvalue())
 
     plain = run(*RUN)
+    hook = sys.excepthook
     with_trackers = run(*RUN, "--tracker", f"tensorboard:{folder}/tb", "--tracker", f"mlflow:{uri}")
+    assert sys.excepthook is hook, "the MLflow logger left its exception hook behind (a worker's trials would pile them up)"
     return plain, with_trackers, folder / "tb", uri
 
 
@@ -173,10 +176,13 @@ def test_ablate_with_workers_tags_each_trial_with_its_study_and_arm(tmp_path, cl
     ("foo:bar", ["unknown tracker 'foo'", "tensorboard:DIR", "mlflow:URI", "wandb-offline:DIR"]),
     ("tensorboard", ["needs a folder", "tensorboard:DIR"]),
     ("mlflow:", ["needs a tracking URI", "mlflow:URI"]),
+    ("tensorboard:{file}", ["the tensorboard folder is a file"]),
 ])
-def test_a_bad_tracker_is_one_message_naming_the_flag(cli, monkeypatch, value, names):
+def test_a_bad_tracker_is_one_message_naming_the_flag(cli, monkeypatch, tmp_path, value, names):
     import trickstack.trial.runner
 
+    (tmp_path / "file").write_text("not a folder")
+    value = value.format(file=tmp_path / "file")
     monkeypatch.setattr(trickstack.trial.runner, "run_trial", lambda *a, **k: pytest.fail("trained before refusing"))
     code, out, err = cli("run", "--budget", BUDGET, "--device", "cpu", "--tracker", value)
     message = " ".join(err.split())

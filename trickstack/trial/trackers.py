@@ -24,15 +24,18 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from composer.core import State
 from composer.loggers import Logger, LoggerDestination, MLFlowLogger, TensorboardLogger, WandBLogger
 from composer.utils import dist
 
 from trickstack.core.errors import UserError
+from trickstack.core.outputs import check_folder
 
 # kind -> (what follows the colon, the module it needs, the extra that installs it)
 KINDS = {
@@ -60,7 +63,7 @@ class Tracker:
         if not target.strip():
             raise UserError(f"tracker {kind} needs a {'folder' if what == 'DIR' else 'tracking URI'}: {kind}:{what}")
         if what == "DIR":
-            target = str(Path(target).expanduser().absolute())
+            target = str(check_folder(Path(target).expanduser().absolute(), f"{kind} folder"))
         return cls(kind, target)
 
     @property
@@ -89,7 +92,7 @@ class Tracker:
             return ExactTensorboardLogger(log_dir=str(Path(self.target) / project), flush_interval=1000)
         if self.kind == "mlflow":
             _experiment(self.target, project)  # made here, not in MLFlowLogger: another worker may make it meanwhile
-            return MLFlowLogger(experiment_name=project, run_name=run_name, tags=dict(tags), tracking_uri=self.target,
+            return TrialMLFlowLogger(experiment_name=project, run_name=run_name, tags=dict(tags), tracking_uri=self.target,
                                 log_system_metrics=False)  # no sampling thread beside the training
         os.environ["WANDB_MODE"] = "offline"  # nothing leaves the machine; `wandb sync DIR/wandb/...` uploads later
         Path(self.target).mkdir(parents=True, exist_ok=True)
@@ -111,6 +114,21 @@ def _experiment(uri: str, name: str) -> None:
         except MlflowException:
             if client.get_experiment_by_name(name) is None:
                 raise
+
+
+class TrialMLFlowLogger(MLFlowLogger):
+    """Composer's MLflow logger, leaving ``sys.excepthook`` as it found it: Composer's wraps it at every run's start
+    and never unwraps it, so a worker's thousandth trial would have a chain of a thousand hooks."""
+
+    def init(self, state: State, logger: Logger) -> None:
+        self._excepthook = sys.excepthook
+        super().init(state, logger)
+
+    def post_close(self) -> None:
+        try:
+            super().post_close()
+        finally:
+            sys.excepthook = self._excepthook
 
 
 class ExactTensorboardLogger(TensorboardLogger):
