@@ -121,6 +121,28 @@ def test_tensorboard_holds_the_curve_the_metric_and_the_hyperparameters(tracked)
     assert hparams["label_smoothing.smoothing"] == pytest.approx(record["tricks"][0]["params"]["smoothing"])
 
 
+def test_a_diverged_run_keeps_its_tags_in_tensorboard(tmp_path, small_budget):
+    needs("tensorboard", "tensorboard")
+    import torch
+    from composer.core import Callback
+
+    from trickstack.trial.runner import run_trial
+
+    class PoisonWeights(Callback):  # a NaN weight at step 5: the loss is NaN, the run ends without evaluation
+        def batch_start(self, state, logger):
+            if int(state.timestamp.batch) == 5:
+                with torch.no_grad():
+                    next(state.model.parameters()).fill_(float("nan"))
+
+    record = run_trial("mnist1d", [], seed=0, budget=small_budget, callbacks=[PoisonWeights()],
+                       trackers=[Tracker.parse(f"tensorboard:{tmp_path}")])
+    assert record.diverged and record.metrics.eval_value is None
+    [run] = list((tmp_path / "trickstack").iterdir())
+    assert len(scalars(run)["loss/train/total"]) == record.steps
+    hparams = tensorboard_hparams(run)
+    assert (hparams["arm"], hparams["seed"], hparams["lr"]) == ("baseline", "0", record.nuisance["lr"])
+
+
 def test_mlflow_holds_the_run_its_tags_params_and_curve(tracked):
     import mlflow
 

@@ -19,8 +19,9 @@ where the trial is a study's) and the hyperparameters (`hyperparameters`: every 
 TensorBoard has none, so they go to its hyperparameters (the HParams tab) beside the others.
 
 Curves must not slow training: TensorBoard's and MLflow's metrics are kept in memory while the trial trains and
-written when its trainer closes (a list append per batch; writing each as it came cost 5-48% of the training time
-of a small MNIST-1D run). A trial's curve therefore appears when the trial ends.
+written when its trainer closes: a list append per batch, where writing each point as it came made a 400-step
+MNIST-1D run train 1.19x (TensorBoard) and 1.48x (MLflow) as long on a loaded machine. A trial's curve therefore
+appears when the trial ends.
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ class Tracker:
         os.environ["WANDB_MODE"] = "offline"  # nothing leaves the machine; `wandb sync DIR/wandb/...` uploads later
         Path(self.target).mkdir(parents=True, exist_ok=True)
         return TrialWandBLogger(project=project, name=run_name, tags=[f"{k}:{v}" for k, v in tags.items()],
-                           init_kwargs={"dir": self.target, "mode": "offline", "config": dict(tags)})
+                                init_kwargs={"dir": self.target, "mode": "offline", "config": dict(tags)})
 
 
 def _experiment(uri: str, name: str) -> None:
@@ -171,6 +172,7 @@ class TrialTensorboardLogger(TensorboardLogger):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, flush_interval=2**62, **kwargs)  # no flush while training: nothing is written then
         self._pending: list[tuple[dict[str, Any], Optional[int]]] = []
+        self._paired = False  # whether Composer's wrote the hyperparameters (it does at the end of an evaluation)
 
     def log_metrics(self, metrics: dict[str, Any], step: Optional[int] = None) -> None:
         metrics = kept(metrics)
@@ -178,11 +180,18 @@ class TrialTensorboardLogger(TensorboardLogger):
             self.current_metrics.update(metrics)  # what Composer's pairs with the hyperparameters at evaluation
             self._pending.append((metrics, step))
 
+    def eval_end(self, state: State, logger: Logger) -> None:
+        self._paired = True
+        super().eval_end(state, logger)
+
     def close(self, state: State, logger: Logger) -> None:
         pending, self._pending = self._pending, []
         if self.writer is not None:
             for metrics, step in pending:
                 super().log_metrics(metrics, step)
+            if not self._paired:  # no evaluation (a diverged run): its tags and values all the same
+                self.writer.add_hparams(self.hyperparameters, {f"hparams/{k}": v for k, v in self.current_metrics.items()
+                                                               if "loss" in k}, run_name=self.run_name)
         super().close(state, logger)
 
     def log_hyperparameters(self, hyperparameters: dict[str, Any]) -> None:
