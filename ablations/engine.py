@@ -14,7 +14,7 @@ import statistics
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import optuna
@@ -53,6 +53,7 @@ from trickstack.core.errors import MetricNotFinite, UserError
 from trickstack.core.stacks import Arm, arm_name
 from trickstack.stats import analysis, rules
 from trickstack.trial.devices import worker_devices
+from trickstack.trial.trackers import Tracker
 from trickstack.tricks.registry import check_compatible, get_trick
 from trickstack.workloads import get_workload
 
@@ -72,6 +73,7 @@ class Context:
     excluded: list[tuple[Arm, str]] = field(default_factory=list)
     device: str = "cpu"  # what the workers train on (trickstack.trial.devices); not part of the spec
     deterministic: bool = True
+    trackers: tuple[Tracker, ...] = ()  # where local workers also write each trial (trial.trackers); not part of the spec
     storage_retry: Optional[float] = None  # seconds a storage server may stop answering (`resilient.retry_seconds`)
     remote: Remote = field(default_factory=Remote)  # workers = 0: how the coordinator waits for remote workers
 
@@ -217,7 +219,7 @@ def _run_workers(ctx: Context, keys: set[str], label: str, within: Optional[tupl
     if ctx.workers <= 1:
         try:
             work(ctx.spec.study.name, ctx.storage_url, on_trial=report, device=devices[0], deterministic=ctx.deterministic,
-                 storage_retry=ctx.storage_retry)
+                 storage_retry=ctx.storage_retry, trackers=ctx.trackers)
         except MetricNotFinite:
             pass  # stored as the study's reason to stop (`stop_if_stopped`)
         stop_if_stopped(ctx)
@@ -227,7 +229,7 @@ def _run_workers(ctx: Context, keys: set[str], label: str, within: Optional[tupl
     stopped = worker_context().SimpleQueue()  # a worker's UserError: the study cannot go on (a full disk)
     procs = [worker_context().Process(target=worker_main, args=(ctx.spec.study.name, ctx.storage_url, ctx.workers,
                                                                 threads, device, ctx.deterministic, ctx.storage_retry,
-                                                                stopped))
+                                                                stopped), kwargs={"trackers": ctx.trackers})
              for device in devices]
     for p in procs:
         p.start()
@@ -387,7 +389,7 @@ def search(ctx: Context) -> list[str]:
 def ablate(spec: StudySpec, storage_url: Optional[str] = None, workers: int = 1,
            progress: Optional[Callable[[str, int, int], None]] = None, device: str = "cpu",
            deterministic: bool = True, storage_retry: Optional[float] = None, remote: Optional[Remote] = None,
-           close: bool = True) -> Context:
+           close: bool = True, trackers: Sequence[Tracker] = ()) -> Context:
     """Run (or continue) the study of ``spec`` to the end. Returns its context; see `Context.study`.
 
     ``device`` (`trickstack.trial.devices`): with ``auto`` or ``cuda`` and several GPUs, each local worker
@@ -395,11 +397,15 @@ def ablate(spec: StudySpec, storage_url: Optional[str] = None, workers: int = 1,
     ``storage_retry``: seconds a storage server may stop answering before the study gives up
     (`trickstack.ablations.resilient`; None: ``TRICKSTACK_STORAGE_RETRY`` or the default).
     ``workers=0``: train nothing, wait for workers elsewhere (``remote``: how). ``close=False`` leaves the
-    study open at the end (`recipe derive` queues more), so that polling workers keep waiting for jobs."""
+    study open at the end (`recipe derive` queues more), so that polling workers keep waiting for jobs.
+    ``trackers``: the local workers also write each trial there (`trickstack.trial.trackers`); workers elsewhere
+    name their own."""
     worker_devices(device, workers)
     arms, excluded = plan_arms(spec)  # an oversized design is refused before the study is created
     ctx = open_study(spec, storage_url, workers, storage_retry)
-    ctx.progress, ctx.device, ctx.deterministic = progress, device, deterministic
+    ctx.progress, ctx.device, ctx.deterministic, ctx.trackers = progress, device, deterministic, tuple(trackers)
+    for tracker in ctx.trackers:
+        tracker.prepare(spec.study.name)  # here, not by each of several workers at once
     ctx.remote = remote or Remote()
     ctx.excluded = excluded
     state = StudyState(ctx.study)

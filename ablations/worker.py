@@ -16,7 +16,7 @@ import os
 import time
 import warnings
 from dataclasses import replace
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 import optuna
 import torch
@@ -49,6 +49,7 @@ from trickstack.core.errors import MetricNotFinite, UserError
 from trickstack.core.stacks import arm_name
 from trickstack.stats import rules
 from trickstack.trial.runner import run_trial
+from trickstack.trial.trackers import Tracker
 from trickstack.workloads import get_workload
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -59,8 +60,10 @@ def worst(direction: str) -> float:
     return -rules.sign(direction) * math.inf
 
 
-def run_job(spec: StudySpec, job: Job, trial: optuna.Trial, device: str = "cpu", deterministic: bool = True) -> float:
-    """Train the job's runs; store their records on the trial; return the trial's value."""
+def run_job(spec: StudySpec, job: Job, trial: optuna.Trial, device: str = "cpu", deterministic: bool = True,
+            trackers: Sequence[Tracker] = ()) -> float:
+    """Train the job's runs; store their records on the trial; return the trial's value. With ``trackers``, each
+    run is also a tracked run tagged with the study, the job's arm and its phase."""
     wl = get_workload(spec.study.workload)
     base = spec.base_tricks()
     stack = [*base, *sorted(job.arm, key=[*spec.study.tricks].index)]
@@ -76,8 +79,9 @@ def run_job(spec: StudySpec, job: Job, trial: optuna.Trial, device: str = "cpu",
                                overrides=merged).model_copy(update={"recipe": recipe}) for s in seeds]
     else:
         on_top = [t for t in stack if recipe is None or t not in recipe.stack]
+        tags = {"study": spec.study.name, "arm": arm_name(job.arm), "phase": job.phase}
         records = [run_trial(wl, on_top, seed=s, budget=spec.study.budget.as_budget(), overrides=overrides, recipe=recipe,
-                             device=device, deterministic=deterministic)
+                             device=device, deterministic=deterministic, trackers=trackers, tags=tags)
                    for s in seeds]
     state.set_records(trial, [r.model_dump(mode="json") for r in records])
     values = [r.metrics.eval_value for r in records]
@@ -103,11 +107,11 @@ def suggest_nuisance(study: optuna.Study, spec: StudySpec, job: Job) -> dict:
 def work(study_name: str, storage_url: Optional[str], workers: int = 1, threads: Optional[int] = None,
          on_trial: Optional[Callable[[], None]] = None, poll_seconds: float = 0.0, device: str = "cpu",
          deterministic: bool = True, storage_retry: Optional[float] = None, outage_lines: bool = True,
-         preemption: Optional[Preemption] = None) -> int:
+         preemption: Optional[Preemption] = None, trackers: Sequence[Tracker] = ()) -> int:
     """Run queued jobs until none is WAITING (with ``poll_seconds``, wait while the study is open) on ``device``.
     A storage server that stops answering is retried for ``storage_retry`` seconds (`open_storage`).
     With an active ``preemption``, a SIGTERM ends the loop: `Preempted` (its argument: trials run) is raised
-    once the current trial is stored or released."""
+    once the current trial is stored or released. ``trackers``: each trial also written there."""
     preemption = preemption or Preemption(math.inf)  # inactive: never requested
     if threads:
         torch.set_num_threads(threads)
@@ -153,7 +157,7 @@ def work(study_name: str, storage_url: Optional[str], workers: int = 1, threads:
                 if preemption.requested:
                     raise Preempted()  # told to stop between the queue and the training: the trial goes back
                 with preemption.training():
-                    value = run_job(spec, job, trial, device, deterministic)
+                    value = run_job(spec, job, trial, device, deterministic, trackers)
             except Preempted:
                 release(study, trial)
                 raise Preempted(done) from None
@@ -196,7 +200,7 @@ def release(study: optuna.Study, trial: optuna.Trial) -> bool:
 
 def worker_main(study_name: str, storage_url: str, workers: int, threads: int, device: str = "cpu",
                 deterministic: bool = True, storage_retry: Optional[float] = None, stopped=None,
-                grace: Optional[float] = None) -> None:
+                grace: Optional[float] = None, trackers: Sequence[Tracker] = ()) -> None:
     """Entry point of a spawned local worker process. Its coordinator watches the same storage, so it prints
     the outage lines and, when this worker gives up (exit `GAVE_UP_EXIT`), the one message. A `UserError` (a
     full disk under the storage) ends it: its message is put on ``stopped`` (a queue: the coordinator says it
@@ -207,7 +211,7 @@ def worker_main(study_name: str, storage_url: str, workers: int, threads: int, d
         with storage_errors(shown_url(storage_url)), \
                 (Preemption(grace) if grace is not None else contextlib.nullcontext()) as preemption:
             work(study_name, storage_url, workers=workers, threads=threads, device=device, deterministic=deterministic,
-                 storage_retry=storage_retry, outage_lines=False, preemption=preemption)
+                 storage_retry=storage_retry, outage_lines=False, preemption=preemption, trackers=trackers)
     except Preempted:
         raise SystemExit(PREEMPTED_EXIT)
     except StorageUnavailable:

@@ -23,8 +23,10 @@ from trickstack.cli.help import (
     DEVICE_HELP,
     IDLE_WARNING_HELP,
     STORAGE_RETRY_HELP,
+    TRACKER_HELP,
     WORKERS_DEVICE_HELP,
     WORKERS_HELP,
+    WORKERS_TRACKER_HELP,
 )
 from trickstack.cli.launch import coordinator, launch_app, storage_url
 from trickstack.cli.recipes import leaderboard, recipe_app, replicate
@@ -167,9 +169,10 @@ def run(
     out_dir: Optional[Path] = typer.Option(None, "--out", help="also write the record to a new file in this folder"),
     device: str = typer.Option("auto", help=DEVICE_HELP),
     deterministic: bool = typer.Option(True, "--deterministic/--no-deterministic", help=DETERMINISTIC_HELP),
+    tracker: List[str] = typer.Option([], "--tracker", help=TRACKER_HELP),
 ) -> None:
     """Train one stack of tricks on one workload with one seed under one budget; print its record."""
-    from trickstack.cli.flags import budget_flag, device_flag, set_flags
+    from trickstack.cli.flags import budget_flag, device_flag, set_flags, tracker_flags
     from trickstack.core.records import save_record
     from trickstack.recipes.recipe import open_recipe, resolve
     from trickstack.trial.progress import BudgetProgress
@@ -180,7 +183,7 @@ def run(
         check_seed(seed)
     except UserError as error:
         raise UserError(f"--seed: {error}") from None
-    device = device_flag(device)
+    device, trackers = device_flag(device), tracker_flags(tracker)
     source = open_recipe(recipe_ref) if recipe_ref is not None else None
     recipe = resolve(source) if source is not None else None
     if recipe is not None and workload is not None and workload != recipe.workload:
@@ -203,7 +206,7 @@ def run(
         out_folder(out_dir)  # before training: a bad folder must not waste the run
     callbacks = [BudgetProgress(f"{wl.name} {'+'.join(stack) or 'baseline'} seed {seed}")] if err.is_terminal else []
     record = run_trial(wl, extra, seed=seed, budget=chosen, overrides=overrides, recipe=recipe, callbacks=callbacks,
-                       device=device, deterministic=deterministic)
+                       device=device, deterministic=deterministic, trackers=trackers)
     if as_json:
         print(record.to_json())
     else:
@@ -247,6 +250,7 @@ def ablate(
     device: str = typer.Option("auto", help=WORKERS_DEVICE_HELP),
     deterministic: bool = typer.Option(True, "--deterministic/--no-deterministic", help=DETERMINISTIC_HELP),
     storage_retry: Optional[float] = typer.Option(None, "--storage-retry", help=STORAGE_RETRY_HELP),
+    tracker: List[str] = typer.Option([], "--tracker", help=WORKERS_TRACKER_HELP),
 ) -> None:
     """Run or continue a combination study: tricks alone and together, paired seeds, fixed budget.
     The plan and its estimated time are printed first."""
@@ -259,11 +263,11 @@ def ablate(
     from trickstack.ablations.estimate import oversized
     from trickstack.ablations.resilient import retry_seconds
     from trickstack.ablations.spec import StudySpec
-    from trickstack.cli.flags import device_flag
+    from trickstack.cli.flags import device_flag, tracker_flags
     from trickstack.trial.devices import worker_devices
 
     storage_retry = retry_seconds(storage_retry)
-    spec, device = StudySpec.load(spec_path), device_flag(device)
+    spec, device, trackers = StudySpec.load(spec_path), device_flag(device), tracker_flags(tracker)
     runs, seconds = _print_plan(spec, *plan_arms(spec), workers, worker_devices(device, max(workers, 1))[0], deterministic,
                                 out if dry_run else err)  # stdout: the results
     if dry_run:
@@ -275,7 +279,7 @@ def ablate(
     remote = coordinator(spec.study.name, storage, workers, idle_warning)
     with phase_progress(spec.study.name) as progress, storage_writes(storage, workers):
         ctx = run_study(spec, storage, workers, progress, device=device, deterministic=deterministic,
-                        storage_retry=storage_retry, remote=remote)
+                        storage_retry=storage_retry, remote=remote, trackers=trackers)
     print_status(ctx.study)
     print_results(ctx.study)
 
@@ -322,6 +326,7 @@ def worker(
     grace: Optional[float] = typer.Option(None, help="after SIGTERM (preemption), seconds the current trial may take to "
                                                      "finish; past them it is released to another worker. Default 20: keep "
                                                      "it a few seconds under the scheduler's own grace"),
+    tracker: List[str] = typer.Option([], "--tracker", help=TRACKER_HELP),
 ) -> None:
     """Join a study: run its queued trials until none is left (with --poll, until the study finishes; a study not
     created yet is waited for). On SIGTERM it starts no new trial; the one it trains may finish within --grace
@@ -330,18 +335,19 @@ def worker(
     from trickstack.ablations.remote import wait_for_study
     from trickstack.ablations.resilient import retry_seconds
     from trickstack.ablations.worker import work
-    from trickstack.cli.flags import device_flag
+    from trickstack.cli.flags import device_flag, tracker_flags
 
     if not (math.isfinite(poll) and poll >= 0):
         raise UserError(f"--poll {poll:g}: give the seconds between looks, a finite number >= 0 (0: stop when idle)")
     storage = storage_url(storage, storage_file)
     device, storage_retry, grace = device_flag(device, resolve=True), retry_seconds(storage_retry), grace_seconds(grace)
+    trackers = tracker_flags(tracker)
     wait_for_study(study, storage, poll, lambda message: err.print(message, highlight=False))
     _load_study(study, storage)
     try:
         with Preemption(grace) as preemption, storage_writes(storage):
             done = work(study, storage, poll_seconds=poll, device=device, deterministic=deterministic,
-                        storage_retry=storage_retry, preemption=preemption)
+                        storage_retry=storage_retry, preemption=preemption, trackers=trackers)
     except Preempted as stopped:
         err.print(f"worker ran {stopped.args[0]} trial(s); stopped by SIGTERM (a trial it could not finish in the grace "
                   "was queued again)")

@@ -9,6 +9,7 @@ from trickstack.core.budget import Budget, check_fraction
 from trickstack.core.errors import UserError
 from trickstack.trial.devices import resolve_device
 from trickstack.trial.runner import parse_overrides
+from trickstack.trial.trackers import Tracker
 
 FRACTION = re.compile(r"(?P<x>[0-9.eE+-]+)x")  # "--budget 0.25x": a fraction of the reference budget
 
@@ -49,6 +50,19 @@ def set_flags(pairs: list[str], workload, stack: list[str], where: str) -> dict:
         return parse_overrides(pairs, workload, stack, where)
     except UserError as error:
         raise UserError(f"--set {error}") from None
+
+
+def tracker_flags(texts: list[str]) -> tuple[Tracker, ...]:
+    """``--tracker`` values, each parsed and its package checked now (before any training); errors name the flag."""
+    trackers = []
+    for text in texts:
+        try:
+            tracker = Tracker.parse(text)
+            tracker.require()
+        except UserError as error:
+            raise UserError(f"--tracker {text}: {error}") from None
+        trackers.append(tracker)
+    return tuple(trackers)
 
 
 def device_flag(text: str, resolve: bool = False) -> str:

@@ -13,5 +13,9 @@ STORAGE_RETRY_HELP = ("seconds to keep retrying a storage server (PostgreSQL) th
 WORKERS_HELP = ("local worker processes (forked from one server that imports Composer once; each runs many trials); "
                 "0: train nothing here, queue and coordinate while workers elsewhere run the jobs (`trickstack "
                 "worker`, `trickstack launch`)")
+TRACKER_HELP = ("also write each trial as a run to tensorboard:DIR, mlflow:URI (e.g. mlflow:sqlite:///mlflow.db) or "
+                "wandb-offline:DIR, tagged with its study, arm, seed, tricks and budget, its hyperparameters logged; "
+                "repeatable; each needs its extra: pip install 'trickstack[tensorboard]' (or [mlflow], [wandb])")
+WORKERS_TRACKER_HELP = TRACKER_HELP + "; the local workers write there (workers elsewhere name their own --tracker)"
 IDLE_WARNING_HELP = ("with --workers 0: seconds of jobs waiting with no worker alive before the coordinator says so "
                      "(and again as often); default a few minutes")

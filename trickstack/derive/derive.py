@@ -61,6 +61,7 @@ from trickstack.recipes.recipe import (
 from trickstack.simulator.truth import SyntheticSection
 from trickstack.stats import rules
 from trickstack.stats.sequential import DEFAULT_LOOKS, DEFAULT_SPENDING, SequentialPlan
+from trickstack.trial.trackers import Tracker
 from trickstack.workloads import get_workload
 
 DEFAULT_TRIALS = 16  # configurations the search trains (one search seed each by default)
@@ -88,6 +89,7 @@ class DeriveOptions:
     force: bool = False  # replace an existing recipe of that year
     device: str = "cpu"  # where the runs train (trickstack.trial.devices)
     deterministic: bool = True  # torch's deterministic algorithms
+    trackers: tuple[Tracker, ...] = ()  # where the local workers also write each trial (trickstack.trial.trackers)
 
     def __post_init__(self) -> None:
         if self.trials < 2:
@@ -174,7 +176,8 @@ def derive(workload: str, year: int, options: DeriveOptions = DeriveOptions(), *
     start = inputs.config_of(prev, wl) if prev else Config(frozenset(), {inputs.SEARCHED_NUISANCE: inputs.default_lr(wl)})
     prepare(spec, storage, workers, start, prev, plan_record(plan) if plan else None)
     ctx = ablate(spec, storage, workers, progress, device=options.device, deterministic=options.deterministic,
-                 remote=remote, close=False)  # open until the last phase: polling workers wait for the confirmation
+                 remote=remote, close=False,  # open until the last phase: polling workers wait for the confirmation
+                 trackers=options.trackers)
     candidate, tried = best_candidate(ctx, spec, start)
     baseline = Config(frozenset())  # the engine's baseline jobs: no trick, the workload's nuisance values
     runs = Runs(ctx)

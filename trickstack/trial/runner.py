@@ -36,9 +36,11 @@ from trickstack.core.records import (
     now,
     provenance,
 )
+from trickstack.core.stacks import arm_name
 from trickstack.trial.composer_patches import apply_patches
 from trickstack.trial.devices import accelerator, composer_device, resolve_device, set_deterministic
 from trickstack.trial.flops import AUDIT_WINDOW, BudgetController, count_flops
+from trickstack.trial.trackers import Tracker, hyperparameters, log_hyperparameters, run_loggers, run_tags
 from trickstack.tricks.registry import TrickInfo, check_compatible, get_trick
 from trickstack.workloads import Workload, get_workload
 from trickstack.workloads.data import batched_loader
@@ -159,6 +161,8 @@ def run_trial(
     audit_flops: bool = False,
     device: str = "cpu",
     deterministic: bool = True,
+    trackers: Sequence[Tracker] = (),
+    tags: Mapping[str, str] | None = None,
 ) -> RunRecord:
     """Train ``stack`` on ``workload`` with ``seed`` under ``budget`` and return its record.
 
@@ -175,6 +179,9 @@ def run_trial(
     ``device``: ``cpu`` (the default, bit for bit as before devices could be chosen), ``auto``, ``cuda``,
     ``cuda:N`` or ``mps`` (`trickstack.trial.devices`); a device the machine lacks raises `UserError`.
     ``deterministic`` turns torch's deterministic algorithms on (the default) or off; the record says which.
+    ``trackers`` (`trickstack.trial.trackers`) also write the run to TensorBoard, MLflow or W&B, tagged with its
+    workload, arm, tricks, seed and budget and ``tags`` on top (a study's worker: ``study``, ``arm``, ``phase``),
+    its trick parameters and nuisance values logged as hyperparameters; the record is the same with or without.
     """
     check_seed(seed)
     wl = get_workload(workload) if isinstance(workload, str) else workload
@@ -189,6 +196,12 @@ def run_trial(
     if budget.unit == "samples" and budget.value < wl.batch_size:
         raise UserError(f"budget {budget.value:g} samples is smaller than one {wl.name} step ({wl.batch_size} samples)")
 
+    if trackers:
+        base = {"recipe": recipe.name} if recipe is not None else {}
+        tags = run_tags(wl.name, arm_name(stack), [t.info.name for t in tricks], seed, budget, {**base, **(tags or {})})
+        run_name, loggers = run_loggers(trackers, tags)
+    else:
+        run_name, loggers = None, []  # the trainer as before trackers: no logger, nothing logged
     splits = wl.splits
     apply_patches()  # Composer's event engine without its idle per-event costs (same behaviour)
     set_deterministic(deterministic)  # before any CUDA work (cuBLAS reads its workspace setting once)
@@ -213,7 +226,8 @@ def run_trial(
                 step_schedulers_every_batch=True,
                 algorithms=[t.info.build(t.params) for t in tricks],
                 callbacks=[controller, *callbacks],
-                loggers=[],
+                loggers=loggers,
+                run_name=run_name,
                 progress_bar=False,
                 log_to_console=False,
                 log_traces=False,
@@ -227,6 +241,8 @@ def run_trial(
         except BaseException:
             controller.release()
             raise
+        if loggers:
+            log_hyperparameters(trainer.logger, hyperparameters({t.info.name: t.params for t in tricks}, nuisance), tags)
         controller.restart_clock()  # the trainer's construction is not training time (SECONDS_INCLUDE)
         try:
             start, cpu_start = time.perf_counter(), time.process_time()
