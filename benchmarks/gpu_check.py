@@ -29,7 +29,6 @@ import time
 from typing import Optional, Sequence
 
 import torch
-
 from composer.core import Callback
 
 from trickstack.benchmarks.overhead import hand_written, trickstack_trial
