@@ -10,6 +10,8 @@ Prints, for ``--device`` (default ``auto``: a CUDA GPU when there is one):
    `trickstack.benchmarks.overhead`: the MNIST-1D model, the same batches, interleaved repeats);
 5. a baseline's metric and wall time at the workload's reference budget (for ``cifar10``: airbench94's network
    and recipe without its tricks, 9.9 epochs).
+6. a run under a budget in seconds: the time its budget controller charged (the device's clock: CUDA events) beside
+   the same steps timed by synchronizing the device at each step's end (`clock_check`).
 
 ``--device cpu --tiny`` is the dry path (seconds; the test suite runs it): every step, at a few training steps,
 on the workload's CPU-sized variant where it names one (``cifar10-tiny`` for ``cifar10``).
@@ -27,12 +29,15 @@ import time
 from typing import Optional, Sequence
 
 import torch
+from composer.core import Callback
 
 from trickstack.benchmarks.overhead import hand_written, trickstack_trial
 from trickstack.core.budget import Budget
 from trickstack.core.errors import UserError
 from trickstack.core.records import provenance
+from trickstack.trial.clocks import Clock, synchronizing_clock
 from trickstack.trial.devices import accelerator, resolve_device
+from trickstack.trial.flops import BudgetController
 from trickstack.trial.runner import baseline_step_flops, reference_budget, run_trial
 from trickstack.workloads import get_workload
 
@@ -42,6 +47,7 @@ OVERHEAD_STEPS = (1000, 20)
 REPEATS = (3, 1)
 TINY_REFERENCE = 0.1  # --tiny: the "reference" run spends this fraction of the reference budget (cifar10-tiny: 4 of its 40 steps)
 DEFAULT_WORKLOAD = "cifar10"
+CLOCK_SECONDS = (5.0, 0.3)  # (full, tiny): the budget in seconds of the clock check's run
 
 
 def check(device: str = "auto", workload: str = DEFAULT_WORKLOAD, tiny: bool = False) -> dict:
@@ -83,6 +89,7 @@ def check(device: str = "auto", workload: str = DEFAULT_WORKLOAD, tiny: bool = F
     result["reference"] = {"fraction": TINY_REFERENCE if tiny else 1.0, "steps": run.steps, "metric": wl.metric,
                            "value": run.metrics.eval_value, "wall_seconds": time.perf_counter() - start,
                            "train_seconds": run.train_seconds}
+    result["seconds_clock"] = clock_check(device, wl, CLOCK_SECONDS[size])
     return result
 
 
@@ -103,6 +110,46 @@ def show(r: dict) -> None:
     label = "the reference budget" if ref["fraction"] == 1 else f"{ref['fraction']:g} x the reference budget (--tiny)"
     print(f"baseline at {label}: {ref['steps']} steps, {ref['metric']} {ref['value']!r}, "
           f"{ref['wall_seconds']:.1f} s wall ({ref['train_seconds']:.1f} s training)")
+    show_clock(r["seconds_clock"])
+
+
+class _SyncedSteps(Callback):
+    """Times training by a synchronizing clock, beside what the budget controller charged: from the first step's
+    start to each step's end, read after the controller's own readings of those boundaries."""
+
+    def __init__(self, clock: Clock):
+        self.clock, self.marks, self.charged = clock, [], []
+        self.controller: Optional[BudgetController] = None
+
+    def before_dataloader(self, state, logger) -> None:
+        if not self.marks:
+            self.controller = next(cb for cb in state.callbacks if isinstance(cb, BudgetController))
+            self._mark()
+
+    def batch_end(self, state, logger) -> None:
+        self._mark()
+
+    def _mark(self) -> None:
+        self.marks.append(self.clock.now())
+        self.charged.append(self.controller.spent)  # type: ignore[union-attr]
+
+
+def clock_check(device: str, wl, seconds: float) -> dict:
+    """Item 3 of the GPU check: a baseline run of ``wl`` under a budget of ``seconds``; the seconds its controller
+    charged by the device's clock (on CUDA: events) against the same steps timed by synchronizing the device."""
+    synced = _SyncedSteps(synchronizing_clock(device))
+    run = run_trial(wl, [], seed=0, budget=Budget("seconds", seconds), device=device, callbacks=[synced])
+    charged, timed = synced.charged[-1] - synced.charged[0], synced.marks[-1] - synced.marks[0]
+    steps = [(c1 - c0) / (t1 - t0) for c0, c1, t0, t1 in
+             zip(synced.charged, synced.charged[1:], synced.marks, synced.marks[1:]) if t1 > t0]
+    return {"budget_seconds": seconds, "steps": run.steps, "charged_seconds": charged, "synchronized_seconds": timed,
+            "ratio": charged / timed, "step_ratio_median": statistics.median(steps)}
+
+
+def show_clock(c: dict) -> None:
+    print(f"budget of {c['budget_seconds']:g} s: {c['steps']} steps charged {c['charged_seconds']:.3f} s by the device's "
+          f"clock, {c['synchronized_seconds']:.3f} s timed by synchronizing: ratio {c['ratio']:.3f} "
+          f"(median per step {c['step_ratio_median']:.3f})")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:

@@ -270,7 +270,7 @@ def test_next_batch_timestamp_is_the_original_one():
         composer_patches._original_to_next_batch(timestamp, composer.core.Time(5, "sp")))
 
 
-def test_fsdp_enabled_answers_as_the_original():
+def test_fsdp_enabled_answers_as_the_original(monkeypatch):
     from types import SimpleNamespace
 
     from torch.distributed.fsdp import FSDPModule
@@ -291,9 +291,26 @@ def test_fsdp_enabled_answers_as_the_original():
         torch.nn.Sequential(OwnWalk(sharded())),  # a module that walks its own way: the original decides
     ]
     models[2].register_module("empty", None)
+    monkeypatch.setattr(torch.distributed, "is_initialized", lambda: True)  # as under a process group: the walk
     answers = [composer_patches._fsdp_enabled(SimpleNamespace(model=m)) for m in models]
     assert answers == [composer_patches._original_fsdp_enabled.fget(SimpleNamespace(model=m)) for m in models]
     assert answers == [False, False, False, True, False]
+
+
+def test_fsdp_is_not_enabled_without_a_process_group(monkeypatch):
+    # No FSDP module is made without a process group (FSDP2's fully_shard must initialize one), so the patch
+    # answers False without walking the model: a step costs the same at 10 modules or 1,000.
+    from types import SimpleNamespace
+
+    from torch.distributed.fsdp import fully_shard
+
+    for name in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    assert not torch.distributed.is_initialized()
+    with pytest.raises((RuntimeError, ValueError)):
+        fully_shard(torch.nn.Linear(2, 2))
+    assert not torch.distributed.is_initialized()
+    assert composer_patches._fsdp_enabled(SimpleNamespace(model=object())) is False  # not a module: no walk made
 
 
 def test_trainer_env_dict_reads_as_the_original(monkeypatch):

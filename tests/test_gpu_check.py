@@ -22,11 +22,15 @@ def test_the_dry_path_runs_every_check_on_the_cpu(capsys, tmp_path):
     o = r["overhead"]
     assert o["steps"] == gpu_check.OVERHEAD_STEPS[1] and o["ratio"] == o["trickstack_seconds"] / o["hand_written_seconds"]
     assert math.isfinite(r["reference"]["value"]) and r["reference"]["fraction"] == gpu_check.TINY_REFERENCE
+    c = r["seconds_clock"]
+    assert c["budget_seconds"] == gpu_check.CLOCK_SECONDS[1] and c["steps"] >= 1 and c["synchronized_seconds"] > 0
+    assert c["ratio"] == c["charged_seconds"] / c["synchronized_seconds"] and c["step_ratio_median"] > 0
     gpu_check.show(r)
     text = capsys.readouterr().out
     assert "two deterministic runs" in text and "identical" in text and "FLOP budget error" in text
     assert "hand-written" in text and f"baseline at {gpu_check.TINY_REFERENCE:g} x the reference budget" in text
     assert text.startswith("device cpu") and "cifar10-tiny: two deterministic runs" in text
+    assert "timed by synchronizing: ratio" in text
 
 
 def test_a_device_the_machine_lacks_exits_2_with_one_line(monkeypatch, capsys):

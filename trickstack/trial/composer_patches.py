@@ -29,7 +29,9 @@ dozen times per training step:
   three ``.item()`` calls per step to return the counts given and the time rounded to float32; the patch
   returns those directly (integer counts in int32 range, no process group, world size 1; else the original).
 - ``State.fsdp_enabled``, asked once per step: walks every module through ``Module.modules()`` 's nested
-  generators; the patch walks the same ``_modules`` tree with a list (same answer; see `_fsdp_enabled`).
+  generators (at 1,000 modules, more than a millisecond a step); the patch answers False without a walk in a
+  process with no initialized process group (where no FSDP module can be made), and otherwise walks the same
+  ``_modules`` tree with a list (same answer; see `_fsdp_enabled`).
 - ``get_composer_env_dict`` as ``Trainer.__init__`` calls it, once per trainer, to log two of its keys (the
   Composer version and commit hash): it asks ``py-cpuinfo`` for the CPU model, which runs a subprocess the
   first time in each process (~1.1 s: the first trial of every worker paid it), and reads the package's file
@@ -281,9 +283,14 @@ _FSDP_TYPES = (getattr(state_module, "FSDP", ()), getattr(state_module, "FSDPMod
 
 
 def _fsdp_enabled(self: State) -> bool:
-    """`State.fsdp_enabled` (is any module of the model an FSDP one?) by walking ``_modules`` as
-    ``Module.modules()`` does, without its generators and name strings; a module class with its own
-    ``modules``/``named_modules`` sends the question to the original."""
+    """`State.fsdp_enabled` (is any module of the model an FSDP one?): False at once in a process without an
+    initialized process group, where no FSDP module can have been made (FSDP1's constructor takes the default
+    group; FSDP2's ``fully_shard`` builds a device mesh, which initializes one), so a step costs the same
+    whatever the number of modules; else by walking ``_modules`` as ``Module.modules()`` does, without its
+    generators and name strings; a module class with its own ``modules``/``named_modules`` sends the question
+    to the original."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return False
     todo, seen = [self.model], set()
     if type(self.model).modules is not torch.nn.Module.modules:
         return _original_fsdp_enabled.fget(self)

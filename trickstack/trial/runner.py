@@ -37,6 +37,7 @@ from trickstack.core.records import (
     provenance,
 )
 from trickstack.core.stacks import arm_name
+from trickstack.trial.clocks import device_clock
 from trickstack.trial.composer_patches import apply_patches
 from trickstack.trial.devices import accelerator, composer_device, resolve_device, set_deterministic
 from trickstack.trial.flops import AUDIT_WINDOW, BudgetController, count_flops
@@ -207,7 +208,8 @@ def run_trial(
     set_deterministic(deterministic)  # before any CUDA work (cuBLAS reads its workspace setting once)
     reproducibility.seed_all(seed)  # model initialisation is a function of the seed alone
     model = wl.build_model()
-    controller = BudgetController(budget, _first_step_estimate(wl, budget), audit=audit_flops, seed=seed)
+    controller = BudgetController(budget, _first_step_estimate(wl, budget), audit=audit_flops, seed=seed,
+                                  clock=device_clock(device))
     train_data = wl.train_dataset(splits, seed) if wl.train_dataset else (splits.train_x, splits.train_y)
     train_loader = batched_loader(train_data, wl.batch_size, seed=seed)
     eval_loader = batched_loader((splits.eval_x, splits.eval_y), wl.eval_batch_size, seed=None, drop_last=False)
