@@ -19,10 +19,14 @@ from trickstack.cli.consoles import err, out, phase_progress
 from trickstack.cli.guards import out_file as checked_out_file
 from trickstack.cli.guards import out_flag, out_folder, storage_writes
 from trickstack.cli.help import (
+    COMPILE_HELP,
     DETERMINISTIC_HELP,
     DEVICE_HELP,
     IDLE_WARNING_HELP,
+    PRECISION_HELP,
     STORAGE_RETRY_HELP,
+    STUDY_SYSTEM_HELP,
+    WORKER_SYSTEM_HELP,
     WORKERS_DEVICE_HELP,
     WORKERS_HELP,
 )
@@ -167,10 +171,13 @@ def run(
     out_dir: Optional[Path] = typer.Option(None, "--out", help="also write the record to a new file in this folder"),
     device: str = typer.Option("auto", help=DEVICE_HELP),
     deterministic: bool = typer.Option(True, "--deterministic/--no-deterministic", help=DETERMINISTIC_HELP),
+    precision: str = typer.Option("fp32", help=PRECISION_HELP),
+    compile: bool = typer.Option(False, "--compile/--no-compile", help=COMPILE_HELP),
 ) -> None:
     """Train one stack of tricks on one workload with one seed under one budget; print its record."""
-    from trickstack.cli.flags import budget_flag, device_flag, set_flags
+    from trickstack.cli.flags import budget_flag, device_flag, precision_flag, set_flags
     from trickstack.core.records import save_record
+    from trickstack.core.system import settings
     from trickstack.recipes.recipe import open_recipe, resolve
     from trickstack.trial.progress import BudgetProgress
     from trickstack.trial.runner import check_seed, reference_budget, resolve_stack, run_trial, with_recipe
@@ -180,7 +187,7 @@ def run(
         check_seed(seed)
     except UserError as error:
         raise UserError(f"--seed: {error}") from None
-    device = device_flag(device)
+    device, precision = device_flag(device), precision_flag(precision)
     source = open_recipe(recipe_ref) if recipe_ref is not None else None
     recipe = resolve(source) if source is not None else None
     if recipe is not None and workload is not None and workload != recipe.workload:
@@ -190,7 +197,7 @@ def run(
     extra = [t.strip() for t in tricks.split(",") if t.strip()]
     stack, from_recipe = with_recipe(recipe, wl, extra, {})  # the recipe's tricks, then --tricks
     overrides = set_flags(set_, wl, stack, f"recipe {recipe.name} or --tricks" if recipe else "--tricks")
-    resolve_stack(wl, stack, {**from_recipe, **overrides})  # every user error before any data is loaded
+    resolve_stack(wl, stack, {**from_recipe, **overrides}, settings(precision, compile))  # every user error before data loads
     chosen = budget_flag(budget, budget_unit or "flops", lambda: reference_budget(wl))
     measured = source.provenance if source is not None else None  # a hand-written recipe has none
     if chosen is None and measured is not None:  # the budget the recipe was derived and measured at
@@ -203,7 +210,7 @@ def run(
         out_folder(out_dir)  # before training: a bad folder must not waste the run
     callbacks = [BudgetProgress(f"{wl.name} {'+'.join(stack) or 'baseline'} seed {seed}")] if err.is_terminal else []
     record = run_trial(wl, extra, seed=seed, budget=chosen, overrides=overrides, recipe=recipe, callbacks=callbacks,
-                       device=device, deterministic=deterministic)
+                       device=device, deterministic=deterministic, precision=precision, compile=compile)
     if as_json:
         print(record.to_json())
     else:
@@ -247,6 +254,8 @@ def ablate(
     device: str = typer.Option("auto", help=WORKERS_DEVICE_HELP),
     deterministic: bool = typer.Option(True, "--deterministic/--no-deterministic", help=DETERMINISTIC_HELP),
     storage_retry: Optional[float] = typer.Option(None, "--storage-retry", help=STORAGE_RETRY_HELP),
+    precision: Optional[str] = typer.Option(None, help=PRECISION_HELP + STUDY_SYSTEM_HELP),
+    compile: Optional[bool] = typer.Option(None, "--compile/--no-compile", help=COMPILE_HELP + STUDY_SYSTEM_HELP),
 ) -> None:
     """Run or continue a combination study: tricks alone and together, paired seeds, fixed budget.
     The plan and its estimated time are printed first."""
@@ -259,11 +268,12 @@ def ablate(
     from trickstack.ablations.estimate import oversized
     from trickstack.ablations.resilient import retry_seconds
     from trickstack.ablations.spec import StudySpec
-    from trickstack.cli.flags import device_flag
+    from trickstack.cli.flags import device_flag, precision_flag, study_system
     from trickstack.trial.devices import worker_devices
 
     storage_retry = retry_seconds(storage_retry)
-    spec, device = StudySpec.load(spec_path), device_flag(device)
+    spec = study_system(StudySpec.load(spec_path), precision_flag(precision), compile)
+    device = device_flag(device)
     runs, seconds = _print_plan(spec, *plan_arms(spec), workers, worker_devices(device, max(workers, 1))[0], deterministic,
                                 out if dry_run else err)  # stdout: the results
     if dry_run:
@@ -318,6 +328,8 @@ def worker(
     poll: float = typer.Option(0.0, help="seconds between looks for new jobs while the study is open (0: stop when idle)"),
     device: str = typer.Option("auto", help=DEVICE_HELP),
     deterministic: bool = typer.Option(True, "--deterministic/--no-deterministic", help=DETERMINISTIC_HELP),
+    precision: Optional[str] = typer.Option(None, help=PRECISION_HELP + WORKER_SYSTEM_HELP),
+    compile: Optional[bool] = typer.Option(None, "--compile/--no-compile", help=COMPILE_HELP + WORKER_SYSTEM_HELP),
     storage_retry: Optional[float] = typer.Option(None, "--storage-retry", help=STORAGE_RETRY_HELP),
     grace: Optional[float] = typer.Option(None, help="after SIGTERM (preemption), seconds the current trial may take to "
                                                      "finish; past them it is released to another worker. Default 20: keep "
@@ -330,18 +342,19 @@ def worker(
     from trickstack.ablations.remote import wait_for_study
     from trickstack.ablations.resilient import retry_seconds
     from trickstack.ablations.worker import work
-    from trickstack.cli.flags import device_flag
+    from trickstack.cli.flags import device_flag, precision_flag
 
     if not (math.isfinite(poll) and poll >= 0):
         raise UserError(f"--poll {poll:g}: give the seconds between looks, a finite number >= 0 (0: stop when idle)")
     storage = storage_url(storage, storage_file)
     device, storage_retry, grace = device_flag(device, resolve=True), retry_seconds(storage_retry), grace_seconds(grace)
+    precision = precision_flag(precision)
     wait_for_study(study, storage, poll, lambda message: err.print(message, highlight=False))
     _load_study(study, storage)
     try:
         with Preemption(grace) as preemption, storage_writes(storage):
             done = work(study, storage, poll_seconds=poll, device=device, deterministic=deterministic,
-                        storage_retry=storage_retry, preemption=preemption)
+                        storage_retry=storage_retry, preemption=preemption, precision=precision, compile=compile)
     except Preempted as stopped:
         err.print(f"worker ran {stopped.args[0]} trial(s); stopped by SIGTERM (a trial it could not finish in the grace "
                   "was queued again)")

@@ -36,9 +36,11 @@ from trickstack.core.records import (
     now,
     provenance,
 )
+from trickstack.core.system import check_precision, settings
 from trickstack.trial.composer_patches import apply_patches
 from trickstack.trial.devices import accelerator, composer_device, resolve_device, set_deterministic
 from trickstack.trial.flops import AUDIT_WINDOW, BudgetController, count_flops
+from trickstack.trial.precision import autocast_forward, compile_config
 from trickstack.tricks.registry import TrickInfo, check_compatible, get_trick
 from trickstack.workloads import Workload, get_workload
 from trickstack.workloads.data import batched_loader
@@ -83,11 +85,13 @@ def parse_overrides(pairs: Iterable[str], workload: Workload, stack: Sequence[st
     return overrides
 
 
-def resolve_stack(workload: Workload, stack: Iterable[str], overrides: Mapping[str, Any] | None = None) -> list[ResolvedTrick]:
-    """Look up, validate and order the tricks of a stack; raise `UserError` on any problem."""
+def resolve_stack(workload: Workload, stack: Iterable[str], overrides: Mapping[str, Any] | None = None,
+                  system: Iterable[str] = ()) -> list[ResolvedTrick]:
+    """Look up, validate and order the tricks of a stack; raise `UserError` on any problem. ``system``: the
+    settings the stack trains under (`trickstack.core.system.settings`), which some tricks cannot run under."""
     names = list(stack)
     infos = [get_trick(name) for name in names]
-    problem = check_compatible(names, workload.provides, workload.name, workload.includes)
+    problem = check_compatible(names, workload.provides, workload.name, workload.includes, system)
     if problem:
         raise UserError(problem)
     per_trick, _ = split_overrides(overrides)
@@ -159,6 +163,8 @@ def run_trial(
     audit_flops: bool = False,
     device: str = "cpu",
     deterministic: bool = True,
+    precision: str = "fp32",
+    compile: bool = False,
 ) -> RunRecord:
     """Train ``stack`` on ``workload`` with ``seed`` under ``budget`` and return its record.
 
@@ -175,12 +181,16 @@ def run_trial(
     ``device``: ``cpu`` (the default, bit for bit as before devices could be chosen), ``auto``, ``cuda``,
     ``cuda:N`` or ``mps`` (`trickstack.trial.devices`); a device the machine lacks raises `UserError`.
     ``deterministic`` turns torch's deterministic algorithms on (the default) or off; the record says which.
+    ``precision`` (``fp32`` or ``bf16``: autocast over the model's forward) and ``compile`` (`torch.compile` by
+    Composer) are system settings (`trickstack.trial.precision`), kept in the record's provenance; a trick that
+    cannot run under them raises `UserError`.
     """
     check_seed(seed)
+    check_precision(precision)
     wl = get_workload(workload) if isinstance(workload, str) else workload
     device = resolve_device(device)
     stack, overrides = with_recipe(recipe, wl, stack, overrides)
-    tricks = resolve_stack(wl, stack, overrides)
+    tricks = resolve_stack(wl, stack, overrides, settings(precision, compile))
     nuisance = wl.resolve_nuisance(split_overrides(overrides)[1])
     budget = budget or reference_budget(wl)
     if budget.unit == "flops" and budget.value < baseline_step_flops(wl):
@@ -194,6 +204,7 @@ def run_trial(
     set_deterministic(deterministic)  # before any CUDA work (cuBLAS reads its workspace setting once)
     reproducibility.seed_all(seed)  # model initialisation is a function of the seed alone
     model = wl.build_model()
+    autocast_forward(model, device, precision)
     controller = BudgetController(budget, _first_step_estimate(wl, budget), audit=audit_flops, seed=seed)
     train_data = wl.train_dataset(splits, seed) if wl.train_dataset else (splits.train_x, splits.train_y)
     train_loader = batched_loader(train_data, wl.batch_size, seed=seed)
@@ -223,6 +234,7 @@ def run_trial(
                 seed=seed,
                 deterministic_mode=deterministic,
                 python_log_level=None,
+                compile_config=compile_config(compile),  # Composer compiles the (autocast) forward after INIT
             )
         except BaseException:
             controller.release()
@@ -266,7 +278,7 @@ def run_trial(
         diverged=controller.diverged,
         diverged_step=controller.diverged_step,
         created=now(),
-        provenance=provenance(accelerator(device), deterministic),
+        provenance=provenance(accelerator(device), deterministic, precision, compile),
         recipe=recipe,
         flops_check=FlopCheck(
             audit_window=1 if audit_flops else AUDIT_WINDOW, audited_steps=controller.audited_steps,
