@@ -39,7 +39,7 @@ def seconds_per_run(spec: StudySpec, workers: int = 1, device: str = "cpu", dete
                   precision=spec.study.precision, compile=spec.study.compile)  # warm-up
         start = time.perf_counter()
         record = run_trial(wl, [], seed=0, budget=calibration, device=device, deterministic=deterministic,
-                  precision=spec.study.precision, compile=spec.study.compile)
+                           precision=spec.study.precision, compile=spec.study.compile)
         wall = time.perf_counter() - start
     finally:
         torch.set_num_threads(threads)

@@ -123,3 +123,31 @@ def test_bf16_compiled_runs_train_every_workload_within_two_percent_of_the_flop_
     assert (record["steps"], record["flops"]) == (eager.steps, eager.flops)
     assert (record["provenance"]["precision"], record["provenance"]["compiled"]) == ("bf16", True)
     assert record["metrics"]["eval_value"] is not None
+
+
+def test_a_deep_copy_of_a_bf16_model_runs_its_own_weights():
+    """SWA keeps a deep copy of the model: the copy's forward must be the copy's, not the original's."""
+    import copy
+
+    import torch
+
+    from trickstack.trial.precision import autocast_forward
+
+    model = torch.nn.Linear(4, 2)
+    autocast_forward(model, "cpu", "bf16")
+    twin = copy.deepcopy(model)
+    with torch.no_grad():
+        twin.weight.zero_()
+        twin.bias.zero_()
+    x = torch.randn(3, 4)
+    assert model(x).dtype == torch.float32  # outputs back in fp32
+    assert bool((twin(x) == 0).all()) and bool((model(x) != 0).any())
+
+
+def test_the_cli_names_a_bad_precision_and_a_flag_that_disagrees_with_the_spec(cli, tmp_path):
+    code, out, err = cli("run", "--workload", "mnist1d", "--precision", "fp16")
+    assert code == 2 and "--precision fp16: precision 'fp16' is not one of fp32, bf16" in err
+    spec = tmp_path / "prec.toml"
+    spec.write_text(SPEC.format(extra='precision = "bf16"'))
+    code, out, err = cli("ablate", str(spec), "--precision", "fp32", "--dry-run")
+    assert code == 2 and "--precision fp32 differs from study.precision = 'bf16'" in err

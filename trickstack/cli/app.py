@@ -116,6 +116,8 @@ def tricks_show(name: str = typer.Argument(..., help="a trick name")) -> None:
     out.print(f"  changes:   {', '.join(info.changes)}")
     out.print(f"  requires:  {', '.join(info.requires) or '-'}")
     out.print(f"  conflicts: {', '.join(info.conflicts) or '-'}")
+    for setting, why in info.unsupported.items():
+        out.print(f"  cannot run under {setting}: {why}", highlight=False)
     out.print(f"  distribution: {info.provided_by}", highlight=False)
     from trickstack.workloads import get_workload, list_workloads
 

@@ -15,7 +15,7 @@ eager one (`tests/test_precision.py` checks both).
 
 from __future__ import annotations
 
-import functools
+import types
 from typing import Any, Optional
 
 import torch
@@ -35,16 +35,16 @@ def autocast_forward(model: torch.nn.Module, device: str, precision: str) -> Non
     ``precision`` is ``bf16``; its bfloat16 outputs are returned as float32. fp32 leaves the model as it is."""
     if check_precision(precision) == "fp32":
         return
-    forward = model.forward
     device_type = device.split(":")[0]
 
-    @functools.wraps(forward)
-    def bf16_forward(*args: Any, **kwargs: Any) -> Any:
+    def bf16_forward(self: torch.nn.Module, *args: Any, **kwargs: Any) -> Any:
         with torch.autocast(device_type, dtype=torch.bfloat16):
-            outputs = forward(*args, **kwargs)
+            outputs = type(self).forward(self, *args, **kwargs)
         return tree_map(_to_float32, outputs)
 
-    model.forward = bf16_forward  # an instance attribute: nn.Module.__call__ (and its hooks) call it
+    # A method bound to the model, as an instance attribute: nn.Module.__call__ (and its hooks) call it, and a deep
+    # copy of the model (SWA's averaged model) gets it bound to the copy, not to this model.
+    model.forward = types.MethodType(bf16_forward, model)
 
 
 def compile_config(compile: bool) -> Optional[dict]:
