@@ -107,6 +107,7 @@ def test_bf16_is_bit_reproducible_spends_the_budget_and_counts_the_same_flops_as
     assert (fp32.provenance.precision, fp32.provenance.compiled) == ("fp32", False)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None and os.environ.get("CI") != "true",
                     reason="torch.compile on the CPU needs a C compiler (cc or gcc), and this machine has none")
 @pytest.mark.parametrize("workload", ["mnist1d", "shakespeare-char"])
@@ -156,3 +157,25 @@ def test_the_cli_names_a_bad_precision_and_a_flag_that_disagrees_with_the_spec(c
     spec.write_text(SPEC.format(extra='precision = "bf16"'))
     code, out, err = cli("ablate", str(spec), "--precision", "fp32", "--dry-run")
     assert code == 2 and "--precision fp32 differs from study.precision = 'bf16'" in err
+
+
+def test_a_studys_runs_train_in_its_precision_and_exclude_what_cannot(tmp_path, monkeypatch):
+    """A bf16 study: every stored record says bf16 and its hardware class names it; an arm with a trick that
+    cannot run under bf16 is excluded with the reason, not trained."""
+    from optuna.trial import TrialState
+
+    from trickstack.ablations.engine import ablate
+    from trickstack.ablations.state import StudyState
+    from trickstack.tricks import registry
+
+    info = registry.get_trick("ema")
+    monkeypatch.setitem(registry._REGISTRY, "ema", TrickInfo(**{**info.__dict__, "unsupported": {"bf16": "needs fp32"}}))
+    path = tmp_path / "bf16.toml"
+    step = baseline_step_flops(get_workload("mnist1d"))
+    path.write_text(f'[study]\nname = "bf16"\nworkload = "mnist1d"\nbudget = {{ flops = {10 * step} }}\nseeds = 1\n'
+                    'design = "one-at-a-time"\ntricks = ["label_smoothing", "ema"]\nprecision = "bf16"\n')
+    study = ablate(StudySpec.load(path), f"sqlite:///{tmp_path}/s.db").study
+    records = [r for t in study.get_trials(states=(TrialState.COMPLETE,)) for r in t.user_attrs["records"]]
+    assert sorted("+".join(x["name"] for x in r["tricks"]) or "baseline" for r in records) == ["baseline", "label_smoothing"]
+    assert {r["provenance"]["precision"] for r in records} == {"bf16"}
+    assert StudyState(study).excluded == [["ema", "trick 'ema' cannot run under bf16: needs fp32"]]
