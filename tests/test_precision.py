@@ -179,3 +179,15 @@ def test_a_studys_runs_train_in_its_precision_and_exclude_what_cannot(tmp_path, 
     assert sorted("+".join(x["name"] for x in r["tricks"]) or "baseline" for r in records) == ["baseline", "label_smoothing"]
     assert {r["provenance"]["precision"] for r in records} == {"bf16"}
     assert StudyState(study).excluded == [["ema", "trick 'ema' cannot run under bf16: needs fp32"]]
+
+
+def test_recipe_derive_leaves_out_a_candidate_that_cannot_run_under_its_precision(monkeypatch):
+    from trickstack.derive.inputs import candidates
+    from trickstack.tricks import registry
+
+    info = registry.get_trick("ema")
+    monkeypatch.setitem(registry._REGISTRY, "ema", TrickInfo(**{**info.__dict__, "unsupported": {"bf16": "needs fp32"}}))
+    wl = get_workload("mnist1d")
+    assert "ema" in candidates(wl, 2026, None, None) and "ema" not in candidates(wl, 2026, None, None, ("bf16",))
+    with pytest.raises(UserError, match=r"trick 'ema': excluded on mnist1d \(trick 'ema' cannot run under bf16: needs fp32\)"):
+        candidates(wl, 2026, ["ema"], None, ("bf16",))
