@@ -215,9 +215,11 @@ def greedy_candidates(current: Arm, remaining: Sequence[str]) -> list[Arm]:
 
 
 def exclude_conflicting(
-    arms: Sequence[Arm], provides: Sequence[str], workload: str, includes: Mapping[str, str] | None = None
+    arms: Sequence[Arm], provides: Sequence[str], workload: str, includes: Mapping[str, str] | None = None,
+    system: Sequence[str] = (),
 ) -> tuple[list[Arm], list[tuple[Arm, str]]]:
-    """Split arms into those that can be stacked on the workload and those that cannot (with why).
+    """Split arms into those that can be stacked on the workload and those that cannot (with why), under the
+    study's ``system`` settings (`trickstack.core.system.settings`).
 
     >>> kept, excluded = exclude_conflicting(factorial(["ema", "swa"]), ["classification"], "mnist1d")
     >>> [arm_name(a) for a in kept], excluded[0][1]
@@ -230,7 +232,7 @@ def exclude_conflicting(
     kept: list[Arm] = []
     excluded: list[tuple[Arm, str]] = []
     for arm in arms:
-        reason = check_compatible(sorted(arm), provides, workload, includes)
+        reason = check_compatible(sorted(arm), provides, workload, includes, system)
         if reason is None:
             kept.append(arm)
         else:

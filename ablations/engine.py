@@ -96,7 +96,7 @@ def open_study(spec: StudySpec, storage_url: Optional[str], workers: int, storag
 
 def _check_extension(old: StudySpec, new: StudySpec) -> None:
     """A study can grow (more seeds, more tricks) but not change what its finished trials measured."""
-    fixed = ("workload", "budget", "base", "overrides", "design", "search_nuisance", "first_seed")
+    fixed = ("workload", "budget", "base", "overrides", "design", "search_nuisance", "first_seed", "precision", "compile")
     for name in fixed:
         if getattr(old.study, name) != getattr(new.study, name):
             was = getattr(old.study, name)
@@ -126,7 +126,8 @@ def plan_arms(spec: StudySpec) -> tuple[list[Arm], list[tuple[Arm, str]]]:
     else:  # search: the baseline, then configurations proposed by the sampler
         arms = [frozenset()]
     with_base = [(arm, frozenset(spec.study.base) | arm) for arm in arms]
-    kept, excluded = designs.exclude_conflicting([full for _, full in with_base], wl.provides, wl.name, wl.includes)
+    kept, excluded = designs.exclude_conflicting([full for _, full in with_base], wl.provides, wl.name, wl.includes,
+                                                 s.system)
     kept_set = set(kept)
     return [arm for arm, full in with_base if full in kept_set], [(arm - set(s.base), why) for arm, why in excluded]
 
@@ -276,7 +277,7 @@ def greedy(ctx: Context) -> list[str]:
     while remaining:
         candidates, _ = designs.exclude_conflicting(
             [frozenset(ctx.spec.study.base) | c for c in designs.greedy_candidates(current, remaining)],
-            wl.provides, wl.name, wl.includes)
+            wl.provides, wl.name, wl.includes, ctx.spec.study.system)
         candidates = [c - set(ctx.spec.study.base) for c in candidates]
         if not candidates:
             break
@@ -363,7 +364,7 @@ def search(ctx: Context) -> list[str]:
                 proposals.sampler = proposal_sampler(s.seed, proposal_index(proposals))
                 trial = proposals.ask()
             arm = frozenset(t for t in s.tricks if trial.suggest_categorical(use_param(t), [False, True]))
-            problem = check_compatible([*s.base, *sorted(arm)], wl.provides, wl.name, wl.includes)
+            problem = check_compatible([*s.base, *sorted(arm)], wl.provides, wl.name, wl.includes, s.system)
             if problem:
                 set_excluded_proposal(trial, problem)
                 proposals.tell(trial, state=TrialState.PRUNED)

@@ -35,9 +35,11 @@ def seconds_per_run(spec: StudySpec, workers: int = 1, device: str = "cpu", dete
     if workers > 1 and device == "cpu":
         torch.set_num_threads(worker_threads(workers))
     try:
-        run_trial(wl, [], seed=0, budget=calibration, device=device, deterministic=deterministic)  # warm-up
+        run_trial(wl, [], seed=0, budget=calibration, device=device, deterministic=deterministic,
+                  precision=spec.study.precision, compile=spec.study.compile)  # warm-up
         start = time.perf_counter()
-        record = run_trial(wl, [], seed=0, budget=calibration, device=device, deterministic=deterministic)
+        record = run_trial(wl, [], seed=0, budget=calibration, device=device, deterministic=deterministic,
+                           precision=spec.study.precision, compile=spec.study.compile)
         wall = time.perf_counter() - start
     finally:
         torch.set_num_threads(threads)

@@ -25,6 +25,7 @@ from trickstack.core.datafiles import Strict as _Strict
 from trickstack.core.datafiles import parse_toml, read_text, validate
 from trickstack.core.errors import UserError
 from trickstack.core.records import ResolvedRecipe
+from trickstack.core.system import Precision, settings
 from trickstack.recipes.recipe import open_recipe, resolve
 from trickstack.simulator.truth import SyntheticSection
 from trickstack.trial.runner import resolve_stack
@@ -90,6 +91,15 @@ class StudySection(_Strict):
     search_nuisance: dict[str, Range] = Field(default_factory=dict, description="search: nuisance values searched "
                                                 "with the tricks, on the search seeds (e.g. lr), as their own [tune] would")
     seed: Count = Field(0, ge=0, le=MAX_SEED, description="seeds the design's own randomness (shapley orders, search sampler)")
+    precision: Precision = Field("fp32", description="system setting of every run: fp32, or bf16 (autocast over the "
+                                 "model's forward); tricks that cannot run under it are excluded")
+    compile: bool = Field(False, strict=True, description="system setting of every run: the model's forward compiled "
+                          "by torch.compile; tricks that cannot run compiled are excluded")
+
+    @property
+    def system(self) -> tuple[str, ...]:
+        """The study's system settings other than the defaults (`trickstack.core.system.settings`)."""
+        return settings(self.precision, self.compile)
 
 
 class TuneSection(_Strict):
@@ -158,7 +168,7 @@ class StudySpec(_Strict):
                     get_trick(trick).param(param).validate(value, owner=trick)
                 else:
                     wl.nuisance_param(key).validate(value, owner=wl.name)
-            resolve_stack(wl, self.base_tricks(), {})  # the base itself must be stackable
+            resolve_stack(wl, self.base_tricks(), {}, s.system)  # the base itself must be stackable, under the settings
             if self.tune:
                 for name in self.tune.params:
                     wl.nuisance_param(name)

@@ -81,7 +81,9 @@ def run_job(spec: StudySpec, job: Job, trial: optuna.Trial, device: str = "cpu",
         on_top = [t for t in stack if recipe is None or t not in recipe.stack]
         tags = {"study": spec.study.name, "arm": arm_name(job.arm), "phase": job.phase}
         records = [run_trial(wl, on_top, seed=s, budget=spec.study.budget.as_budget(), overrides=overrides, recipe=recipe,
-                             device=device, deterministic=deterministic, trackers=trackers, tags=tags)
+                             device=device, deterministic=deterministic, trackers=trackers, tags=tags,
+                             precision=spec.study.precision,
+                             compile=spec.study.compile)  # the study's system settings, whatever the worker's
                    for s in seeds]
     state.set_records(trial, [r.model_dump(mode="json") for r in records])
     values = [r.metrics.eval_value for r in records]
@@ -107,8 +109,12 @@ def suggest_nuisance(study: optuna.Study, spec: StudySpec, job: Job) -> dict:
 def work(study_name: str, storage_url: Optional[str], workers: int = 1, threads: Optional[int] = None,
          on_trial: Optional[Callable[[], None]] = None, poll_seconds: float = 0.0, device: str = "cpu",
          deterministic: bool = True, storage_retry: Optional[float] = None, outage_lines: bool = True,
-         preemption: Optional[Preemption] = None, trackers: Sequence[Tracker] = ()) -> int:
+         preemption: Optional[Preemption] = None, trackers: Sequence[Tracker] = (), precision: Optional[str] = None,
+         compile: Optional[bool] = None) -> int:
     """Run queued jobs until none is WAITING (with ``poll_seconds``, wait while the study is open) on ``device``.
+    Runs train in the study's precision and compilation (its spec's system settings); ``precision`` and
+    ``compile``, when given, are what this worker was asked for: one that differs from the study's is a
+    `UserError` before any trial is taken (None: the study's).
     A storage server that stops answering is retried for ``storage_retry`` seconds (`open_storage`).
     With an active ``preemption``, a SIGTERM ends the loop: `Preempted` (its argument: trials run) is raised
     once the current trial is stored or released. ``trackers``: each trial also written there."""
@@ -118,6 +124,7 @@ def work(study_name: str, storage_url: Optional[str], workers: int = 1, threads:
     storage = open_storage(storage_url, workers, storage_retry, outage_lines)
     study = optuna.load_study(study_name=study_name, storage=storage)
     spec = StudySpec.model_validate(StudyState(study).spec)
+    check_system(spec, precision, compile)
     done, idle_since_reap, reaped = 0, False, -math.inf
     while True:
         if preemption.requested:
@@ -180,6 +187,18 @@ def work(study_name: str, storage_url: Optional[str], workers: int = 1, threads:
         if on_trial:
             on_trial()
     return done
+
+
+def check_system(spec: StudySpec, precision: Optional[str], compile: Optional[bool]) -> None:
+    """A `UserError` when a worker asked for a precision or compilation other than its study's: a study's runs
+    all train alike, so the worker refuses rather than train the study's setting while told another."""
+    s = spec.study
+    wanted = {"precision": precision, "compile": compile}
+    for key, value in wanted.items():
+        if value is not None and value != getattr(s, key):
+            raise UserError(f"study {s.name!r} trains with {key} = {getattr(s, key)!r} (its spec's study.{key}); "
+                            f"this worker was asked for {value!r}: every run of a study trains alike (leave it out "
+                            "to train the study's)")
 
 
 STOPPED_EXIT = 3  # a local worker process that stopped the study (not GAVE_UP_EXIT: its coordinator tells them apart)

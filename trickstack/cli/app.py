@@ -19,11 +19,15 @@ from trickstack.cli.consoles import err, out, phase_progress
 from trickstack.cli.guards import out_file as checked_out_file
 from trickstack.cli.guards import out_flag, out_folder, storage_writes
 from trickstack.cli.help import (
+    COMPILE_HELP,
     DETERMINISTIC_HELP,
     DEVICE_HELP,
     IDLE_WARNING_HELP,
+    PRECISION_HELP,
     STORAGE_RETRY_HELP,
+    STUDY_SYSTEM_HELP,
     TRACKER_HELP,
+    WORKER_SYSTEM_HELP,
     WORKERS_DEVICE_HELP,
     WORKERS_HELP,
     WORKERS_TRACKER_HELP,
@@ -114,6 +118,8 @@ def tricks_show(name: str = typer.Argument(..., help="a trick name")) -> None:
     out.print(f"  changes:   {', '.join(info.changes)}")
     out.print(f"  requires:  {', '.join(info.requires) or '-'}")
     out.print(f"  conflicts: {', '.join(info.conflicts) or '-'}")
+    for setting, why in info.unsupported.items():
+        out.print(f"  cannot run under {setting}: {why}", highlight=False)
     out.print(f"  distribution: {info.provided_by}", highlight=False)
     from trickstack.workloads import get_workload, list_workloads
 
@@ -170,10 +176,13 @@ def run(
     device: str = typer.Option("auto", help=DEVICE_HELP),
     deterministic: bool = typer.Option(True, "--deterministic/--no-deterministic", help=DETERMINISTIC_HELP),
     tracker: List[str] = typer.Option([], "--tracker", help=TRACKER_HELP),
+    precision: str = typer.Option("fp32", help=PRECISION_HELP),
+    compile: bool = typer.Option(False, "--compile/--no-compile", help=COMPILE_HELP),
 ) -> None:
     """Train one stack of tricks on one workload with one seed under one budget; print its record."""
-    from trickstack.cli.flags import budget_flag, device_flag, set_flags, tracker_flags
+    from trickstack.cli.flags import budget_flag, device_flag, precision_flag, set_flags, tracker_flags
     from trickstack.core.records import save_record
+    from trickstack.core.system import settings
     from trickstack.recipes.recipe import open_recipe, resolve
     from trickstack.trial.progress import BudgetProgress
     from trickstack.trial.runner import check_seed, reference_budget, resolve_stack, run_trial, with_recipe
@@ -183,7 +192,7 @@ def run(
         check_seed(seed)
     except UserError as error:
         raise UserError(f"--seed: {error}") from None
-    device, trackers = device_flag(device), tracker_flags(tracker)
+    device, trackers, precision = device_flag(device), tracker_flags(tracker), precision_flag(precision)
     source = open_recipe(recipe_ref) if recipe_ref is not None else None
     recipe = resolve(source) if source is not None else None
     if recipe is not None and workload is not None and workload != recipe.workload:
@@ -193,7 +202,7 @@ def run(
     extra = [t.strip() for t in tricks.split(",") if t.strip()]
     stack, from_recipe = with_recipe(recipe, wl, extra, {})  # the recipe's tricks, then --tricks
     overrides = set_flags(set_, wl, stack, f"recipe {recipe.name} or --tricks" if recipe else "--tricks")
-    resolve_stack(wl, stack, {**from_recipe, **overrides})  # every user error before any data is loaded
+    resolve_stack(wl, stack, {**from_recipe, **overrides}, settings(precision, compile))  # every user error before data loads
     chosen = budget_flag(budget, budget_unit or "flops", lambda: reference_budget(wl))
     measured = source.provenance if source is not None else None  # a hand-written recipe has none
     if chosen is None and measured is not None:  # the budget the recipe was derived and measured at
@@ -206,7 +215,8 @@ def run(
         out_folder(out_dir)  # before training: a bad folder must not waste the run
     callbacks = [BudgetProgress(f"{wl.name} {'+'.join(stack) or 'baseline'} seed {seed}")] if err.is_terminal else []
     record = run_trial(wl, extra, seed=seed, budget=chosen, overrides=overrides, recipe=recipe, callbacks=callbacks,
-                       device=device, deterministic=deterministic, trackers=trackers)
+                       device=device, deterministic=deterministic, trackers=trackers, precision=precision,
+                       compile=compile)
     if as_json:
         print(record.to_json())
     else:
@@ -251,6 +261,8 @@ def ablate(
     deterministic: bool = typer.Option(True, "--deterministic/--no-deterministic", help=DETERMINISTIC_HELP),
     storage_retry: Optional[float] = typer.Option(None, "--storage-retry", help=STORAGE_RETRY_HELP),
     tracker: List[str] = typer.Option([], "--tracker", help=WORKERS_TRACKER_HELP),
+    precision: Optional[str] = typer.Option(None, help=PRECISION_HELP + STUDY_SYSTEM_HELP),
+    compile: Optional[bool] = typer.Option(None, "--compile/--no-compile", help=COMPILE_HELP + STUDY_SYSTEM_HELP),
 ) -> None:
     """Run or continue a combination study: tricks alone and together, paired seeds, fixed budget.
     The plan and its estimated time are printed first."""
@@ -263,11 +275,12 @@ def ablate(
     from trickstack.ablations.estimate import oversized
     from trickstack.ablations.resilient import retry_seconds
     from trickstack.ablations.spec import StudySpec
-    from trickstack.cli.flags import device_flag, tracker_flags
+    from trickstack.cli.flags import device_flag, precision_flag, study_system, tracker_flags
     from trickstack.trial.devices import worker_devices
 
     storage_retry = retry_seconds(storage_retry)
-    spec, device, trackers = StudySpec.load(spec_path), device_flag(device), tracker_flags(tracker)
+    spec = study_system(StudySpec.load(spec_path), precision_flag(precision), compile)
+    device, trackers = device_flag(device), tracker_flags(tracker)
     runs, seconds = _print_plan(spec, *plan_arms(spec), workers, worker_devices(device, max(workers, 1))[0], deterministic,
                                 out if dry_run else err)  # stdout: the results
     if dry_run:
@@ -322,6 +335,8 @@ def worker(
     poll: float = typer.Option(0.0, help="seconds between looks for new jobs while the study is open (0: stop when idle)"),
     device: str = typer.Option("auto", help=DEVICE_HELP),
     deterministic: bool = typer.Option(True, "--deterministic/--no-deterministic", help=DETERMINISTIC_HELP),
+    precision: Optional[str] = typer.Option(None, help=PRECISION_HELP + WORKER_SYSTEM_HELP),
+    compile: Optional[bool] = typer.Option(None, "--compile/--no-compile", help=COMPILE_HELP + WORKER_SYSTEM_HELP),
     storage_retry: Optional[float] = typer.Option(None, "--storage-retry", help=STORAGE_RETRY_HELP),
     grace: Optional[float] = typer.Option(None, help="after SIGTERM (preemption), seconds the current trial may take to "
                                                      "finish; past them it is released to another worker. Default 20: keep "
@@ -335,19 +350,20 @@ def worker(
     from trickstack.ablations.remote import wait_for_study
     from trickstack.ablations.resilient import retry_seconds
     from trickstack.ablations.worker import work
-    from trickstack.cli.flags import device_flag, tracker_flags
+    from trickstack.cli.flags import device_flag, precision_flag, tracker_flags
 
     if not (math.isfinite(poll) and poll >= 0):
         raise UserError(f"--poll {poll:g}: give the seconds between looks, a finite number >= 0 (0: stop when idle)")
     storage = storage_url(storage, storage_file)
     device, storage_retry, grace = device_flag(device, resolve=True), retry_seconds(storage_retry), grace_seconds(grace)
-    trackers = tracker_flags(tracker)
+    trackers, precision = tracker_flags(tracker), precision_flag(precision)
     wait_for_study(study, storage, poll, lambda message: err.print(message, highlight=False))
     _load_study(study, storage)
     try:
         with Preemption(grace) as preemption, storage_writes(storage):
             done = work(study, storage, poll_seconds=poll, device=device, deterministic=deterministic,
-                        storage_retry=storage_retry, preemption=preemption, trackers=trackers)
+                        storage_retry=storage_retry, preemption=preemption, trackers=trackers, precision=precision,
+                        compile=compile)
     except Preempted as stopped:
         err.print(f"worker ran {stopped.args[0]} trial(s); stopped by SIGTERM (a trial it could not finish in the grace "
                   "was queued again)")

@@ -7,6 +7,7 @@ from typing import Callable, Optional
 
 from trickstack.core.budget import Budget, check_fraction
 from trickstack.core.errors import UserError
+from trickstack.core.system import check_precision
 from trickstack.trial.devices import resolve_device
 from trickstack.trial.runner import parse_overrides
 from trickstack.trial.trackers import Tracker
@@ -42,6 +43,31 @@ def budget_flag(text: Optional[str], unit: str, reference: Callable[[], Budget])
         return measured.scaled(fraction)
     except UserError as error:
         raise UserError(f"--budget {text}: {error}") from None
+
+
+def precision_flag(text: Optional[str]) -> Optional[str]:
+    """``--precision``: ``fp32`` or ``bf16`` (None: not given)."""
+    try:
+        return None if text is None else check_precision(text)
+    except UserError as error:
+        raise UserError(f"--precision {text}: {error}") from None
+
+
+def study_system(spec, precision: Optional[str], compile: Optional[bool]):
+    """``spec`` (a `StudySpec`) with ``--precision`` and ``--compile/--no-compile`` applied: a flag fills in a setting
+    the spec leaves out; one that differs from the spec's own is an error naming both (a study trains alike)."""
+    s = spec.study
+    given = {"precision": (precision, f"--precision {precision}"),
+             "compile": (compile, "--compile" if compile else "--no-compile")}
+    update = {}
+    for key, (value, flag) in given.items():
+        if value is None:
+            continue
+        if key in s.model_fields_set and getattr(s, key) != value:
+            raise UserError(f"{flag} differs from study.{key} = {getattr(s, key)!r} in {spec.source}: every run of a "
+                            "study trains alike; change the spec or leave the flag out")
+        update[key] = value
+    return spec.model_copy(update={"study": s.model_copy(update=update)}) if update else spec
 
 
 def set_flags(pairs: list[str], workload, stack: list[str], where: str) -> dict:

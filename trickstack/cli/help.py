@@ -6,6 +6,14 @@ WORKERS_DEVICE_HELP = DEVICE_HELP + ("; with several GPUs each local worker gets
                                      "GPU count: more workers than GPUs share them)")
 DETERMINISTIC_HELP = ("torch's deterministic algorithms (and cuBLAS's deterministic workspace): same seed, same "
                       "bits on a GPU too, at some speed; the record says which")
+PRECISION_HELP = ("fp32, or bf16: torch.autocast to bfloat16 over the model's forward (loss and metrics in fp32); "
+                  "tricks that cannot run under it are refused; the record's provenance says which")
+COMPILE_HELP = ("compile the model's forward with torch.compile (Composer's compile_config; needs a C compiler on the "
+                "CPU; the first steps pay the compilation)")
+STUDY_SYSTEM_HELP = ("; a study setting (study.precision, study.compile in the spec): given here, it fills in a spec that "
+                     "leaves it out, and must agree with one that sets it")
+WORKER_SYSTEM_HELP = ("; a worker trains its study's setting: given here, it must agree with the study's (else the "
+                      "worker refuses)")
 
 STORAGE_RETRY_HELP = ("seconds to keep retrying a storage server (PostgreSQL) that stops answering, e.g. while it "
                       "restarts, before giving up with exit 2; one line marks each outage's start and end. Default: "

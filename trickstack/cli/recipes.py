@@ -11,8 +11,10 @@ from rich.markup import escape
 from trickstack.cli.consoles import err, out, phase_progress
 from trickstack.cli.guards import out_folder, storage_writes
 from trickstack.cli.help import (
+    COMPILE_HELP,
     DETERMINISTIC_HELP,
     IDLE_WARNING_HELP,
+    PRECISION_HELP,
     WORKERS_DEVICE_HELP,
     WORKERS_HELP,
     WORKERS_TRACKER_HELP,
@@ -145,6 +147,8 @@ def recipe_derive(
     device: str = typer.Option("auto", help=WORKERS_DEVICE_HELP),
     deterministic: bool = typer.Option(True, "--deterministic/--no-deterministic", help=DETERMINISTIC_HELP),
     tracker: List[str] = typer.Option([], "--tracker", help=WORKERS_TRACKER_HELP),
+    precision: str = typer.Option("fp32", help=PRECISION_HELP + "; the derivation study's setting"),
+    compile: bool = typer.Option(False, "--compile/--no-compile", help=COMPILE_HELP + "; the derivation study's setting"),
 ) -> None:
     """Derive a year's recipe: search the tricks known by YEAR starting from the previous recipe (tricks may be
     dropped), confirm the best on fresh paired seeds, and write recipes/WORKLOAD/YEAR.toml (the time track:
@@ -155,13 +159,13 @@ def recipe_derive(
     from trickstack.ablations.processes import start_worker_server
 
     start_worker_server(workers, [workload])  # as `ablate` does: the server imports while this process imports
-    from trickstack.cli.flags import budget_flag, device_flag, tracker_flags
+    from trickstack.cli.flags import budget_flag, device_flag, precision_flag, tracker_flags
     from trickstack.derive.derive import DeriveOptions, derive, load_truth
     from trickstack.derive.inputs import reference
     from trickstack.recipes.recipe import TRACKS, recipe_name
     from trickstack.workloads import get_workload
 
-    device, trackers = device_flag(device), tracker_flags(tracker)
+    device, trackers, precision = device_flag(device), tracker_flags(tracker), precision_flag(precision)
     truth = load_truth(synthetic) if synthetic is not None else None
     names = tuple(t.strip() for t in tricks.split(",") if t.strip()) or None
     if budget_unit not in TRACKS:
@@ -173,7 +177,8 @@ def recipe_derive(
         raise UserError(f"--looks {looks!r}: expected comma-separated seed counts, e.g. 5,8,12") from None
     options = DeriveOptions(budget=chosen, track=budget_unit, seeds=seeds, confirm=confirm, looks=planned,
                             spending=spending, trials=trials, search_seeds=search_seeds, tricks=names, orders=orders,
-                            study=study, force=force, device=device, deterministic=deterministic, trackers=trackers)
+                            study=study, force=force, device=device, deterministic=deterministic, trackers=trackers,
+                            precision=precision, compile=compile)
     from trickstack.derive.derive import default_study
 
     study_name = options.study or default_study(get_workload(workload).name, year, budget_unit)

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from trickstack.core.budget import Budget, Unit
 from trickstack.core.outputs import write_failures, write_file
+from trickstack.core.system import Precision, settings
 
 SCHEMA_VERSION = 1
 SCHEMA_PATH = Path(__file__).parent / "schemas" / f"run_record.v{SCHEMA_VERSION}.json"
@@ -92,20 +93,29 @@ class Provenance(_Model):
     cuda: Optional[str] = Field(None, description="torch's CUDA version on a CUDA device; null otherwise")
     deterministic: Optional[bool] = Field(
         None, description="torch's deterministic algorithms were on; null in older records (on)")
+    # Optional, so records written before precision was chosen stay valid (they trained in fp32, not compiled).
+    precision: Optional[Precision] = Field(
+        None, description="fp32, or bf16 (autocast over the model's forward); null in older records (fp32)")
+    compiled: Optional[bool] = Field(None, description="the model's forward was compiled by torch.compile; null in "
+                                     "older records (not compiled)")
 
     @property
     def hardware_class(self) -> str:
         """What a run's training time depends on: the GPU model where it trained on one, else the CPU model and
-        torch's thread count. Times are compared only between runs of one class (the time track's rule).
+        torch's thread count; then the system settings other than fp32 uncompiled (`trickstack.core.system`).
+        Times are compared only between runs of one class (the time track's rule).
 
         >>> p = Provenance(trickstack_version="0", git_commit=None, git_dirty=None, python="3", torch="2", composer="0",
         ...                optuna="5", platform="Linux", cpu="AMD EPYC 7B13", torch_threads=1)
         >>> p.hardware_class
         'AMD EPYC 7B13, 1 torch thread'
+        >>> p.model_copy(update={"precision": "bf16", "compiled": True}).hardware_class
+        'AMD EPYC 7B13, 1 torch thread, bf16, compile'
         """
+        system = "".join(f", {s}" for s in settings(self.precision, self.compiled))  # e.g. ", bf16, compile"
         if self.accelerator:
-            return f"{self.accelerator} (GPU)"
-        return f"{self.cpu}, {self.torch_threads} torch thread{'s' if self.torch_threads != 1 else ''}"
+            return f"{self.accelerator} (GPU){system}"
+        return f"{self.cpu}, {self.torch_threads} torch thread{'s' if self.torch_threads != 1 else ''}{system}"
 
 
 class ResolvedRecipe(_Model):
@@ -249,11 +259,13 @@ def _static_provenance() -> dict:
     }
 
 
-def provenance(device: Optional[Mapping[str, Any]] = None, deterministic: Optional[bool] = None) -> Provenance:
+def provenance(device: Optional[Mapping[str, Any]] = None, deterministic: Optional[bool] = None,
+               precision: Optional[str] = None, compiled: Optional[bool] = None) -> Provenance:
     """Where and with what a run was made. Git state is read once per process. ``device``: the device fields
-    (``device``, ``accelerator``, ``accelerator_count``, ``cuda``; `trickstack.trial.devices.accelerator`)."""
+    (``device``, ``accelerator``, ``accelerator_count``, ``cuda``; `trickstack.trial.devices.accelerator`);
+    ``precision`` and ``compiled``: the system settings (`trickstack.core.system`)."""
     return Provenance(**_static_provenance(), torch_threads=torch.get_num_threads(), **dict(device or {}),
-                      deterministic=deterministic)
+                      deterministic=deterministic, precision=precision, compiled=compiled)
 
 
 def save_record(record: RunRecord, out_dir: os.PathLike) -> Path:

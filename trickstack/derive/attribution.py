@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from trickstack.ablations.designs import factorial, shapley_arms
 from trickstack.core.errors import UserError
@@ -33,7 +33,7 @@ def subsets(tricks: list[str], orders: int) -> tuple[list[frozenset], Optional[l
 
 
 def followups(wl: Workload, recipe: Config, prev: Optional[ResolvedRecipe], candidates: list[str], tried: list[Config],
-               orders: int) -> tuple[list[Config], dict[str, Config], dict[str, str]]:
+               orders: int, system: Sequence[str] = ()) -> tuple[list[Config], dict[str, Config], dict[str, str]]:
     """Attribution subsets of ``recipe``; each trick not kept added back on top of it (the negative
     results: the tricks new since the previous recipe, and those it removed), by trick; and the tricks
     left out because they cannot be stacked on the recipe, with why."""
@@ -45,7 +45,7 @@ def followups(wl: Workload, recipe: Config, prev: Optional[ResolvedRecipe], cand
     for t in candidates:
         if t in recipe.arm or not (get_trick(t).year > since or t in prev_stack):
             continue
-        problem = check_compatible([*tricks, t], wl.provides, wl.name, wl.includes)
+        problem = check_compatible([*tricks, t], wl.provides, wl.name, wl.includes, system)
         if problem:
             skipped[t] = problem
             continue

@@ -45,6 +45,7 @@ from trickstack.ablations.state import StudyState
 from trickstack.core.budget import Budget
 from trickstack.core.errors import UserError
 from trickstack.core.records import ResolvedRecipe
+from trickstack.core.system import check_precision, settings
 from trickstack.derive import inputs
 from trickstack.derive.attribution import ORDERS, Found, beating, followups
 from trickstack.derive.config import Config, describe
@@ -90,8 +91,11 @@ class DeriveOptions:
     device: str = "cpu"  # where the runs train (trickstack.trial.devices)
     deterministic: bool = True  # torch's deterministic algorithms
     trackers: tuple[Tracker, ...] = ()  # where the local workers also write each trial (trickstack.trial.trackers)
+    precision: str = "fp32"  # the study's system settings (trickstack.core.system): fp32 or bf16 autocast
+    compile: bool = False  # torch.compile of the model's forward
 
     def __post_init__(self) -> None:
+        check_precision(self.precision)
         if self.trials < 2:
             raise UserError(f"{self.trials} search trials: the search needs at least 2 configurations (it starts "
                             "from the previous recipe and must try another)")
@@ -163,12 +167,13 @@ def derive(workload: str, year: int, options: DeriveOptions = DeriveOptions(), *
         raise UserError(f"{path} exists: deriving it again (force) replaces it and its evidence {evidence.name}")
     prev_path, prev = inputs.previous(folder, year)
     budget = inputs.budget_of(options.budget, wl, prev_path, options.track)
-    hardware = inputs.timed(wl, prev_path, workers, options.device) if options.track == "seconds" else None
-    tricks = inputs.candidates(wl, year, options.tricks, prev)
+    hardware = (inputs.timed(wl, prev_path, workers, options.device, options.precision, options.compile)
+                if options.track == "seconds" else None)
+    tricks = inputs.candidates(wl, year, options.tricks, prev, settings(options.precision, options.compile))
     name = options.study or default_study(wl.name, year, options.track)
     first = inputs.fresh_seed(folder, year)  # seeds no earlier year's evidence used
     spec = inputs.study_spec(name, wl, year, budget, options.first_seeds, options.trials, options.search_seeds, tricks,
-                             checked, first_seed=first)
+                             checked, first_seed=first, precision=options.precision, compile=options.compile)
     if workload != wl.name:  # package.module:factory: workers in other processes make the workload from it
         spec = spec.model_copy(update={"study": spec.study.model_copy(update={"workload": workload})})
     plan = options.plan()
@@ -190,7 +195,7 @@ def derive(workload: str, year: int, options: DeriveOptions = DeriveOptions(), *
     confirmed = confirmation(evaluate, plan, options.seeds, first)
     test, accepted, eval_seeds = confirmed.test, confirmed.accepted, confirmed.seeds
     chosen = candidate if accepted else start if prev else baseline
-    subsets, negatives, skipped = followups(wl, chosen, prev, tricks, tried, options.orders)
+    subsets, negatives, skipped = followups(wl, chosen, prev, tricks, tried, options.orders, spec.study.system)
     run(ctx, [job for c in [*subsets, *negatives.values()] for job in c.jobs(eval_seeds)],
         "attribution and negative results")
     StudyState(ctx.study).finish(StudyState(ctx.study).failed_jobs)  # every job has run: polling workers stop

@@ -90,13 +90,15 @@ def budget_of(given: Optional[Budget], wl: Workload, prev_path: Optional[Path], 
     return chosen
 
 
-def timed(wl: Workload, prev_path: Optional[Path], workers: int, device: str) -> str:
+def timed(wl: Workload, prev_path: Optional[Path], workers: int, device: str, precision: str = "fp32",
+          compile: bool = False) -> str:
     """The hardware class the time track's runs will be timed on (`Provenance.hardware_class`); a `UserError`
     before any training if the previous recipe of the track was timed on another (times compare only within one)."""
     if wl.simulate is not None:
         return rules.SIMULATED_HARDWARE
     threads = torch.get_num_threads() if workers <= 1 else worker_threads(workers)  # as the engine sets them
-    here = provenance(devices.accelerator(device)).model_copy(update={"torch_threads": threads}).hardware_class
+    here = provenance(devices.accelerator(device), precision=precision, compiled=compile).model_copy(
+        update={"torch_threads": threads}).hardware_class
     prov = load_recipe(prev_path).provenance if prev_path is not None else None
     if prov is not None and prov.hardware != here:
         raise UserError(f"{prev_path}: the time track's previous recipe was timed on {prov.hardware}, and this "
@@ -128,17 +130,23 @@ def reference(wl: Workload) -> Budget:
     return DEFAULT_BUDGET if wl.simulate is not None else reference_budget(wl)
 
 
-def candidates(wl: Workload, year: int, only: Optional[Sequence[str]], prev: Optional[ResolvedRecipe]) -> list[str]:
-    """Tricks of ``year`` or before that act on the workload (`trick_status` "ok"), and the previous recipe's."""
+def candidates(wl: Workload, year: int, only: Optional[Sequence[str]], prev: Optional[ResolvedRecipe],
+               system: Sequence[str] = ()) -> list[str]:
+    """Tricks of ``year`` or before that act on the workload (`trick_status` "ok") under the ``system`` settings,
+    and the previous recipe's (each of which must run under them)."""
+    for name in prev.stack if prev else ():
+        status, why = trick_status(get_trick(name), wl, system)
+        if status == "excluded":
+            raise UserError(f"the previous recipe {prev.name} has trick {name!r}, which is excluded here: {why}")
     if only:
         for name in only:
             info = get_trick(name)
-            status, why = trick_status(info, wl)
+            status, why = trick_status(info, wl, system)
             if info.year > year:
                 raise UserError(f"trick {name!r} is from {info.year}, after {year}")
             if status != "ok":
                 raise UserError(f"trick {name!r}: {status} on {wl.name}" + (f" ({why})" if why else ""))
-    pool = [i for i in all_tricks() if i.year <= year and trick_status(i, wl)[0] == "ok"]
+    pool = [i for i in all_tricks() if i.year <= year and trick_status(i, wl, system)[0] == "ok"]
     names = {i.name for i in pool if not only or i.name in only} | set(prev.stack if prev else ())
     if not names:
         earliest = min((i for i in all_tricks() if trick_status(i, wl)[0] == "ok"), key=lambda i: i.year, default=None)
@@ -153,14 +161,15 @@ def default_lr(wl: Workload) -> float:
 
 def study_spec(name: str, wl: Workload, year: int, budget: Budget, seeds: int, trials: int, search_seeds: int,
                tricks: list[str], truth: Optional[SyntheticSection], source: Optional[str] = None,
-               first_seed: int = 0) -> StudySpec:
-    """The search study's spec: a `search` design over ``tricks`` and the learning rate."""
+               first_seed: int = 0, precision: str = "fp32", compile: bool = False) -> StudySpec:
+    """The search study's spec: a `search` design over ``tricks`` and the learning rate, its runs in ``precision``
+    and compiled or not (the study's system settings)."""
     param, lr = wl.nuisance_param(SEARCHED_NUISANCE), default_lr(wl)
     space = {"low": max(param.low, lr / LR_RANGE), "high": min(param.high, lr * LR_RANGE), "log": True}
     data = {"study": {"name": name, "workload": wl.name, "budget": {budget.unit: budget.value}, "seeds": seeds,
                       "first_seed": first_seed,
                       "design": "search", "tricks": tricks, "search_trials": trials, "search_seeds": search_seeds,
-                      "search_nuisance": {SEARCHED_NUISANCE: space}},
+                      "search_nuisance": {SEARCHED_NUISANCE: space}, "precision": precision, "compile": compile},
             "source": source or f"recipe derive --workload {wl.name} --year {year}"}
     if truth is not None:
         data["synthetic"] = truth.model_dump()

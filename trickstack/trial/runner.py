@@ -37,10 +37,12 @@ from trickstack.core.records import (
     provenance,
 )
 from trickstack.core.stacks import arm_name
+from trickstack.core.system import check_precision, settings
 from trickstack.trial.clocks import device_clock
 from trickstack.trial.composer_patches import apply_patches
 from trickstack.trial.devices import accelerator, composer_device, resolve_device, set_deterministic
 from trickstack.trial.flops import AUDIT_WINDOW, BudgetController, count_flops
+from trickstack.trial.precision import autocast_forward, compile_config
 from trickstack.trial.trackers import Tracker, hyperparameters, log_hyperparameters, run_loggers, run_tags
 from trickstack.tricks.registry import TrickInfo, check_compatible, get_trick
 from trickstack.workloads import Workload, get_workload
@@ -86,11 +88,13 @@ def parse_overrides(pairs: Iterable[str], workload: Workload, stack: Sequence[st
     return overrides
 
 
-def resolve_stack(workload: Workload, stack: Iterable[str], overrides: Mapping[str, Any] | None = None) -> list[ResolvedTrick]:
-    """Look up, validate and order the tricks of a stack; raise `UserError` on any problem."""
+def resolve_stack(workload: Workload, stack: Iterable[str], overrides: Mapping[str, Any] | None = None,
+                  system: Iterable[str] = ()) -> list[ResolvedTrick]:
+    """Look up, validate and order the tricks of a stack; raise `UserError` on any problem. ``system``: the
+    settings the stack trains under (`trickstack.core.system.settings`), which some tricks cannot run under."""
     names = list(stack)
     infos = [get_trick(name) for name in names]
-    problem = check_compatible(names, workload.provides, workload.name, workload.includes)
+    problem = check_compatible(names, workload.provides, workload.name, workload.includes, system)
     if problem:
         raise UserError(problem)
     per_trick, _ = split_overrides(overrides)
@@ -164,6 +168,8 @@ def run_trial(
     deterministic: bool = True,
     trackers: Sequence[Tracker] = (),
     tags: Mapping[str, str] | None = None,
+    precision: str = "fp32",
+    compile: bool = False,
 ) -> RunRecord:
     """Train ``stack`` on ``workload`` with ``seed`` under ``budget`` and return its record.
 
@@ -183,12 +189,16 @@ def run_trial(
     ``trackers`` (`trickstack.trial.trackers`) also write the run to TensorBoard, MLflow or W&B, tagged with its
     workload, arm, tricks, seed and budget and ``tags`` on top (a study's worker: ``study``, ``arm``, ``phase``),
     its trick parameters and nuisance values logged as hyperparameters; the record is the same with or without.
+    ``precision`` (``fp32`` or ``bf16``: autocast over the model's forward) and ``compile`` (`torch.compile` by
+    Composer) are system settings (`trickstack.trial.precision`), kept in the record's provenance; a trick that
+    cannot run under them raises `UserError`.
     """
     check_seed(seed)
+    check_precision(precision)
     wl = get_workload(workload) if isinstance(workload, str) else workload
     device = resolve_device(device)
     stack, overrides = with_recipe(recipe, wl, stack, overrides)
-    tricks = resolve_stack(wl, stack, overrides)
+    tricks = resolve_stack(wl, stack, overrides, settings(precision, compile))
     nuisance = wl.resolve_nuisance(split_overrides(overrides)[1])
     budget = budget or reference_budget(wl)
     if budget.unit == "flops" and budget.value < baseline_step_flops(wl):
@@ -208,6 +218,7 @@ def run_trial(
     set_deterministic(deterministic)  # before any CUDA work (cuBLAS reads its workspace setting once)
     reproducibility.seed_all(seed)  # model initialisation is a function of the seed alone
     model = wl.build_model()
+    autocast_forward(model, device, precision)
     controller = BudgetController(budget, _first_step_estimate(wl, budget), audit=audit_flops, seed=seed,
                                   clock=device_clock(device))
     train_data = wl.train_dataset(splits, seed) if wl.train_dataset else (splits.train_x, splits.train_y)
@@ -239,6 +250,7 @@ def run_trial(
                 seed=seed,
                 deterministic_mode=deterministic,
                 python_log_level=None,
+                compile_config=compile_config(compile),  # Composer compiles the (autocast) forward after INIT
             )
         except BaseException:
             controller.release()
@@ -284,7 +296,7 @@ def run_trial(
         diverged=controller.diverged,
         diverged_step=controller.diverged_step,
         created=now(),
-        provenance=provenance(accelerator(device), deterministic),
+        provenance=provenance(accelerator(device), deterministic, precision, compile),
         recipe=recipe,
         flops_check=FlopCheck(
             audit_window=1 if audit_flops else AUDIT_WINDOW, audited_steps=controller.audited_steps,

@@ -36,6 +36,7 @@ from composer.core import Algorithm
 from trickstack.core.errors import RegistryError, UserError, close_matches
 from trickstack.core.params import Param, Value
 from trickstack.core.records import DistributionRecord
+from trickstack.core.system import SETTINGS
 
 CHANGES = ("data", "targets", "loss", "model", "optimizer", "schedule", "evaluation")
 ENTRY_POINT_GROUP = "trickstack.tricks"
@@ -54,6 +55,8 @@ class TrickInfo:
     ``requires`` names capabilities a workload must provide (see `Workload.provides`), e.g.
     ``"classification"``; ``conflicts`` names tricks it cannot be stacked with (enforced both ways).
     ``noop_on`` maps a workload name to the reason the trick changes nothing there.
+    ``unsupported`` maps a system setting it cannot run under (``"bf16"``, ``"compile"``:
+    `trickstack.core.system.SETTINGS`) to why; a study under that setting excludes it, with the reason.
     """
 
     name: str
@@ -67,6 +70,7 @@ class TrickInfo:
     conflicts: tuple[str, ...] = ()
     requires: tuple[str, ...] = ()
     noop_on: Mapping[str, str] = field(default_factory=dict)
+    unsupported: Mapping[str, str] = field(default_factory=dict)
     source: str = ""  # module that registered it, for error messages
     distribution: Optional[DistributionRecord] = None  # set by `register`: who provided the code
 
@@ -75,6 +79,9 @@ class TrickInfo:
         unknown = set(self.changes) - set(CHANGES)
         if unknown or not self.changes:
             raise RegistryError(f"{where}: 'changes' must be a non-empty subset of {CHANGES}, got {self.changes}")
+        unknown = set(self.unsupported) - set(SETTINGS)
+        if unknown:
+            raise RegistryError(f"{where}: 'unsupported' names {sorted(unknown)}; the settings are {SETTINGS}")
         names = [p.name for p in self.params]
         if len(set(names)) != len(names):
             raise RegistryError(f"{where}: duplicate parameter names {names}")
@@ -273,12 +280,15 @@ def all_tricks() -> list[TrickInfo]:
 
 
 def check_compatible(
-    names: Iterable[str], provides: Iterable[str], workload: str, includes: Mapping[str, str] | None = None
+    names: Iterable[str], provides: Iterable[str], workload: str, includes: Mapping[str, str] | None = None,
+    system: Iterable[str] = (),
 ) -> Optional[str]:
     """Return why the tricks ``names`` cannot be stacked on a workload, or None when they can.
 
     ``includes`` maps the tricks the workload's baseline recipe already contains to how it does them
     (`Workload.includes`): stacking such a trick again would apply it twice (two warm-ups), so it is refused.
+    ``system``: the settings the runs train under (`trickstack.core.system.settings`); a trick that cannot run
+    under one of them (`TrickInfo.unsupported`) is refused.
     """
     names = list(names)
     provided = set(provides)
@@ -289,6 +299,9 @@ def check_compatible(
         info = get_trick(a)
         if a in (includes or {}):
             return f"workload {workload!r} already includes {a!r} in its baseline ({includes[a]})"
+        for setting in system:
+            if setting in info.unsupported:
+                return f"trick {a!r} cannot run under {setting}: {info.unsupported[setting]}"
         missing = [r for r in info.requires if r not in provided]
         if missing:
             return f"trick {a!r} requires {', '.join(missing)}, which workload {workload!r} does not provide"
@@ -302,11 +315,12 @@ def check_compatible(
 STATUS_SHORT = {"ok": "ok", "no-op": "no-op", "in baseline": "base", "excluded": "—"}
 
 
-def trick_status(info: TrickInfo, workload: Any) -> tuple[str, str]:
-    """A trick's status on a workload: ("ok" | "no-op" | "in baseline" | "excluded", the reason)."""
+def trick_status(info: TrickInfo, workload: Any, system: Iterable[str] = ()) -> tuple[str, str]:
+    """A trick's status on a workload under the ``system`` settings (`trickstack.core.system.settings`):
+    ("ok" | "no-op" | "in baseline" | "excluded", the reason)."""
     if info.name in workload.includes:
         return "in baseline", workload.includes[info.name]
-    problem = check_compatible([info.name], workload.provides, workload.name)
+    problem = check_compatible([info.name], workload.provides, workload.name, system=system)
     if problem:
         return "excluded", problem
     if workload.name in info.noop_on:
