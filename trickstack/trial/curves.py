@@ -44,7 +44,7 @@ class CurveRecorder(Callback):
         self.points = points
         self.eval_fractions = sorted(eval_fractions) if eval_loader is not None else []
         self.eval_loader, self.metric_key = eval_loader, metric_key
-        self.curve_points: list[CurvePoint] = []
+        self._points: list[tuple] = []  # CurvePoint's fields, made into models once, at the end (no work in the loop)
         self.eval_points: list[EvalPoint] = []
         self.eval_seconds = 0.0  # wall time of the eval points (outside train_seconds)
         self.eval_cpu_seconds = 0.0  # their CPU time (outside train_cpu_seconds)
@@ -79,21 +79,21 @@ class CurveRecorder(Callback):
         return self.controller.spent / self.controller.budget.value
 
     def curve(self) -> Curve:
-        return Curve(smoothing=SMOOTHING, points=self.curve_points, eval_points=self.eval_points,
+        points = [CurvePoint(fraction=f, steps=n, flops=flops, samples=samples, seconds=seconds, train_loss=loss)
+                  for f, n, flops, samples, seconds, loss in self._points]
+        return Curve(smoothing=SMOOTHING, points=points, eval_points=self.eval_points,
                      eval_note=EVAL_NOTE if self.eval_points else None, eval_seconds=self.eval_seconds)
 
-    def _where(self, state: State) -> dict[str, Any]:
-        return {"fraction": self.fraction(), "steps": self.controller.steps, "flops": float(self.controller.flops),
-                "samples": int(state.timestamp.sample),
-                "seconds": time.perf_counter() - self._start - self.eval_seconds}
+    def _where(self, state: State) -> tuple:
+        return (self.fraction(), self.controller.steps, float(self.controller.flops), int(state.timestamp.sample),
+                time.perf_counter() - self._start - self.eval_seconds)
 
     def _point(self, state: State) -> None:
-        loss = self._loss_sum / self._loss_steps if self._finite else None
-        self.curve_points.append(CurvePoint(**self._where(state), train_loss=loss))
+        self._points.append((*self._where(state), self._loss_sum / self._loss_steps if self._finite else None))
         self._loss_sum, self._loss_steps, self._finite = 0.0, 0, True
 
     def _evaluate(self, state: State) -> None:
-        where = self._where(state)
+        where = dict(zip(("fraction", "steps", "flops", "samples", "seconds"), self._where(state)))
         start, cpu_start = time.perf_counter(), time.process_time()
         model = state.model
         # a fresh copy of the eval metric: the trainer's own stays untouched
