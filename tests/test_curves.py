@@ -73,3 +73,19 @@ def test_a_schema_1_record_reads_unchanged_and_cannot_carry_a_curve(pair, tmp_pa
     data["schema_version"] = 1
     with pytest.raises(ValueError, match="schema_version 1 record has no curve"):
         RunRecord.model_validate(data)
+
+
+def test_a_schema_1_record_as_a_study_stores_it_has_a_row_and_no_curve():
+    """Optuna keeps records as JSON dicts: one written before curves (no ``curve`` key) still gives its runs-table row,
+    and no row of the curve table, which counts it as missing."""
+    from trickstack.stats.curves import curve_rows, curves_table, missing_curves
+    from trickstack.stats.table import runs_table
+
+    shipped = Path(__file__).resolve().parents[1] / "recipes" / "mnist1d" / "2016.runs.jsonl"
+    stored = json.loads(shipped.read_text().splitlines()[0])
+    assert "curve" not in stored and stored["schema_version"] == 1
+    runs = runs_table({"baseline": [stored]})
+    assert len(runs) == 1 and runs.value.iloc[0] == stored["metrics"]["eval_value"]
+    assert curve_rows(stored, "baseline") == []
+    missing = missing_curves(runs, curves_table({"baseline": [stored]}))
+    assert missing.to_dict("records") == [{"arm": "baseline", "n": 1, "missing": 1}]
