@@ -79,3 +79,22 @@ def test_a_diverged_run_ends_its_curve_and_the_mean_is_over_the_seeds_still_runn
     means = cv.mean_curves(curves).set_index(["arm", "fraction"])
     assert means.loc[("ema", 1.0), "n"] == (runs.arm == "ema").sum() - len(diverged)
     assert means.loc[("ema", 1 / 64), "n"] == (runs.arm == "ema").sum()
+
+
+@pytest.mark.parametrize("direction", ["maximize", "minimize"])
+def test_the_eval_metric_ranking_uses_the_eval_points_and_the_final_values(direction):
+    import pandas as pd
+
+    rows = [{"arm": arm, "seed": seed, "kind": "eval", "fraction": f + 0.003, "steps": 1, "flops": 1.0, "samples": 1,
+             "seconds": 1.0, "value": value + seed * 0.001}
+            for arm, values in {"a": (0.3, 0.6), "b": (0.4, 0.5)}.items() for seed in (0, 1)
+            for f, value in zip((0.25, 0.5), values)]
+    curves = pd.DataFrame(rows, columns=cv.COLUMNS)
+    runs = pd.DataFrame({"arm": ["a", "a", "b", "b"], "seed": [0, 1, 0, 1], "value": [0.7, 0.7, 0.9, None],
+                         "diverged": [False, False, False, True]})
+    table = cv.metric_ranking(curves, runs, direction).set_index("arm")
+    assert table.loc["a", "metric_25%"] == pytest.approx(0.3005) and table.loc["b", "metric_100%"] == pytest.approx(0.9)
+    best_first = direction == "maximize"
+    assert table.loc["b", "rank_25%"] == (1 if best_first else 2) and table.loc["a", "rank_50%"] == (1 if best_first else 2)
+    assert table.loc["b", "rank_100%"] == (1 if best_first else 2)
+    assert cv.metric_ranking(curves[curves.kind == "train"], runs, direction).empty  # no eval point: nothing to rank
