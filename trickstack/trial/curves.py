@@ -94,12 +94,13 @@ class CurveRecorder(Callback):
 
     def _evaluate(self, state: State) -> None:
         where = dict(zip(("fraction", "steps", "flops", "samples", "seconds"), self._where(state)))
-        start, cpu_start = time.perf_counter(), time.process_time()
         model = state.model
-        # a fresh copy of the eval metric: the trainer's own stays untouched
-        metric = state.device.module_to_device(copy.deepcopy(model.get_metrics(is_train=False)[self.metric_key]))
         modes = [(m, m.training) for m in model.modules()]  # restored as they were (a trick may keep a part in eval)
         with self.controller.outside_budget(), torch.no_grad(), get_precision_context(state.precision):
+            # timed inside the span the budget does not charge, so train_seconds loses no more than the budget does
+            start, cpu_start = time.perf_counter(), time.process_time()
+            # a fresh copy of the eval metric: the trainer's own stays untouched
+            metric = state.device.module_to_device(copy.deepcopy(model.get_metrics(is_train=False)[self.metric_key]))
             model.eval()
             try:
                 for batch in self.eval_loader:
@@ -108,7 +109,7 @@ class CurveRecorder(Callback):
             finally:
                 for module, training in modes:
                     module.training = training
-        value = float(metric.compute())
+            value = float(metric.compute())
+            self.eval_seconds += time.perf_counter() - start
+            self.eval_cpu_seconds += time.process_time() - cpu_start
         self.eval_points.append(EvalPoint(**where, value=value if math.isfinite(value) else None))
-        self.eval_seconds += time.perf_counter() - start
-        self.eval_cpu_seconds += time.process_time() - cpu_start
