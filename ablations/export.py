@@ -12,6 +12,8 @@ from optuna.trial import TrialState
 from trickstack.ablations.jobs import EVAL, job_states
 from trickstack.ablations.state import JobTrial, StudyState
 from trickstack.core.outputs import spreadsheet_safe_frame
+from trickstack.stats.curves import COLUMNS as CURVE_COLUMNS
+from trickstack.stats.curves import curve_rows
 from trickstack.stats.table import row
 
 
@@ -28,6 +30,20 @@ def tidy(study: optuna.Study) -> pd.DataFrame:
         seen.add(job.key)
         rows += [row(record, job.arm, job.phase, order, trial=trial.number, params=True) for record in job.records]
     return pd.DataFrame(rows)
+
+
+def tidy_curves(study: optuna.Study) -> pd.DataFrame:
+    """The curve table (`trickstack.stats.curves`) of the evaluation runs of every COMPLETE job trial; a run
+    without a curve (a record of schema 1) adds no row."""
+    rows: list[dict[str, Any]] = []
+    seen = set()
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        job = JobTrial(trial)
+        if job.key is None or job.key in seen or job.phase != EVAL:
+            continue
+        seen.add(job.key)
+        rows += [r for record in job.records for r in curve_rows(record, job.arm)]
+    return pd.DataFrame(rows, columns=CURVE_COLUMNS)
 
 
 def tidy_csv(table: pd.DataFrame) -> str:

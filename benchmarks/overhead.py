@@ -11,6 +11,13 @@ process, so drifts in machine load hit all three alike. Each figure is given in 
 in this process's CPU seconds: on a machine shared with other work the CPU figures are the steadier
 (waiting for a core does not count), the wall-clock ones are what a user waits.
 
+The learning curve's cost (`trickstack.trial.curves`) is measured in the same run, two ways: trickstack with
+and without recording it (``curve=False``), interleaved with the others, as a ratio; and the time spent inside
+the recorder's callback, summed over the steps, as a share of a step -- the steadier figure on a shared machine,
+as it does not depend on two separate runs. The workload's curve eval points are left out of both (evaluation
+is excluded) and measured once after: their seconds, outside the budget and the record's train_seconds, as a
+share of the run's training time.
+
     python -m trickstack.benchmarks.overhead [--workloads mnist1d digits shakespeare-char]
         [--steps 2000] [--repeats 3] [--threads N]
 """
@@ -18,8 +25,10 @@ in this process's CPU seconds: on a machine shared with other work the CPU figur
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import time
+from unittest import mock
 
 import torch
 from composer import Trainer
@@ -29,6 +38,7 @@ from composer.utils import reproducibility
 from trickstack.core.budget import Budget
 from trickstack.core.errors import UserError
 from trickstack.trial.composer_patches import apply_patches
+from trickstack.trial.curves import CurveRecorder
 from trickstack.trial.runner import baseline_step_flops, run_trial
 from trickstack.workloads import Workload, get_workload, list_workloads
 from trickstack.workloads.data import batched_loader
@@ -85,30 +95,85 @@ class _FitEnd(Callback):
         self.wall, self.cpu = time.perf_counter(), time.process_time()
 
 
-def trickstack_trial(wl: Workload, steps: int, seed: int, device: str = "cpu") -> tuple[float, float]:
+def trickstack_trial(wl: Workload, steps: int, seed: int, device: str = "cpu", curve: bool = True,
+                     callbacks: tuple = ()) -> tuple[float, float]:
     budget = Budget("flops", steps * baseline_step_flops(wl))
     end = _FitEnd()
     start, cpu = time.perf_counter(), time.process_time()
-    record = run_trial(wl, [], seed=seed, budget=budget, device=device, callbacks=[end])
+    record = run_trial(wl, [], seed=seed, budget=budget, device=device, callbacks=[*callbacks, end], curve=curve)
     assert record.steps == steps, (record.steps, steps)
     return end.wall - start, end.cpu - cpu  # construction and training; evaluation excluded
 
 
+class RecorderClock:
+    """Sums the wall and CPU time spent inside `CurveRecorder.batch_end` (the curve's whole per-step work). Its CPU
+    time is this thread's (`time.thread_time`): another thread of the process working meanwhile is not counted."""
+
+    def __init__(self) -> None:
+        self.wall = self.cpu = 0.0
+        self.calls = 0
+        self._original = CurveRecorder.batch_end
+
+    def __call__(self, recorder, state, logger) -> None:
+        wall, cpu = time.perf_counter(), time.thread_time()
+        self._original(recorder, state, logger)
+        self.wall += time.perf_counter() - wall
+        self.cpu += time.thread_time() - cpu
+        self.calls += 1
+
+
+class ClockFloor(Callback):
+    """The same clock around nothing, where the recorder would run (first after the budget controller, in a run
+    without a curve): what the clock reads there for no work. On a loaded machine it is tens of microseconds (the
+    first instructions after the controller's step end), and the recorder's figure is given less this floor."""
+
+    def __init__(self) -> None:
+        self.wall = self.cpu = 0.0
+
+    def batch_end(self, state, logger) -> None:
+        wall, cpu = time.perf_counter(), time.thread_time()
+        self.wall += time.perf_counter() - wall
+        self.cpu += time.thread_time() - cpu
+
+
+def without_curve_evals(wl: Workload) -> Workload:
+    """``wl`` whose curve measures no eval point: evaluation is excluded from the timings (`eval_points`)."""
+    return dataclasses.replace(wl, curve_evals=()) if wl.curve_evals else wl
+
+
+def eval_points(wl: Workload, steps: int) -> tuple[int, float, float]:
+    """One run of ``wl`` with its curve's eval points: (points, their wall seconds, the run's train_seconds)."""
+    record = run_trial(wl, [], seed=0, budget=Budget("flops", steps * baseline_step_flops(wl)))
+    return len(record.curve.eval_points), record.curve.eval_seconds, record.train_seconds
+
+
 def measure(wl: Workload, steps: int, repeats: int) -> dict[str, tuple[float, float]]:
-    """Median (wall, CPU) seconds of each of the three over ``repeats`` interleaved repetitions."""
+    """Median (wall, CPU) seconds of each of the four over ``repeats`` interleaved repetitions, and the time inside
+    the curve recorder summed over the curve-recording runs (``recorder``: wall, CPU; ``recorder_calls``)."""
+    wl = without_curve_evals(wl)
     trickstack_trial(wl, 20, 0), bare_composer(wl, 20, 0), hand_written(wl, 20, 0)  # warm up: data, allocator
-    ours, bare, floor = [], [], []
-    for repeat in range(repeats):  # interleaved, so drifts in machine load hit all three alike
-        ours.append(trickstack_trial(wl, steps, repeat))
+    ours, no_curve, bare, floor = [], [], [], []
+    clock, floor_clock = RecorderClock(), ClockFloor()
+    for repeat in range(repeats):  # interleaved, so drifts in machine load hit all four alike
+        for curve in (True, False) if repeat % 2 == 0 else (False, True):  # which goes first alternates
+            if curve:
+                with mock.patch.object(CurveRecorder, "batch_end", lambda self, state, logger: clock(self, state, logger)):
+                    ours.append(trickstack_trial(wl, steps, repeat))
+            else:
+                no_curve.append(trickstack_trial(wl, steps, repeat, curve=False, callbacks=(floor_clock,)))
         bare.append(bare_composer(wl, steps, repeat))
         floor.append(hand_written(wl, steps, repeat))
-        print(f"  repeat {repeat} (wall s, CPU s): trickstack {ours[-1][0]:.2f}, {ours[-1][1]:.2f}; bare Composer "
-              f"{bare[-1][0]:.2f}, {bare[-1][1]:.2f}; hand-written {floor[-1][0]:.2f}, {floor[-1][1]:.2f}", flush=True)
+        print(f"  repeat {repeat} (wall s, CPU s): trickstack {ours[-1][0]:.2f}, {ours[-1][1]:.2f}; without its curve "
+              f"{no_curve[-1][0]:.2f}, {no_curve[-1][1]:.2f}; bare Composer {bare[-1][0]:.2f}, {bare[-1][1]:.2f}; "
+              f"hand-written {floor[-1][0]:.2f}, {floor[-1][1]:.2f}", flush=True)
 
     def med(runs: list[tuple[float, float]]) -> tuple[float, float]:
         return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
 
-    return {"trickstack": med(ours), "bare": med(bare), "floor": med(floor)}
+    return {"trickstack": med(ours), "no_curve": med(no_curve), "bare": med(bare), "floor": med(floor),
+            "recorder": (clock.wall - floor_clock.wall, clock.cpu - floor_clock.cpu),
+            "clock_floor": (floor_clock.wall, floor_clock.cpu), "recorder_calls": (clock.calls, clock.calls),
+            "curve_runs": (sum(r[0] for r in ours), sum(r[1] for r in ours))}
 
 
 def main() -> None:
@@ -143,6 +208,14 @@ def main() -> None:
             print(f"  {clock}: overhead per step over hand-written: trickstack {(ours - floor) / args.steps * 1e3:.2f} ms, "
                   f"bare Composer {(bare - floor) / args.steps * 1e3:.2f} ms (hand-written step "
                   f"{floor / args.steps * 1e3:.2f} ms)", flush=True)
+            inside, calls, total = t["recorder"][i], t["recorder_calls"][i], t["curve_runs"][i]
+            print(f"  {clock}: learning curve: trickstack with / without recording it {ours / t['no_curve'][i]:.4f}; "
+                  f"time inside the recorder, less the clock's floor there ({t['clock_floor'][i] / calls * 1e6:.1f} us), "
+                  f"{inside / calls * 1e6:.1f} us per step = {inside / total:.3%} of a step (goal <= 1%)", flush=True)
+        if wl.curve_evals:
+            points, seconds, train = eval_points(wl, args.steps)
+            print(f"  curve eval points: {points} evaluations took {seconds:.2f} s wall, {seconds / train:.1%} of the "
+                  "run's train_seconds (outside the budget and train_seconds)", flush=True)
 
 
 if __name__ == "__main__":

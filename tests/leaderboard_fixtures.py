@@ -38,11 +38,12 @@ SEARCHED = {2016: [("ema",), ("cosine_schedule", "ema")], 2018: [("ema", "mixup"
 ORDERS_2019 = [["cosine_schedule", "label_smoothing", "mixup"], ["mixup", "label_smoothing", "cosine_schedule"]]
 
 
-def simulate(stack, seed: int, nuisance=True, budget=None):
+def simulate(stack, seed: int, nuisance=True, budget=None, curves: bool = False):
+    """A run of the truth; ``curves``: with a simulated learning curve (the same scores)."""
     overrides = {f"{t}.{k}": v for t in stack for k, v in PARAMS.get(t, {}).items()}
     if nuisance:
         overrides.update(NUISANCE)
-    return simulate_run(TRUTH, "synthetic", list(stack), seed, budget=budget, overrides=overrides)
+    return simulate_run({**TRUTH, "curves": curves}, "synthetic", list(stack), seed, budget=budget, overrides=overrides)
 
 
 def _arms(year: int) -> list[tuple[str, ...]]:
@@ -73,16 +74,19 @@ def _toml_value(value) -> str:
     return json.dumps(value)
 
 
-def make_recipes(root: Path, years=(2016, 2018, 2019)) -> Path:
-    """Write the recipes of ``years`` and their evidence into ``root/synthetic``; return ``root``."""
+def make_recipes(root: Path, years=(2016, 2018, 2019), curves_from: int | None = None) -> Path:
+    """Write the recipes of ``years`` and their evidence into ``root/synthetic``; return ``root``. ``curves_from``:
+    the runs of that year's evidence and later ones have learning curves (earlier ones, like records of schema 1,
+    have none)."""
     folder = root / "synthetic"
     folder.mkdir(parents=True, exist_ok=True)
     previous = None
     for year in years:
-        records = [simulate((), s, nuisance=False) for s in SEEDS]
-        runs = {arm: [simulate(arm, s) for s in SEEDS] for arm in _arms(year)}
+        curves = curves_from is not None and year >= curves_from
+        records = [simulate((), s, nuisance=False, curves=curves) for s in SEEDS]
+        runs = {arm: [simulate(arm, s, curves=curves) for s in SEEDS] for arm in _arms(year)}
         records += [r for arm in runs.values() for r in arm]
-        records += [simulate(stack, SEARCH_SEED) for stack in SEARCHED[year]]  # the search's runs: not evidence
+        records += [simulate(stack, SEARCH_SEED, curves=curves) for stack in SEARCHED[year]]  # the search's runs: not evidence
         (folder / f"{year}.runs.jsonl").write_text("".join(r.to_json(indent=None) + "\n" for r in records))
         this = runs[tuple(STACKS[year])]
         ref = runs[tuple(STACKS[previous])] if previous else records[:len(SEEDS)]

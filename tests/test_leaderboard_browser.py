@@ -38,7 +38,8 @@ def site(tmp_path_factory) -> Path:
     from trickstack.leaderboard.site import write_site
 
     root = tmp_path_factory.mktemp("lb")
-    write_site(build(make_recipes(root / "recipes")), root / "site")
+    # 2016's evidence has no curves (as records of schema 1), 2018's and 2019's have
+    write_site(build(make_recipes(root / "recipes", curves_from=2018)), root / "site")
     return root / "site"
 
 
@@ -139,6 +140,45 @@ def test_recipe_page_renders_shapley_heatmap_and_trend(site, tmp_path):
     assert "not replicated yet" in " ".join(dom.text)  # the fixture ships no replication of synthetic/2018
     assert pixels_like(image, GOOD) > 4000  # the waterfall's bars were drawn (green: positive contributions)
     assert pixels_like(image, TOTAL) > 4000  # and its full-stack bar (blue)
+
+
+def test_recipe_page_draws_the_curves_of_the_baseline_the_previous_recipe_and_the_recipe(site, tmp_path):
+    shot, dom_text = render(site / "synthetic-2018.html", tmp_path)
+    check_screenshot(shot)
+    dom = Dom(dom_text)
+    assert dom.svgs.get("curves", 0) == 1
+    text = " ".join(dom.text)
+    assert all(arm in text for arm in ("baseline (n=6)", "synthetic/2016 (previous) (n=6)",
+                                       "synthetic/2018 (this recipe) (n=6)")), "the plot's legend names the three"
+    assert "Curves missing" not in text
+
+
+def test_a_recipe_without_curves_says_so_plainly(site, tmp_path):
+    shot, dom_text = render(site / "synthetic-2016.html", tmp_path)
+    check_screenshot(shot)
+    dom = Dom(dom_text)
+    assert dom.svgs.get("curves", 0) == 0 and dom.svgs.get("trend", 0) == 1  # the rest of the page still drawn
+    assert "Curves missing: the runs of baseline, synthetic/2016 (this recipe) have no learning curve" in " ".join(dom.text)
+
+
+def test_trick_page_draws_the_curves_with_and_without_it_in_each_recipe_that_has_it(site, tmp_path):
+    shot, dom_text = render(site / "trick-mixup.html", tmp_path)
+    check_screenshot(shot)
+    dom = Dom(dom_text)
+    text = " ".join(dom.text)
+    assert dom.svgs.get("curves", 0) == 2  # in synthetic/2018 and synthetic/2019, the recipes with mixup
+    assert all(f"synthetic/{year} {how} mixup" in text for year in (2018, 2019) for how in ("with", "without"))
+
+
+def test_trick_page_says_where_curves_are_missing_or_have_nothing_to_compare_with(site, tmp_path):
+    shot, dom_text = render(site / "trick-label_smoothing.html", tmp_path)
+    check_screenshot(shot)
+    dom = Dom(dom_text)
+    text = " ".join(dom.text)
+    assert dom.svgs.get("curves", 0) == 1  # synthetic/2018 only
+    assert "Curves missing: the runs of synthetic/2016 with label_smoothing, synthetic/2016 without" in text
+    # 2019's attribution sampled two orders: no run of its stack without label_smoothing
+    assert "No run of synthetic/2019 without label_smoothing in its evidence" in text
 
 
 # A test-only frame around a page, so that the page is laid out at the phone's width (headless Chromium's window

@@ -40,7 +40,7 @@ def test_wheel_holds_the_mapped_folders_and_data_files(wheel):
     assert "trickstack/algorithms/__init__.py" in names
     assert "trickstack/algorithms/label_smoothing/__init__.py" in names
     assert "trickstack/algorithms/label_smoothing/README.md" in names
-    assert "trickstack/core/schemas/run_record.v1.json" in names
+    assert {"trickstack/core/schemas/run_record.v1.json", "trickstack/core/schemas/run_record.v2.json"} <= names
     assert "trickstack/benchmarks/overhead.py" in names
     assert {"trickstack/recipes/README.md", "trickstack/recipes/mnist1d/2016.toml",
             "trickstack/recipes/mnist1d/2016.runs.jsonl"} <= names

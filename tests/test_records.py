@@ -26,7 +26,7 @@ def test_record_validates_against_the_schema_and_round_trips(record):
     data = json.loads(record.to_json())
     jsonschema.validate(data, json.loads(SCHEMA_PATH.read_text()))
     assert RunRecord.from_json(record.to_json()) == record
-    assert data["schema_version"] == 1
+    assert data["schema_version"] == 2 and data["curve"]["points"]
 
 
 def test_record_is_self_describing(record, small_budget):

@@ -246,7 +246,7 @@ def test_a_diverged_run_is_counted_and_tuning_is_reported(studies):
     assert "1 run(s) diverged" in text and "every arm had 2 tuning trial(s)" in text
 
 
-def test_html_is_one_self_contained_file_with_three_plots(studies, url, cli, tmp_path, monkeypatch):
+def test_html_is_one_self_contained_file_with_four_plots(studies, url, cli, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the default --out is the current folder
     code, out, err = cli("report", "factorial", "--storage", url, "--format", "html")
     assert code == 0, err
@@ -254,9 +254,11 @@ def test_html_is_one_self_contained_file_with_three_plots(studies, url, cli, tmp
     assert out.strip() == str(path.relative_to(tmp_path)) or out.strip() == str(path)
     page = path.read_text()
     svgs = re.findall(r"<svg\b.*?</svg>", page, flags=re.S)
-    assert len(svgs) == 3  # arms with intervals, the Shapley waterfall, the interaction heatmap
+    assert len(svgs) == 4  # arms with intervals, the Shapley waterfall, the interaction heatmap, the learning curves
     assert page.index('id="arms"') < page.index(svgs[0]) and page.index('id="effects"') < page.index(svgs[1]) \
-        and page.index('id="shapley"') < page.index(svgs[2])
+        and page.index('id="shapley"') < page.index(svgs[2]) and page.index('id="curves"') < page.index(svgs[3])
+    # real runs are timed: the curves against FLOPs and against seconds, every arm in the legend
+    assert all(text in svgs[3] for text in ("training FLOPs spent", "training seconds", "ema+label_smoothing+mixup"))
     assert all(name in svgs[2] for name in ("label_smoothing", "ema", "mixup", "full stack"))
     assert not re.search(r"<script|<link|<img|<iframe|@import|src=", page, flags=re.I)
     urls = set(re.findall(r"https?://[^\"'\s<>)]+", page))

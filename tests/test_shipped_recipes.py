@@ -11,6 +11,7 @@ from shakespeare_fixture import real_corpus_or_skip
 from trickstack.core.budget import Budget
 from trickstack.core.records import RunRecord, provenance
 from trickstack.leaderboard.board import build
+from trickstack.leaderboard.curves import curves_line
 from trickstack.leaderboard.site import write_site
 from trickstack.recipes.recipe import find_recipe, list_recipes, recipes_root, resolve, shipped_paths
 from trickstack.trial.runner import run_trial
@@ -58,6 +59,12 @@ def test_the_shipped_site_adds_up_names_no_local_path_and_has_every_tricks_page(
             named |= {t["name"] for line in path.read_text().splitlines() for t in json.loads(line)["tricks"]}
         elif path.is_file():
             assert here not in path.read_text() and str(tmp_path) not in path.read_text(), path.name
+    for board in lb.boards.values():  # the shipped evidence predates learning curves (schema 1): said plainly
+        assert curves_line(board).startswith("curves missing"), board.name
+        for e in board.entries:
+            page = (tmp_path / "site" / e.page).read_text()
+            curves = page[page.index('<section id="curves">'):]
+            assert "Curves missing: the runs of baseline" in curves[:curves.index("</section>")], e.name
     index = (tmp_path / "site" / "index.html").read_text()
     assert named and all((tmp_path / "site" / f"trick-{t}.html").is_file() and f'href="trick-{t}.html"' in index
                          for t in named)

@@ -436,8 +436,9 @@ def report(
                              "smallest p is 1/2^pairs, so p < 0.01 needs 7 pairs); rank (signed-rank, a diverged run "
                              "counts as the worst score of its seed; smallest p also 1/2^pairs)"),
     only: Optional[str] = typer.Option(None, help="comma-separated sections (arms, baseline, full, effects, shapley, "
-                                       "additivity, power, tuning, greedy, search, excluded); refused if the design "
-                                       "cannot give one"),
+                                       "additivity, power, tuning, greedy, search, excluded, wall_clock, curves, "
+                                       "budget: the arms ranked from the learning curves at 25%, 50% and 100% of the "
+                                       "budget); refused if the study cannot give one"),
     force: bool = typer.Option(False, "--force", help="replace report files already in the --out folder"),
 ) -> None:
     """What a study found, from its stored runs: arms, paired gains, effects, Shapley values, additivity, power, tuning."""

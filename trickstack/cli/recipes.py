@@ -254,11 +254,13 @@ def leaderboard(
 ) -> None:
     """Build the yearly leaderboards as a static site, from the recipes and their evidence records only."""
     from trickstack.leaderboard.board import build
+    from trickstack.leaderboard.curves import curves_line
     from trickstack.leaderboard.site import write_site
 
     out_folder(out_dir, empty=not force)  # before the evidence is read: a bad place is refused first
     board = build(recipes, year=year, workload=workload)
     paths = write_site(board, out_dir)
     for name, b in board.boards.items():
-        out.print(f"{name}: baseline and {len(b.entries)} recipe(s), {len(b.negative)} negative result(s)", highlight=False)
+        out.print(f"{name}: baseline and {len(b.entries)} recipe(s), {len(b.negative)} negative result(s); "
+                  f"{curves_line(b)}", highlight=False)
     out.print(f"{len(paths)} files written; open {out_dir / 'index.html'}", highlight=False)

@@ -1,9 +1,10 @@
 """The run record: a versioned, self-describing account of one trial.
 
 The JSON schema of a record is generated from these models (`record_json_schema`) and kept in
-``trickstack/schemas/run_record.v1.json``; a test checks the two agree, so a change to the record
+``trickstack/core/schemas/run_record.v2.json``; a test checks the two agree, so a change to the record
 cannot go unnoticed. A change that makes an existing record invalid forces a new ``schema_version``;
-a new optional field (``recipe``) does not: every record written before it is still valid.
+a new optional field (``recipe``) does not: every record written before it is still valid. Version 2 added
+the learning curve (``curve``); a version-1 record is still read, as it was written (``curve`` null).
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ from pathlib import Path
 from typing import Any, Literal, Mapping, Optional, Sequence, Union
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from trickstack.core.budget import Budget, Unit
 from trickstack.core.outputs import write_failures, write_file
 from trickstack.core.system import Precision, settings
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+SCHEMA_VERSIONS = (1, 2)  # every version a reader takes: 1 has no curve
 SCHEMA_PATH = Path(__file__).parent / "schemas" / f"run_record.v{SCHEMA_VERSION}.json"
 
 Value = Union[bool, int, float, str]
@@ -163,8 +165,45 @@ class FlopCheck(_Model):
         description="audited steps whose cost differed from the cache: such a run is refused (FlopAuditError)")
 
 
+class CurvePoint(_Model):
+    """The training so far, at one point of a run's learning curve."""
+
+    fraction: float = Field(description="share of the budget spent, in the budget's unit (0 to 1)")
+    steps: int = Field(description="training steps done")
+    flops: float = Field(description="training FLOPs spent (as the record's flops counts them)")
+    samples: int = Field(description="training samples seen")
+    seconds: float = Field(description="training wall seconds since training started (as train_seconds counts them, "
+                                       "the curve's own evaluations excluded)")
+    train_loss: Optional[float] = Field(description="mean training loss of the steps since the previous point (the "
+                                        "smoothing); null where one of them was not finite")
+
+
+class EvalPoint(_Model):
+    """The workload's eval metric at one point of training, measured outside the budget (`Curve.eval_note`)."""
+
+    fraction: float = Field(description="share of the budget spent when it was measured")
+    steps: int
+    flops: float
+    samples: int
+    seconds: float
+    value: Optional[float] = Field(description="the eval metric; null where it was not finite")
+
+
+class Curve(_Model):
+    """A run's learning curve: about `points` points spaced by the share of the budget spent."""
+
+    smoothing: str = Field(description="how each point's train_loss was smoothed")
+    points: list[CurvePoint]
+    eval_points: list[EvalPoint] = Field(default_factory=list, description="the eval metric during training, where "
+                                         "the workload declares it cheap (Workload.curve_evals); empty otherwise")
+    eval_note: Optional[str] = Field(None, description="what the eval points cost and where that cost is not counted; "
+                                     "null without eval points")
+    eval_seconds: float = Field(0.0, description="wall seconds of the eval points, in neither train_seconds, "
+                                "eval_seconds nor the budget")
+
+
 class RunRecord(_Model):
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1, 2] = SCHEMA_VERSION
     workload: str
     tricks: list[TrickRecord]
     nuisance: dict[str, Value] = Field(description="the workload's optimizer and schedule settings used")
@@ -190,6 +229,15 @@ class RunRecord(_Model):
     # Optional, so every record written before recipes existed is still a valid schema-1 record.
     recipe: Optional[ResolvedRecipe] = Field(None, description="the resolved recipe the run started from; null without one")
     flops_check: Optional[FlopCheck] = Field(None, description="how the FLOPs were checked; null in records written before it")
+    # New in schema 2; a schema-1 record has none, and readers say so where they would show it.
+    curve: Optional[Curve] = Field(None, description="the learning curve; null in schema-1 records and where it was "
+                                   "not recorded")
+
+    @model_validator(mode="after")
+    def _curve_needs_version_2(self) -> "RunRecord":
+        if self.curve is not None and self.schema_version < 2:
+            raise ValueError("a schema_version 1 record has no curve (curves are new in schema 2)")
+        return self
 
     def to_json(self, indent: Optional[int] = 2) -> str:
         return self.model_dump_json(indent=indent)

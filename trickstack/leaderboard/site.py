@@ -1,6 +1,7 @@
 """The leaderboard as a static site: ``index.html`` (a table per workload, its trend plot, its negative
 results, and the list of tricks), a page per recipe (its result, its gain over the baseline in parts with
-the Shapley waterfall, interaction heatmap, attribution runs and the trend), a page per trick
+the Shapley waterfall, interaction heatmap, attribution runs, the learning curves of the baseline, the previous recipe
+and the recipe (`trickstack.leaderboard.curves`) and the trend), a page per trick
 (`trickstack.leaderboard.trickpages`), ``rules.html``, and the same facts as ``leaderboard.md``,
 ``leaderboard.csv``, ``negative-results.csv`` and ``leaderboard.json`` (`trickstack.leaderboard.tables`).
 The evidence files are copied beside the pages, so every number links to the records it came from.
@@ -23,6 +24,7 @@ from trickstack.leaderboard import board as lb_
 from trickstack.leaderboard import tables as tb
 from trickstack.leaderboard.attribution import NUISANCE
 from trickstack.leaderboard.board import Board, Entry, Leaderboard
+from trickstack.leaderboard.curves import recipe_curves, trick_curves
 from trickstack.leaderboard.evidence import _params
 from trickstack.leaderboard.markup import esc, page, table
 from trickstack.leaderboard.trickpages import render_trick, tricks_list
@@ -65,7 +67,7 @@ def _write_files(lb: Leaderboard, out: Path) -> list[Path]:
         for e in board.entries:
             put(e.page, render_recipe(lb, board, e, tricks))
     for t in tricks.values():
-        put(t.page, render_trick(t, tricks))
+        put(t.page, render_trick(t, tricks, trick_curves(t.name, lb)))
     put("rules.html", render_rules(lb))
     put("leaderboard.md", tb.render_markdown(lb, tricks))
     put("leaderboard.csv", tb.render_csv(lb.table()))
@@ -224,6 +226,7 @@ def render_recipe(lb: Leaderboard, board: Board, e: Entry, tricks: Mapping) -> s
             body.append("<ul class=\"notes\">" + "".join(f"<li>additivity {esc(line)}</li>" for line in
                                                           value_lines(additivity) + additivity.notes) + "</ul>")
         body.append("</section>")
+    body += ["<section id=\"curves\"><h2>Learning curves</h2>", recipe_curves(e, board), "</section>"]
     body += ["<section id=\"trend\"><h2>Year over year</h2>",
              _figure(trend_figure(board, highlight=r.year), TREND_CAPTION.format(metric=board.metric)
                      + f" {r.year} circled."), "</section>",

@@ -20,7 +20,8 @@ def tricks_list(tricks: Mapping[str, TrickEvidence]) -> str:
     return table(["trick", "verdict"], rows, "tricks-index", tricks=tricks)
 
 
-def render_trick(t: TrickEvidence, tricks: Mapping[str, TrickEvidence]) -> str:
+def render_trick(t: TrickEvidence, tricks: Mapping[str, TrickEvidence], curves: str = "") -> str:
+    """``curves``: the HTML of its learning curves with and without it (`trickstack.leaderboard.curves.trick_curves`)."""
     body = [f"<h1>Trick <code>{esc(t.name)}</code></h1>",
             "<section id=\"verdict\"><h2>Verdict</h2><ul>" + "".join(f"<li>{esc(v)}</li>" for v in t.verdict) + "</ul>"
             "<p class=\"notes\">Generated from the numbers below: helps where its Shapley interval lies above 0 (since a "
@@ -55,6 +56,8 @@ def render_trick(t: TrickEvidence, tricks: Mapping[str, TrickEvidence]) -> str:
                     "that excludes 0. Sampled attributions give main effects only.</p>")
     else:
         body.append("<p>None measured: no recipe with it has a full factorial of attribution runs.</p>")
+    body.append("</section><section id=\"curves\"><h2>Learning curves with and without it</h2>")
+    body.append(curves or "<p>Not drawn.</p>")
     body.append("</section><section id=\"search\"><h2>Search runs</h2>")
     if t.searched:
         body.append("<ul>" + "".join(f"<li>{esc(w)}/{y}: {c} search run{'s' * (c != 1)} (one seed each, not "

@@ -1,8 +1,9 @@
 """The report as one self-contained HTML page: inline CSS, plots as inline SVG from matplotlib, no script
 and no external asset, so the file can be mailed, archived or opened offline.
 
-Three plots: each arm's mean with its interval, a waterfall of the full stack's gain split by Shapley
-value, and a heatmap of the two-way interactions; a plot the study cannot support is replaced by the
+Four plots: each arm's mean with its interval, a waterfall of the full stack's gain split by Shapley
+value, a heatmap of the two-way interactions and each arm's mean learning curve (`trickstack.reports.curveplots`);
+a plot the study cannot support is replaced by the
 reason, as its section is.
 """
 
@@ -15,6 +16,7 @@ from typing import Optional
 
 import numpy as np
 
+from trickstack.reports import curveplots
 from trickstack.reports.model import Report, Section
 from trickstack.reports.render import display, header_lines, how_to_read, value_lines
 
@@ -48,7 +50,10 @@ def render_html(report: Report) -> str:
                "shapley": (waterfall_figure, "The full stack's gain over the baseline, split by Shapley value "
                                              "(error bars: 95% intervals of each value)."),
                "effects": (interaction_figure, "Two-way interactions (gain units); * marks an interval that excludes 0. "
-                                               "The diagonal shows each trick's main effect.")}
+                                               "The diagonal shows each trick's main effect."),
+               "curves": (lambda r: curveplots.curve_figure(r.sections["curves"].series),
+                          curveplots.caption(report.sections["curves"].series)
+                          if "curves" in report.sections and report.sections["curves"].series is not None else "")}
     for key, s in report.sections.items():
         parts.append(f"<section id=\"{key}\"><h2>{esc(s.title)}</h2>")
         if not s.available:

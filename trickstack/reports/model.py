@@ -24,6 +24,8 @@ TITLES = {
     "search": "Search",
     "excluded": "Excluded arms and failed jobs",
     "wall_clock": "Wall-clock time per run",
+    "curves": "Learning curves",
+    "budget": "Ranking of the arms part way through the budget",
 }
 
 HOW_TO_READ = {
@@ -67,6 +69,15 @@ HOW_TO_READ = {
                   "(evaluation excluded) and its ratio to the baseline's median, both measured in this study, on the "
                   "hardware named (CPU model and torch threads, from the runs' provenance). Times from a machine shared "
                   "with other work are noisy; the median resists single slow runs.",
+    "curves": "Each run records its training loss at about 64 points spaced by the share of the budget spent, each "
+              "point the mean loss of the steps since the previous one. Per arm: the mean over seeds of those curves "
+              "(each seed's interpolated at the same shares of the budget) with a 95% t band, against the FLOPs spent "
+              "and, where the runs were timed, the training seconds. Runs whose records predate curves (schema 1) "
+              "are counted as missing.",
+    "budget": "The arms ranked by their mean smoothed training loss (1: lowest) at 25%, 50% and 100% of the budget "
+              "spent, read off the learning curves; where the workload measures its eval metric during training, "
+              "also by that metric (1: best). These points are not runs at smaller budgets: the schedules end at the "
+              "full budget, so only a study at a smaller budget measures one.",
 }
 
 
@@ -102,6 +113,7 @@ class Section:
     notes: list[str] = field(default_factory=list)
     unavailable: Optional[str] = None  # why this study cannot give it
     labels: dict[str, str] = field(default_factory=dict)  # column -> heading, where it differs from LABELS
+    series: Optional[pd.DataFrame] = None  # what a plot draws and no table shows (the mean learning curves)
 
     @property
     def available(self) -> bool:

@@ -22,7 +22,8 @@ LABELS = {"n_diverged": "diverged", "n_pairs": "pairs", "n_unpaired": "unpaired"
           "seeds_80_cautious": "seeds (leaderboard, cautious)", "n_seeds": "seeds", "p_worst": "p (diverged = worst)",
           "n_orders": "orders", "single_gain": "gain alone", "tuning_flops": "tuning FLOPs",
           "tuning_seconds": "tuning s", "eval_flops": "evaluation FLOPs", "mean_value": "mean over search seeds"}
-INTEGERS = {"n", "n_diverged", "n_pairs", "n_unpaired", "n_seeds", "n_orders", "trials", "round", "seeds", "df",
+INTEGERS = {"n", "n_diverged", "missing", "points", "eval_points",
+            "n_pairs", "n_unpaired", "n_seeds", "n_orders", "trials", "round", "seeds", "df",
             "seeds_80", "seeds_80_leaderboard", "seeds_80_cautious"}
 
 
@@ -36,7 +37,7 @@ def fmt(column: str, value: Any) -> str:
         return str(value)
     if math.isinf(value):
         return "∞" if value > 0 else "-∞"
-    if column in INTEGERS:
+    if column in INTEGERS or column.startswith("rank_"):
         return f"{int(value)}"
     if "." in column:  # a tuned nuisance value or a trick parameter: significant digits, not decimals
         return f"{value:.4g}"
@@ -155,7 +156,8 @@ def plain(value: Any) -> Any:
 
 def to_dict(report: Report) -> dict[str, Any]:
     sections = {k: {"title": s.title, "available": s.available, "reason": s.unavailable, "values": s.values,
-                    "notes": s.notes, "rows": [] if s.table is None else s.table.to_dict("records")}
+                    "notes": s.notes, "rows": [] if s.table is None else s.table.to_dict("records"),
+                    **({} if s.series is None else {"series": s.series.to_dict("records")})}
                 for k, s in report.sections.items()}
     return plain({"study": report.info.name, "meta": report.meta, "sections": sections,
                    "how_to_read": {k: v for k, v in HOW_TO_READ.items() if k == "general" or k in sections}})

@@ -22,13 +22,14 @@ import numpy as np
 import pandas as pd
 
 from trickstack.ablations.designs import shapley_arms
-from trickstack.ablations.export import tidy
+from trickstack.ablations.export import tidy, tidy_curves
 from trickstack.ablations.state import StudyState
 from trickstack.core.budget import UNITS
 from trickstack.core.errors import UserError, close_matches
 from trickstack.core.stacks import BASELINE, arm_name, parse_arm
 from trickstack.reports.model import TITLES, Report, Section, StudyInfo
 from trickstack.stats import analysis as an
+from trickstack.stats import curves as cv
 from trickstack.stats import paired_tests, planning
 from trickstack.stats.rules import LEADERBOARD_ALPHA, LEADERBOARD_MIN_SEEDS, STUDY_ALPHA
 
@@ -38,7 +39,7 @@ POWER = planning.POWER  # power for "seeds needed": the usual 80%
 
 def build_report(study, adjust: str = "holm", test: str = "t", only: Optional[Sequence[str]] = None) -> Report:
     """The report of an Optuna study made by `trickstack.ablations.engine.ablate`."""
-    return report_from_table(tidy(study), study_info(study), adjust, test, only)
+    return report_from_table(tidy(study), study_info(study), adjust, test, only, curves=tidy_curves(study))
 
 
 def study_info(study) -> StudyInfo:
@@ -54,9 +55,10 @@ def study_info(study) -> StudyInfo:
 
 
 def report_from_table(table: pd.DataFrame, info: StudyInfo, adjust: str = "holm", test: str = "t",
-                      only: Optional[Sequence[str]] = None) -> Report:
+                      only: Optional[Sequence[str]] = None, curves: Optional[pd.DataFrame] = None) -> Report:
     """The report of a tidy table of runs; ``only`` restricts it to some sections and refuses (`UserError`)
-    a section the study cannot give, saying what it can give instead."""
+    a section the study cannot give, saying what it can give instead. ``curves``: the evaluation runs' curve table
+    (`trickstack.stats.curves`); without it, no run has a curve."""
     if adjust not in an.METHODS:
         raise UserError(f"multiple-comparison adjustment must be holm or bh, got {adjust!r}")
     if test not in TESTS:
@@ -72,7 +74,7 @@ def report_from_table(table: pd.DataFrame, info: StudyInfo, adjust: str = "holm"
                         + (f" (only {other} tuning or search runs)" if other else "") + ", so there is nothing to report; "
                         f"`trickstack status {info.name}` shows its progress"
                         + (f" and `trickstack export {info.name}` lists the runs it has" if other else ""))
-    c = _Context(table, info, adjust, test)
+    c = _Context(table, info, adjust, test, curves)
     sections = {key: Section(key, title) for key, title in TITLES.items()}
     for key, section in sections.items():
         BUILDERS[key](c, section)
@@ -87,8 +89,10 @@ def report_from_table(table: pd.DataFrame, info: StudyInfo, adjust: str = "holm"
 
 
 class _Context:
-    def __init__(self, table: pd.DataFrame, info: StudyInfo, adjust: str, test: str):
+    def __init__(self, table: pd.DataFrame, info: StudyInfo, adjust: str, test: str,
+                 curves: Optional[pd.DataFrame] = None):
         self.table, self.info, self.adjust, self.test = table, info, adjust, test
+        self.curves = curves if curves is not None else cv.curves_table({})
         self.direction, self.tricks, self.design = info.direction, list(info.tricks), info.design
         self.runs = table[table.phase == "eval"]
         self.summary = an.arm_summary(table, self.direction)
@@ -412,8 +416,50 @@ def _wall_clock(c: _Context, s: Section) -> None:
                                                                   if len(where) > 1 else "."))
 
 
+def _curves(c: _Context, s: Section) -> None:
+    missing = cv.missing_curves(c.runs, c.curves)
+    if c.curves.empty or not (c.curves.kind == "train").any():
+        s.unavailable = (f"curves missing: none of the {len(c.runs)} evaluation runs recorded a learning curve (their "
+                         "records predate curves: run-record schema 1)")
+        return
+    train, evals = c.curves[c.curves.kind == "train"], c.curves[c.curves.kind == "eval"]
+    ends = cv.mean_curves(c.curves, [1.0]).set_index("arm")
+    s.table = pd.DataFrame({"arm": missing.arm, "n": missing.n, "missing": missing.missing,
+                            "points": [int(train[train.arm == a].groupby("seed").size().median())
+                                       if (train.arm == a).any() else 0 for a in missing.arm],
+                            "eval_points": [int(evals[evals.arm == a].groupby("seed").size().median())
+                                            if (evals.arm == a).any() else 0 for a in missing.arm],
+                            "final_loss": [ends["mean"].get(a, np.nan) for a in missing.arm]})
+    s.labels = {"missing": "without curve", "points": "points per run", "eval_points": "eval points per run",
+                "final_loss": "smoothed loss at 100%"}
+    absent = int(missing.missing.sum())
+    if absent:
+        s.notes.append(f"curves missing for {absent} of {len(c.runs)} evaluation runs (records of schema 1, written "
+                       "before curves): each arm's curve is the mean of its other runs.")
+    s.series = cv.mean_curves(c.curves)
+
+
+def _budget(c: _Context, s: Section) -> None:
+    if c.curves.empty or not (c.curves.kind == "train").any():
+        s.unavailable = "curves missing: no evaluation run of this study recorded a learning curve (run-record schema 1)"
+        return
+    s.table = cv.ranking(c.curves)
+    s.labels = {col: col.replace("_", " at ").replace("loss", "smoothed loss") for col in s.table.columns if col != "arm"}
+    metric = cv.metric_ranking(c.curves, c.runs, c.direction)
+    if not metric.empty:
+        s.table = s.table.merge(metric, on="arm", how="left", suffixes=("", "_metric"))
+        s.labels.update({col: col.replace("_metric", "").replace("_", " at ").replace("metric", c.runs.metric.iloc[0])
+                         + (" (metric)" if col.startswith("rank") else "") for col in metric.columns if col != "arm"})
+    orders = {f: list(s.table.sort_values(f"rank_{f:.0%}", kind="stable").arm) for f in cv.CHECKPOINTS}
+    same = all(order == orders[1.0] for order in orders.values())
+    s.notes.append("by smoothed training loss, the order of the arms is the same at 25%, 50% and 100% of the budget"
+                   if same else "by smoothed training loss, the order of the arms changes between 25%, 50% and 100% of "
+                   "the budget")
+    s.notes.append(cv.NOT_SMALLER_BUDGETS)
+
+
 BUILDERS: dict[str, Callable[[_Context, Section], None]] = {
     "arms": _arms, "baseline": _baseline, "full": _full, "effects": _effects, "shapley": _shapley,
     "additivity": _additivity, "power": _power, "tuning": _tuning, "greedy": _greedy, "search": _search,
-    "excluded": _excluded, "wall_clock": _wall_clock,
+    "excluded": _excluded, "wall_clock": _wall_clock, "curves": _curves, "budget": _budget,
 }

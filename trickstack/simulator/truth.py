@@ -29,6 +29,8 @@ class SyntheticSection(Strict):
     run_noise: Finite = Field(0.0, ge=0, description="sd of each run's own noise")
     diverge: dict[str, Probability] = Field(default_factory=dict, description="TRICK = probability that a run with it diverges")
     noise_seed: int = Field(0, ge=0, description="seeds the simulated noise; another value is an independent replicate")
+    curves: bool = Field(False, description="give each run a simulated learning curve (the training loss falls from 2 "
+                         "to 1 - score), for testing what shows curves")
     run_seconds: Finite = Field(0.0, ge=0, le=3600, description="wall seconds each simulated run takes (it sleeps): "
                                 "rehearses a fleet's scheduling and preemption; the scores do not depend on it")
 

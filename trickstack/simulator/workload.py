@@ -41,6 +41,8 @@ from trickstack.core.errors import UserError
 from trickstack.core.params import Param
 from trickstack.core.records import (
     BudgetRecord,
+    Curve,
+    CurvePoint,
     Metrics,
     RunRecord,
     TrickRecord,
@@ -54,7 +56,9 @@ from trickstack.workloads import Workload, get_workload, register_workload
 
 NAME = "synthetic"
 DEFAULT_BUDGET = Budget("flops", 1e9)  # notional: nothing is spent, the record only says what was granted
-_SEED_STREAM, _RUN_STREAM, _DIVERGE_STREAM = 0x5EED, 0x2A4, 0xD1E  # keep the three generators apart
+# keep the generators apart
+_SEED_STREAM, _RUN_STREAM, _DIVERGE_STREAM, _CURVE_STREAM = 0x5EED, 0x2A4, 0xD1E, 0xC0C
+CURVE_POINTS = 64
 
 
 class AllCapabilities(Sequence):
@@ -125,7 +129,8 @@ def simulate_run(truth: Any, workload: Union[str, Workload] = NAME, stack: Seque
     ``flops_measured_steps=0`` (nothing was counted), ``eval_seconds=0`` and ``train_loss`` is null.
     A diverged run has ``eval_value`` null, ``diverged`` true and ``diverged_step=0`` (its only step,
     counted from 0 as in the runner). ``created`` and ``provenance`` are real. The run takes the truth's
-``run_seconds`` of wall time (0 by default), recorded nowhere.
+``run_seconds`` of wall time (0 by default), recorded nowhere. With the truth's ``curves``, the record has a
+    simulated learning curve (`_curve`, from a generator of its own: the scores are the same with or without it).
     """
     truth = _truth(truth)
     wl = get_workload(workload) if isinstance(workload, str) else workload
@@ -141,6 +146,7 @@ def simulate_run(truth: Any, workload: Union[str, Workload] = NAME, stack: Seque
     draws = _rng(_DIVERGE_STREAM, truth.noise_seed, seed, key).random(len(names))
     diverged = any(u < truth.diverge.get(t, 0.0) for t, u in zip(names, draws))
     value = None if diverged else float(expected_score(truth, names) + truth.seed_noise * z_seed + truth.run_noise * z_run)
+    curve = _curve(truth, budget, value, _rng(_CURVE_STREAM, truth.noise_seed, seed, key)) if truth.curves else None
     time.sleep(truth.run_seconds)  # a rehearsal's notional training time; 0 by default
     return RunRecord(
         workload=wl.name,
@@ -159,7 +165,26 @@ def simulate_run(truth: Any, workload: Union[str, Workload] = NAME, stack: Seque
         diverged_step=0 if diverged else None,
         created=now(),
         provenance=provenance(),
+        curve=curve,
     )
+
+
+def _curve(truth: SyntheticSection, budget: Budget, value: Optional[float], rng: np.random.Generator) -> Curve:
+    """A simulated learning curve: the loss falls from 2 to ``1 - value`` as (1 - fraction)^2, with the run's noise;
+    a diverged run's curve stops at half the budget, its last loss not finite. Units spent as the record's."""
+    end = 1.0 - (value if value is not None else 0.0)
+    points = []
+    for k in range(1, CURVE_POINTS + 1):
+        f = k / CURVE_POINTS
+        if value is None and f > 0.5:
+            break
+        loss = end + (2.0 - end) * (1 - f) ** 2 + truth.run_noise * rng.standard_normal()
+        points.append(CurvePoint(fraction=f, steps=int(f == 1.0),
+                                 flops=f * budget.value if budget.unit == "flops" else 0.0,
+                                 samples=int(f * budget.value) if budget.unit == "samples" else 0,
+                                 seconds=f * budget.value if budget.unit == "seconds" else 0.0,
+                                 train_loss=None if value is None and f == 0.5 else float(loss)))
+    return Curve(smoothing="simulated (trickstack.simulator.workload)", points=points)
 
 
 SYNTHETIC = register_workload(Workload(

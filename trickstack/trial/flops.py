@@ -43,7 +43,8 @@ from __future__ import annotations
 import math
 import random
 from collections import deque
-from typing import Any, Hashable, Optional
+from contextlib import contextmanager
+from typing import Any, Hashable, Iterator, Optional
 
 import torch
 from composer.core import Callback, State, Time
@@ -136,6 +137,7 @@ class BudgetController(Callback):
         self.audit_mismatches: list[dict[str, Any]] = []
         self.diverged = False
         self.diverged_step: Optional[int] = None
+        self.step_loss: Optional[float] = None  # the current step's loss, read once here (the curve reuses it)
         self._counter: Optional[FlopCounterMode] = None
         self._signature: Hashable = None
         self._step_start = 0.0
@@ -181,10 +183,14 @@ class BudgetController(Callback):
     def after_loss(self, state: State, logger: Logger) -> None:
         loss = state.loss
         if isinstance(loss, torch.Tensor) and loss.numel() == 1:
-            finite = math.isfinite(loss.item())  # the common case, and the cheapest check
+            self.step_loss = loss.item()  # the common case, and the cheapest check
+            finite = math.isfinite(self.step_loss)
         else:
-            losses = loss.values() if isinstance(loss, dict) else loss
+            losses = list(loss.values()) if isinstance(loss, dict) else [loss] if isinstance(loss, torch.Tensor) else list(loss)
             finite = all(bool(torch.isfinite(part).all()) for part in losses)
+            # the total as Composer trains on it: the "total" entry, else the sum of the parts' means
+            total = loss["total"] if isinstance(loss, dict) and "total" in loss else sum(p.detach().mean() for p in losses)
+            self.step_loss = float(total.detach().mean()) if finite else math.nan
         if not self.diverged and not finite:
             self.diverged = True
             self.diverged_step = int(state.timestamp.batch)
@@ -291,6 +297,18 @@ class BudgetController(Callback):
             self._gap.__enter__()  # clears its count
             self._gap_open = True
             self._gap_start = self._now()
+
+    @contextmanager
+    def outside_budget(self) -> Iterator[None]:
+        """Work between steps that is not training (a learning curve's evaluation): neither its FLOPs nor, for a
+        budget in seconds, its time is charged. Called where no step is open."""
+        was_open = self._gap_open
+        self._close_gap()  # what the gap counted so far is charged as before
+        try:
+            yield
+        finally:
+            if was_open:
+                self.open_gap()  # counts again from zero, its clock restarted
 
     def restart_clock(self) -> None:
         """The trainer is built: the time spent so far is not training time (`SECONDS_INCLUDE`); its FLOPs are kept."""

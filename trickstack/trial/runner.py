@@ -40,6 +40,7 @@ from trickstack.core.stacks import arm_name
 from trickstack.core.system import check_precision, settings
 from trickstack.trial.clocks import device_clock
 from trickstack.trial.composer_patches import apply_patches
+from trickstack.trial.curves import CurveRecorder
 from trickstack.trial.devices import accelerator, composer_device, resolve_device, set_deterministic
 from trickstack.trial.flops import AUDIT_WINDOW, BudgetController, count_flops
 from trickstack.trial.precision import autocast_forward, compile_config
@@ -170,6 +171,7 @@ def run_trial(
     tags: Mapping[str, str] | None = None,
     precision: str = "fp32",
     compile: bool = False,
+    curve: bool = True,
 ) -> RunRecord:
     """Train ``stack`` on ``workload`` with ``seed`` under ``budget`` and return its record.
 
@@ -192,6 +194,7 @@ def run_trial(
     ``precision`` (``fp32`` or ``bf16``: autocast over the model's forward) and ``compile`` (`torch.compile` by
     Composer) are system settings (`trickstack.trial.precision`), kept in the record's provenance; a trick that
     cannot run under them raises `UserError`.
+    ``curve`` records the learning curve (`trickstack.trial.curves`; the default); it changes nothing else in the run.
     """
     check_seed(seed)
     check_precision(precision)
@@ -224,6 +227,8 @@ def run_trial(
     train_data = wl.train_dataset(splits, seed) if wl.train_dataset else (splits.train_x, splits.train_y)
     train_loader = batched_loader(train_data, wl.batch_size, seed=seed)
     eval_loader = batched_loader((splits.eval_x, splits.eval_y), wl.eval_batch_size, seed=None, drop_last=False)
+    recorder = CurveRecorder(controller, eval_fractions=wl.curve_evals, eval_loader=eval_loader,
+                             metric_key=wl.metric_key) if curve else None
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", module="composer")  # e.g. SWA's BatchNorm advice, on every trial
@@ -238,7 +243,7 @@ def run_trial(
                 schedulers=wl.make_schedule(nuisance),
                 step_schedulers_every_batch=True,
                 algorithms=[t.info.build(t.params) for t in tricks],
-                callbacks=[controller, *callbacks],
+                callbacks=[controller, *([recorder] if recorder else []), *callbacks],  # the recorder reads the controller
                 loggers=loggers,
                 run_name=run_name,
                 progress_bar=False,
@@ -262,6 +267,9 @@ def run_trial(
             start, cpu_start = time.perf_counter(), time.process_time()
             trainer.fit()
             train_seconds, train_cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+            if recorder:  # the curve's evaluations are not training (EVAL_NOTE)
+                train_seconds, train_cpu_seconds = (train_seconds - recorder.eval_seconds,
+                                                    train_cpu_seconds - recorder.eval_cpu_seconds)
             eval_value, eval_seconds = None, 0.0
             if not controller.diverged:
                 start = time.perf_counter()
@@ -303,6 +311,7 @@ def run_trial(
             flops_outside_steps=controller.flops_outside_steps,
             mismatches=[FlopMismatch(**m) for m in controller.audit_mismatches],
         ),
+        curve=recorder.curve() if recorder else None,
     )
     if controller.audit_mismatches:
         first = controller.audit_mismatches[0]

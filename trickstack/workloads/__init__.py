@@ -71,8 +71,9 @@ class Workload:
     Optional: ``includes`` (tricks the baseline already has: not stacked again), ``simulate`` (runs drawn,
     not trained; the ``synthetic`` workload), ``train_dataset`` (``(splits, seed) -> Dataset`` of whole batches
     indexed by a list of indices, e.g. with data augmentation drawn from ``seed``; default: the plain tensors)
-    and ``cpu_variant`` (the name of a smaller workload with the same pipeline that CPU-only test suites
-    check in place of this one, which is sized for a GPU).
+    ``cpu_variant`` (the name of a smaller workload with the same pipeline that CPU-only test suites
+    check in place of this one, which is sized for a GPU) and ``curve_evals`` (shares of the budget at which the
+    learning curve measures the eval metric, outside the budget: only where that is cheap).
 
     What the budget machinery needs: one training step must be a forward, a loss and a backward that torch's
     ``FlopCounterMode`` can count on one batch of ``batch_size`` (`trickstack.trial.runner.baseline_step_flops`),
@@ -111,8 +112,14 @@ class Workload:
     # A workload sized for a GPU names its CPU-sized variant (same data pipeline, network and recipe, smaller):
     # trickstack's CPU test suite checks the variant in its place.
     cpu_variant: Optional[str] = None
+    # Shares of the budget (0 to 1) at which a run's learning curve measures the eval metric, outside the budget
+    # and the timed seconds (`trickstack.trial.curves`): only where evaluating is cheap next to training.
+    curve_evals: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
+        if any(not 0 < f < 1 for f in self.curve_evals):
+            raise UserError(f"workload {self.name!r}: curve_evals {self.curve_evals} must be shares of the budget "
+                            "between 0 and 1 (the final evaluation is the record's own)")
         for p in self.nuisance:
             p.validate(p.default, owner=self.name)  # a bad default names this workload
 

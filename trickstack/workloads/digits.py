@@ -102,5 +102,6 @@ DIGITS = register_workload(
         load_splits=load_splits,
         make_optimizer=small_classifier.make_optimizer,
         make_schedule=small_classifier.make_schedule,
+        curve_evals=(0.25, 0.5, 0.75),  # one eval batch, a few training steps of work: cheap next to a run
     )
 )
