@@ -16,7 +16,13 @@ Prints, for ``--device`` (default ``auto``: a CUDA GPU when there is one):
 ``--device cpu --tiny`` is the dry path (seconds; the test suite runs it): every step, at a few training steps,
 on the workload's CPU-sized variant where it names one (``cifar10-tiny`` for ``cifar10``).
 
-    python -m trickstack.benchmarks.gpu_check [--device auto] [--workload cifar10] [--tiny] [--json]
+``--data synthetic`` trains on generated data in the workloads' shapes (`trickstack.benchmarks.synthetic_data`), for a
+machine without the real data (no network, no CIFAR-10): the steps, FLOPs and times are the workload's, its metric
+values mean nothing, and the output says so. ``auto`` (the default) takes the real data and falls back to
+synthetic data with a message when it is absent; ``real`` never falls back.
+
+    python -m trickstack.benchmarks.gpu_check [--device auto] [--workload cifar10] [--tiny] [--data auto|real|synthetic]
+        [--json]
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import torch
 from composer.core import Callback
 
 from trickstack.benchmarks.overhead import hand_written, trickstack_trial
+from trickstack.benchmarks.synthetic_data import MODES, TIMING_ONLY, with_data
 from trickstack.core.budget import Budget
 from trickstack.core.errors import UserError
 from trickstack.core.records import provenance
@@ -50,19 +57,23 @@ DEFAULT_WORKLOAD = "cifar10"
 CLOCK_SECONDS = (5.0, 0.3)  # (full, tiny): the budget in seconds of the clock check's run
 
 
-def check(device: str = "auto", workload: str = DEFAULT_WORKLOAD, tiny: bool = False) -> dict:
+def check(device: str = "auto", workload: str = DEFAULT_WORKLOAD, tiny: bool = False, data: str = "auto") -> dict:
     """Run the five checks (see the module doc); return their results as a dict of plain values.
 
-    ``tiny``: a few steps of each, on the workload's ``cpu_variant`` when it has one (the dry path)."""
+    ``tiny``: a few steps of each, on the workload's ``cpu_variant`` when it has one (the dry path). ``data``:
+    ``auto``, ``real`` or ``synthetic`` (`trickstack.benchmarks.synthetic_data.with_data`)."""
     device = resolve_device(device)
     wl = get_workload(workload)
     if tiny and wl.cpu_variant:
         wl = get_workload(wl.cpu_variant)
+    wl, source = with_data(wl, data)
+    mnist, mnist_source = with_data(get_workload("mnist1d"), data)
     size = int(tiny)
     prov = provenance(accelerator(device), True)
     result: dict = {"device": device, "accelerator": prov.accelerator, "accelerator_count": prov.accelerator_count,
                     "cuda": prov.cuda, "torch": prov.torch, "composer": prov.composer,
-                    "trickstack": prov.trickstack_version, "git_commit": prov.git_commit, "workload": wl.name}
+                    "trickstack": prov.trickstack_version, "git_commit": prov.git_commit, "workload": wl.name,
+                    "data": {wl.name: source, mnist.name: mnist_source}}
 
     steps = min(REPEAT_STEPS[size], wl.reference_steps)  # never longer than the reference run (cifar10: 476 steps)
     budget = Budget("flops", float(steps * baseline_step_flops(wl)))
@@ -73,7 +84,6 @@ def check(device: str = "auto", workload: str = DEFAULT_WORKLOAD, tiny: bool = F
     result["budget_error"] = [r.flops / r.budget.value - 1 for r in (a, b)]
 
     steps = OVERHEAD_STEPS[size]
-    mnist = get_workload("mnist1d")
     trickstack_trial(mnist, 5, 0, device), hand_written(mnist, 5, 0, device)  # warm up: kernels, allocator, data
     ours, floor = [], []
     for repeat in range(REPEATS[size]):  # interleaved, so drifts in load hit both alike
@@ -97,6 +107,9 @@ def show(r: dict) -> None:
     gpu = f", {r['accelerator']} x{r['accelerator_count']}, CUDA {r['cuda']}" if r["accelerator"] else ""
     print(f"device {r['device']}{gpu}; torch {r['torch']}, composer {r['composer']}, trickstack {r['trickstack']} "
           f"@ {(r['git_commit'] or 'wheel')[:10]}")
+    generated = [name for name, source in r["data"].items() if source == "synthetic"]
+    if generated:
+        print(f"data of {', '.join(generated)}: {TIMING_ONLY.upper()}")
     rep = r["repeat"]
     print(f"{r['workload']}: two deterministic runs of {rep['steps']} steps, seed 0: {rep['metric']} "
           f"{rep['values'][0]!r} and {rep['values'][1]!r}: {'identical' if rep['identical'] else 'DIFFERENT'}")
@@ -158,10 +171,13 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--workload", default=DEFAULT_WORKLOAD)
     parser.add_argument("--tiny", action="store_true",
                         help="a few steps of each check, on the workload's CPU-sized variant: the dry path, seconds")
+    parser.add_argument("--data", choices=MODES, default="auto",
+                        help="synthetic: generated data in the workloads' shapes, timing only (for a machine without "
+                             "the real data); auto (default): the real data, else synthetic with a message")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
     try:
-        result = check(args.device, args.workload, args.tiny)
+        result = check(args.device, args.workload, args.tiny, args.data)
     except UserError as error:  # a device this machine lacks: one line, exit code 2 (as the CLI)
         print(f"gpu_check: {error}", file=sys.stderr)
         sys.exit(2)

@@ -279,6 +279,10 @@ def _to_next_batch(self: Timestamp, samples: Any = 0, tokens: Any = 0, duration:
     return new
 
 
+# torch 2.15's Module.modules takes remove_duplicate (default True: the walk the patch copies) and named_modules'
+# memo is retyped: the same behaviour in other source text, so the hash the fsdp_enabled patch expects goes by torch.
+_MODULE_WALK_HASH = ("1e84e53df13f331541eee798a9e7722737fd9a9827b4a1c25216dbd37b30d21d" if torch.__version__ >= "2.15"
+                     else "52a883e079b2ea1f214064b9324654d6a6b7a91ea4c2d47b0469a0940ad3f997")
 _FSDP_TYPES = (getattr(state_module, "FSDP", ()), getattr(state_module, "FSDPModule", ()))  # what the original tests
 
 
@@ -364,8 +368,7 @@ PATCHES = (
           (_original_to_next_batch, Timestamp.copy, Timestamp.__init__, Time.__init__, Time.__add__, Time._parse,
            Time.from_input), "6dcba5398797c35819dd0a54bf2209b902947901ad37cba19f76d74ae0b546da"),
     Patch(State, "fsdp_enabled", _original_fsdp_enabled, property(_fsdp_enabled),
-          (_original_fsdp_enabled.fget, torch.nn.Module.modules, torch.nn.Module.named_modules),
-          "52a883e079b2ea1f214064b9324654d6a6b7a91ea4c2d47b0469a0940ad3f997"),
+          (_original_fsdp_enabled.fget, torch.nn.Module.modules, torch.nn.Module.named_modules), _MODULE_WALK_HASH),
     Patch(trainer_module, "get_composer_env_dict", _original_env_dict, trainer_env_dict,
           (Trainer.__init__, _original_env_dict, collect_env.get_composer_version, collect_env.get_composer_commit_hash),
           "5c4339125b2c6d2f9d32dac9b29035413921c0375536b1ae0ef4f9d8c52dc74e"),

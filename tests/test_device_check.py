@@ -1,0 +1,85 @@
+"""The device check on a bare GPU machine, rehearsed here: gpu_check's wheels installed with ``--no-deps`` into an
+environment that has Python and torch only, and ``gpu_check --device cpu --tiny --data synthetic`` run there
+(README: "The device check").
+
+The rehearsal uses this machine's Python (3.11; the device machine's is 3.12) and the torch of the test
+environment, whose wheels for that Python `device_wheels` fetches from PyPI.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import os
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+import torch
+from packaging.requirements import Requirement
+
+from trickstack.benchmarks import device_wheels
+from trickstack.benchmarks.synthetic_data import TIMING_ONLY
+
+ROOT = Path(__file__).resolve().parent.parent
+NOT_ON_THE_DEVICE = ("pandas", "scipy", "statsmodels", "optuna", "datasets", "pyarrow", "mnist1d", "sklearn", "matplotlib")
+
+
+def _torch_and_what_it_brings() -> set[md.Distribution]:
+    """The installed distributions of torch and its requirements, recursively (markers evaluated here)."""
+    found: dict[str, md.Distribution] = {}
+    todo = ["torch"]
+    while todo:
+        name = todo.pop()
+        if name in found:
+            continue
+        found[name] = dist = md.distribution(name)
+        for line in dist.requires or []:
+            req = Requirement(line)
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                todo.append(req.name)
+    return set(found.values())
+
+
+def _bare_environment(where: Path) -> Path:
+    """A new venv with this environment's torch (and what torch brings) linked in, nothing else: its Python."""
+    subprocess.run([sys.executable, "-m", "venv", str(where)], check=True)
+    python = where / "bin" / "python"
+    site = Path(subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               check=True, capture_output=True, text=True).stdout.strip())
+    ours = Path(sysconfig.get_paths()["purelib"])
+    tops = {f.parts[0] for dist in _torch_and_what_it_brings() for f in dist.files or [] if f.parts[0] != ".."}
+    for top in sorted(tops):
+        if (ours / top).exists() and not (site / top).exists():
+            (site / top).symlink_to(ours / top)
+    return python
+
+
+@pytest.mark.slow
+def test_the_device_check_runs_where_only_python_and_torch_are(tmp_path):
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    try:
+        wheels = device_wheels.prepare(tmp_path / "wheels", version, torch.__version__.split("+")[0])
+    except subprocess.CalledProcessError as error:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"the device machine's wheels could not be fetched from PyPI (no network here?): {error}")
+    names = {w.name.split("-")[0].lower() for w in wheels}
+    assert "trickstack" in names and "mosaicml" in names and "torch" not in names
+    assert not names & set(NOT_ON_THE_DEVICE)
+    python = _bare_environment(tmp_path / "bare")
+    check = subprocess.run([python, "-c", "import importlib.util as u, sys; print([m for m in sys.argv[1:] if u.find_spec(m)])",
+                            "composer", "trickstack", *NOT_ON_THE_DEVICE], capture_output=True, text=True, check=True,
+                           cwd=tmp_path)  # not the checkout, whose trickstack/ would be found
+    assert check.stdout.strip() == "[]"  # torch only, before the wheels
+    env = {**os.environ, "PYTHON": str(python), "DEVICE_WHEELS": str(tmp_path / "wheels"),
+           "TRICKSTACK_CACHE": str(tmp_path / "cache")}
+    run = subprocess.run(["bash", str(ROOT / "benchmarks" / "device_check.sh"), "--device", "cpu", "--tiny", "--data",
+                          "synthetic"], env=env, capture_output=True, text=True, timeout=1200)
+    assert run.returncode == 0, run.stderr[-3000:]
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith(f"machine: Python {version}") and f"torch {torch.__version__}" in lines[0]
+    assert lines[1].startswith("device cpu; torch") and lines[1].endswith("@ wheel")
+    assert lines[2] == f"data of cifar10-tiny, mnist1d: {TIMING_ONLY.upper()}"
+    assert "cifar10-tiny: two deterministic runs" in lines[3] and lines[3].endswith(": identical")
