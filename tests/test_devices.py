@@ -51,7 +51,7 @@ def test_the_study_engine_starts_each_worker_on_its_device(monkeypatch):
     class FakeProcess:
         exitcode = 0  # ended well: the coordinator reads it
 
-        def __init__(self, target, args):
+        def __init__(self, target, args, kwargs=None):
             started.append(args)
 
         def start(self):

@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import time
+import types
 import uuid
 
 import optuna
@@ -25,6 +26,7 @@ from trickstack.ablations.preemption import PREEMPTED_EXIT, Preempted, Preemptio
 from trickstack.ablations.spec import StudySpec
 from trickstack.ablations.storage import GRACE_ENV, HEARTBEAT_ENV, heartbeat_timing, open_storage
 from trickstack.core.errors import UserError
+from trickstack.simulator import workload as simulated
 
 TIMEOUT = 240  # seconds to wait for other processes: the machine is shared
 
@@ -82,6 +84,8 @@ def test_sigterm_finishes_the_trial_within_the_grace_or_releases_it(tmp_path, mo
         assert len(waiting) == len(eval_keys(spec)) and retry_reasons(study) == ["released"]
     assert [t for t in trials if t.state == TrialState.RUNNING] == [], "a trial was started after the SIGTERM"
     monkeypatch.undo()
+    # the simulated runs' own seconds are not waited out again (6 x 30 s): what is tested is that each job completes once
+    monkeypatch.setattr(simulated, "time", types.SimpleNamespace(**{**vars(time), "sleep": lambda seconds: None}))
     worker.work(spec.study.name, url)  # another worker: the released job is run from scratch, once
     assert_each_job_complete_once(study, eval_keys(spec))
 

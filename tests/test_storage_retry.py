@@ -216,7 +216,7 @@ def test_a_local_worker_that_gives_up_exits_2_quietly_and_its_coordinator_says_w
     class GaveUp:  # a local worker process that exited as worker_main does above
         exitcode, sentinel = resilient.GAVE_UP_EXIT, None
 
-        def __init__(self, target, args):
+        def __init__(self, target, args, kwargs=None):
             pass
 
         def start(self):
