@@ -68,7 +68,8 @@ class Preemption:
         self.requested = True
         self.say(f"worker: SIGTERM: starting no new trial; the current one may finish within {self.grace:g} s, "
                  "else it is released to another worker")
-        if self.grace <= 0:
+        if self.grace <= 0:  # released at once; and again every AGAIN_SECONDS, should this raise be swallowed
+            signal.setitimer(signal.ITIMER_REAL, AGAIN_SECONDS, AGAIN_SECONDS)
             self._on_alarm(signum, frame)
         elif math.isfinite(self.grace):
             signal.setitimer(signal.ITIMER_REAL, self.grace, AGAIN_SECONDS)

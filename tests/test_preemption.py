@@ -13,6 +13,7 @@ import subprocess
 import time
 import types
 import uuid
+import weakref
 
 import optuna
 import psutil
@@ -194,3 +195,20 @@ def test_workers_in_their_own_pid_namespaces_killed_and_preempted_mid_trial(tmp_
         optuna.delete_study(study_name=name, storage=postgres_url)
     except Exception:
         pass
+
+
+def test_a_release_swallowed_where_it_was_raised_is_raised_again_with_no_grace():
+    """With --grace 0 the release is raised at the SIGTERM; code it lands in may swallow it (a weakref callback run
+    by the collector prints "Exception ignored" and goes on: seen in a SLURM worker), so it is raised again."""
+
+    class Model:
+        pass
+
+    with Preemption(0, say=lambda line: None) as preemption, pytest.raises(Preempted):
+        with preemption.training():
+            model = Model()
+            watch = weakref.ref(model, lambda ref: os.kill(os.getpid(), signal.SIGTERM))  # noqa: F841
+            del model  # the callback runs; the handler runs inside it and its exception is swallowed there
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:  # training goes on
+                pass
