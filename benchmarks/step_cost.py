@@ -28,13 +28,14 @@ from composer.core import Callback
 from composer.utils import reproducibility
 from torch import nn
 
+from trickstack.benchmarks.overhead import hand_written  # the same plain loop (moving batches as Composer does)
 from trickstack.core.budget import Budget
 from trickstack.core.params import Param
 from trickstack.trial.composer_patches import apply_patches
 from trickstack.trial.flops import AUDIT_WINDOW, BudgetController
 from trickstack.trial.runner import run_trial
 from trickstack.workloads import Workload
-from trickstack.workloads.data import Splits, batched_loader
+from trickstack.workloads.data import Splits
 from trickstack.workloads.small_classifier import classifier, make_schedule
 
 FEATURES, CLASSES = 8, 2  # each parameter tensor is one 8x2 weight: 16 numbers
@@ -78,27 +79,6 @@ def workload(n: int) -> Workload:
         build_model=lambda: classifier(SummedWeights(n), num_classes=CLASSES), load_splits=lambda: splits,
         make_optimizer=_sgd, make_schedule=make_schedule,
     )
-
-
-def hand_written(wl: Workload, steps: int, seed: int) -> tuple[float, float]:
-    """(wall, CPU) seconds of ``steps`` steps of a plain PyTorch loop, from the first step to the last."""
-    reproducibility.seed_all(seed)
-    model = wl.build_model()
-    optimizer = wl.make_optimizer(model, wl.resolve_nuisance())
-    loader = batched_loader((wl.splits.train_x, wl.splits.train_y), wl.batch_size, seed=seed)
-    done = 0
-    start, cpu = time.perf_counter(), time.process_time()
-    while done < steps:
-        for batch in loader:
-            optimizer.zero_grad(set_to_none=True)
-            loss = model.loss(model(batch), batch)
-            loss.backward()
-            optimizer.step()
-            loss.item()  # the trainer reads the loss every step too
-            done += 1
-            if done == steps:
-                break
-    return time.perf_counter() - start, time.process_time() - cpu
 
 
 def _clocks() -> tuple[float, float]:
