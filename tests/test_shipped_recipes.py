@@ -70,8 +70,18 @@ def test_the_shipped_site_adds_up_names_no_local_path_and_has_every_tricks_page(
                          for t in named)
 
 
+# Workloads whose recorded runs another torch does not replay bit for bit (README: "Installing over a newer torch");
+# strict: the day they match again, this fails and the entry goes.
+TORCH_DEPENDENT = {"shakespeare-char": "under torch 2.15.0 the 2026 recipe's seed-0 run ends at eval loss 2.0935 where "
+                                       "its torch 2.7.0 record says 2.0718 (cause not yet found)"}
+
+
+def _release(version: str) -> str:
+    return version.split("+")[0]
+
+
 @pytest.mark.parametrize("workload", WORKLOADS)
-def test_a_recorded_run_of_the_newest_recipe_replays_bit_for_bit(workload):
+def test_a_recorded_run_of_the_newest_recipe_replays_bit_for_bit(workload, request):
     recipe = list_recipes(workload, "flops")[-1]
     resolved = resolve(find_recipe(workload, recipe.recipe.year))
     evidence = shipped_paths(workload, "flops")[-1].parent / recipe.provenance.evidence
@@ -83,6 +93,8 @@ def test_a_recorded_run_of_the_newest_recipe_replays_bit_for_bit(workload):
         pytest.skip(f"the evidence was recorded on {record.provenance.cpu}; this machine is {here.cpu}")
     if workload == "shakespeare-char":
         real_corpus_or_skip()  # found beside the checkout or in the cache, or downloaded now
+    if workload in TORCH_DEPENDENT and _release(torch.__version__) != _release(record.provenance.torch):
+        request.applymarker(pytest.mark.xfail(strict=True, reason=TORCH_DEPENDENT[workload]))
     threads = torch.get_num_threads()
     torch.set_num_threads(record.provenance.torch_threads)
     try:
