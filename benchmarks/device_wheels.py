@@ -87,14 +87,20 @@ def prepare(out: Path, python: str, torch: str) -> list[Path]:
     subprocess.run([sys.executable, "-m", "uv", "build", "--quiet", "--wheel", "--out-dir", str(out), str(ROOT)],
                    check=True)
     wheels = sorted(out.glob("*.whl"))
+    check_size(wheels, f"for CPython {python} on {PLATFORM} over torch {torch}")
+    return wheels
+
+
+def check_size(wheels: list[Path], what: str, limit_mib: float = LIMIT_MIB) -> float:
+    """Print each wheel's size and the total (MiB); exit 1 past ``limit_mib``."""
     total = sum(w.stat().st_size for w in wheels) / 2**20
     for w in wheels:
         print(f"{w.stat().st_size / 2**20:7.2f} MiB  {w.name}")
-    print(f"{total:7.2f} MiB  in all, {len(wheels)} wheels for CPython {python} on {PLATFORM} over torch {torch}")
-    if total > LIMIT_MIB:
-        print(f"device_wheels: {total:.1f} MiB is over the {LIMIT_MIB} MiB a device machine takes", file=sys.stderr)
+    print(f"{total:7.2f} MiB  in all, {len(wheels)} wheels {what}")
+    if total > limit_mib:
+        print(f"device_wheels: {total:.1f} MiB is over the {limit_mib:g} MiB a device machine takes", file=sys.stderr)
         raise SystemExit(1)
-    return wheels
+    return total
 
 
 def main(argv: list[str] | None = None) -> None:

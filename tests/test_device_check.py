@@ -83,3 +83,18 @@ def test_the_device_check_runs_where_only_python_and_torch_are(tmp_path):
     assert lines[1].startswith("device cpu; torch") and lines[1].endswith("@ wheel")
     assert lines[2] == f"data of cifar10-tiny, mnist1d: {TIMING_ONLY.upper()}"
     assert "cifar10-tiny: two deterministic runs" in lines[3] and lines[3].endswith(": identical")
+
+
+def test_wheels_past_the_device_limit_are_refused_with_their_sizes(tmp_path, capsys):
+    from trickstack.benchmarks.device_wheels import check_size
+
+    wheels = []
+    for name, size in (("a-1-py3-none-any.whl", 600_000), ("b-1-py3-none-any.whl", 500_000)):
+        (tmp_path / name).write_bytes(b"\0" * size)
+        wheels.append(tmp_path / name)
+    assert abs(check_size(wheels, "here", limit_mib=2) - 1_100_000 / 2**20) < 1e-9  # under: the total
+    with pytest.raises(SystemExit) as refused:
+        check_size(wheels, "here", limit_mib=1)
+    assert refused.value.code == 1
+    captured = capsys.readouterr()
+    assert "a-1-py3-none-any.whl" in captured.out and "is over the 1 MiB" in captured.err
