@@ -24,7 +24,7 @@ import numpy as np
 from trickstack.benchmarks.sequential_derive import RUN_NOISE, TRICK, truth
 from trickstack.derive.config import Config
 from trickstack.derive.derive import DeriveOptions
-from trickstack.derive.search import confirm, confirmation
+from trickstack.derive.search import ESTIMATE_SEEDS, confirm, confirmation, estimation
 from trickstack.derive.writing import quoted
 from trickstack.simulator.workload import simulate_run
 from trickstack.workloads import get_workload
@@ -43,8 +43,9 @@ class Quote:
     ci_corrected: tuple[float, float]
 
 
-def year(effect: float, seed: int) -> Optional[Quote]:
-    """One simulated year through derive's confirmation: what derive quotes when it accepts, else None."""
+def year(effect: float, seed: int, estimate_seeds: int = ESTIMATE_SEEDS) -> Optional[Quote]:
+    """One simulated year through derive's confirmation and estimation: what derive quotes when it accepts,
+    else None."""
     wl, t = get_workload("synthetic"), truth(effect, seed)
     candidate, reference = Config(frozenset({TRICK})), Config(frozenset())
 
@@ -52,16 +53,18 @@ def year(effect: float, seed: int) -> Optional[Quote]:
         return confirm([simulate_run(t, wl, [TRICK], seed=s) for s in used],
                        [simulate_run(t, wl, [], seed=s) for s in used], wl, candidate, reference)
 
-    c = confirmation(evaluate, DeriveOptions().plan(), 0)
+    options = DeriveOptions(estimate_seeds=estimate_seeds)
+    c = confirmation(evaluate, options.plan(), options.seeds)
     if not c.accepted:
         return None
-    q = quoted(c.test, c.accepted, c.record)
+    _, fresh = estimation(evaluate, c, options.plan(), options.seeds, 0, options.estimate_seeds)
+    q = quoted(c.test, c.accepted, c.record, fresh)
     return Quote(q["gain"], tuple(q["ci"]), q["gain_corrected"], tuple(q["ci_corrected"]))
 
 
-def row(effect: float, years: int, first: int = 0) -> dict[str, float]:
+def row(effect: float, years: int, first: int = 0, estimate_seeds: int = ESTIMATE_SEEDS) -> dict[str, float]:
     """The table's row for ``years`` simulated years at a true gain of ``effect`` sds (years ``first``...)."""
-    quotes = [q for q in (year(effect, first + y) for y in range(years)) if q is not None]
+    quotes = [q for q in (year(effect, first + y, estimate_seeds) for y in range(years)) if q is not None]
     true = effect * SD
     out = {"truth (sd)": effect, "years": years, "accepted": len(quotes) / years}
     for what, gain, ci in (("raw", "gain", "ci"), ("corrected", "gain_corrected", "ci_corrected")):
@@ -74,9 +77,9 @@ def row(effect: float, years: int, first: int = 0) -> dict[str, float]:
     return out
 
 
-def table(years: int, null_years: int) -> list[dict[str, float]]:
-    rows = [row(0.0, null_years)] if null_years else []
-    return rows + [row(effect, years, first=100_000 * (i + 1)) for i, effect in enumerate(EFFECTS)]
+def table(years: int, null_years: int, estimate_seeds: int = ESTIMATE_SEEDS) -> list[dict[str, float]]:
+    rows = [row(0.0, null_years, estimate_seeds=estimate_seeds)] if null_years else []
+    return rows + [row(effect, years, 100_000 * (i + 1), estimate_seeds) for i, effect in enumerate(EFFECTS)]
 
 
 def render(rows: list[dict[str, float]]) -> str:
@@ -90,12 +93,15 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--years", type=int, default=3000, help="simulated years at each true gain")
     parser.add_argument("--null-years", type=int, default=3000, help="simulated null years (true gain 0)")
+    parser.add_argument("--estimate-seeds", type=int, default=ESTIMATE_SEEDS,
+                        help="derive's estimation seeds after an acceptance (0: the confirmation's seeds alone)")
     args = parser.parse_args(argv)
     plan = DeriveOptions().plan()
     print(f"derive's plan: looks {list(plan.looks)}, {plan.spending} spending, alpha {plan.alpha}; normal paired "
-          f"differences, sd {SD:.6g}; {args.years} years per gain, {args.null_years} null years. Ratios are to the true "
+          f"differences, sd {SD:.6g}; {args.estimate_seeds} estimation seeds after an acceptance; {args.years} years per "
+          f"gain, {args.null_years} null years. Ratios are to the true "
           "gain (null row: in paired sds); coverage: share of accepted years whose 95% interval holds the truth.")
-    print(render(table(args.years, args.null_years)))
+    print(render(table(args.years, args.null_years, args.estimate_seeds)))
 
 
 if __name__ == "__main__":

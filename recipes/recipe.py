@@ -113,6 +113,9 @@ class ProvenanceSection(Strict):
     commit: str = Field(min_length=1)
     budget: BudgetRecord
     seeds: list[int] = Field(min_length=1, description="evaluation seeds, disjoint from tuning and search seeds")
+    estimation_seeds: Optional[list[int]] = Field(
+        None, min_length=1, description="accepted: fresh seeds the recipe and the one it was tested against ran on after "
+                                        "the acceptance, outside the decision; the corrected gain adds them")
     previous: str = Field(min_length=1, description='the recipe it was tested against ("baseline" for the first year)')
     gain: float = Field(allow_inf_nan=False, description="mean paired difference vs previous, metric units, + = better")
     ci: tuple[float, float] = Field(description="95% confidence interval of the gain")
@@ -139,6 +142,11 @@ class ProvenanceSection(Strict):
         for key, ci in (("ci", self.ci), ("ci_corrected", self.ci_corrected)):
             if ci is not None and not ci[0] <= ci[1]:
                 raise ValueError(f"{key} must be [low, high] with low <= high, got {list(ci)}")
+        fresh = self.estimation_seeds
+        if fresh is not None and (len(set(fresh)) != len(fresh) or min(fresh) < 0 or set(fresh) & set(self.seeds)):
+            raise ValueError(f"estimation_seeds must be distinct, non-negative and not evaluation seeds, got {fresh}")
+        if fresh is not None and not self.accepted:
+            raise ValueError("estimation_seeds: only an accepted recipe runs estimation seeds")
         if (self.gain_corrected is None) != (self.ci_corrected is None):
             raise ValueError("gain_corrected and ci_corrected go together")
         c = self.confirmation

@@ -31,11 +31,12 @@ def test_each_year_is_confirmed_on_seeds_no_earlier_year_used(tmp_path, storage)
     first = run(tmp_path / "recipes", 2016, STRONG, storage)
     second = run(tmp_path / "recipes", 2018, HARMFUL, f"{storage}-2018")
     drop_memory(f"{storage}-2018")
-    assert first.seeds[0] == 0 and second.seeds[0] == max(first.seeds) + 1
-    assert not set(first.seeds) & set(second.seeds)
+    assert first.accepted and first.estimation_seeds  # an accepted year also ran fresh seeds after its acceptance
+    assert first.seeds[0] == 0 and second.seeds[0] == max(first.seeds + first.estimation_seeds) + 1
+    assert not set(first.seeds + first.estimation_seeds) & set(second.seeds)
     board = lb.build(tmp_path / "recipes").boards["synthetic"]
     assert reused_seed_lines(board.entries[-1]) == []  # nothing to say: its seeds are its own
-    assert "every earlier year's evaluation seeds" in html.unescape(render_rules(lb.build(tmp_path / "recipes")))
+    assert "every earlier year's evaluation and estimation seeds" in html.unescape(render_rules(lb.build(tmp_path / "recipes")))
 
 
 def test_a_year_confirmed_on_its_previous_recipes_seeds_says_so(tmp_path):

@@ -82,7 +82,12 @@ def test_a_planted_gain_is_accepted_with_its_provenance(tmp_path, storage):
     # Runs of exactly the recipe carry it; search runs are on seeds disjoint from the evaluation seeds.
     assert all(r["recipe"]["name"] == "synthetic/2016" for r in records if r["seed"] in SEEDS
                and sorted(t["name"] for t in r["tricks"]) == d.recipe.stack and r["nuisance"] == d.recipe.nuisance)
-    assert {r["seed"] for r in records} - set(SEEDS) and min({r["seed"] for r in records} - set(SEEDS)) >= 2_000_000
+    # Estimation seeds (the recipe and the baseline after the acceptance) follow every seed the looks could use.
+    assert prov["estimation_seeds"] == list(range(12, 22)) and d.estimation_seeds == prov["estimation_seeds"]
+    fresh = {tuple(sorted(t["name"] for t in r["tricks"])) for r in records if r["seed"] in prov["estimation_seeds"]}
+    assert fresh == {(), tuple(d.recipe.stack)}
+    other = {r["seed"] for r in records} - set(SEEDS) - set(prov["estimation_seeds"])
+    assert other and min(other) >= 2_000_000
 
 
 def test_a_null_effect_is_carried_forward(tmp_path, storage):

@@ -4,6 +4,7 @@ leaderboard recomputing it (and refusing a recipe that claims another) and showi
 from __future__ import annotations
 
 import io
+import json
 import math
 import re
 from contextlib import redirect_stdout
@@ -16,10 +17,12 @@ from scipy import stats
 from trickstack.benchmarks import winners_curse
 from trickstack.benchmarks.sequential_derive import GAIN, truth
 from trickstack.core.errors import UserError
+from trickstack.derive import inputs
 from trickstack.derive.derive import DeriveOptions, derive
+from trickstack.derive.search import ESTIMATE_SEEDS
 from trickstack.leaderboard import board as lb
 from trickstack.leaderboard.tables import CORRECTED, previous_cell
-from trickstack.stats.selection import corrected
+from trickstack.stats.selection import Fresh, corrected
 from trickstack.stats.sequential import SequentialPlan, run_plan
 
 SEQUENTIAL = {"design": "sequential", "looks": [5, 8, 12], "spending": "pocock", "alpha": 0.01, "futility": 0.5,
@@ -60,7 +63,7 @@ def test_null_years_accepted_by_the_plan_are_pulled_toward_zero():
 
 
 def test_derive_writes_the_corrected_gain_and_the_leaderboard_checks_and_shows_it(tmp_path):
-    options = DeriveOptions(trials=4, tricks=("label_smoothing",))
+    options = DeriveOptions(trials=4, tricks=("label_smoothing",), estimate_seeds=0)  # the confirmation's seeds alone
     d = derive("synthetic", 2016, options, truth=truth(GAIN, 0), recipes=tmp_path, storage="memory://curse-derive")
     prov = tomllib.loads(d.path.read_text())["provenance"]
     assert prov["accepted"]
@@ -82,6 +85,56 @@ def test_derive_writes_the_corrected_gain_and_the_leaderboard_checks_and_shows_i
         lb.build(tmp_path)
     d.path.write_text(re.sub(r"ci_corrected = \[[^]]*\]\n", "", text))
     with pytest.raises(UserError, match="go together"):
+        lb.build(tmp_path)
+
+
+def test_fresh_pairs_add_their_likelihood_and_many_of_them_decide_the_gain():
+    gain = stats.t.isf(0.009, 4) / math.sqrt(5)  # just past the boundary on 5 seeds: the filter made it
+    alone = corrected(gain, 1.0, 5, SEQUENTIAL)
+    assert corrected(gain, 1.0, 5, SEQUENTIAL, None) == alone
+    many = corrected(gain, 1.0, 5, SEQUENTIAL, Fresh(0.3, 1.0, 10_000))  # 10,000 fresh pairs of mean 0.3
+    assert many.gain == pytest.approx(0.3, abs=0.005) and many.low < 0.3 < many.high and many.high - many.low < 0.1
+    few_low, few_high = (corrected(gain, 1.0, 5, SEQUENTIAL, Fresh(g, 1.0, 10)) for g in (0.2, 2.0))
+    assert few_low.gain < alone.gain < few_high.gain  # ten fresh pairs move it their way
+    one = corrected(gain, 1.0, 5, SEQUENTIAL, Fresh(0.5, math.nan, 1))  # one pair: its mean, no sd of its own
+    assert math.isfinite(one.gain) and one != alone
+
+
+def test_derive_runs_estimation_seeds_after_the_acceptance_and_the_leaderboard_uses_them(tmp_path):
+    options = DeriveOptions(trials=4, tricks=("label_smoothing",))
+    assert options.estimate_seeds == ESTIMATE_SEEDS == 10
+    d = derive("synthetic", 2016, options, truth=truth(GAIN, 0), recipes=tmp_path, storage="memory://curse-fresh")
+    prov = tomllib.loads(d.path.read_text())["provenance"]
+    looks = prov["confirmation"]["looks"]
+    assert prov["accepted"] and prov["estimation_seeds"] == list(range(looks[-1], looks[-1] + 10))  # after every
+    assert not set(prov["estimation_seeds"]) & set(prov["seeds"])  # seed the confirmation could have used
+    records = [json.loads(line) for line in d.evidence.read_text().splitlines()]
+    fresh = [r for r in records if r["seed"] in prov["estimation_seeds"]]
+    assert len(fresh) == 20 and len({tuple(sorted(t["name"] for t in r["tricks"])) for r in fresh}) == 2
+    on, off = (sorted((r for r in fresh if bool(r["tricks"]) == trick), key=lambda r: r["seed"]) for trick in (True, False))
+    diff = [a["metrics"]["eval_value"] - b["metrics"]["eval_value"] for a, b in zip(on, off)]
+    sd = (prov["ci"][1] - prov["ci"][0]) / 2 / stats.t.isf(0.025, len(prov["seeds"]) - 1) * math.sqrt(len(prov["seeds"]))
+    expected = corrected(prov["gain"], sd, len(prov["seeds"]), prov["confirmation"],
+                         Fresh(float(np.mean(diff)), float(np.std(diff, ddof=1)), len(diff)))
+    assert prov["gain_corrected"] == pytest.approx(expected.gain, rel=1e-6)
+    assert prov["gain_corrected"] != pytest.approx(corrected(prov["gain"], sd, len(prov["seeds"]),
+                                                             prov["confirmation"]).gain, rel=1e-3)
+    board = lb.build(tmp_path).boards["synthetic"]
+    assert board.table.iloc[1].gain_prev_corrected == pytest.approx(prov["gain_corrected"], rel=1e-6)
+    assert len(board.entries[0].estimation) == 20 and not set(prov["estimation_seeds"]) & {
+        r.seed for r in board.entries[0].search}  # not counted as search runs
+    assert inputs.fresh_seed(tmp_path / "synthetic", 2017) == prov["estimation_seeds"][-1] + 1  # next year's seeds
+
+    text, evidence = d.path.read_text(), d.evidence.read_text()
+    d.path.write_text(text.replace(f"estimation_seeds = {prov['estimation_seeds']}".replace("'", ""),
+                                   f"estimation_seeds = {prov['estimation_seeds'][:-1]}"))
+    with pytest.raises(UserError, match=r"2016.toml: provenance.gain_corrected = \S+, but its evidence"):
+        lb.build(tmp_path)  # a seed left out of the estimation: the corrected gain is not the one its seeds give
+    d.path.write_text(text)
+    dropped = [line for line in evidence.splitlines() if json.loads(line)["seed"] != prov["estimation_seeds"][0]
+               or not json.loads(line)["tricks"]]
+    d.evidence.write_text("\n".join(dropped) + "\n")
+    with pytest.raises(UserError, match=rf"{d.evidence}: .* was run on estimation seeds"):
         lb.build(tmp_path)
 
 

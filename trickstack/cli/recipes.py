@@ -127,6 +127,10 @@ def recipe_derive(
                                                         "pocock or obrien-fleming"),
     trials: int = typer.Option(16, help="configurations the search trains (on search seeds, disjoint from evaluation's)"),
     search_seeds: int = typer.Option(1, min=1, help="search seeds per configuration"),
+    estimate_seeds: Optional[int] = typer.Option(
+        None, min=0, help="an accepted candidate and the recipe it beat then run on this many fresh seeds that the "
+                          "decision never saw; the corrected gain adds them (default 10, chosen by simulation: "
+                          "trickstack.stats.selection; 0: none, the corrected gain from the confirmation alone)"),
     orders: int = typer.Option(4, min=1, help="attribution of a recipe of more than 4 tricks: the prefixes of this many "
                                               "random trick orders (sampled Shapley values); up to 4 tricks, all subsets"),
     tricks: str = typer.Option("", help="limit the candidates to these comma-separated tricks; default: every trick of "
@@ -178,7 +182,8 @@ def recipe_derive(
     options = DeriveOptions(budget=chosen, track=budget_unit, seeds=seeds, confirm=confirm, looks=planned,
                             spending=spending, trials=trials, search_seeds=search_seeds, tricks=names, orders=orders,
                             study=study, force=force, device=device, deterministic=deterministic, trackers=trackers,
-                            precision=precision, compile=compile)
+                            precision=precision, compile=compile,
+                            **({"estimate_seeds": estimate_seeds} if estimate_seeds is not None else {}))
     from trickstack.derive.derive import default_study
 
     study_name = options.study or default_study(get_workload(workload).name, year, budget_unit)
@@ -194,6 +199,11 @@ def recipe_derive(
     if d.accepted:
         out.print(f"{d.recipe.name}: new best, {escape(d.candidate)}: {test}", highlight=False)
         out.print(f"  added: {', '.join(d.added) or '-'}; removed: {', '.join(d.removed) or '-'}", highlight=False)
+        if d.corrected:
+            fresh = (f", with {len(d.estimation_seeds)} estimation seeds run after the acceptance"
+                     if d.estimation_seeds else "")
+            out.print(f"  corrected for selection{fresh}: {d.corrected[0]:+.4g} {d.metric} (95% interval "
+                      f"{d.corrected[1]:+.4g} to {d.corrected[2]:+.4g}): the gain to quote", highlight=False)
     else:
         out.print(f"{d.recipe.name}: carried forward ({previous}'s tricks unchanged): the best candidate "
                   f"{escape(d.candidate)} did not pass p < {rules.LEADERBOARD_ALPHA}: {test}", highlight=False)

@@ -4,7 +4,7 @@ negative results (each trick not kept, added back on top of the recipe), and wha
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
 from trickstack.ablations.designs import factorial, shapley_arms
@@ -79,6 +79,8 @@ class Found:
     skipped: dict[str, str]
     tried: int
     confirmation: Optional[dict] = None  # provenance.confirmation of a sequential confirmation
+    estimation_seeds: list[int] = field(default_factory=list)  # fresh seeds run after the acceptance
+    fresh: Optional[dict] = None  # the paired test on them (`trickstack.derive.search.estimation`)
 
 
 def shapley_reasons(f: Found) -> dict[str, str]:

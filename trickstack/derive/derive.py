@@ -17,6 +17,10 @@
    nominal level of an alpha-spending plan so that false acceptance stays at ``LEADERBOARD_ALPHA``; the
    recipe records the plan, the looks taken and the decision (``provenance.confirmation``), and the
    seeds used are its evaluation seeds. ``confirm="fixed"``: ``seeds`` seeds, one test.
+   **Estimation** (`trickstack.derive.search.estimation`): an accepted candidate and its reference then run
+   on ``estimate_seeds`` fresh seeds (10 by default) after every seed the confirmation could have used.
+   The decision never sees them; the corrected gain of the recipe (`trickstack.stats.selection`) adds
+   their likelihood to the confirmation's, which alone says little about the size of a small gain.
 3. **Attribution and negative results** (`trickstack.derive.attribution`) on the same seeds: every
    subset of the recipe's tricks (up to ``FACTORIAL_UP_TO`` tricks; beyond, the prefixes of ``orders``
    random orders) for its Shapley values, and the tricks not kept -- those new since the previous recipe
@@ -49,7 +53,7 @@ from trickstack.core.system import check_precision, settings
 from trickstack.derive import inputs
 from trickstack.derive.attribution import ORDERS, Found, beating, followups
 from trickstack.derive.config import Config, describe
-from trickstack.derive.search import Runs, confirm, confirmation, plan_record, prepare, run
+from trickstack.derive.search import ESTIMATE_SEEDS, Runs, confirm, confirmation, estimation, plan_record, prepare, run
 from trickstack.derive.search import candidate as best_candidate
 from trickstack.derive.writing import check_recipe, recipe_of, stamp, write_sealed
 from trickstack.recipes.recipe import (
@@ -84,6 +88,7 @@ class DeriveOptions:
     spending: str = DEFAULT_SPENDING  # the alpha-spending function over the looks (trickstack.stats.sequential.SPENDING)
     trials: int = DEFAULT_TRIALS  # configurations the search trains
     search_seeds: int = 1  # seeds each searched configuration trains on (disjoint from evaluation's)
+    estimate_seeds: int = ESTIMATE_SEEDS  # fresh seeds after an acceptance, for the corrected gain (0: none)
     tricks: Optional[tuple[str, ...]] = None
     orders: int = ORDERS
     study: Optional[str] = None  # default derive-<workload>-<year>
@@ -106,6 +111,8 @@ class DeriveOptions:
         if self.seeds < rules.LEADERBOARD_MIN_SEEDS:
             raise UserError(f"{self.seeds} evaluation seeds: a recipe is tested on at least "
                             f"{rules.LEADERBOARD_MIN_SEEDS} paired evaluation seeds (the leaderboard's rule)")
+        if self.estimate_seeds < 0:
+            raise UserError(f"{self.estimate_seeds} estimation seeds: give 0 (none) or more")
         if self.confirm not in CONFIRM:
             raise UserError(f"confirmation {self.confirm!r}: expected one of {', '.join(CONFIRM)}")
         if self.confirm == "sequential" and tuple(self.looks)[:1] < (rules.LEADERBOARD_MIN_SEEDS,):
@@ -145,6 +152,8 @@ class Derived:
     removed: list[str]
     seeds: list[int]  # the evaluation seeds used (a sequential confirmation adds them look by look)
     confirmation: Optional[dict] = None  # provenance.confirmation: the plan, the looks taken, the decision
+    estimation_seeds: list[int] = field(default_factory=list)  # fresh seeds run after the acceptance
+    corrected: Optional[tuple[float, float, float]] = None  # accepted: the gain corrected for selection, low, high
     beaten_by: dict = field(default_factory=dict)  # stacks of the follow-up runs that beat the recipe: to confirm
 
 
@@ -194,6 +203,14 @@ def derive(workload: str, year: int, options: DeriveOptions = DeriveOptions(), *
 
     confirmed = confirmation(evaluate, plan, options.seeds, first)
     test, accepted, eval_seeds = confirmed.test, confirmed.accepted, confirmed.seeds
+    reference = start if prev else baseline
+
+    def fresh_pairs(seeds: list[int]) -> dict[str, float]:  # the estimation: the candidate and its reference only
+        run(ctx, [*candidate.jobs(seeds), *reference.jobs(seeds)], "estimation")
+        runs.refresh()
+        return confirm(runs.of(candidate, seeds), runs.of(reference, seeds), wl, candidate, start)
+
+    fresh_seeds, fresh = estimation(fresh_pairs, confirmed, plan, options.seeds, first, options.estimate_seeds)
     chosen = candidate if accepted else start if prev else baseline
     subsets, negatives, skipped = followups(wl, chosen, prev, tricks, tried, options.orders, spec.study.system)
     run(ctx, [job for c in [*subsets, *negatives.values()] for job in c.jobs(eval_seeds)],
@@ -204,7 +221,7 @@ def derive(workload: str, year: int, options: DeriveOptions = DeriveOptions(), *
     if hardware is not None:
         inputs.check_timed(records, hardware)
     found = Found(wl, year, prev, chosen, candidate, accepted, test, runs, eval_seeds, options.orders, negatives,
-                  skipped, len(tried), confirmed.record)
+                  skipped, len(tried), confirmed.record, fresh_seeds, fresh)
     recipe = recipe_of(found, path, budget, name, hardware)
     resolved = resolve(recipe)
     check_recipe(resolved, runs.of(chosen, eval_seeds))
@@ -214,7 +231,12 @@ def derive(workload: str, year: int, options: DeriveOptions = DeriveOptions(), *
     return Derived(path, evidence, resolved, recipe.provenance.previous, accepted, describe(candidate),
                    test["gain"], (test["low"], test["high"]), recipe.provenance.p_value, test["n_pairs"], wl.metric,
                    len(stamped), sorted(set(resolved.stack) - prev_stack), sorted(prev_stack - set(resolved.stack)),
-                   eval_seeds, confirmed.record, beating(found))
+                   eval_seeds, confirmed.record, fresh_seeds, _corrected(recipe), beating(found))
+
+
+def _corrected(recipe) -> Optional[tuple[float, float, float]]:
+    p = recipe.provenance
+    return (p.gain_corrected, *p.ci_corrected) if p is not None and p.gain_corrected is not None else None
 
 
 def default_study(workload: str, year: int, track: str) -> str:

@@ -50,14 +50,14 @@ def check_truth(wl: Workload, synthetic: Any) -> Optional[SyntheticSection]:
 
 
 def fresh_seed(folder: Path, year: int) -> int:
-    """The first evaluation seed of ``year``'s confirmation: after every evaluation seed of the earlier years'
-    recipes in ``folder`` (one track's), so that no year re-runs the runs that got an earlier one accepted
+    """The first evaluation seed of ``year``'s confirmation: after every evaluation and estimation seed of the
+    earlier years' recipes in ``folder`` (one track's), so that no year re-runs the runs that got an earlier one accepted
     (runs are deterministic: the same seed is the same run). 0 the first year."""
     used = [0]
     for path in folder.glob("*.toml"):
         if YEAR.fullmatch(path.stem) and int(path.stem) < year:
             prov = load_recipe(path).provenance
-            used += [s + 1 for s in (prov.seeds if prov else [])]
+            used += [s + 1 for s in ([*prov.seeds, *(prov.estimation_seeds or [])] if prov else [])]
     return max(used)
 
 

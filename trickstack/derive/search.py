@@ -147,6 +147,28 @@ class Confirmed:
     record: Optional[dict[str, Any]]
 
 
+ESTIMATE_SEEDS = 10  # fresh pairs after an acceptance: chosen by simulation (`trickstack.stats.selection`)
+
+
+def estimation_seeds(plan: Optional[SequentialPlan], seeds: int, first: int, count: int) -> list[int]:
+    """The seeds of the estimation after an acceptance: ``count`` seeds after every seed the confirmation
+    could have used (its last look's, or the ``seeds`` of a fixed test), so none was seen by the decision."""
+    after = first + (int(plan.looks[-1]) if plan is not None else seeds)
+    return list(range(after, after + count))
+
+
+def estimation(evaluate: Callable[[list[int]], dict[str, float]], confirmed: Confirmed,
+               plan: Optional[SequentialPlan], seeds: int, first: int, count: int) -> tuple[list[int], Optional[dict]]:
+    """After an acceptance, the candidate and its reference on ``count`` fresh seeds (`estimation_seeds`):
+    runs the decision never saw, whose paired test (``evaluate``'s) the corrected gain adds to the
+    confirmation's (`trickstack.stats.selection.corrected`, ``fresh``). Nothing for a year not accepted or
+    ``count`` 0: ``([], None)``."""
+    if not confirmed.accepted or count < 1:
+        return [], None
+    used = estimation_seeds(plan, seeds, first, count)
+    return used, evaluate(used)
+
+
 def plan_record(plan: SequentialPlan) -> dict[str, Any]:
     """The plan as ``provenance.confirmation`` records it (before a look is taken)."""
     return {"design": "sequential", "looks": list(plan.looks), "spending": plan.spending, "alpha": plan.alpha,

@@ -15,16 +15,19 @@ from trickstack.core.records import ResolvedRecipe, RunRecord, provenance, same_
 from trickstack.derive.attribution import Found, removed_reason, shapley_reasons
 from trickstack.derive.config import describe, num
 from trickstack.recipes.recipe import Recipe, evidence_digest, write_recipe
-from trickstack.stats.selection import corrected
+from trickstack.stats.selection import corrected, fresh_of
 from trickstack.tricks.registry import get_trick
 
 
-def quoted(test: dict[str, float], accepted: bool, confirmation: Optional[dict[str, Any]]) -> dict[str, Any]:
+def quoted(test: dict[str, float], accepted: bool, confirmation: Optional[dict[str, Any]],
+           fresh: Optional[dict[str, float]] = None) -> dict[str, Any]:
     """The gain a recipe's provenance quotes from its confirmation's paired ``test``: the raw mean paired difference
     and its t interval, and, for an accepted year, the gain corrected for that acceptance and for the sequential stop
-    (`trickstack.stats.selection.corrected`) with its interval."""
+    (`trickstack.stats.selection.corrected`) with its interval; ``fresh``: the paired test on the estimation seeds
+    run after the acceptance (`trickstack.derive.search.estimation`), which the corrected gain adds."""
     out: dict[str, Any] = {"gain": float(test["gain"]), "ci": [float(test["low"]), float(test["high"])]}
-    fixed = corrected(test["gain"], test.get("sd", float("nan")), int(test["n_pairs"]), confirmation) if accepted else None
+    fixed = corrected(test["gain"], test.get("sd", float("nan")), int(test["n_pairs"]), confirmation,
+                      fresh_of(fresh)) if accepted else None
     if fixed is not None and all(map(math.isfinite, (fixed.gain, fixed.low, fixed.high))):
         out.update({"gain_corrected": fixed.gain, "ci_corrected": [fixed.low, fixed.high]})
     return out
@@ -63,7 +66,8 @@ def recipe_of(f: Found, path: Path, budget: Budget, study: str, hardware: Option
     data["provenance"] = {
         "study": study, "date": dt.datetime.now(dt.timezone.utc).date(), "commit": _commit(),
         "budget": {"unit": budget.unit, "value": budget.value}, "seeds": list(f.seeds),
-        "previous": str(prev.year) if prev else "baseline", **quoted(test, f.accepted, f.confirmation),
+        **({"estimation_seeds": list(f.estimation_seeds)} if f.estimation_seeds else {}),
+        "previous": str(prev.year) if prev else "baseline", **quoted(test, f.accepted, f.confirmation, f.fresh),
         "p_value": float(test["p"]), "accepted": f.accepted,
         "evidence": f"{f.year}.runs.jsonl", **({"hardware": hardware} if hardware else {}),
         **({"confirmation": f.confirmation} if f.confirmation else {})}

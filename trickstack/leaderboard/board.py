@@ -59,7 +59,7 @@ from trickstack.recipes.recipe import TRACKS, linked_file, recipes_root, track_f
 from trickstack.stats import analysis as an
 from trickstack.stats import planning, rules
 from trickstack.stats.compare import compare
-from trickstack.stats.selection import Corrected, corrected
+from trickstack.stats.selection import Corrected, Fresh, corrected, fresh_of
 from trickstack.stats.table import runs_table
 from trickstack.trial.flops import SECONDS_INCLUDE
 from trickstack.workloads import get_workload
@@ -109,6 +109,7 @@ class Entry:
     negative: list[dict[str, Any]] = field(default_factory=list)
     seal: Optional[str] = None  # the evidence's SHA-256, checked against the recipe's (None: hand-written)
     search: list = field(default_factory=list)  # records of the evidence file outside the evaluation seeds (search)
+    estimation: list = field(default_factory=list)  # records on provenance.estimation_seeds (after the acceptance)
     replications: list = field(default_factory=list)  # `trickstack.leaderboard.replications.Replication`, checked
 
     @property
@@ -199,8 +200,9 @@ def _board(recipes: list[ListedRecipe], year: Optional[int]) -> Board:
         evidence = linked_file(recipe.path, recipe.workload, recipe.track,
                                str(recipe.provenance.get("evidence", f"{recipe.year}.runs.jsonl")), "provenance.evidence")
         records = read_evidence(evidence, recipe, wl.metric, wl.direction)
-        seeds = recipe.provenance.get("seeds")
-        search = [r for r in records if seeds is not None and r.seed not in set(seeds)]
+        seeds, fresh = recipe.provenance.get("seeds"), set(recipe.provenance.get("estimation_seeds") or [])
+        estimation = [r for r in records if r.seed in fresh]  # run after the acceptance: the corrected gain's
+        search = [r for r in records if seeds is not None and r.seed not in set(seeds) and r.seed not in fresh]
         if seeds is not None:  # the evaluation seeds: other records (tuning, search) are not evidence
             records = [r for r in records if r.seed in set(seeds)]
         runs = runs_of(records, recipe.stack, recipe.nuisance, strict=True, where=str(evidence))
@@ -214,7 +216,7 @@ def _board(recipes: list[ListedRecipe], year: Optional[int]) -> Board:
             raise UserError(f"{evidence}: recipe {recipe.name} was run on seeds {sorted(r.seed for r in runs)}, "
                             f"but {recipe.path} lists provenance.seeds = {list(seeds)}")
         previous = _previous(recipe, by_year, entries)
-        entries.append(Entry(recipe, evidence, records, runs, previous, search=search))
+        entries.append(Entry(recipe, evidence, records, runs, previous, search=search, estimation=estimation))
     unit, value = _budget(entries)
     for e in entries:
         e.row = _row(e, wl, unit, value)
@@ -259,11 +261,11 @@ def _timed_on(entries: list[Entry]) -> str:
     if hardware == rules.SIMULATED_HARDWARE:  # simulated runs: nothing was timed (their records name this machine)
         return hardware
     for e in entries:
-        other = sorted({r.provenance.hardware_class for r in [*e.records, *e.search]} - {hardware})
+        other = sorted({r.provenance.hardware_class for r in [*e.records, *e.search, *e.estimation]} - {hardware})
         if other:
             raise UserError(f"{e.evidence}: runs timed on {', '.join(other)}, but {e.recipe.path} claims "
                             f"provenance.hardware = {hardware!r}: {rules.TIME_TRACK}")
-        busy = rules.busy_runs([*e.records, *e.search])
+        busy = rules.busy_runs([*e.records, *e.search, *e.estimation])
         if busy:
             raise UserError(f"{e.evidence}: {len(busy)} timed run(s) got less than {rules.BUSY_SHARE:.0%} of their CPU "
                             f"threads' time (seed {busy[0].seed} first): timed on a busy machine. {rules.TIME_TRACK}")
@@ -368,7 +370,8 @@ def _row(e: Entry, wl, unit: str, value: float) -> dict[str, Any]:
     confirmation = r.provenance.get("confirmation")  # a sequential confirmation is judged at the look it stopped
     status = "carried forward" if same else "new best" if rules.passes(versus, confirmation=confirmation) else "not significant"
     # the gain given that it was accepted (the winner's curse removed); NaN where no selection made the row
-    fixed = corrected(versus["gain"], versus.get("sd", math.nan), versus["n_pairs"], confirmation) \
+    fixed = corrected(versus["gain"], versus.get("sd", math.nan), versus["n_pairs"], confirmation,
+                      _fresh(e, wl, prev_stack, prev_nuisance)) \
         if status == "new best" and r.provenance.get("accepted", True) else corrected(math.nan, math.nan, 0)
     _check_claims(e, status, versus, fixed)
     added = {n: p for n, p in r.stack.items() if prev_stack.get(n) != p}
@@ -386,6 +389,21 @@ def _row(e: Entry, wl, unit: str, value: float) -> dict[str, Any]:
             "gain_base": base["gain"], "gain_base_low": base["low"], "gain_base_high": base["high"],
             "p_base": base["p"], "added": "; ".join(_describe({n: p}) for n, p in added.items()),
             "removed": "; ".join(removed), **_cost(e.runs, base_runs), "page": e.page}
+
+
+def _fresh(e: Entry, wl, stack: Mapping[str, Any], nuisance: Mapping[str, Any]) -> Optional[Fresh]:
+    """The paired test of the recipe against the one it was tested against on its estimation seeds (None where
+    it lists none); each of them must hold a run of both."""
+    seeds = e.recipe.provenance.get("estimation_seeds")
+    if not seeds:
+        return None
+    pairs = [runs_of(e.estimation, s, n, strict=True, where=str(e.evidence)) for s, n in
+             ((e.recipe.stack, e.recipe.nuisance), (stack, nuisance))]
+    for who, runs in zip((e.name, e.previous.name if e.previous else BASELINE), pairs):
+        if sorted({r.seed for r in runs}) != sorted(set(seeds)):
+            raise UserError(f"{e.evidence}: {who} was run on estimation seeds {sorted({r.seed for r in runs})}, but "
+                            f"{e.recipe.path} lists provenance.estimation_seeds = {list(seeds)}")
+    return fresh_of(compare(*pairs, wl.direction))
 
 
 def _check_claims(e: Entry, status: str, versus: Mapping[str, float], fixed: Corrected) -> None:
@@ -415,7 +433,8 @@ def rules_summary(lb: Leaderboard) -> dict[str, Any]:
     return {"min_seeds": rules.LEADERBOARD_MIN_SEEDS, "alpha": rules.LEADERBOARD_ALPHA, "test": rules.LEADERBOARD_TEST,
             "level": an.LEVEL,
             "seeds": (f"at least {rules.LEADERBOARD_MIN_SEEDS} paired evaluation seeds, disjoint from the seeds used for "
-                      "tuning and search, and from every earlier year's evaluation seeds: runs are deterministic, so "
+                      "tuning and search, and from every earlier year's evaluation and estimation seeds: runs are "
+                      "deterministic, so "
                       "re-running the previous recipe on its own seeds would reproduce the very runs that got it "
                       "accepted (recipes derived before this rule reused seeds 0 to 4: their pages say so)"),
             "comparison": "same workload, same budget (unit and value) and same class of hardware as the previous year",

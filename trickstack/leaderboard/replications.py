@@ -118,8 +118,10 @@ def pooled(replications: list[Replication], claimed: float, direction: str) -> d
 
 
 def used_seeds(entry) -> set[int]:
-    """Every seed the derivation of ``entry`` used: its evidence's runs (search too) and provenance.seeds."""
-    return {r.seed for r in [*entry.records, *entry.search]} | set(entry.recipe.provenance.get("seeds") or [])
+    """Every seed the derivation of ``entry`` used: its evidence's runs (search and estimation too) and
+    provenance.seeds."""
+    used = [*entry.records, *entry.search, *entry.estimation]
+    return {r.seed for r in used} | set(entry.recipe.provenance.get("seeds") or [])
 
 
 def claimed_gain(entry) -> Optional[float]:

@@ -171,7 +171,9 @@ HOW_TO_READ = {
     "gain over the previous year": "first, the gain corrected for selection: a year is accepted only when its test "
                                    "passes, so the mean of the seeds that passed is too high; the corrected gain is "
                                    "the median of the gain given that acceptance (and the sequential stop), with "
-                                   "its 95% interval among accepted years (trickstack.stats.selection). Then, raw: "
+                                   "its 95% interval among accepted years (trickstack.stats.selection); recipes "
+                                   "derived with estimation seeds (fresh seeds run after the acceptance, which the "
+                                   "decision never saw) add those pairs to it. Then, raw: "
                                    "mean over paired seeds of (recipe - previous recipe), its 95% t interval, the "
                                    "one-sided paired t-test's p for 'better than the previous recipe', and the pairs.",
     "changes": "tricks added (+), dropped (−) or re-tuned since the previous recipe, and re-tuned nuisance values; "
@@ -242,7 +244,9 @@ def _recipe_lines(e: Entry) -> list[str]:
              f"{row['n']} evaluation runs on seeds {', '.join(str(x.seed) for x in e.runs)}",
              f"nuisance: {_params(r.nuisance)}",
              f"date {row['date']}, commit {row['commit'] or '-'}; evidence {e.evidence.name} "
-             f"({len(e.records)} evaluation run records, {len(e.search)} search runs not counted)"]
+             f"({len(e.records)} evaluation run records, {len(e.search)} search runs not counted"
+             + (f", {len(e.estimation)} runs on estimation seeds {', '.join(map(str, p['estimation_seeds']))}, "
+                "in the corrected gain only" if p.get("estimation_seeds") else "") + ")"]
     lines += tb.beaten_lines(e) + tb.confirmation_lines(e) + tb.reused_seed_lines(e)
     if p.get("study"):
         lines.append(f"derived by study {p['study']}")

@@ -81,6 +81,7 @@ from trickstack.stats import rules
 
 GAINS = 801  # grid of gains, from max(0, gain - SPAN standard errors) to gain + SPAN standard errors
 SPAN = 40.0  # the t distribution of 4 degrees of freedom puts 1e-5 beyond 40 standard errors... nearly: see tests
+POINTS_PER_SE = 20  # with fresh pairs: the grid of gains at least this fine (their means may be far apart)
 SIGMAS = np.linspace(-4.0, 3.0, 281)  # grid of log(sd / observed sd): the posterior's sd
 REFERENCES = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.5)  # deltas whose simulated confirmations estimate P(accept | delta)
 PER_REFERENCE = 20_000  # simulated confirmations at each: P(accept) at delta 0 (alpha, about 0.01) to ~5%
@@ -98,24 +99,55 @@ class Corrected:
     high: float
 
 
-def corrected(gain: float, sd: float, n_pairs: int,
-              confirmation: Optional[Mapping[str, Any]] = None) -> Corrected:
+@dataclass(frozen=True)
+class Fresh:
+    """Paired differences on fresh seeds, run after the acceptance and outside it (derive's estimation seeds):
+    their mean ``gain``, sd ``sd`` (NaN or 0 for one pair) and count ``n_pairs``."""
+
+    gain: float
+    sd: float
+    n_pairs: int
+
+
+def fresh_of(test: Optional[Mapping[str, float]]) -> Optional[Fresh]:
+    """The `Fresh` of a paired test (`trickstack.stats.compare`'s: gain, sd, n_pairs); None for None."""
+    if test is None:
+        return None
+    return Fresh(float(test["gain"]), float(test.get("sd", math.nan)), int(test["n_pairs"]))
+
+
+def corrected(gain: float, sd: float, n_pairs: int, confirmation: Optional[Mapping[str, Any]] = None,
+              fresh: Optional[Fresh] = None) -> Corrected:
     """The accepted gain ``gain`` (mean of ``n_pairs`` paired differences, their sd ``sd``) corrected for the
     acceptance: by a fixed test at the leaderboard's alpha (``confirmation`` None) or by the sequential plan a
-    recipe's ``provenance.confirmation`` records. NaN where there is nothing to correct (fewer than 2 pairs,
-    an sd that is not positive, a gain that is not finite)."""
+    recipe's ``provenance.confirmation`` records. ``fresh``: the same comparison on seeds run after the
+    acceptance, whose likelihood (no selection) multiplies the confirmation's. NaN where there is nothing to
+    correct (fewer than 2 pairs, an sd that is not positive, a gain that is not finite)."""
     if n_pairs < 2 or not sd > 0 or not math.isfinite(gain) or not math.isfinite(sd):
         return Corrected(math.nan, math.nan, math.nan)
+    m, fresh_gain, fresh_ss = 0, 0.0, 0.0  # fresh pairs: count, mean, sum of squared deviations
+    if fresh is not None and fresh.n_pairs >= 1 and math.isfinite(fresh.gain):
+        m, fresh_gain = int(fresh.n_pairs), float(fresh.gain)
+        fresh_ss = (m - 1) * fresh.sd ** 2 if m > 1 and math.isfinite(fresh.sd) else 0.0
     if confirmation:
         plan = rules.sequential_plan(confirmation)
         design = (plan.looks, plan.nominal, plan.futility)
     else:
         design = ((int(n_pairs),), (rules.LEADERBOARD_ALPHA,), 0.0)
-    n, se = int(n_pairs), sd / math.sqrt(n_pairs)
-    mu = np.linspace(max(0.0, gain - SPAN * se), max(gain, 0.0) + SPAN * se, GAINS)[:, None]
-    sigma = sd * np.exp(SIGMAS)[None, :]
+    n, se, centre = int(n_pairs), sd / math.sqrt(n_pairs), sd
+    low_mu, high_mu, points = gain, gain, GAINS
+    if m:  # the grids around all the pairs: their sd about their common mean, and its standard error
+        mean = (n * gain + m * fresh_gain) / (n + m)
+        centre = math.sqrt(((n - 1) * sd * sd + fresh_ss + n * (gain - mean) ** 2 + m * (fresh_gain - mean) ** 2)
+                           / (n + m - 1))
+        se, low_mu, high_mu = centre / math.sqrt(n + m), min(gain, fresh_gain), max(gain, fresh_gain)
+        points = max(GAINS, int(POINTS_PER_SE * (high_mu - low_mu + 2 * SPAN * se) / se) + 1)
+    mu = np.linspace(max(0.0, low_mu - SPAN * se), max(high_mu, 0.0) + SPAN * se, points)[:, None]
+    sigma = centre * np.exp(SIGMAS)[None, :]
     log_accept = np.interp(mu / sigma, *acceptance(*design))  # 0 beyond the calibrated range: accepted for certain
-    squares = (n - 1) * sd * sd + n * (gain - mu) ** 2  # sum of the squared differences from mu
+    # sum of the squared differences from mu, the confirmation's and the fresh seeds'
+    squares = (n - 1) * sd * sd + n * (gain - mu) ** 2 + fresh_ss + m * (fresh_gain - mu) ** 2
+    n += m  # the likelihood's normalising sd^-n counts every pair; only the confirmation's were selected
     # log density of (gain, log sd): normal likelihood / P(accept), gain >= 0, under the prior d(gain) d(sd) / sd
     # (flat in the gain; the grid is in log sd, so d(sd) / sd is its flat measure) and d(gain) d(sd) / sd^2
     # (flat in delta = gain / sd: d(gain) = sd d(delta))
