@@ -3,7 +3,12 @@ what is measured is the queue and the storage) on PostgreSQL directly and throug
 (`trickstack storage proxy`), for N = 8, 32 and 64.
 
 The coordinator's rounds are imitated: each round queues 2N jobs (two per worker) while the workers wait
-(``--poll``), and the next round is queued when the last one is complete. Printed per N and storage:
+(``--poll``), and the next round is queued when the last one is complete. The fleet's idle looks at the queue
+are held at ``--looks-per-second`` in all (default 80: each worker looks every N / 80 s, at least every 0.1 s),
+so that a larger fleet puts more connections on the database, not more queries: on a machine of 2 cores, 64
+workers looking every 0.1 s (640 looks a second) spend both cores on looking and measure the machine, not
+the storage (an earlier run of that kind did not finish in 13 minutes). Real workers look every ``--poll``
+seconds (10 in the README's example): 64 of them make 6.4 looks a second. Printed per N and storage:
 trials per second (jobs completed / seconds from the first queueing to the last completion); the 99th
 percentile of the delay from queueing a job to a worker starting it; the database connections in use
 (pg_stat_activity's connections from the workers' and the proxy's processes, matched by client port;
@@ -46,7 +51,8 @@ from trickstack.ablations.state import JobTrial, StudyState
 from trickstack.ablations.storage import open_storage, shown_url
 from trickstack.ablations.worker import work
 
-POLL_SECONDS = 0.1  # how often an idle worker looks for a job: the floor of the queueing delay
+MIN_POLL = 0.1  # the shortest wait between an idle worker's looks for a job: the floor of the queueing delay
+LOOKS_PER_SECOND = 80.0  # the whole fleet's idle looks a second (8 workers at MIN_POLL)
 SPEC = """
 [study]
 name = "{name}"
@@ -65,6 +71,7 @@ seed_noise = 0.01
 class Result:
     storage: str
     workers: int
+    poll: float
     jobs: int
     trials_per_second: float
     p99_delay: float
@@ -73,11 +80,18 @@ class Result:
     exactly_once: bool
 
 
-def _worker(study: str, url: str, ready) -> None:
-    """A worker process: says it has started (``ready``: a semaphore), then runs jobs until the study is finished."""
+def _worker(study: str, url: str, ready, poll: float) -> None:
+    """A worker process: says it has started (``ready``: a semaphore), then runs jobs until the study is finished,
+    looking for one every ``poll`` seconds while idle."""
     os.environ["OMP_NUM_THREADS"] = "1"
     ready.release()
-    work(study, url, threads=1, poll_seconds=POLL_SECONDS, outage_lines=False)
+    work(study, url, threads=1, poll_seconds=poll, outage_lines=False)
+
+
+def poll_seconds(workers: int, looks_per_second: float) -> float:
+    """Each worker's wait between looks, so that the fleet looks ``looks_per_second`` times a second in all
+    (at least `MIN_POLL`)."""
+    return max(MIN_POLL, workers / looks_per_second)
 
 
 class ConnectionCounter(threading.Thread):
@@ -119,7 +133,8 @@ def start_proxy(database_url: str) -> tuple[subprocess.Popen, str]:
     return proxy, found.group(0)
 
 
-def run(database_url: str, workers: int, rounds: int, through_proxy: bool) -> Result:
+def run(database_url: str, workers: int, rounds: int, through_proxy: bool,
+        looks_per_second: float = LOOKS_PER_SECOND) -> Result:
     name = f"fleet-{workers}-{uuid.uuid4().hex[:8]}"
     spec = StudySpec.from_toml_text(SPEC.format(name=name, seeds=workers * rounds), source=f"{name}.toml")
     proxy, url = start_proxy(database_url) if through_proxy else (None, database_url)
@@ -128,7 +143,8 @@ def run(database_url: str, workers: int, rounds: int, through_proxy: bool) -> Re
     jobs = [Job(EVAL, arm, seed) for seed in range(workers * rounds) for arm in engine.plan_arms(spec)[0]]
     per_round = len(jobs) // rounds
     ready = worker_context().Semaphore(0)
-    procs = [worker_context().Process(target=_worker, args=(name, url, ready)) for _ in range(workers)]
+    poll = poll_seconds(workers, looks_per_second)
+    procs = [worker_context().Process(target=_worker, args=(name, url, ready, poll)) for _ in range(workers)]
     for p in procs:
         p.start()
     counter = ConnectionCounter(database_url, [p.pid for p in procs] + ([proxy.pid] if proxy else []))
@@ -168,7 +184,7 @@ def run(database_url: str, workers: int, rounds: int, through_proxy: bool) -> Re
         optuna.delete_study(study_name=name, storage=open_storage(database_url))
     except Exception:  # noqa: BLE001 -- a leftover study is harmless: its name is unique
         pass
-    return Result("proxy" if through_proxy else "postgresql", workers, len(jobs), len(trials) / span,
+    return Result("proxy" if through_proxy else "postgresql", workers, poll, len(jobs), len(trials) / span,
                   float(np.percentile(delays, 99)), counter.peak, uss, once)
 
 
@@ -177,7 +193,7 @@ def done_keys(study: optuna.Study) -> list[str]:
 
 
 def line(r: Result) -> str:
-    return (f"{r.storage:>10}  N={r.workers:<3} {r.jobs:>4} jobs  {r.trials_per_second:6.1f} trials/s  "
+    return (f"{r.storage:>10}  N={r.workers:<3} poll {r.poll:.2f} s  {r.jobs:>4} jobs  {r.trials_per_second:6.1f} trials/s  "
             f"p99 queue->start {r.p99_delay:6.2f} s  connections {r.connections:>3}  "
             f"worker USS {r.worker_uss_mb:5.0f} MB  exactly once: {'yes' if r.exactly_once else 'NO'}")
 
@@ -189,6 +205,9 @@ def main(argv: Optional[list[str]] = None) -> list[Result]:
     parser.add_argument("--workers", type=int, nargs="+", default=[8, 32, 64], help="fleet sizes")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of queueing, each two jobs per worker")
     parser.add_argument("--no-proxy", action="store_true", help="PostgreSQL directly only")
+    parser.add_argument("--looks-per-second", type=float, default=LOOKS_PER_SECOND,
+                        help="the whole fleet's idle looks at the queue a second (each worker's poll: N / this, "
+                             f"at least {MIN_POLL} s); raise it on a machine with more cores")
     args = parser.parse_args(argv)
     if not args.storage or not args.storage.startswith("postgresql"):
         parser.error("--storage: give a postgresql://... URL (or set TRICKSTACK_TEST_POSTGRES)")
@@ -198,7 +217,7 @@ def main(argv: Optional[list[str]] = None) -> list[Result]:
     results = []
     for n in args.workers:
         for through_proxy in (False,) if args.no_proxy else (False, True):
-            results.append(run(args.storage, n, args.rounds, through_proxy))
+            results.append(run(args.storage, n, args.rounds, through_proxy, args.looks_per_second))
             print(line(results[-1]), flush=True)
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
     return results

@@ -102,3 +102,10 @@ def test_the_fleet_benchmark_runs_two_workers_on_postgresql_and_the_proxy(postgr
     assert all(r.connections >= 1 for r in results)
     printed = capsys.readouterr().out
     assert printed.count("exactly once: yes") == 2 and "trials/s" in printed and "p99" in printed
+    assert all(r.poll == fleet.MIN_POLL for r in results) and "poll 0.10 s" in printed
+
+
+def test_the_fleet_looks_at_the_queue_at_a_fixed_rate_in_all():
+    assert fleet.poll_seconds(8, 80) == fleet.MIN_POLL == 0.1  # eight workers at the floor: 80 looks a second
+    assert fleet.poll_seconds(64, 80) == pytest.approx(0.8)  # 64 workers: each looks every 0.8 s, 80 a second
+    assert fleet.poll_seconds(2, 80) == fleet.MIN_POLL  # never more often than the floor
