@@ -193,9 +193,13 @@ def test_the_command_line(tmp_path, cli):
     root = tmp_path / "recipes"
     common = ["recipe", "derive", "--workload", "synthetic", "--recipes", str(root), "--synthetic", str(truth),
               "--storage", f"memory://{uuid.uuid4().hex}", "--trials", "4", "--tricks", "label_smoothing,ema"]
-    code, out, err = cli(*common, "--year", "2016")
+    code, out, err = cli(*common, "--year", "2016", "--estimate-seeds", "3")
     assert code == 0, err
     assert flat("synthetic/2016: new best") in flat(out) and "2016.runs.jsonl" in flat(out)
+    prov = tomllib.loads((root / "synthetic" / "2016.toml").read_text())["provenance"]
+    assert prov["estimation_seeds"] == [12, 13, 14]  # after the last look's 12 seeds
+    assert flat(f"corrected for selection, with 3 estimation seeds run after the acceptance: "
+                f"{prov['gain_corrected']:+.4g}") in flat(out)
     bad = {
         ("--year", "2999"): "year 2999 is after the current year",
         ("--year", "2018", "--budget", "2e9"): "differs from the budget of the previous recipe",
@@ -205,6 +209,7 @@ def test_the_command_line(tmp_path, cli):
         ("--year", "2018", "--confirm", "maybe"): "confirmation 'maybe': expected one of sequential, fixed",
         ("--year", "2018", "--looks", "5,x"): "--looks '5,x': expected comma-separated seed counts",
         ("--year", "2018", "--looks", "4,8"): "the first look needs at least 5 paired evaluation seeds",
+        ("--year", "2018", "--estimate-seeds", "-1"): "--estimate-seeds",
         ("--year", "2015", "--tricks", "mixup"): "trick 'mixup' is from 2018, after 2015",
     }
     for args, problem in bad.items():
@@ -232,8 +237,8 @@ def test_derive_refuses_to_continue_a_study_started_from_another_previous_recipe
 @pytest.mark.slow
 def test_a_real_derivation_on_mnist1d(tmp_path, storage, small_budget):
     """Seconds of real training: 2 searched configurations, 5 evaluation seeds, 30-step runs."""
-    d = derive("mnist1d", 2016, DeriveOptions(budget=small_budget.scaled(0.25), trials=2, tricks=("label_smoothing",)),
-               storage=storage, recipes=tmp_path)
+    d = derive("mnist1d", 2016, DeriveOptions(budget=small_budget.scaled(0.25), trials=2, tricks=("label_smoothing",),
+                                              estimate_seeds=2), storage=storage, recipes=tmp_path)
     records = evidence(d.evidence)
     assert {r["workload"] for r in records} == {"mnist1d"} and {r["budget"]["value"] for r in records} == {small_budget.value / 4}
     assert all(r["steps"] >= 25 for r in records)  # really trained
