@@ -1,6 +1,6 @@
 """An interrupted `recipe derive`, resumed, writes the same recipe and evidence as one that ran straight through,
-byte for byte: interrupted during the search after k finished proposals (for several k), and during the
-follow-up runs. The runs' clock is frozen so that the files can be compared whole (a record's ``created`` is the
+byte for byte: interrupted during the search after k finished proposals (for several k), during the
+estimation seeds' runs and during the follow-up runs. The runs' clock is frozen so that the files can be compared whole (a record's ``created`` is the
 one thing a second run of the same job may not repeat)."""
 
 from __future__ import annotations
@@ -72,9 +72,10 @@ def straight(tmp_path_factory):
     return files(d), d
 
 
-@pytest.mark.parametrize("label, k", [("search", 1), ("search", 3), ("search", 6),
+@pytest.mark.parametrize("label, k", [("search", 1), ("search", 3), ("search", 6), ("estimation", 3),
                                       ("attribution and negative results", 2)])
 def test_a_resumed_derivation_writes_the_same_files(tmp_path, storages, straight, label, k):
+    assert straight[1].accepted and straight[1].estimation_seeds  # every phase ran, the estimation too
     url = storages()
     with pytest.raises(Interrupt):
         derive_into(tmp_path, url, stop_after(label, k))
