@@ -1,7 +1,7 @@
 """An interrupted `recipe derive`, resumed, writes the same recipe and evidence as one that ran straight through,
-byte for byte: interrupted during the search after k finished proposals (for several k), during the
-estimation seeds' runs and during the follow-up runs. The runs' clock is frozen so that the files can be compared whole (a record's ``created`` is the
-one thing a second run of the same job may not repeat)."""
+byte for byte: interrupted during the search after k finished proposals (for several k), during the estimation
+seeds' runs and during the follow-up runs. The runs' clock is frozen so that the files can be compared whole (a
+record's ``created`` is the one thing a second run of the same job may not repeat)."""
 
 from __future__ import annotations
 

@@ -21,6 +21,7 @@ from trickstack.derive import inputs
 from trickstack.derive.derive import DeriveOptions, derive
 from trickstack.derive.search import ESTIMATE_SEEDS
 from trickstack.leaderboard import board as lb
+from trickstack.leaderboard.site import _recipe_lines
 from trickstack.leaderboard.tables import CORRECTED, previous_cell
 from trickstack.stats.selection import Fresh, corrected
 from trickstack.stats.sequential import SequentialPlan, run_plan
@@ -124,6 +125,8 @@ def test_derive_runs_estimation_seeds_after_the_acceptance_and_the_leaderboard_u
     assert len(board.entries[0].estimation) == 20 and not set(prov["estimation_seeds"]) & {
         r.seed for r in board.entries[0].search}  # not counted as search runs
     assert inputs.fresh_seed(tmp_path / "synthetic", 2017) == prov["estimation_seeds"][-1] + 1  # next year's seeds
+    page = " ".join(_recipe_lines(board.entries[0]))
+    assert f"20 runs on estimation seeds {', '.join(map(str, prov['estimation_seeds']))}, in the corrected gain only" in page
 
     text, evidence = d.path.read_text(), d.evidence.read_text()
     d.path.write_text(text.replace(f"estimation_seeds = {prov['estimation_seeds']}".replace("'", ""),
