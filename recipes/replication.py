@@ -45,11 +45,12 @@ class Replication(Strict):
     evidence_sha256: Optional[str] = Field(None, pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the runs file")
 
 
-def replication_paths(recipe_path: Path, date: dt.date, hardware: str) -> tuple[Path, Path]:
-    """The runs file and the manifest of a replication of the recipe at ``recipe_path``."""
+def replication_paths(recipe_path: Path, date: dt.date, hardware: str, number: int = 1) -> tuple[Path, Path]:
+    """The runs file and the manifest of a replication of the recipe at ``recipe_path``; ``number`` > 1: the
+    day's ``number``-th replication on that hardware (``<date>-<hardware>-<number>``)."""
     slug = re.sub(r"[^A-Za-z0-9._]+", "-", hardware).strip("-.") or "unknown"
     folder = recipe_path.parent / FOLDER.format(year=recipe_path.stem)
-    stem = f"{date.isoformat()}-{slug}"
+    stem = f"{date.isoformat()}-{slug}" + (f"-{number}" if number > 1 else "")
     return folder / f"{stem}.runs.jsonl", folder / f"{stem}.toml"
 
 

@@ -194,6 +194,13 @@ def test_a_replication_of_other_seeds_on_the_same_day_and_hardware_is_never_repl
     truth = {**TRUTH, "effects": {"label_smoothing": 0.03, "cosine_schedule": 0.01}, "interactions": {}}
     first = replicate(root / "synthetic" / "2016.toml", range(100, 105), storage=storage, truth=truth)
     before = first.runs_path.read_bytes(), first.manifest_path.read_bytes()
-    with pytest.raises(UserError, match="a replication of other seeds on the same day and hardware; it is never replaced"):
-        replicate(root / "synthetic" / "2016.toml", range(200, 205), storage=storage, truth=truth)
-    assert (first.runs_path.read_bytes(), first.manifest_path.read_bytes()) == before
+    second = replicate(root / "synthetic" / "2016.toml", range(200, 205), storage=storage, truth=truth)
+    third = replicate(root / "synthetic" / "2016.toml", range(300, 305), storage=storage, truth=truth)
+    assert (first.runs_path.read_bytes(), first.manifest_path.read_bytes()) == before  # kept as it was
+    assert second.manifest_path.name == first.manifest_path.name.replace(".toml", "-2.toml")  # numbered, after
+    assert third.manifest_path.name == first.manifest_path.name.replace(".toml", "-3.toml")  # its training
+    assert sorted(load_replication(m).seeds[0] for m in manifests(root / "synthetic" / "2016.toml")) == [100, 200, 300]
+    again = replicate(root / "synthetic" / "2016.toml", range(200, 205), storage=storage, truth=truth)
+    assert again.manifest_path == second.manifest_path  # the same seeds again: resumed into their own file
+    row = lb.build(root).boards["synthetic"].table.set_index("entry").loc["synthetic/2016"]
+    assert row.replications == 3 and row.replicated_n_pairs == 15

@@ -77,7 +77,8 @@ def derivation_seeds(recipe: Recipe) -> set[int]:
     """Every seed a run of ``recipe``'s derivation used: its evidence file's, and its provenance's."""
     prov = recipe.provenance
     evidence = linked_file(recipe.source, recipe.recipe.workload, recipe.track, prov.evidence, "provenance.evidence")
-    return {r.seed for r in read_runs(evidence, f"evidence of {recipe.source}")} | set(prov.seeds)
+    return {r.seed for r in read_runs(evidence, f"evidence of {recipe.source}")} | set(prov.seeds) | set(
+        prov.estimation_seeds or [])
 
 
 def previous_of(recipe: Recipe) -> Optional[ResolvedRecipe]:
@@ -125,10 +126,11 @@ def replicate(ref: Union[str, Path], seeds: Sequence[int], *, storage: Optional[
     hardware = timed_on or " + ".join(sorted({r.provenance.hardware_class for r in records}))
     test = compare(runs.of(arms[0], list(seeds)), runs.of(reference, list(seeds)), wl.direction)
     date = dt.datetime.now(dt.timezone.utc).date()
+    number = 1  # a replication of other seeds on the same day and hardware is never replaced: this one is numbered
     runs_path, manifest_path = replication_paths(Path(recipe.source), date, hardware)
-    if manifest_path.exists() and load_replication(manifest_path).seeds != list(seeds):
-        raise UserError(f"{manifest_path} exists: a replication of other seeds on the same day and hardware; it is "
-                        "never replaced (run this one on another day, or move that one)")
+    while manifest_path.exists() and load_replication(manifest_path).seeds != list(seeds):
+        number += 1
+        runs_path, manifest_path = replication_paths(Path(recipe.source), date, hardware, number)
     manifest = Replication(recipe=resolved.name, date=date, commit=_commit(), hardware=hardware,
                            budget={"unit": budget.unit, "value": budget.value}, seeds=list(seeds),
                            evidence=runs_path.name)
