@@ -179,9 +179,47 @@ class Algo(composer.core.Algorithm):
         return len(self.calls)
 
 
-def _engine_run(lean: bool):
+class Mutator(Callback):
+    """Changes the callbacks while events run, as the lean path's cached plans must notice: at the end of batch 1 it
+    gives an idle callback an instance handler and adds a callback and a logger (mid-event: the loggers are a snapshot
+    taken after the other callbacks ran, so the new logger runs for this event and the new callback does not); at the
+    end of batch 2 it gives itself an instance ``run_event`` and removes a callback."""
+
+    def __init__(self, calls, idle):
+        self.calls, self.idle = calls, idle
+
+    def batch_end(self, state, logger):
+        batch = int(state.timestamp.batch)  # batches done
+        if batch == 1:
+            self.idle.after_backward = lambda state, logger: self.calls.append(("idle.after_backward",))
+            state.callbacks.append(Recorder(self.calls, "cb3"))
+            state.callbacks.append(LoggerRecorder(self.calls, "logger2"))
+        elif batch == 2:
+            self.run_event = lambda event, state, logger: self.calls.append(("mutator.run_event", event.value))
+            state.callbacks.remove(next(cb for cb in state.callbacks if getattr(cb, "name", None) == "cb1"))
+
+
+class LoggerRecorder(composer.loggers.LoggerDestination):
+    def __init__(self, calls, name):
+        self.calls, self.name = calls, name
+
+    def batch_end(self, state, logger):
+        self.calls.append((self.name, "batch_end", int(state.timestamp.batch)))
+
+
+class Slotted(Callback):
+    __slots__ = ("calls",)
+
+    def __init__(self, calls):
+        self.calls = calls
+
+    def after_forward(self, state, logger):
+        self.calls.append(("slotted.after_forward",))
+
+
+def _engine_run(lean: bool, mutate: bool = False):
     """Every event of a short fit and an eval, through the lean `run_event` or Composer's own: the calls, in
-    order, and the traces each event returned."""
+    order, and the traces each event returned. ``mutate``: with callbacks that change the callbacks meanwhile."""
     from composer import Trainer
     from composer.core import Evaluator
 
@@ -197,7 +235,8 @@ def _engine_run(lean: bool):
     algorithms = [Algo(calls, "a", {"after_loss", "batch_end", "fit_start"}), Algo(calls, "b", {"after_loss", "eval_batch_end"})]
     optimizer = wl.make_optimizer(model, wl.resolve_nuisance())
     trainer = Trainer(model=model, train_dataloader=loader, max_duration="3ba", optimizers=optimizer, algorithms=algorithms,
-                      callbacks=[Recorder(calls, "cb1"), idle, Recorder(calls, "cb2")], loggers=[], progress_bar=False,
+                      callbacks=[Recorder(calls, "cb1"), idle, Recorder(calls, "cb2"), LoggerRecorder(calls, "logger1"),
+                                 *([Mutator(calls, idle), Slotted(calls)] if mutate else [])], loggers=[], progress_bar=False,
                       log_to_console=False, log_traces=False, auto_log_hparams=False, device="cpu", python_log_level=None,
                       device_train_microbatch_size=wl.batch_size)
     traces = []
@@ -229,6 +268,20 @@ def test_lean_run_event_makes_the_same_calls():
     assert ("b.apply", "eval_batch_end") in calls and ("idle.batch_end",) in calls
     assert sum(1 for _, trace in traces if trace) >= 3 * 2 + 1  # traces of applied algorithms are compared too
     assert Event.BATCH_END in composer_patches._BATCH_EVENTS and Event.INIT not in composer_patches._BATCH_EVENTS
+
+
+def test_lean_run_event_follows_callbacks_changed_meanwhile():
+    # The lean path keeps, per event, which callbacks to call and how; callbacks added, removed or given handlers
+    # of their own while training runs are called as Composer's own run_event calls them.
+    apply_patches()
+    lean_calls, lean_traces = _engine_run(lean=True, mutate=True)
+    calls, traces = _engine_run(lean=False, mutate=True)
+    assert lean_calls == calls and lean_traces == traces
+    for call in (("idle.after_backward",), ("cb3", "batch_end", 2), ("mutator.run_event", "batch_end"),
+                 ("logger2", "batch_end", 1), ("logger1", "batch_end", 1), ("slotted.after_forward",)):
+        assert call in calls, call
+    assert ("cb3", "batch_end", 1) not in calls and ("cb3", "after_loss", 2) in calls
+    assert ("cb1", "batch_end", 3) not in calls and ("cb1", "batch_end", 2) in calls
 
 
 def test_lean_run_event_leaves_the_rest_to_composer(monkeypatch):

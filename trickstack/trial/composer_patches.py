@@ -24,7 +24,9 @@ dozen times per training step:
   re-wraps the event, checks the profiler, formats debug strings, walks the callbacks twice with an ABC
   ``isinstance`` each and calls every callback's handler, most of them `Callback`'s empty one. The lean
   path makes the same assertions, the same ``match``/``apply`` calls and traces and the same callback calls
-  in the same order, minus calls of `Callback`'s own empty handlers; other events go to the original.
+  in the same order, minus calls of `Callback`'s own empty handlers; other events go to the original. Which
+  callbacks to call for an event, and how, is worked out once and kept on the engine while ``state.callbacks``
+  holds the same objects (an instance's own handler or ``run_event`` is still looked up at each call).
 - ``Trainer._accumulate_time_across_ranks`` in a single process: three tensors, two no-op collectives and
   three ``.item()`` calls per step to return the counts given and the time rounded to float32; the patch
   returns those directly (integer counts in int32 range, no process group, world size 1; else the original).
@@ -156,6 +158,9 @@ _BATCH_EVENTS = frozenset((
     Event.EVAL_BATCH_START, Event.EVAL_BEFORE_FORWARD, Event.EVAL_AFTER_FORWARD, Event.EVAL_BATCH_END,
 ))
 _NEEDS_DURATION = frozenset(e for e in _BATCH_EVENTS if not e.is_eval)  # the original's asserts, by event
+# The same, by the member's id (an int's hash is C; an Enum member's ``__hash__`` is a Python call): an event's
+# name (the handler `Callback.run_event` calls) and whether the original asserts ``max_duration`` for it.
+_BATCH_EVENT_IDS = {id(e): (e, e.value, e in _NEEDS_DURATION) for e in _BATCH_EVENTS}
 _idle: dict[tuple[type, Event], bool] = {}  # (callback class, event) -> its handler is `Callback`'s no-op
 _logger_class: dict[type, bool] = {}  # callback class -> isinstance of LoggerDestination (an ABC: slow to ask)
 
@@ -167,15 +172,51 @@ def _is_logger(cb: Callback) -> bool:
     return is_logger
 
 
-def _is_idle(cb: Callback, event: Event) -> bool:
-    """Whether ``cb.run_event(event, ...)`` would only call `Callback`'s own empty handler of ``event``."""
-    key = (cb.__class__, event)
+def _class_idle(cls: type, event: Event) -> bool:
+    """Whether an instance of ``cls`` run for ``event`` calls only `Callback`'s own empty handler (unless the
+    instance has a handler of its own: checked at each call)."""
+    key = (cls, event)
     idle = _idle.get(key)
     if idle is None:
-        cls = cb.__class__
         idle = _idle[key] = (cls.run_event is Callback.run_event
                              and getattr(cls, event.value, None) is getattr(Callback, event.value))
-    return idle and event.value not in getattr(cb, "__dict__", ())
+    return idle
+
+
+_IDLE, _HANDLER, _RUN_EVENT = 0, 1, 2  # how the lean path calls a callback (see `_steps`)
+
+
+def _steps(callbacks: list, event: Event) -> tuple:
+    """How the lean path calls each of ``callbacks`` for ``event``, in order: `_RUN_EVENT`, ``cb.run_event(event,
+    state, logger)`` (a class with its own ``run_event``, or an instance without ``__dict__``); `_HANDLER`,
+    `Callback.run_event`'s own ``getattr(cb, event.value)(state, logger)``, without its frame; `_IDLE`, a class
+    handler that is `Callback`'s empty one, called only if the instance has a handler of its own when the event
+    runs. A callback of an idle class without a ``__dict__`` is left out (the original skips it too)."""
+    steps = []
+    for cb in callbacks:
+        cls = cb.__class__
+        if cls.run_event is not Callback.run_event:
+            steps.append((cb, _RUN_EVENT))
+        elif not hasattr(cb, "__dict__"):
+            if not _class_idle(cls, event):
+                steps.append((cb, _RUN_EVENT))
+        else:
+            steps.append((cb, _IDLE if _class_idle(cls, event) else _HANDLER))
+    return tuple(steps)
+
+
+def _call(steps: tuple, event: Event, name: str, state: State, logger: Any) -> None:
+    """Call ``steps`` (`_steps`) as ``Callback.run_event`` would be called on each: an instance's own ``run_event`` or
+    handler, set after the steps were made, is found as the original finds it."""
+    for cb, how in steps:
+        if how is _RUN_EVENT:
+            cb.run_event(event, state, logger)
+            continue
+        own = cb.__dict__
+        if "run_event" in own:
+            cb.run_event(event, state, logger)
+        elif how is _HANDLER or name in own:
+            getattr(cb, name)(state, logger)
 
 
 def _run_matched(self: Engine, event: Event, algorithms: list) -> Any:
@@ -196,34 +237,43 @@ _ENV = getattr(os.environ, "_data", None)  # os.environ's own dict: ``get`` with
 _ENGINE_DEBUG = os.environ.encodekey("ENGINE_DEBUG") if _ENV is not None else None  # type: ignore[attr-defined]
 
 
-def _engine_debug() -> bool:
-    return bool(_ENV.get(_ENGINE_DEBUG) if _ENV is not None else os.environ.get("ENGINE_DEBUG", None))
-
-
 def _lean_run_event(self: Engine, event: Any):
     """`Engine.run_event` for a batch event with no profiler and no ``ENGINE_DEBUG``: the same checks, algorithm
     ``match``/``apply`` calls, traces and callback calls in the same order, without the per-call work those
     conditions make idle (profiler markers, debug strings, re-wrapping the event) and without calling a
-    callback's empty base-class handler. Anything else goes to the original."""
+    callback's empty base-class handler. Which callbacks to call, and how (`_steps`), is worked out once per event
+    and list of callbacks and kept on the engine; it is made again when ``state.callbacks`` holds other objects.
+    Anything else goes to the original."""
+    known = _BATCH_EVENT_IDS.get(id(event))  # a batch event, by identity (Event members live as long as the process)
     state = self.state
-    if (event.__class__ is not Event or event not in _BATCH_EVENTS or self._is_closed or state.profiler is not None
-            or _engine_debug()):
+    if known is None or self._is_closed or state.profiler is not None or (
+            _ENV.get(_ENGINE_DEBUG) if _ENV is not None else os.environ.get("ENGINE_DEBUG", None)):
         return _original_run_event(self, event)
+    _, name, needs_duration = known
     assert state.dataloader is not None, f"The trainer should have set state.dataloader for event {event}."
-    if event in _NEEDS_DURATION:
+    if needs_duration:
         assert state.max_duration is not None, f"The trainer should have set state.max_duration for event {event}."
-    matched = [algo for algo in state.algorithms if algo.match(event, state)]
+    algorithms = state.algorithms
+    matched = [algo for algo in algorithms if algo.match(event, state)] if algorithms else []
     if matched or self.algorithm_passes != _DEFAULT_PASSES:
         traces = _run_matched(self, event, matched)
     else:
         traces = collections.OrderedDict()  # what the default passes and the trace give for no algorithm
+    callbacks = state.callbacks
+    ids = tuple(map(id, callbacks))
+    plans = self.__dict__.get("_trickstack_plans")
+    if plans is None:
+        plans = self.__dict__["_trickstack_plans"] = {}
+    plan = plans.get(id(event))
+    if plan is None or plan[0] != ids:  # the plan holds its callbacks, so their ids are not reused while it is kept
+        plan = plans[id(event)] = (ids, _steps([cb for cb in callbacks if not _is_logger(cb)], event),
+                                   _steps([cb for cb in callbacks if _is_logger(cb)], event))
     logger = self.logger
-    for cb in [cb for cb in state.callbacks if not _is_logger(cb)]:  # as the original: a snapshot, then the loggers
-        if not _is_idle(cb, event):
-            cb.run_event(event, state, logger)
-    for cb in [cb for cb in state.callbacks if _is_logger(cb)]:
-        if not _is_idle(cb, event):
-            cb.run_event(event, state, logger)
+    _call(plan[1], event, name, state, logger)  # the callbacks that are not loggers, as the original's snapshot
+    loggers = plan[2]
+    if ids != tuple(map(id, state.callbacks)):  # a callback changed the list: the loggers as the original finds them
+        loggers = _steps([cb for cb in state.callbacks if _is_logger(cb)], event)
+    _call(loggers, event, name, state, logger)
     return traces
 
 
