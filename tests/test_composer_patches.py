@@ -38,7 +38,9 @@ def test_patched_functions_are_the_known_ones():
     assert apply_patches() == ["StringEnum.__eq__", "Engine._debug_log", "Event.is_before_event", "Event.is_after_event",
                                "Engine._run_algorithms", "composer.trainer.trainer.deepcopy", "Engine.run_event",
                                "Trainer._accumulate_time_across_ranks", "Timestamp.to_next_batch", "State.fsdp_enabled",
-                               "composer.trainer.trainer.get_composer_env_dict"]
+                               "composer.trainer.trainer.get_composer_env_dict", "Time.from_timestring",
+                               "composer.trainer.trainer.get_precision_context",
+                               "composer.utils.dist._get_distributed_config_var"]
     assert StringEnum.__dict__["__eq__"] is composer_patches._same_enum_eq
 
 
@@ -388,3 +390,84 @@ def test_trainer_env_dict_reads_as_the_original(monkeypatch):
         collect_env.get_cpu_model.cache_clear()
     uses = re.findall(r"composer_env_dict\[('\w+')\]", inspect.getsource(trainer_module))
     assert sorted(set(uses)) == ["'composer_commit_hash'", "'composer_version'"]  # all the trainer reads of it
+
+
+def test_timestrings_parse_as_the_original():
+    # Each string twice: the first parse goes to the original (and is remembered), the second is the remembered one.
+    from composer.core import Time
+
+    apply_patches()
+    original = composer_patches._original_from_timestring.__func__
+    good = ["1dur", "0.5dur", "5ep", "3e4tok", "10ba", "100sp", "2iter", "1h2m3s", "0h0m1s", "1.0dur", "0dur", "7BA"]
+    bad = ["abc", "1.5ba", "", "1", "ba", "1dur1ba", "-1dur", "1h", "25h0m0s"]
+    for text in good * 2:
+        fast, slow = Time.from_timestring(text), original(Time, text)
+        assert type(fast) is Time and vars(fast) == vars(slow) and type(fast.value) is type(slow.value), text
+    for text in bad * 2:
+        errors = []
+        for parse in (Time.from_timestring, lambda t: original(Time, t)):
+            try:
+                errors.append(vars(parse(text)))
+            except Exception as e:  # noqa: BLE001 - the same error, whatever it is
+                errors.append((type(e), str(e)))
+        assert errors[0] == errors[1], text
+    assert "abc" not in composer_patches._timestrings and "1dur" in composer_patches._timestrings
+    first, second = Time.from_timestring("1dur"), Time.from_timestring("1dur")
+    assert first is not second and first == second  # a new Time each time, as the original makes
+
+
+def test_precision_context_as_the_original(monkeypatch):
+    import composer.trainer.trainer as trainer_module
+    from composer.core import Precision
+
+    apply_patches()
+    assert trainer_module.get_precision_context is composer_patches._precision_context
+    original = composer_patches._original_precision_context
+    taken = []
+    monkeypatch.setattr(composer_patches, "_original_precision_context", lambda *a: taken.append(a) or original(*a))
+    x = torch.ones(2)
+    for precision in (Precision.FP32, "fp32", Precision.AMP_BF16):
+        with composer_patches._precision_context(precision, None):
+            y = x @ x
+        assert y.dtype == torch.float32 or precision == Precision.AMP_BF16
+    with pytest.raises(KeyError):  # an error inside the block passes through, as through the original's
+        with composer_patches._precision_context(Precision.FP32):
+            raise KeyError("x")
+    assert [a[0] for a in taken] == ["fp32", Precision.AMP_BF16]  # FP32 without CUDA: the shortcut
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    composer_patches._precision_context(Precision.FP32)
+    assert [a[0] for a in taken][-1] is Precision.FP32  # with CUDA: the original (it turns CUDA autocast off)
+
+
+def test_distributed_config_vars_as_the_original(monkeypatch):
+    from composer.utils import dist
+
+    apply_patches()
+    assert dist._get_distributed_config_var is composer_patches._config_var
+    original = composer_patches._original_config_var
+
+    def both(*args):
+        answers = []
+        for fn in (composer_patches._config_var, original):
+            try:
+                answers.append(fn(*args))
+            except Exception as e:  # noqa: BLE001 - the same error, whatever it is
+                answers.append((type(e), str(e)))
+        return answers
+
+    args = ("WORLD_SIZE", "world size", 1, "get_world_size")
+    for value in (None, "1", "4", " 2 ", "x", "", "3.0"):
+        if value is None:
+            monkeypatch.delenv("WORLD_SIZE", raising=False)
+        else:
+            monkeypatch.setenv("WORLD_SIZE", value)
+        fast, slow = both(*args)
+        assert fast == slow and type(fast) is type(slow), value
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    monkeypatch.delenv("NODE_RANK", raising=False)
+    assert (dist.get_world_size(), dist.get_local_rank(), dist.get_node_rank()) == (1, 3, 0)  # through the patch
+    taken = []
+    monkeypatch.setattr(composer_patches, "_original_config_var", lambda *a: taken.append(a) or 7)
+    monkeypatch.setattr(torch.distributed, "is_initialized", lambda: True)  # a process group: the original
+    assert composer_patches._config_var(*args) == 7 and taken == [args]

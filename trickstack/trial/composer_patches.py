@@ -41,6 +41,16 @@ dozen times per training step:
   (read once per process); any other key is looked up in the original's full dict on first use.
 - ``Timestamp.to_next_batch`` with int counts: ``copy`` re-parses and re-validates all ten counts through
   ``Time.from_input`` (enum lookups each); the patch builds the same timestamp's fields directly.
+- ``Time.from_timestring``, which a schedule calls on its ``t_max`` string (``"1dur"``) at every step: each
+  parse first fails through ``from_timedelta`` (a regex and a raised ValueError), then runs another regex and
+  the unit's enum lookup. The patch remembers what a string parsed to and makes a new `Time` of the same value
+  and unit; a string not seen yet, or one that does not parse, goes to the original.
+- ``get_precision_context`` as the trainer module calls it (twice a step): for FP32 on a machine without CUDA
+  the original is a generator that only yields; the patch returns a `contextlib.nullcontext` there, else the
+  original.
+- ``composer.utils.dist._get_distributed_config_var`` (behind ``get_world_size`` and the other rank queries,
+  about ten a step): with no initialized process group it reads the environment variable through
+  ``os.environ`` 's Mapping methods; the patch reads the same value from its dict with the key encoded once.
 
 Each patch is applied only when ``composer.__version__`` is the one it was written for and the
 source of the function it replaces hashes to the known value; otherwise it is not applied and a
@@ -52,6 +62,7 @@ and metrics with and without the patches.
 from __future__ import annotations
 
 import collections
+import contextlib
 import copy
 import datetime
 import hashlib
@@ -71,6 +82,7 @@ from composer.core import state as state_module
 from composer.core.callback import Callback
 from composer.core.engine import Engine, Trace
 from composer.core.event import Event
+from composer.core.precision import Precision
 from composer.core.state import State
 from composer.core.time import Time, Timestamp, TimeUnit
 from composer.loggers import LoggerDestination
@@ -98,6 +110,9 @@ _original_accumulate = Trainer._accumulate_time_across_ranks
 _original_to_next_batch = Timestamp.to_next_batch
 _original_fsdp_enabled = State.__dict__["fsdp_enabled"]
 _original_env_dict = trainer_module.get_composer_env_dict
+_original_from_timestring = Time.__dict__["from_timestring"]
+_original_precision_context = trainer_module.get_precision_context
+_original_config_var = composer_dist._get_distributed_config_var
 
 
 def _same_enum_eq(self: StringEnum, other: object) -> bool:
@@ -380,6 +395,53 @@ def trainer_env_dict() -> dict:
     return _EnvDict(_env_items)
 
 
+_TIMESTRINGS_KEPT = 1024  # distinct time strings remembered (a trial parses a handful)
+_timestrings: dict[str, tuple[Any, TimeUnit]] = {}
+
+
+def _from_timestring(cls: type, timestring: Any) -> Time:
+    """`Time.from_timestring` remembering what each string parsed to: a schedule converts its ``t_max`` string
+    (e.g. ``"1dur"``) at every step, and each parse first fails through ``from_timedelta`` 's regex and a raised
+    ValueError, then runs another regex and the unit's enum lookup. A string seen before gives a new `Time` of
+    the same value and unit; anything else (another class, a string not parsed yet, one that raises) goes to
+    the original."""
+    if cls is Time and type(timestring) is str:
+        parsed = _timestrings.get(timestring)
+        if parsed is not None:
+            return _time(*parsed)
+    time = _original_from_timestring.__func__(cls, timestring)
+    if (cls is Time and type(time) is Time and type(timestring) is str and len(_timestrings) < _TIMESTRINGS_KEPT
+            and vars(time).keys() == {"_value", "_unit"}):
+        _timestrings[timestring] = (time._value, time._unit)
+    return time
+
+
+def _precision_context(precision: Any, precision_config: Any = None, fp8_autocast_enabled: bool = True):
+    """`get_precision_context` as the trainer calls it: for FP32 on a machine without CUDA the original is a
+    generator that only yields (it casts nothing), so a `contextlib.nullcontext` does the same without building
+    the generator, its context manager and the ``Precision(...)`` lookup twice a step. Else the original."""
+    if precision is Precision.FP32 and not torch.cuda.is_available():
+        return contextlib.nullcontext()
+    return _original_precision_context(precision, precision_config, fp8_autocast_enabled)
+
+
+_env_keys: dict[str, Any] = {}
+
+
+def _config_var(env_var: str, human_name: str, default: int, fetch_fn_name: Any = None) -> int:
+    """`composer.utils.dist._get_distributed_config_var` (behind ``get_world_size``, ``get_global_rank``, ...,
+    asked about ten times a step) with no initialized process group: the environment variable as an int, else
+    the default, read from ``os.environ`` 's own dict with the key encoded once, instead of through the Mapping
+    methods' ``in`` and ``[]``. With a process group, or if torch.distributed is unavailable, the original."""
+    if _ENV is None or not torch.distributed.is_available() or torch.distributed.is_initialized():
+        return _original_config_var(env_var, human_name, default, fetch_fn_name)
+    key = _env_keys.get(env_var)
+    if key is None:
+        key = _env_keys[env_var] = os.environ.encodekey(env_var)  # type: ignore[attr-defined]
+    raw = _ENV.get(key)
+    return default if raw is None else int(os.environ.decodevalue(raw))  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True)
 class Patch:
     owner: Any  # a class or module of Composer
@@ -422,6 +484,12 @@ PATCHES = (
     Patch(trainer_module, "get_composer_env_dict", _original_env_dict, trainer_env_dict,
           (Trainer.__init__, _original_env_dict, collect_env.get_composer_version, collect_env.get_composer_commit_hash),
           "5c4339125b2c6d2f9d32dac9b29035413921c0375536b1ae0ef4f9d8c52dc74e"),
+    Patch(Time, "from_timestring", _original_from_timestring, classmethod(_from_timestring),
+          (_original_from_timestring.__func__, Time.from_timedelta.__func__, Time.__init__), "c611ff800e165f96ed1684445974b396f5ba04e6613b5f3b205d683369e8466b"),
+    Patch(trainer_module, "get_precision_context", _original_precision_context, _precision_context,
+          _original_precision_context, "b94ebe2cf997b23581e2410365babdbf9ed9ef6df0ed55e8c48590818b221d3a"),
+    Patch(composer_dist, "_get_distributed_config_var", _original_config_var, _config_var, _original_config_var,
+          "f680626d0c1c751bc42d58014aeb2dd19292aae65289fa8f4b2b7cfce7fa78a0"),
 )
 
 
