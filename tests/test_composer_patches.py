@@ -38,7 +38,9 @@ def test_patched_functions_are_the_known_ones():
     assert apply_patches() == ["StringEnum.__eq__", "Engine._debug_log", "Event.is_before_event", "Event.is_after_event",
                                "Engine._run_algorithms", "composer.trainer.trainer.deepcopy", "Engine.run_event",
                                "Trainer._accumulate_time_across_ranks", "Timestamp.to_next_batch", "State.fsdp_enabled",
-                               "composer.trainer.trainer.get_composer_env_dict"]
+                               "composer.trainer.trainer.get_composer_env_dict", "Time.from_timestring",
+                               "composer.trainer.trainer.get_precision_context",
+                               "composer.utils.dist._get_distributed_config_var"]
     assert StringEnum.__dict__["__eq__"] is composer_patches._same_enum_eq
 
 
@@ -179,9 +181,47 @@ class Algo(composer.core.Algorithm):
         return len(self.calls)
 
 
-def _engine_run(lean: bool):
+class Mutator(Callback):
+    """Changes the callbacks while events run, as the lean path's cached plans must notice: at the end of batch 1 it
+    gives an idle callback an instance handler and adds a callback and a logger (mid-event: the loggers are a snapshot
+    taken after the other callbacks ran, so the new logger runs for this event and the new callback does not); at the
+    end of batch 2 it gives itself an instance ``run_event`` and removes a callback."""
+
+    def __init__(self, calls, idle):
+        self.calls, self.idle = calls, idle
+
+    def batch_end(self, state, logger):
+        batch = int(state.timestamp.batch)  # batches done
+        if batch == 1:
+            self.idle.after_backward = lambda state, logger: self.calls.append(("idle.after_backward",))
+            state.callbacks.append(Recorder(self.calls, "cb3"))
+            state.callbacks.append(LoggerRecorder(self.calls, "logger2"))
+        elif batch == 2:
+            self.run_event = lambda event, state, logger: self.calls.append(("mutator.run_event", event.value))
+            state.callbacks.remove(next(cb for cb in state.callbacks if getattr(cb, "name", None) == "cb1"))
+
+
+class LoggerRecorder(composer.loggers.LoggerDestination):
+    def __init__(self, calls, name):
+        self.calls, self.name = calls, name
+
+    def batch_end(self, state, logger):
+        self.calls.append((self.name, "batch_end", int(state.timestamp.batch)))
+
+
+class Slotted(Callback):
+    __slots__ = ("calls",)
+
+    def __init__(self, calls):
+        self.calls = calls
+
+    def after_forward(self, state, logger):
+        self.calls.append(("slotted.after_forward",))
+
+
+def _engine_run(lean: bool, mutate: bool = False):
     """Every event of a short fit and an eval, through the lean `run_event` or Composer's own: the calls, in
-    order, and the traces each event returned."""
+    order, and the traces each event returned. ``mutate``: with callbacks that change the callbacks meanwhile."""
     from composer import Trainer
     from composer.core import Evaluator
 
@@ -197,7 +237,8 @@ def _engine_run(lean: bool):
     algorithms = [Algo(calls, "a", {"after_loss", "batch_end", "fit_start"}), Algo(calls, "b", {"after_loss", "eval_batch_end"})]
     optimizer = wl.make_optimizer(model, wl.resolve_nuisance())
     trainer = Trainer(model=model, train_dataloader=loader, max_duration="3ba", optimizers=optimizer, algorithms=algorithms,
-                      callbacks=[Recorder(calls, "cb1"), idle, Recorder(calls, "cb2")], loggers=[], progress_bar=False,
+                      callbacks=[Recorder(calls, "cb1"), idle, Recorder(calls, "cb2"), LoggerRecorder(calls, "logger1"),
+                                 *([Mutator(calls, idle), Slotted(calls)] if mutate else [])], loggers=[], progress_bar=False,
                       log_to_console=False, log_traces=False, auto_log_hparams=False, device="cpu", python_log_level=None,
                       device_train_microbatch_size=wl.batch_size)
     traces = []
@@ -229,6 +270,20 @@ def test_lean_run_event_makes_the_same_calls():
     assert ("b.apply", "eval_batch_end") in calls and ("idle.batch_end",) in calls
     assert sum(1 for _, trace in traces if trace) >= 3 * 2 + 1  # traces of applied algorithms are compared too
     assert Event.BATCH_END in composer_patches._BATCH_EVENTS and Event.INIT not in composer_patches._BATCH_EVENTS
+
+
+def test_lean_run_event_follows_callbacks_changed_meanwhile():
+    # The lean path keeps, per event, which callbacks to call and how; callbacks added, removed or given handlers
+    # of their own while training runs are called as Composer's own run_event calls them.
+    apply_patches()
+    lean_calls, lean_traces = _engine_run(lean=True, mutate=True)
+    calls, traces = _engine_run(lean=False, mutate=True)
+    assert lean_calls == calls and lean_traces == traces
+    for call in (("idle.after_backward",), ("cb3", "batch_end", 2), ("mutator.run_event", "batch_end"),
+                 ("logger2", "batch_end", 1), ("logger1", "batch_end", 1), ("slotted.after_forward",)):
+        assert call in calls, call
+    assert ("cb3", "batch_end", 1) not in calls and ("cb3", "after_loss", 2) in calls
+    assert ("cb1", "batch_end", 3) not in calls and ("cb1", "batch_end", 2) in calls
 
 
 def test_lean_run_event_leaves_the_rest_to_composer(monkeypatch):
@@ -335,3 +390,84 @@ def test_trainer_env_dict_reads_as_the_original(monkeypatch):
         collect_env.get_cpu_model.cache_clear()
     uses = re.findall(r"composer_env_dict\[('\w+')\]", inspect.getsource(trainer_module))
     assert sorted(set(uses)) == ["'composer_commit_hash'", "'composer_version'"]  # all the trainer reads of it
+
+
+def test_timestrings_parse_as_the_original():
+    # Each string twice: the first parse goes to the original (and is remembered), the second is the remembered one.
+    from composer.core import Time
+
+    apply_patches()
+    original = composer_patches._original_from_timestring.__func__
+    good = ["1dur", "0.5dur", "5ep", "3e4tok", "10ba", "100sp", "2iter", "1h2m3s", "0h0m1s", "1.0dur", "0dur", "7BA"]
+    bad = ["abc", "1.5ba", "", "1", "ba", "1dur1ba", "-1dur", "1h", "25h0m0s"]
+    for text in good * 2:
+        fast, slow = Time.from_timestring(text), original(Time, text)
+        assert type(fast) is Time and vars(fast) == vars(slow) and type(fast.value) is type(slow.value), text
+    for text in bad * 2:
+        errors = []
+        for parse in (Time.from_timestring, lambda t: original(Time, t)):
+            try:
+                errors.append(vars(parse(text)))
+            except Exception as e:  # noqa: BLE001 - the same error, whatever it is
+                errors.append((type(e), str(e)))
+        assert errors[0] == errors[1], text
+    assert "abc" not in composer_patches._timestrings and "1dur" in composer_patches._timestrings
+    first, second = Time.from_timestring("1dur"), Time.from_timestring("1dur")
+    assert first is not second and first == second  # a new Time each time, as the original makes
+
+
+def test_precision_context_as_the_original(monkeypatch):
+    import composer.trainer.trainer as trainer_module
+    from composer.core import Precision
+
+    apply_patches()
+    assert trainer_module.get_precision_context is composer_patches._precision_context
+    original = composer_patches._original_precision_context
+    taken = []
+    monkeypatch.setattr(composer_patches, "_original_precision_context", lambda *a: taken.append(a) or original(*a))
+    x = torch.ones(2)
+    for precision in (Precision.FP32, "fp32", Precision.AMP_BF16):
+        with composer_patches._precision_context(precision, None):
+            y = x @ x
+        assert y.dtype == torch.float32 or precision == Precision.AMP_BF16
+    with pytest.raises(KeyError):  # an error inside the block passes through, as through the original's
+        with composer_patches._precision_context(Precision.FP32):
+            raise KeyError("x")
+    assert [a[0] for a in taken] == ["fp32", Precision.AMP_BF16]  # FP32 without CUDA: the shortcut
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    composer_patches._precision_context(Precision.FP32)
+    assert [a[0] for a in taken][-1] is Precision.FP32  # with CUDA: the original (it turns CUDA autocast off)
+
+
+def test_distributed_config_vars_as_the_original(monkeypatch):
+    from composer.utils import dist
+
+    apply_patches()
+    assert dist._get_distributed_config_var is composer_patches._config_var
+    original = composer_patches._original_config_var
+
+    def both(*args):
+        answers = []
+        for fn in (composer_patches._config_var, original):
+            try:
+                answers.append(fn(*args))
+            except Exception as e:  # noqa: BLE001 - the same error, whatever it is
+                answers.append((type(e), str(e)))
+        return answers
+
+    args = ("WORLD_SIZE", "world size", 1, "get_world_size")
+    for value in (None, "1", "4", " 2 ", "x", "", "3.0"):
+        if value is None:
+            monkeypatch.delenv("WORLD_SIZE", raising=False)
+        else:
+            monkeypatch.setenv("WORLD_SIZE", value)
+        fast, slow = both(*args)
+        assert fast == slow and type(fast) is type(slow), value
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    monkeypatch.delenv("NODE_RANK", raising=False)
+    assert (dist.get_world_size(), dist.get_local_rank(), dist.get_node_rank()) == (1, 3, 0)  # through the patch
+    taken = []
+    monkeypatch.setattr(composer_patches, "_original_config_var", lambda *a: taken.append(a) or 7)
+    monkeypatch.setattr(torch.distributed, "is_initialized", lambda: True)  # a process group: the original
+    assert composer_patches._config_var(*args) == 7 and taken == [args]

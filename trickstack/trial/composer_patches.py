@@ -24,7 +24,9 @@ dozen times per training step:
   re-wraps the event, checks the profiler, formats debug strings, walks the callbacks twice with an ABC
   ``isinstance`` each and calls every callback's handler, most of them `Callback`'s empty one. The lean
   path makes the same assertions, the same ``match``/``apply`` calls and traces and the same callback calls
-  in the same order, minus calls of `Callback`'s own empty handlers; other events go to the original.
+  in the same order, minus calls of `Callback`'s own empty handlers; other events go to the original. Which
+  callbacks to call for an event, and how, is worked out once and kept on the engine while ``state.callbacks``
+  holds the same objects (an instance's own handler or ``run_event`` is still looked up at each call).
 - ``Trainer._accumulate_time_across_ranks`` in a single process: three tensors, two no-op collectives and
   three ``.item()`` calls per step to return the counts given and the time rounded to float32; the patch
   returns those directly (integer counts in int32 range, no process group, world size 1; else the original).
@@ -39,6 +41,16 @@ dozen times per training step:
   (read once per process); any other key is looked up in the original's full dict on first use.
 - ``Timestamp.to_next_batch`` with int counts: ``copy`` re-parses and re-validates all ten counts through
   ``Time.from_input`` (enum lookups each); the patch builds the same timestamp's fields directly.
+- ``Time.from_timestring``, which a schedule calls on its ``t_max`` string (``"1dur"``) at every step: each
+  parse first fails through ``from_timedelta`` (a regex and a raised ValueError), then runs another regex and
+  the unit's enum lookup. The patch remembers what a string parsed to and makes a new `Time` of the same value
+  and unit; a string not seen yet, or one that does not parse, goes to the original.
+- ``get_precision_context`` as the trainer module calls it (twice a step): for FP32 on a machine without CUDA
+  the original is a generator that only yields; the patch returns a `contextlib.nullcontext` there, else the
+  original.
+- ``composer.utils.dist._get_distributed_config_var`` (behind ``get_world_size`` and the other rank queries,
+  about ten a step): with no initialized process group it reads the environment variable through
+  ``os.environ`` 's Mapping methods; the patch reads the same value from its dict with the key encoded once.
 
 Each patch is applied only when ``composer.__version__`` is the one it was written for and the
 source of the function it replaces hashes to the known value; otherwise it is not applied and a
@@ -50,6 +62,7 @@ and metrics with and without the patches.
 from __future__ import annotations
 
 import collections
+import contextlib
 import copy
 import datetime
 import hashlib
@@ -69,6 +82,7 @@ from composer.core import state as state_module
 from composer.core.callback import Callback
 from composer.core.engine import Engine, Trace
 from composer.core.event import Event
+from composer.core.precision import Precision
 from composer.core.state import State
 from composer.core.time import Time, Timestamp, TimeUnit
 from composer.loggers import LoggerDestination
@@ -96,6 +110,9 @@ _original_accumulate = Trainer._accumulate_time_across_ranks
 _original_to_next_batch = Timestamp.to_next_batch
 _original_fsdp_enabled = State.__dict__["fsdp_enabled"]
 _original_env_dict = trainer_module.get_composer_env_dict
+_original_from_timestring = Time.__dict__["from_timestring"]
+_original_precision_context = trainer_module.get_precision_context
+_original_config_var = composer_dist._get_distributed_config_var
 
 
 def _same_enum_eq(self: StringEnum, other: object) -> bool:
@@ -156,6 +173,9 @@ _BATCH_EVENTS = frozenset((
     Event.EVAL_BATCH_START, Event.EVAL_BEFORE_FORWARD, Event.EVAL_AFTER_FORWARD, Event.EVAL_BATCH_END,
 ))
 _NEEDS_DURATION = frozenset(e for e in _BATCH_EVENTS if not e.is_eval)  # the original's asserts, by event
+# The same, by the member's id (an int's hash is C; an Enum member's ``__hash__`` is a Python call): an event's
+# name (the handler `Callback.run_event` calls) and whether the original asserts ``max_duration`` for it.
+_BATCH_EVENT_IDS = {id(e): (e, e.value, e in _NEEDS_DURATION) for e in _BATCH_EVENTS}
 _idle: dict[tuple[type, Event], bool] = {}  # (callback class, event) -> its handler is `Callback`'s no-op
 _logger_class: dict[type, bool] = {}  # callback class -> isinstance of LoggerDestination (an ABC: slow to ask)
 
@@ -167,15 +187,51 @@ def _is_logger(cb: Callback) -> bool:
     return is_logger
 
 
-def _is_idle(cb: Callback, event: Event) -> bool:
-    """Whether ``cb.run_event(event, ...)`` would only call `Callback`'s own empty handler of ``event``."""
-    key = (cb.__class__, event)
+def _class_idle(cls: type, event: Event) -> bool:
+    """Whether an instance of ``cls`` run for ``event`` calls only `Callback`'s own empty handler (unless the
+    instance has a handler of its own: checked at each call)."""
+    key = (cls, event)
     idle = _idle.get(key)
     if idle is None:
-        cls = cb.__class__
         idle = _idle[key] = (cls.run_event is Callback.run_event
                              and getattr(cls, event.value, None) is getattr(Callback, event.value))
-    return idle and event.value not in getattr(cb, "__dict__", ())
+    return idle
+
+
+_IDLE, _HANDLER, _RUN_EVENT = 0, 1, 2  # how the lean path calls a callback (see `_steps`)
+
+
+def _steps(callbacks: list, event: Event) -> tuple:
+    """How the lean path calls each of ``callbacks`` for ``event``, in order: `_RUN_EVENT`, ``cb.run_event(event,
+    state, logger)`` (a class with its own ``run_event``, or an instance without ``__dict__``); `_HANDLER`,
+    `Callback.run_event`'s own ``getattr(cb, event.value)(state, logger)``, without its frame; `_IDLE`, a class
+    handler that is `Callback`'s empty one, called only if the instance has a handler of its own when the event
+    runs. A callback of an idle class without a ``__dict__`` is left out (the original skips it too)."""
+    steps = []
+    for cb in callbacks:
+        cls = cb.__class__
+        if cls.run_event is not Callback.run_event:
+            steps.append((cb, _RUN_EVENT))
+        elif not hasattr(cb, "__dict__"):
+            if not _class_idle(cls, event):
+                steps.append((cb, _RUN_EVENT))
+        else:
+            steps.append((cb, _IDLE if _class_idle(cls, event) else _HANDLER))
+    return tuple(steps)
+
+
+def _call(steps: tuple, event: Event, name: str, state: State, logger: Any) -> None:
+    """Call ``steps`` (`_steps`) as ``Callback.run_event`` would be called on each: an instance's own ``run_event`` or
+    handler, set after the steps were made, is found as the original finds it."""
+    for cb, how in steps:
+        if how is _RUN_EVENT:
+            cb.run_event(event, state, logger)
+            continue
+        own = cb.__dict__
+        if "run_event" in own:
+            cb.run_event(event, state, logger)
+        elif how is _HANDLER or name in own:
+            getattr(cb, name)(state, logger)
 
 
 def _run_matched(self: Engine, event: Event, algorithms: list) -> Any:
@@ -196,34 +252,43 @@ _ENV = getattr(os.environ, "_data", None)  # os.environ's own dict: ``get`` with
 _ENGINE_DEBUG = os.environ.encodekey("ENGINE_DEBUG") if _ENV is not None else None  # type: ignore[attr-defined]
 
 
-def _engine_debug() -> bool:
-    return bool(_ENV.get(_ENGINE_DEBUG) if _ENV is not None else os.environ.get("ENGINE_DEBUG", None))
-
-
 def _lean_run_event(self: Engine, event: Any):
     """`Engine.run_event` for a batch event with no profiler and no ``ENGINE_DEBUG``: the same checks, algorithm
     ``match``/``apply`` calls, traces and callback calls in the same order, without the per-call work those
     conditions make idle (profiler markers, debug strings, re-wrapping the event) and without calling a
-    callback's empty base-class handler. Anything else goes to the original."""
+    callback's empty base-class handler. Which callbacks to call, and how (`_steps`), is worked out once per event
+    and list of callbacks and kept on the engine; it is made again when ``state.callbacks`` holds other objects.
+    Anything else goes to the original."""
+    known = _BATCH_EVENT_IDS.get(id(event))  # a batch event, by identity (Event members live as long as the process)
     state = self.state
-    if (event.__class__ is not Event or event not in _BATCH_EVENTS or self._is_closed or state.profiler is not None
-            or _engine_debug()):
+    if known is None or self._is_closed or state.profiler is not None or (
+            _ENV.get(_ENGINE_DEBUG) if _ENV is not None else os.environ.get("ENGINE_DEBUG", None)):
         return _original_run_event(self, event)
+    _, name, needs_duration = known
     assert state.dataloader is not None, f"The trainer should have set state.dataloader for event {event}."
-    if event in _NEEDS_DURATION:
+    if needs_duration:
         assert state.max_duration is not None, f"The trainer should have set state.max_duration for event {event}."
-    matched = [algo for algo in state.algorithms if algo.match(event, state)]
+    algorithms = state.algorithms
+    matched = [algo for algo in algorithms if algo.match(event, state)] if algorithms else []
     if matched or self.algorithm_passes != _DEFAULT_PASSES:
         traces = _run_matched(self, event, matched)
     else:
         traces = collections.OrderedDict()  # what the default passes and the trace give for no algorithm
+    callbacks = state.callbacks
+    ids = tuple(map(id, callbacks))
+    plans = self.__dict__.get("_trickstack_plans")
+    if plans is None:
+        plans = self.__dict__["_trickstack_plans"] = {}
+    plan = plans.get(id(event))
+    if plan is None or plan[0] != ids:  # the plan holds its callbacks, so their ids are not reused while it is kept
+        plan = plans[id(event)] = (ids, _steps([cb for cb in callbacks if not _is_logger(cb)], event),
+                                   _steps([cb for cb in callbacks if _is_logger(cb)], event))
     logger = self.logger
-    for cb in [cb for cb in state.callbacks if not _is_logger(cb)]:  # as the original: a snapshot, then the loggers
-        if not _is_idle(cb, event):
-            cb.run_event(event, state, logger)
-    for cb in [cb for cb in state.callbacks if _is_logger(cb)]:
-        if not _is_idle(cb, event):
-            cb.run_event(event, state, logger)
+    _call(plan[1], event, name, state, logger)  # the callbacks that are not loggers, as the original's snapshot
+    loggers = plan[2]
+    if ids != tuple(map(id, state.callbacks)):  # a callback changed the list: the loggers as the original finds them
+        loggers = _steps([cb for cb in state.callbacks if _is_logger(cb)], event)
+    _call(loggers, event, name, state, logger)
     return traces
 
 
@@ -330,6 +395,53 @@ def trainer_env_dict() -> dict:
     return _EnvDict(_env_items)
 
 
+_TIMESTRINGS_KEPT = 1024  # distinct time strings remembered (a trial parses a handful)
+_timestrings: dict[str, tuple[Any, TimeUnit]] = {}
+
+
+def _from_timestring(cls: type, timestring: Any) -> Time:
+    """`Time.from_timestring` remembering what each string parsed to: a schedule converts its ``t_max`` string
+    (e.g. ``"1dur"``) at every step, and each parse first fails through ``from_timedelta`` 's regex and a raised
+    ValueError, then runs another regex and the unit's enum lookup. A string seen before gives a new `Time` of
+    the same value and unit; anything else (another class, a string not parsed yet, one that raises) goes to
+    the original."""
+    if cls is Time and type(timestring) is str:
+        parsed = _timestrings.get(timestring)
+        if parsed is not None:
+            return _time(*parsed)
+    time = _original_from_timestring.__func__(cls, timestring)
+    if (cls is Time and type(time) is Time and type(timestring) is str and len(_timestrings) < _TIMESTRINGS_KEPT
+            and vars(time).keys() == {"_value", "_unit"}):
+        _timestrings[timestring] = (time._value, time._unit)
+    return time
+
+
+def _precision_context(precision: Any, precision_config: Any = None, fp8_autocast_enabled: bool = True):
+    """`get_precision_context` as the trainer calls it: for FP32 on a machine without CUDA the original is a
+    generator that only yields (it casts nothing), so a `contextlib.nullcontext` does the same without building
+    the generator, its context manager and the ``Precision(...)`` lookup twice a step. Else the original."""
+    if precision is Precision.FP32 and not torch.cuda.is_available():
+        return contextlib.nullcontext()
+    return _original_precision_context(precision, precision_config, fp8_autocast_enabled)
+
+
+_env_keys: dict[str, Any] = {}
+
+
+def _config_var(env_var: str, human_name: str, default: int, fetch_fn_name: Any = None) -> int:
+    """`composer.utils.dist._get_distributed_config_var` (behind ``get_world_size``, ``get_global_rank``, ...,
+    asked about ten times a step) with no initialized process group: the environment variable as an int, else
+    the default, read from ``os.environ`` 's own dict with the key encoded once, instead of through the Mapping
+    methods' ``in`` and ``[]``. With a process group, or if torch.distributed is unavailable, the original."""
+    if _ENV is None or not torch.distributed.is_available() or torch.distributed.is_initialized():
+        return _original_config_var(env_var, human_name, default, fetch_fn_name)
+    key = _env_keys.get(env_var)
+    if key is None:
+        key = _env_keys[env_var] = os.environ.encodekey(env_var)  # type: ignore[attr-defined]
+    raw = _ENV.get(key)
+    return default if raw is None else int(os.environ.decodevalue(raw))  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True)
 class Patch:
     owner: Any  # a class or module of Composer
@@ -372,6 +484,13 @@ PATCHES = (
     Patch(trainer_module, "get_composer_env_dict", _original_env_dict, trainer_env_dict,
           (Trainer.__init__, _original_env_dict, collect_env.get_composer_version, collect_env.get_composer_commit_hash),
           "5c4339125b2c6d2f9d32dac9b29035413921c0375536b1ae0ef4f9d8c52dc74e"),
+    Patch(Time, "from_timestring", _original_from_timestring, classmethod(_from_timestring),
+          (_original_from_timestring.__func__, Time.from_timedelta.__func__, Time.__init__),
+          "c611ff800e165f96ed1684445974b396f5ba04e6613b5f3b205d683369e8466b"),
+    Patch(trainer_module, "get_precision_context", _original_precision_context, _precision_context,
+          _original_precision_context, "b94ebe2cf997b23581e2410365babdbf9ed9ef6df0ed55e8c48590818b221d3a"),
+    Patch(composer_dist, "_get_distributed_config_var", _original_config_var, _config_var, _original_config_var,
+          "f680626d0c1c751bc42d58014aeb2dd19292aae65289fa8f4b2b7cfce7fa78a0"),
 )
 
 
