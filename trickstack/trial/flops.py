@@ -24,13 +24,16 @@ Nothing a trick spends in training escapes the count:
   in 3 of 4 runs of 250 steps (1 - (1 - 1/700)^250 = 30% chance of catching it); the forward count
   catches it at its first such step.
 
-What torch counts is the same on every torch this runs on: torch 2.7.0's `FlopCounterMode` has no formula
-for the CPU kernel of flash attention (``aten._scaled_dot_product_flash_attention_for_cpu`` and its backward,
-which ``F.scaled_dot_product_attention`` runs on the CPU) and counts it as nothing; later torches count its
-matrix products. Every counter here leaves it out where torch has a formula for it (`UNCOUNTED_OPS`; nothing
-changes under torch 2.7.0), so a budget in FLOPs buys the same steps under any torch, the shipped evidence's
-included: attention's own products on the CPU (QK^T and the product with V, about a tenth of a baseline
-shakespeare-char step) are not charged, as they were not when that evidence was recorded.
+What torch counts differs between torches in one place trickstack's CPU workloads reach: torch 2.7.0's
+`FlopCounterMode` has no formula for the CPU kernel of flash attention
+(``aten._scaled_dot_product_flash_attention_for_cpu`` and its backward, which
+``F.scaled_dot_product_attention`` runs on the CPU) and counts it as nothing; later torches count its matrix
+products. Every counter here leaves it out where torch has a formula for it (`UNCOUNTED_OPS`; nothing changes
+under torch 2.7.0), so a budget in FLOPs buys the same steps under any torch as when the shipped evidence was
+recorded under 2.7.0. The price: attention's own products on the CPU (QK^T and the product with V, about a
+tenth of a baseline shakespeare-char step) are not charged, as they were not then. (Formulas torch 2.15.0 adds
+for other operators -- ``_slow_conv2d_forward``, cuDNN's convolution, flex attention -- are not reached here:
+a convolution is counted as ``aten.convolution``, the same under both.)
 
 A budget in seconds is spent the same way, with time in place of FLOPs: each step's wall time from
 fetching its batch to BATCH_END, plus the wall time between steps while training runs (FIT_START, epoch
