@@ -70,10 +70,14 @@ def test_the_shipped_site_adds_up_names_no_local_path_and_has_every_tricks_page(
                          for t in named)
 
 
-# Workloads whose recorded runs another torch does not replay bit for bit (README: "Installing over a newer torch");
-# strict: the day they match again, this fails and the entry goes.
-TORCH_DEPENDENT = {"shakespeare-char": "under torch 2.15.0 the 2026 recipe's seed-0 run ends at eval loss 2.0935 where "
-                                       "its torch 2.7.0 record says 2.0718 (cause not yet found)"}
+# Workloads whose recorded runs another torch does not replay bit for bit (README: "Installing over a newer torch"):
+# the same steps and FLOPs, another metric. Strict: the day they match again, this fails and the entry goes.
+TORCH_DEPENDENT = {"shakespeare-char": "under torch 2.15.0 the 2026 recipe's seed-0 run takes its recorded 304 steps but "
+                                       "ends at eval loss 2.0700 where its torch 2.7.0 record says 2.0718: torch's CPU "
+                                       "backward kernels round differently, first the gradients of queries and keys out "
+                                       "of the flash-attention backward (aten._scaled_dot_product_flash_attention_for_cpu"
+                                       "_backward sums grad_out * out with a fused multiply-add in 2.7.0's build, with "
+                                       "rounded products in 2.15.0's), then layer_norm's backward"}
 
 
 def _release(version: str) -> str:
@@ -93,8 +97,6 @@ def test_a_recorded_run_of_the_newest_recipe_replays_bit_for_bit(workload, reque
         pytest.skip(f"the evidence was recorded on {record.provenance.cpu}; this machine is {here.cpu}")
     if workload == "shakespeare-char":
         real_corpus_or_skip()  # found beside the checkout or in the cache, or downloaded now
-    if workload in TORCH_DEPENDENT and _release(torch.__version__) != _release(record.provenance.torch):
-        request.applymarker(pytest.mark.xfail(strict=True, reason=TORCH_DEPENDENT[workload]))
     threads = torch.get_num_threads()
     torch.set_num_threads(record.provenance.torch_threads)
     try:
@@ -102,5 +104,9 @@ def test_a_recorded_run_of_the_newest_recipe_replays_bit_for_bit(workload, reque
                           recipe=resolved)
     finally:
         torch.set_num_threads(threads)
-    assert json.dumps(again.metrics.eval_value) == json.dumps(record.metrics.eval_value)
+    # The same steps and FLOPs under any torch (what torch counts differs: trickstack.trial.flops.UNCOUNTED_OPS) ...
     assert again.steps == record.steps and again.flops == record.flops
+    # ... and the same metric, bit for bit, except where another torch's kernels round differently.
+    if workload in TORCH_DEPENDENT and _release(torch.__version__) != _release(record.provenance.torch):
+        request.applymarker(pytest.mark.xfail(strict=True, reason=TORCH_DEPENDENT[workload]))
+    assert json.dumps(again.metrics.eval_value) == json.dumps(record.metrics.eval_value)
