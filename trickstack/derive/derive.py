@@ -65,6 +65,7 @@ from trickstack.recipes.recipe import (
 )
 from trickstack.simulator.truth import SyntheticSection
 from trickstack.stats import rules
+from trickstack.stats.compare import compare
 from trickstack.stats.sequential import DEFAULT_LOOKS, DEFAULT_SPENDING, SequentialPlan
 from trickstack.trial.trackers import Tracker
 from trickstack.workloads import get_workload
@@ -207,8 +208,8 @@ def derive(workload: str, year: int, options: DeriveOptions = DeriveOptions(), *
 
     def fresh_pairs(seeds: list[int]) -> dict[str, float]:  # the estimation: the candidate and its reference only
         run(ctx, [*candidate.jobs(seeds), *reference.jobs(seeds)], "estimation")
-        runs.refresh()
-        return confirm(runs.of(candidate, seeds), runs.of(reference, seeds), wl, candidate, start)
+        runs.refresh()  # pairs that diverged are left out, as the leaderboard's recomputation leaves them out
+        return compare(runs.of(candidate, seeds), runs.of(reference, seeds), wl.direction)
 
     fresh_seeds, fresh = estimation(fresh_pairs, confirmed, plan, options.seeds, first, options.estimate_seeds)
     chosen = candidate if accepted else start if prev else baseline
