@@ -244,6 +244,21 @@ def test_recipe_derive_passes_its_trackers_to_the_study(cli, monkeypatch, tmp_pa
     assert (tracker.kind, tracker.target) == ("tensorboard", str(tmp_path / "tb"))
 
 
+def test_replicate_passes_its_trackers_to_its_study(cli, monkeypatch, tmp_path):
+    needs("tensorboard", "tensorboard")
+    import trickstack.derive.replicate
+
+    def recorder(ctx, *args, **kwargs):
+        raise Reached(ctx.trackers)
+
+    monkeypatch.setattr(trickstack.derive.replicate, "run", recorder)
+    with pytest.raises(Reached) as reached:
+        cli("replicate", "mnist1d/2019", "--seeds", "100:105", "--storage", f"sqlite:///{tmp_path}/s.db",
+            "--device", "cpu", "--tracker", f"tensorboard:{tmp_path}/tb")
+    [tracker] = reached.value.args[0]
+    assert (tracker.kind, tracker.target) == ("tensorboard", str(tmp_path / "tb"))
+
+
 def test_the_worker_command_trains_with_its_own_trackers(cli, monkeypatch, tmp_path):
     needs("mlflow", "mlflow")
     import optuna

@@ -230,12 +230,13 @@ def replicate(
                                                   "whose synthetic table is the known truth its runs are simulated from"),
     device: str = typer.Option("auto", help=WORKERS_DEVICE_HELP),
     deterministic: bool = typer.Option(True, "--deterministic/--no-deterministic", help=DETERMINISTIC_HELP),
+    tracker: List[str] = typer.Option([], "--tracker", help=WORKERS_TRACKER_HELP),
 ) -> None:
     """Replicate a derived recipe on fresh seeds: the recipe, its previous recipe and the baseline, paired, at the
     recipe's budget (a time-track recipe only on the hardware it was timed on). Writes
     <recipes>/WORKLOAD/YEAR.replications/DATE-HARDWARE.runs.jsonl and its sealed manifest DATE-HARDWARE.toml; the
     leaderboard shows every replication beside the recipe's claim."""
-    from trickstack.cli.flags import device_flag
+    from trickstack.cli.flags import device_flag, tracker_flags
     from trickstack.derive.derive import load_truth
     from trickstack.derive.replicate import parse_seeds
     from trickstack.derive.replicate import replicate as run_replication
@@ -244,7 +245,8 @@ def replicate(
     truth = load_truth(synthetic) if synthetic is not None else None
     with phase_progress(f"replicate {ref}") as progress:
         r = run_replication(ref, chosen, storage=storage, workers=workers, device=device_flag(device),
-                            deterministic=deterministic, truth=truth, progress=progress, study=study)
+                            deterministic=deterministic, truth=truth, progress=progress, study=study,
+                            trackers=tracker_flags(tracker))
     t = r.test
     ratio = f"{t['gain'] / r.claimed:.2f}x the claimed {r.claimed:+.4g}" if r.claimed else f"claimed {r.claimed:+.4g}"
     out.print(f"{r.name} over {r.reference} on {t['n_pairs']} fresh paired seeds: {t['gain']:+.4g} (95% CI "

@@ -34,6 +34,7 @@ from trickstack.recipes.replication import Replication, load_replication, replic
 from trickstack.simulator.truth import SyntheticSection
 from trickstack.stats import rules
 from trickstack.stats.compare import compare
+from trickstack.trial.trackers import Tracker
 from trickstack.workloads import get_workload
 
 
@@ -91,9 +92,11 @@ def previous_of(recipe: Recipe) -> Optional[ResolvedRecipe]:
 
 def replicate(ref: Union[str, Path], seeds: Sequence[int], *, storage: Optional[str] = None, workers: int = 1,
               device: str = "cpu", deterministic: bool = True, truth: Optional[Union[SyntheticSection, dict]] = None,
-              progress: Optional[Callable[[str, int, int], None]] = None, study: Optional[str] = None) -> Replicated:
+              progress: Optional[Callable[[str, int, int], None]] = None, study: Optional[str] = None,
+              trackers: Sequence[Tracker] = ()) -> Replicated:
     """Replicate the recipe ``ref`` (a file, or ``W/Y`` of a shipped one) on ``seeds``; see the module docstring.
-    ``truth`` (testing only): what the runs of a simulated workload are drawn from."""
+    ``truth`` (testing only): what the runs of a simulated workload are drawn from. ``trackers``: the local
+    workers also write each trial there (`trickstack.trial.trackers`)."""
     recipe = open_recipe(ref)
     prov = recipe.provenance
     if prov is None:
@@ -117,7 +120,9 @@ def replicate(ref: Union[str, Path], seeds: Sequence[int], *, storage: Optional[
     reference = inputs.config_of(prev, wl) if prev else Config(frozenset())
     arms = [inputs.config_of(resolved, wl), *([reference] if prev else []), Config(frozenset())]
     ctx = open_study(spec, storage, workers)
-    ctx.progress, ctx.device, ctx.deterministic = progress, device, deterministic
+    ctx.progress, ctx.device, ctx.deterministic, ctx.trackers = progress, device, deterministic, tuple(trackers)
+    for tracker in ctx.trackers:
+        tracker.prepare(spec.study.name)  # here, not by each of several workers at once (as `ablate` does)
     run(ctx, [job for arm in arms for job in arm.jobs(list(seeds))], "replication")
     runs = Runs(ctx)
     records = [stamp(r, resolved, prev) for arm in arms for r in runs.of(arm, list(seeds))]
