@@ -174,3 +174,26 @@ def test_estimation_runs_that_diverged_are_left_out_by_derive_and_the_leaderboar
     prov = tomllib.loads(d.path.read_text())["provenance"]
     row = lb.build(tmp_path).boards["synthetic"].table.iloc[1]  # recomputed from the evidence: the same claim
     assert row.gain_prev_corrected == pytest.approx(prov["gain_corrected"], rel=1e-6) == d.corrected[0]
+
+
+@pytest.mark.parametrize("edit, message", [
+    ("estimation_seeds = [0, 12]", "estimation_seeds must be distinct, non-negative and not evaluation seeds"),
+    ("estimation_seeds = [12, 12]", "estimation_seeds must be distinct"),
+])
+def test_bad_estimation_seeds_are_refused_naming_the_key(tmp_path, edit, message):
+    d = derive("synthetic", 2016, DeriveOptions(trials=4, tricks=("label_smoothing",), estimate_seeds=2),
+               truth=truth(GAIN, 0), recipes=tmp_path, storage="memory://curse-bad-fresh")
+    text = d.path.read_text()
+    assert "estimation_seeds = [12, 13]" in text
+    d.path.write_text(text.replace("estimation_seeds = [12, 13]", edit))
+    with pytest.raises(UserError, match=re.escape(message)):
+        lb.build(tmp_path)
+    d.path.write_text(text.replace("accepted = true", "accepted = false"))
+    with pytest.raises(UserError, match="only an accepted recipe runs estimation seeds"):
+        lb.build(tmp_path)
+
+
+def test_negative_estimation_seeds_are_refused():
+    with pytest.raises(UserError, match="-1 estimation seeds: give 0"):
+        DeriveOptions(estimate_seeds=-1)
+    assert DeriveOptions(estimate_seeds=0).estimate_seeds == 0
