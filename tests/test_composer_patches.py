@@ -40,7 +40,8 @@ def test_patched_functions_are_the_known_ones():
                                "Trainer._accumulate_time_across_ranks", "Timestamp.to_next_batch", "State.fsdp_enabled",
                                "composer.trainer.trainer.get_composer_env_dict", "Time.from_timestring",
                                "composer.trainer.trainer.get_precision_context",
-                               "composer.utils.dist._get_distributed_config_var"]
+                               "composer.utils.dist._get_distributed_config_var", "Trainer._train_batch",
+                               "Trainer._iter_dataloader"]
     assert StringEnum.__dict__["__eq__"] is composer_patches._same_enum_eq
 
 

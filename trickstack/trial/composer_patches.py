@@ -65,12 +65,9 @@ import collections
 import contextlib
 import copy
 import datetime
-import hashlib
-import inspect
 import os
 import warnings
-from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import composer
 import composer.trainer.trainer as trainer_module
@@ -91,12 +88,10 @@ from composer.utils import collect_env
 from composer.utils import dist as composer_dist
 from composer.utils.string_enum import StringEnum
 
+from trickstack.trial.composer_step import STEP_PATCHES
+from trickstack.trial.patching import Patch, source_hash
+
 COMPOSER_VERSION = "0.32.1"  # the version the patches were written against
-
-
-def source_hash(fn: Callable[..., Any] | tuple[Callable[..., Any], ...]) -> str:
-    """sha256 of a function's source text (of several, joined): a changed upstream function no longer matches."""
-    return hashlib.sha256("".join(inspect.getsource(f) for f in (fn if isinstance(fn, tuple) else (fn,))).encode()).hexdigest()
 
 
 _original_eq = StringEnum.__eq__
@@ -442,20 +437,6 @@ def _config_var(env_var: str, human_name: str, default: int, fetch_fn_name: Any 
     return default if raw is None else int(os.environ.decodevalue(raw))  # type: ignore[attr-defined]
 
 
-@dataclass(frozen=True)
-class Patch:
-    owner: Any  # a class or module of Composer
-    name: str
-    original: Any
-    replacement: Any
-    checked: Any  # the function(s) whose source must be unchanged: the original, its caller, what it reproduces
-    known_hash: str  # source_hash(checked) in Composer COMPOSER_VERSION
-
-    @property
-    def label(self) -> str:
-        return f"{getattr(self.owner, '__qualname__', self.owner.__name__)}.{self.name}"
-
-
 PATCHES = (
     Patch(StringEnum, "__eq__", _original_eq, _same_enum_eq, _original_eq,
           "d41df6bf8db34e360042a3794a4a3a97870bb71b3979880b37302bbd5c78ae47"),
@@ -491,6 +472,7 @@ PATCHES = (
           _original_precision_context, "b94ebe2cf997b23581e2410365babdbf9ed9ef6df0ed55e8c48590818b221d3a"),
     Patch(composer_dist, "_get_distributed_config_var", _original_config_var, _config_var, _original_config_var,
           "f680626d0c1c751bc42d58014aeb2dd19292aae65289fa8f4b2b7cfce7fa78a0"),
+    *STEP_PATCHES,  # the training step's lean path (`trickstack.trial.composer_step`)
 )
 
 
