@@ -14,7 +14,12 @@ steps whose FLOPs were not counted (the rest of the difference is the first step
 FLOP count, a cost in proportion to a step's ops), each in wall-clock and in this process's CPU time (the
 steadier of the two on a shared machine).
 
+With ``--breakdown``, then, where a step's time goes in each loop (`trickstack.benchmarks.step_parts`): the
+loader, forward, loss, backward, SGD's update, ``zero_grad`` and, in trickstack, Composer's events with their
+algorithms and callbacks; and the rest.
+
     python -m trickstack.benchmarks.step_cost [--tensors 10 100 1000] [--steps 1000] [--repeats 5] [--threads 1]
+                                              [--breakdown]
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from composer.core import Callback
 from composer.utils import reproducibility
 from torch import nn
 
+from trickstack.benchmarks import step_parts
 from trickstack.benchmarks.overhead import hand_written  # the same plain loop (moving batches as Composer does)
 from trickstack.core.budget import Budget
 from trickstack.core.params import Param
@@ -106,11 +112,11 @@ class _Fit(Callback):
         self.end = _clocks()
 
 
-def trickstack_trial(wl: Workload, steps: int, seed: int) -> tuple[tuple[float, float], tuple[float, float]]:
+def trickstack_trial(wl: Workload, steps: int, seed: int, callbacks=()) -> tuple[tuple[float, float], tuple[float, float]]:
     """(wall, CPU) seconds of ``steps`` steps of `run_trial` from FIT_START to FIT_END, and (wall, CPU) seconds per
     step of the steps whose FLOPs were not counted (the first step and the audited ones are)."""
     fit = _Fit()
-    record = run_trial(wl, [], seed=seed, budget=Budget("samples", steps * wl.batch_size), callbacks=[fit])
+    record = run_trial(wl, [], seed=seed, budget=Budget("samples", steps * wl.batch_size), callbacks=[fit, *callbacks])
     assert record.steps == steps, (record.steps, steps)
     total = fit.end[0] - fit.start[0], fit.end[1] - fit.start[1]
     left = steps - fit.counted_steps
@@ -139,6 +145,8 @@ def main(argv=None) -> None:
     parser.add_argument("--steps", type=int, default=1000, help="training steps per repetition")
     parser.add_argument("--repeats", type=int, default=5, help="alternating repetitions (the median is printed)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="then, per tensor count, where a step's time goes in each loop (step_parts)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     reproducibility.configure_deterministic_mode()  # for both, as run_trial sets it
@@ -154,6 +162,21 @@ def main(argv=None) -> None:
           f"steps': the difference on the steps whose FLOPs were not counted (torch's FLOP counter, which runs every op "
           f"through Python, measures the first step and one audited step in {AUDIT_WINDOW}: a cost in proportion to a "
           f"step's ops, included in 'difference')")
+    if args.breakdown:
+        for n in args.tensors:
+            print_breakdown(n, args.steps, args.repeats)
+
+
+def print_breakdown(n: int, steps: int, repeats: int) -> None:
+    wl = workload(n)
+    parts = step_parts.breakdown(wl, steps, repeats, lambda *a: trickstack_trial(*a)[0], hand_written)
+    print(f"\n{n} tensors: microseconds per step by part, wall-clock, each the median of {repeats} alternating runs "
+          f"(the parts' wrappers add a few tenths of a microsecond to each call)")
+    print(f"{'part':>12} {'hand-written':>13} {'trickstack':>11} {'difference':>11}")
+    for part, (hand, ours) in parts.items():
+        print(f"{part:>12} {hand:13.1f} {ours:11.1f} {ours - hand:11.1f}")
+    hand, ours = (sum(figures[i] for figures in parts.values()) for i in (0, 1))
+    print(f"{'step':>12} {hand:13.1f} {ours:11.1f} {ours - hand:11.1f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from trickstack.benchmarks import step_cost
+from trickstack.benchmarks import step_cost, step_parts
 
 
 def test_the_benchmark_prints_a_row_of_figures_per_tensor_count(capsys):
@@ -25,3 +25,17 @@ def test_the_model_has_the_tensors_asked_for():
     for n in (1, 10, 1000):
         model = step_cost.workload(n).build_model()
         assert len(list(model.parameters())) == n
+
+
+def test_the_breakdown_accounts_for_each_loop_step(capsys):
+    step_cost.main(["--tensors", "3", "--steps", "4", "--repeats", "1", "--breakdown"])
+    out = capsys.readouterr().out.split("3 tensors: microseconds per step by part")[1]
+    rows = {m[0]: tuple(map(float, m[1:])) for m in re.findall(r"^ *(\S.*?) +(-?\d+\.\d) +(-?\d+\.\d) +(-?\d+\.\d)$", out, re.M)}
+    parts = [part for part, _, _ in step_parts.PARTS] + [step_parts.REST]
+    assert list(rows) == [*parts, "step"], out
+    for part in ("forward", "loss", "backward", "SGD update", "zero_grad"):  # both loops train, through the same calls
+        assert rows[part][0] > 0 and rows[part][1] > 0, part
+    assert rows["events"][0] == 0 < rows["events"][1]  # the hand-written loop runs no Composer event
+    for column in (0, 1):  # the parts and the rest add up to the step
+        assert abs(sum(rows[p][column] for p in parts) - rows["step"][column]) < 0.1 * len(parts)
+    assert all(abs(h + d - t) < 0.11 for h, t, d in rows.values())
