@@ -16,7 +16,7 @@ PIPE_WIDTH = 10_000  # columns of output that goes to a pipe or a file: tables k
 def _console(stderr: bool = False) -> Console:
     """A console that wraps to the terminal's width on a terminal, and elsewhere (a pipe, a file, CI) not at all,
     unless COLUMNS says otherwise: rich's default of 80 columns cut tables and emptied their narrow columns."""
-    console = Console(stderr=stderr)
+    console = Console(stderr=stderr, emoji=False)  # user text such as "kind:x:" printed as given, not as an emoji
     if not console.is_terminal and "COLUMNS" not in os.environ:
         console.width = PIPE_WIDTH
     return console
