@@ -84,6 +84,7 @@ def _train_batch(self: Trainer, use_grad_scaling: bool) -> dict[str, torch.Tenso
     state = self.state
     assert self._train_data_spec is not None, 'The train data spec should be set on __init__ or fit()'
     device_batch = state.batch
+    original_microbatch_size = state.device_train_microbatch_size
     if state.train_metrics is not None:  # pyright: ignore[reportUnnecessaryComparison]
         for metric in state.train_metrics.values():
             metric.reset()
@@ -94,6 +95,10 @@ def _train_batch(self: Trainer, use_grad_scaling: bool) -> dict[str, torch.Tenso
     for optimizer in state.optimizers:
         optimizer.step(closure=lambda loss_dict=total_loss_dict, **kwargs: _train_microbatches(
             self, microbatches, loss_dict, **kwargs).item())
+    assert state.device_train_microbatch_size is not None
+    if original_microbatch_size != state.device_train_microbatch_size:  # an algorithm changed it meanwhile
+        trainer_module.log.info('Automicrobatching changed the microbatch size from '
+                                f'{original_microbatch_size} -> {state.device_train_microbatch_size}.')
     self.num_consecutive_non_OOM_batches += 1
     if torch.cuda.is_available():
         self.cumulative_alloc_retries = torch.cuda.memory_stats()['num_alloc_retries']
