@@ -46,6 +46,7 @@ class Fleet:
     cpus: int = 1
     poll: float = WORKER_POLL_SECONDS
     grace: float = WORKER_GRACE_SECONDS  # after SIGTERM, seconds a worker may finish its trial before releasing it
+    trackers: tuple[str, ...] = ()  # each worker's --tracker KIND:TARGET, as the workers' machines see the target
 
     def __post_init__(self) -> None:
         if not (0 <= self.grace <= WORKER_GRACE_SECONDS):
@@ -58,7 +59,7 @@ class Fleet:
 
     def worker_args(self) -> list[str]:
         return ["worker", self.study, "--poll", f"{self.poll:g}", "--device", "cuda" if self.gpus else "cpu",
-                "--grace", f"{self.grace:g}"]
+                "--grace", f"{self.grace:g}", *(arg for tracker in self.trackers for arg in ("--tracker", tracker))]
 
 
 def read_storage_file(path: Path) -> str:

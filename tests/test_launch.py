@@ -171,3 +171,35 @@ def test_the_worker_command_exits_143_after_sigterm(tmp_path, cli, monkeypatch):
     code, _, err = cli("worker", "stopped", "--storage", url, "--device", "cpu")
     assert code == PREEMPTED_EXIT and "stopped by SIGTERM" in err
     assert signal.getsignal(signal.SIGTERM) is before, "the handler outlived the command"
+
+
+def test_the_workers_get_the_trackers_named_at_launch(tmp_path, cli, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    store = tmp_path / "mlflow.db"
+    args = ("launch", "slurm", "s", "--storage", URL, "--workers", "2", "--out", str(tmp_path / "run"),
+            "--tracker", "tensorboard:tb", "--tracker", f"mlflow:sqlite:///{store}")
+    code, out, err = cli(*args, "--dry-run")
+    assert code == 0, err
+    [command] = [shlex.split(line)[1:] for line in out.splitlines() if line.startswith("exec ")]
+    trackers = [command[i + 1] for i, arg in enumerate(command) if arg == "--tracker"]
+    assert trackers == [f"tensorboard:{tmp_path / 'tb'}", f"mlflow:sqlite:///{store}"]  # a folder made absolute here
+    assert not store.exists() and not (tmp_path / "run").exists(), "a dry run wrote files"
+
+    monkeypatch.setattr(subprocess, "run", lambda args, **kwargs: subprocess.CompletedProcess(args, 0, "7\n", ""))
+    code, out, err = cli(*args)
+    assert code == 0, err
+    from mlflow import MlflowClient  # the store made here, with the study's experiment: no race among the workers
+
+    assert MlflowClient(f"sqlite:///{store}").get_experiment_by_name("s") is not None
+
+
+def test_pods_get_trackers_inside_their_containers(cli):
+    job = manifest(cli, "--workers", "2", "--tracker", "tensorboard:/runs/tb", "--tracker", "mlflow:http://mlflow:5000")
+    command = job["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert [command[i + 1] for i, arg in enumerate(command) if arg == "--tracker"] == [
+        "tensorboard:/runs/tb", "mlflow:http://mlflow:5000"]
+    for tracker, says in (("tensorboard:tb", "absolute path inside the containers"), ("neptune:x", "tensorboard:DIR"),
+                          ("mlflow:", "tensorboard:DIR")):
+        code, out, err = cli("launch", "k8s", "s", "--image", "i:1", "--workers", "1", "--tracker", tracker)
+        message = one_error(code, err)
+        assert not out and f"--tracker {tracker}: " in message and says in message, err

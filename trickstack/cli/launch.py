@@ -3,12 +3,14 @@ the storage (``--storage``, the ``TRICKSTACK_STORAGE`` environment variable, ``-
 
 from __future__ import annotations
 
+import dataclasses
+import importlib.util
 import math
 import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 import yaml
@@ -26,6 +28,9 @@ CPUS_HELP = "CPUs of each worker: its torch threads (1 gives the same bits as an
 GRACE_HELP = ("after SIGTERM (preemption), seconds a worker may finish its current trial before it releases it to the "
               "queue (default 100: the scheduler kills it 120 s after the signal)")
 POLL_HELP = "seconds between a worker's looks for the next round's jobs (default: as `ablate --workers 0` prints)"
+LAUNCH_TRACKER_HELP = ("each worker also writes each trial as a run to tensorboard:DIR, mlflow:URI or wandb-offline:DIR, "
+                       "the folder or URI as the workers see it; repeatable; the workers need the tracker's extra, "
+                       "pip install 'trickstack[tensorboard]' (or [mlflow], [wandb])")
 
 
 def storage_url(storage: Optional[str], storage_file: Optional[Path]) -> Optional[str]:
@@ -71,7 +76,35 @@ def coordinator(study: str, storage: Optional[str], workers: int, idle_warning: 
                   idle_warning=idle_warning or IDLE_WARNING_SECONDS)
 
 
-def _fleet(target: str, workers: int, gpus: int, cpus: int, poll: Optional[float], grace: Optional[float]):
+def fleet_trackers(texts: list[str], study: str, in_containers: bool, prepare: bool = True) -> tuple[str, ...]:
+    """``--tracker`` values for workers elsewhere, as each worker will be given them. On SLURM (compute nodes share
+    this file system) a folder is made absolute here and checked, and with ``prepare`` an MLflow store gets its
+    tables and the study's experiment here (where MLflow is installed), before many workers starting at once would
+    race to make them. In containers a folder must be the absolute path inside them, and nothing is checked here."""
+    from trickstack.trial.trackers import KINDS, SPELLINGS, Tracker
+
+    given = []
+    for text in texts:
+        kind, _, target = text.partition(":")
+        try:
+            if kind not in KINDS or not target.strip():
+                raise UserError(f"give {SPELLINGS}")
+            if in_containers:
+                if KINDS[kind][0] == "DIR" and not target.startswith("/"):
+                    raise UserError("give the folder's absolute path inside the containers")
+                given.append(text)
+                continue
+            tracker = Tracker.parse(text)
+            if prepare and kind == "mlflow" and importlib.util.find_spec("mlflow") is not None:
+                tracker.prepare(study)
+        except UserError as error:
+            raise UserError(f"--tracker {text}: {error}") from None
+        given.append(f"{tracker.kind}:{tracker.target}")
+    return tuple(given)
+
+
+def _fleet(target: str, workers: int, gpus: int, cpus: int, poll: Optional[float], grace: Optional[float],
+           trackers: list[str], in_containers: bool = False, prepare: bool = True):
     from trickstack.ablations.launch import Fleet
     from trickstack.ablations.spec import StudySpec
 
@@ -79,7 +112,8 @@ def _fleet(target: str, workers: int, gpus: int, cpus: int, poll: Optional[float
         raise UserError(f"--poll {poll:g}: give seconds, a finite number > 0")
     study = StudySpec.load(Path(target)).study.name if target.endswith(".toml") else target
     given = {"poll": poll, "grace": grace}
-    return Fleet(study, workers, gpus, cpus, **{k: v for k, v in given.items() if v is not None})
+    fleet = Fleet(study, workers, gpus, cpus, **{k: v for k, v in given.items() if v is not None})
+    return dataclasses.replace(fleet, trackers=fleet_trackers(trackers, study, in_containers, prepare))
 
 
 @launch_app.command("slurm")
@@ -102,6 +136,8 @@ def launch_slurm(
     out_dir: Optional[Path] = typer.Option(None, "--out", help="folder of the script, the storage file and the "
                                            "workers' logs; default slurm-STUDY"),
     dry_run: bool = typer.Option(False, "--dry-run", help="print the script; write and submit nothing"),
+    tracker: List[str] = typer.Option([], "--tracker", help=LAUNCH_TRACKER_HELP + "; an MLflow store is made here "
+                                      "first (where MLflow is installed), so that the workers do not race to make it"),
 ) -> None:
     """Submit a job array of workers with plain sbatch; print its job id. A coordinator fills the queue:
     `trickstack ablate SPEC --workers 0 --storage ...`."""
@@ -112,7 +148,7 @@ def launch_slurm(
     if not url or not url.startswith(("postgresql", "journal://")):
         raise UserError("--storage: workers on other machines need postgresql://... (or journal:///FILE on a shared "
                         f"disk), got {url or 'none'}")
-    fleet = _fleet(target, workers, gpus_per_worker, cpus_per_worker, poll, grace)
+    fleet = _fleet(target, workers, gpus_per_worker, cpus_per_worker, poll, grace, tracker, prepare=not dry_run)
     folder = (out_dir or Path(f"slurm-{fleet.study}")).absolute()
     secret = storage_file.absolute() if storage_file is not None else folder / "storage.url"
     script = slurm_script(fleet, storage_args(url, secret), folder / "logs", partition, time, account)
@@ -147,10 +183,14 @@ def launch_k8s(
     grace: Optional[float] = typer.Option(None, help=GRACE_HELP),
     memory: str = typer.Option("4Gi", help="memory of each worker (a Kubernetes quantity)"),
     secret: str = typer.Option("trickstack-storage", help="the Secret holding the storage URL under the key 'url'"),
+    tracker: List[str] = typer.Option([], "--tracker", help=LAUNCH_TRACKER_HELP + "; a folder is the absolute path "
+                                      "inside the containers, an MLflow URI best a tracking server's (it makes its own "
+                                      "tables)"),
 ) -> None:
     """Print a Kubernetes Indexed Job of workers (apply it with kubectl apply -f -); the storage URL comes from a
     Secret: kubectl create secret generic trickstack-storage --from-file=url=FILE."""
     from trickstack.ablations.launch import k8s_job
 
-    manifest = k8s_job(_fleet(target, workers, gpus_per_worker, cpus_per_worker, poll, grace), image, secret, memory=memory)
+    fleet = _fleet(target, workers, gpus_per_worker, cpus_per_worker, poll, grace, tracker, in_containers=True)
+    manifest = k8s_job(fleet, image, secret, memory=memory)
     sys.stdout.write(yaml.safe_dump(manifest, sort_keys=False))
