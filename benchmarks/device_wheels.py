@@ -26,6 +26,8 @@ from pathlib import Path
 import tomllib
 from packaging.requirements import Requirement
 
+from trickstack.core.outputs import staged_folder
+
 ROOT = Path(__file__).resolve().parent.parent
 LIMIT_MIB = 64  # what the device tool carries, working tree included (about 4 MiB of it)
 PLATFORM = "manylinux_2_28_x86_64"  # the device machine's (x86-64 Linux, glibc >= 2.28)
@@ -69,12 +71,11 @@ def compile_names(reqs: list[str], overrides: list[str], python: str, work: Path
 
 
 def prepare(out: Path, python: str, torch: str) -> list[Path]:
-    """Download the wheels into ``out`` (emptied of wheels first); return them. Exits 1 past `LIMIT_MIB`."""
-    out.mkdir(parents=True, exist_ok=True)
-    for old in out.glob("*.whl"):
-        old.unlink()
+    """Fetch and build the wheels in a staging folder, check their size there, then put them in ``out`` in place of
+    its old wheels; return them. A run that fails (a download, the build) or exits 1 past `LIMIT_MIB` leaves
+    ``out`` as it was: a device run never takes a half-fetched folder."""
     pair = [f"torch=={torch}", f"torchvision=={torchvision_for(torch)}"]
-    with tempfile.TemporaryDirectory() as tmp:
+    with staged_folder(out) as stage, tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         everything = compile_names(requirements() + pair, pair, python, work)  # the pins replace Composer's on both
         torch_brings = compile_names([f"torch=={torch}"], [], python, work)
@@ -83,12 +84,15 @@ def prepare(out: Path, python: str, torch: str) -> list[Path]:
         subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
                         "--python-version", python, "--implementation", "cp",
                         *(arg for tag in PIP_PLATFORMS for arg in ("--platform", tag)),
-                        "--dest", str(out), "-r", str(work / "wanted.txt")], check=True)
-    subprocess.run([sys.executable, "-m", "uv", "build", "--quiet", "--wheel", "--out-dir", str(out), str(ROOT)],
-                   check=True)
-    wheels = sorted(out.glob("*.whl"))
-    check_size(wheels, f"for CPython {python} on {PLATFORM} over torch {torch}")
-    return wheels
+                        "--dest", str(stage), "-r", str(work / "wanted.txt")], check=True)
+        subprocess.run([sys.executable, "-m", "uv", "build", "--quiet", "--wheel", "--out-dir", str(stage), str(ROOT)],
+                       check=True)
+        fetched = {wheel.name for wheel in stage.glob("*.whl")}
+        check_size(sorted(stage.glob("*.whl")), f"for CPython {python} on {PLATFORM} over torch {torch}")
+    for old in out.glob("*.whl"):  # wheels of an earlier run that this one did not fetch
+        if old.name not in fetched:
+            old.unlink()
+    return sorted(out.glob("*.whl"))
 
 
 def check_size(wheels: list[Path], what: str, limit_mib: float = LIMIT_MIB) -> float:

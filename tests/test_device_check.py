@@ -98,3 +98,35 @@ def test_wheels_past_the_device_limit_are_refused_with_their_sizes(tmp_path, cap
     assert refused.value.code == 1
     captured = capsys.readouterr()
     assert "a-1-py3-none-any.whl" in captured.out and "is over the 1 MiB" in captured.err
+
+
+def test_a_failed_or_oversized_fetch_leaves_the_wheels_folder_as_it_was(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "device-wheels"
+    out.mkdir()
+    (out / "old-1-py3-none-any.whl").write_bytes(b"old")
+    monkeypatch.setattr(device_wheels, "compile_names", lambda reqs, overrides, python, work: {"a": "a==1"})
+    plan = {"build": "ok", "size": 10}
+
+    def fake_run(args, **kwargs):  # pip download and uv build write into the folder they are given
+        folder = Path(args[args.index("--dest" if "download" in args else "--out-dir") + 1])
+        if "build" in args and plan["build"] == "fails":
+            raise subprocess.CalledProcessError(1, args)
+        name = "a-1-py3-none-any.whl" if "download" in args else "trickstack-0-py3-none-any.whl"
+        with open(folder / name, "wb") as wheel:
+            wheel.truncate(plan["size"])
+        return subprocess.CompletedProcess(args, 0)
+
+    monkeypatch.setattr(device_wheels.subprocess, "run", fake_run)
+    plan["build"] = "fails"
+    with pytest.raises(subprocess.CalledProcessError):
+        device_wheels.prepare(out, "3.12", "2.11.0")
+    assert sorted(p.name for p in out.iterdir()) == ["old-1-py3-none-any.whl"]  # nothing half-fetched, nothing lost
+    plan.update(build="ok", size=40 * 2**20)  # two wheels of 40 MiB: past the 64 MiB a device run takes
+    with pytest.raises(SystemExit):
+        device_wheels.prepare(out, "3.12", "2.11.0")
+    assert sorted(p.name for p in out.iterdir()) == ["old-1-py3-none-any.whl"]
+    plan["size"] = 10
+    wheels = device_wheels.prepare(out, "3.12", "2.11.0")
+    assert [w.name for w in wheels] == ["a-1-py3-none-any.whl", "trickstack-0-py3-none-any.whl"]  # the old one gone
+    assert sorted(p.name for p in out.iterdir()) == [w.name for w in wheels]
+    assert "2 wheels for CPython 3.12" in capsys.readouterr().out
