@@ -117,7 +117,8 @@ def _trial(stack):
     return record, log.events
 
 
-@pytest.mark.parametrize("stack", [[], ["label_smoothing", "ema"]])
+@pytest.mark.parametrize("stack", [[], ["label_smoothing", "ema"], ["sam", "gradient_clipping"],
+                                   ["selective_backprop", "z_loss", "layer_freezing"]])
 def test_same_trial_with_and_without_patches(stack, monkeypatch):
     patched, patched_events = _trial(stack)
     assert StringEnum.__dict__["__eq__"] is composer_patches._same_enum_eq
