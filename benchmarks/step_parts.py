@@ -7,7 +7,8 @@ for trickstack, Composer's per-batch code and its timestamps, the schedule and t
 loops run the same operations on the same tensors, so a part that takes longer in trickstack is not more work but
 (a) the FLOP counter's steps (the first and one audited step in a hundred, whose every operation goes through
 Python), (b) the budget's forward hook on the model (a few microseconds) and (c) the same operations running slower
-among more code (caches and branch history shared with it: an explanation, not measured here).
+among more code (caches and branch history shared with it; `trickstack.benchmarks.interference` measures this
+on the hand-written loop alone, with other Python work added between its steps).
 """
 
 from __future__ import annotations

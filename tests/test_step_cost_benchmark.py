@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from trickstack.benchmarks import step_cost, step_parts
+from trickstack.benchmarks import interference, step_cost, step_parts
 
 
 def test_the_benchmark_prints_a_row_of_figures_per_tensor_count(capsys):
@@ -39,3 +39,12 @@ def test_the_breakdown_accounts_for_each_loop_step(capsys):
     for column in (0, 1):  # the parts and the rest add up to the step
         assert abs(sum(rows[p][column] for p in parts) - rows["step"][column]) < 0.1 * len(parts)
     assert all(abs(h + d - t) < 0.11 for h, t, d in rows.values())
+
+
+def test_the_interference_benchmark_prints_a_row_per_amount_of_added_work(capsys):
+    interference.main(["--tensors", "2", "--work", "0", "50", "--steps", "5", "--repeats", "1"])
+    out = capsys.readouterr().out
+    rows = {int(m[0]): tuple(map(float, m[1:])) for m in re.findall(r"^ +(\d+) +(\d+\.\d) +(\d+\.\d) +(\d+\.\d)$", out, re.M)}
+    assert sorted(rows) == [0, 50], out
+    assert rows[50][0] > rows[0][0]  # walking 50 dicts takes longer than walking none
+    assert all(forward > 0 and backward > 0 for _, forward, backward in rows.values())
