@@ -28,6 +28,7 @@ import argparse
 import dataclasses
 import statistics
 import time
+from typing import Callable, Optional
 from unittest import mock
 
 import torch
@@ -48,8 +49,10 @@ def _loader(wl: Workload, seed: int):
     return batched_loader((wl.splits.train_x, wl.splits.train_y), wl.batch_size, seed=seed)
 
 
-def hand_written(wl: Workload, steps: int, seed: int, device: str = "cpu") -> tuple[float, float]:
-    """(wall, CPU) seconds of ``steps`` steps of a plain PyTorch loop on ``device`` (a resolved one)."""
+def hand_written(wl: Workload, steps: int, seed: int, device: str = "cpu",
+                 between_steps: Optional[Callable[[], object]] = None) -> tuple[float, float]:
+    """(wall, CPU) seconds of ``steps`` steps of a plain PyTorch loop on ``device`` (a resolved one); with
+    ``between_steps``, that called before each step (`trickstack.benchmarks.interference`'s other work)."""
     hp = wl.resolve_nuisance()
     reproducibility.seed_all(seed)
     model = wl.build_model().to(device)
@@ -59,6 +62,8 @@ def hand_written(wl: Workload, steps: int, seed: int, device: str = "cpu") -> tu
     done = 0
     while done < steps:
         for batch in loader:
+            if between_steps is not None:
+                between_steps()
             batch = [part.to(device) for part in batch]  # as Composer moves each batch
             optimizer.zero_grad(set_to_none=True)
             loss = model.loss(model(batch), batch)

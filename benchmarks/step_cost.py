@@ -171,7 +171,7 @@ def print_breakdown(n: int, steps: int, repeats: int) -> None:
     wl = workload(n)
     parts = step_parts.breakdown(wl, steps, repeats, lambda *a: trickstack_trial(*a)[0], hand_written)
     print(f"\n{n} tensors: microseconds per step by part, wall-clock, each the median of {repeats} alternating runs "
-          f"(the parts' wrappers add a few tenths of a microsecond to each call)")
+          f"(each part includes its timing wrapper's own cost, alike in both loops)")
     print(f"{'part':>12} {'hand-written':>13} {'trickstack':>11} {'difference':>11}")
     for part, (hand, ours) in parts.items():
         print(f"{part:>12} {hand:13.1f} {ours:11.1f} {ours - hand:11.1f}")

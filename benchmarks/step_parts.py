@@ -1,12 +1,12 @@
 """Where the time of a step goes, in trickstack's trial and in the hand-written loop (``step_cost --breakdown``).
 
-The same functions are timed in both, by wrappers that add the same few tenths of a microsecond to each call: the
+The same functions are timed in both, by wrappers whose own small cost every call pays alike in both loops: the
 loader's next batch, the model's forward and loss, the backward pass, SGD's update, ``zero_grad``, and (trickstack
 only) Composer's events with every algorithm and callback they run. What is left of a step's time is "the rest":
 for trickstack, Composer's per-batch code and its timestamps, the schedule and the optimizer's wrappers. The two
 loops run the same operations on the same tensors, so a part that takes longer in trickstack is not more work but
 (a) the FLOP counter's steps (the first and one audited step in a hundred, whose every operation goes through
-Python), (b) the budget's forward hook on the model (a few microseconds) and (c) the same operations running slower
+Python), (b) the budget's forward hook on the model (one call per forward) and (c) the same operations running slower
 among more code (caches and branch history shared with it; `trickstack.benchmarks.interference` measures this
 on the hand-written loop alone, with other Python work added between its steps).
 """

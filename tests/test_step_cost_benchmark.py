@@ -36,8 +36,7 @@ def test_the_breakdown_accounts_for_each_loop_step(capsys):
     for part in ("forward", "loss", "backward", "SGD update", "zero_grad"):  # both loops train, through the same calls
         assert rows[part][0] > 0 and rows[part][1] > 0, part
     assert rows["events"][0] == 0 < rows["events"][1]  # the hand-written loop runs no Composer event
-    for column in (0, 1):  # the parts and the rest add up to the step
-        assert abs(sum(rows[p][column] for p in parts) - rows["step"][column]) < 0.1 * len(parts)
+    assert rows[step_parts.REST][0] > 0 and rows[step_parts.REST][1] > 0  # the parts are disjoint: none counted twice
     assert all(abs(h + d - t) < 0.11 for h, t, d in rows.values())
 
 
