@@ -53,7 +53,7 @@ from trickstack.core.errors import MetricNotFinite, UserError
 from trickstack.core.stacks import Arm, arm_name
 from trickstack.stats import analysis, rules
 from trickstack.trial.devices import worker_devices
-from trickstack.trial.trackers import Tracker
+from trickstack.trial.trackers import Tracker, prepared
 from trickstack.tricks.registry import check_compatible, get_trick
 from trickstack.workloads import get_workload
 
@@ -404,9 +404,8 @@ def ablate(spec: StudySpec, storage_url: Optional[str] = None, workers: int = 1,
     worker_devices(device, workers)
     arms, excluded = plan_arms(spec)  # an oversized design is refused before the study is created
     ctx = open_study(spec, storage_url, workers, storage_retry)
-    ctx.progress, ctx.device, ctx.deterministic, ctx.trackers = progress, device, deterministic, tuple(trackers)
-    for tracker in ctx.trackers:
-        tracker.prepare(spec.study.name)  # here, not by each of several workers at once
+    ctx.progress, ctx.device, ctx.deterministic = progress, device, deterministic
+    ctx.trackers = prepared(trackers, spec.study.name)
     ctx.remote = remote or Remote()
     ctx.excluded = excluded
     state = StudyState(ctx.study)

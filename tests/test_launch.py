@@ -17,6 +17,7 @@ import yaml
 from optuna.trial import TrialState
 from test_engine_workers import assert_each_job_complete_once, eval_keys, make_spec
 from test_hostile_input import one_error
+from test_trackers import needs
 
 from trickstack.ablations import engine, worker
 from trickstack.ablations.launch import BACKOFF_PER_INDEX, GRACE_SECONDS
@@ -186,8 +187,15 @@ def test_the_workers_get_the_trackers_named_at_launch(tmp_path, cli, monkeypatch
     assert not store.exists() and not (tmp_path / "run").exists(), "a dry run wrote files"
 
     monkeypatch.setattr(subprocess, "run", lambda args, **kwargs: subprocess.CompletedProcess(args, 0, "7\n", ""))
+    import trickstack.cli.launch
+
+    with monkeypatch.context() as without_mlflow:  # MLflow not installed here: launched all the same, nothing made
+        without_mlflow.setattr(trickstack.cli.launch.importlib.util, "find_spec", lambda name: None)
+        code, out, err = cli(*args)
+    assert code == 0 and out.strip() == "7" and not store.exists(), err
     code, out, err = cli(*args)
     assert code == 0, err
+    needs("mlflow", "mlflow")
     from mlflow import MlflowClient  # the store made here, with the study's experiment: no race among the workers
 
     assert MlflowClient(f"sqlite:///{store}").get_experiment_by_name("s") is not None
@@ -198,8 +206,8 @@ def test_pods_get_trackers_inside_their_containers(cli):
     command = job["spec"]["template"]["spec"]["containers"][0]["command"]
     assert [command[i + 1] for i, arg in enumerate(command) if arg == "--tracker"] == [
         "tensorboard:/runs/tb", "mlflow:http://mlflow:5000"]
-    for tracker, says in (("tensorboard:tb", "absolute path inside the containers"), ("neptune:x", "tensorboard:DIR"),
-                          ("mlflow:", "tensorboard:DIR")):
+    for tracker, says in (("tensorboard:tb", "absolute path as the workers see it"), ("neptune:x", "tensorboard:DIR"),
+                          ("mlflow:", "needs a tracking URI")):
         code, out, err = cli("launch", "k8s", "s", "--image", "i:1", "--workers", "1", "--tracker", tracker)
         message = one_error(code, err)
         assert not out and f"--tracker {tracker}: " in message and says in message, err

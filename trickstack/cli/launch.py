@@ -81,25 +81,17 @@ def fleet_trackers(texts: list[str], study: str, in_containers: bool, prepare: b
     this file system) a folder is made absolute here and checked, and with ``prepare`` an MLflow store gets its
     tables and the study's experiment here (where MLflow is installed), before many workers starting at once would
     race to make them. In containers a folder must be the absolute path inside them, and nothing is checked here."""
-    from trickstack.trial.trackers import KINDS, SPELLINGS, Tracker
+    from trickstack.trial.trackers import Tracker
 
     given = []
     for text in texts:
-        kind, _, target = text.partition(":")
         try:
-            if kind not in KINDS or not target.strip():
-                raise UserError(f"give {SPELLINGS}")
-            if in_containers:
-                if KINDS[kind][0] == "DIR" and not target.startswith("/"):
-                    raise UserError("give the folder's absolute path inside the containers")
-                given.append(text)
-                continue
-            tracker = Tracker.parse(text)
-            if prepare and kind == "mlflow" and importlib.util.find_spec("mlflow") is not None:
+            tracker = Tracker.parse(text, local=not in_containers)
+            if prepare and not in_containers and tracker.kind == "mlflow" and importlib.util.find_spec("mlflow"):
                 tracker.prepare(study)
         except UserError as error:
             raise UserError(f"--tracker {text}: {error}") from None
-        given.append(f"{tracker.kind}:{tracker.target}")
+        given.append(str(tracker))
     return tuple(given)
 
 

@@ -34,7 +34,7 @@ from trickstack.recipes.replication import Replication, load_replication, replic
 from trickstack.simulator.truth import SyntheticSection
 from trickstack.stats import rules
 from trickstack.stats.compare import compare
-from trickstack.trial.trackers import Tracker
+from trickstack.trial.trackers import Tracker, prepared
 from trickstack.workloads import get_workload
 
 
@@ -120,9 +120,8 @@ def replicate(ref: Union[str, Path], seeds: Sequence[int], *, storage: Optional[
     reference = inputs.config_of(prev, wl) if prev else Config(frozenset())
     arms = [inputs.config_of(resolved, wl), *([reference] if prev else []), Config(frozenset())]
     ctx = open_study(spec, storage, workers)
-    ctx.progress, ctx.device, ctx.deterministic, ctx.trackers = progress, device, deterministic, tuple(trackers)
-    for tracker in ctx.trackers:
-        tracker.prepare(spec.study.name)  # here, not by each of several workers at once (as `ablate` does)
+    ctx.progress, ctx.device, ctx.deterministic = progress, device, deterministic
+    ctx.trackers = prepared(trackers, spec.study.name)
     run(ctx, [job for arm in arms for job in arm.jobs(list(seeds))], "replication")
     runs = Runs(ctx)
     records = [stamp(r, resolved, prev) for arm in arms for r in runs.of(arm, list(seeds))]

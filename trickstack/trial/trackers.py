@@ -62,18 +62,26 @@ class Tracker:
     target: str  # an absolute folder (tensorboard, wandb-offline) or an MLflow tracking URI
 
     @classmethod
-    def parse(cls, text: str) -> "Tracker":
+    def parse(cls, text: str, local: bool = True) -> "Tracker":
         """``KIND:TARGET``: ``tensorboard:DIR``, ``mlflow:URI`` (e.g. ``mlflow:sqlite:///runs.db``) or
-        ``wandb-offline:DIR``; a folder is made absolute, so every worker process writes to the same one."""
+        ``wandb-offline:DIR``; a folder is made absolute and checked, so every worker process writes to the same
+        one. Not ``local`` (for workers on other machines, in containers): a folder must be absolute already, and
+        is not checked here."""
         kind, _, target = text.partition(":")
         if kind not in KINDS:
             raise UserError(f"unknown tracker {kind!r}; give {SPELLINGS}")
         what = KINDS[kind][0]
         if not target.strip():
             raise UserError(f"tracker {kind} needs a {'folder' if what == 'DIR' else 'tracking URI'}: {kind}:{what}")
-        if what == "DIR":
+        if what == "DIR" and not local:
+            if not target.startswith("/"):
+                raise UserError(f"give the {kind} folder's absolute path as the workers see it")
+        elif what == "DIR":
             target = str(check_folder(Path(target).expanduser().absolute(), f"{kind} folder"))
         return cls(kind, target)
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.target}"  # as `parse` reads it
 
     @property
     def extra(self) -> str:
@@ -124,6 +132,14 @@ def _experiment(uri: str, name: str) -> None:
         except MlflowException:
             if client.get_experiment_by_name(name) is None:
                 raise
+
+
+def prepared(trackers: Sequence[Tracker], project: str) -> tuple[Tracker, ...]:
+    """``trackers``, each prepared for ``project`` (`Tracker.prepare`) by the one process that starts several
+    workers, before they start: two that found a new store empty would race to make it."""
+    for tracker in trackers:
+        tracker.prepare(project)
+    return tuple(trackers)
 
 
 def kept(metrics: dict[str, Any]) -> dict[str, Any]:
