@@ -152,3 +152,10 @@ def test_batch_size_over_one_rank_as_the_original():
         expected = torch.tensor(sum(counts)).item() / 1  # the original's conversion in one process
         got = composer_step._summed_batch_size(FakeTrainer(), counts)  # type: ignore[arg-type]
         assert got == expected and type(got) is type(expected), counts
+
+
+def test_a_trainer_with_a_step_method_of_its_own_is_left_to_composer():
+    trainer = Trainer.__new__(Trainer)  # no fit needed: only which methods it has is asked
+    assert composer_step._own_step_methods(trainer)
+    trainer._train_microbatch = lambda *args: None  # type: ignore[method-assign]
+    assert not composer_step._own_step_methods(trainer)

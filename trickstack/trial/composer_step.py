@@ -62,7 +62,8 @@ def _single_process() -> bool:
 
 def _own_step_methods(trainer: Trainer) -> bool:
     """The trainer is a `Trainer` whose step methods are Composer's: not a subclass, none set on the instance."""
-    return type(trainer) is Trainer and not _STEP_METHODS & trainer.__dict__.keys()
+    own = trainer.__dict__
+    return type(trainer) is Trainer and not any(name in own for name in _STEP_METHODS)
 
 
 _STEP_METHODS = frozenset(("_train_microbatches", "_train_microbatch", "_use_closures", "_eval_train_metrics"))
@@ -95,7 +96,6 @@ def _train_batch(self: Trainer, use_grad_scaling: bool) -> dict[str, torch.Tenso
     for optimizer in state.optimizers:
         optimizer.step(closure=lambda loss_dict=total_loss_dict, **kwargs: _train_microbatches(
             self, microbatches, loss_dict, **kwargs).item())
-    assert state.device_train_microbatch_size is not None
     if original_microbatch_size != state.device_train_microbatch_size:  # an algorithm changed it meanwhile
         trainer_module.log.info('Automicrobatching changed the microbatch size from '
                                 f'{original_microbatch_size} -> {state.device_train_microbatch_size}.')
