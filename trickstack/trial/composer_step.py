@@ -5,7 +5,7 @@ optimizer's closure) serves every setting Composer supports: automatic microbatc
 ranks, DDP's gradient sync, FSDP's hooks, gradient scaling, XLA. In a single process with none of those, most of
 its per-step work is idle: a ``try`` loop for OOM retries, a tensor, a no-op collective and an ``.item()`` to sum
 the batch size over one rank, a copy of the batch kept for training metrics that a trial does not compute, and
-eight tensor operations to log the loss, each a dispatch of tens of microseconds on a trivial model. The lean
+eight tensor operations to log the loss, each a full dispatch through torch however small the tensor. The lean
 path (`_train_batch`) makes the same events, the same calls of the model, its loss and the optimizer (its
 closure included, as SAM calls it twice), the same state and the same logged values, bit for bit, without them:
 
